@@ -1,0 +1,51 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# Each creates .venv when missing and installs requirements.txt into it first.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PORT    ?= 8501
+
+.PHONY: install run test test-fast browser bench assets clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Open the dashboard (http://localhost:$(PORT)).
+run: install
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
+
+## Every test: core, AppTest pages and the headless-Chromium browser test.
+test: install browser
+	$(PY) -m pytest -q
+
+## Everything but the browser test.
+test-fast: install
+	$(PY) -m pytest -q -m "not browser"
+
+## Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing; the browser test will be skipped"; fi; \
+	fi
+
+## Speed and fit against the peers; writes docs/benchmarks.md (not part of `make test`).
+bench: install
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m benchmarks
+
+## Re-train the pre-trained demo checkpoints in assets/ with the CLI.
+assets: install
+	$(PY) -m iresnet_core assets
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,28 @@
+"""iresnet_core: invertible residual networks (Behrmann et al., ICML 2019) and Glow on toy 2D data.
+
+The science of the i-ResNet Playground: torch and numpy only, no plotting, no Streamlit.
+
+Example:
+    >>> import iresnet_core as ic
+    >>> cfg = ic.FlowConfig(model="iresnet", n_blocks=8, hidden=(128, 128), coeff=0.9)
+    >>> flow = ic.build_flow(cfg)
+    >>> data = ic.datasets.sample("8gaussians", 2000, seed=0)
+    >>> trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0)
+    >>> metrics = trainer.step(10)
+"""
+
+from . import analysis, datasets, logdet
+from .checkpoint import load, load_bytes, save
+from .config import ACTIVATIONS, LOGDET_MODES, MODELS, PROBES, SPECTRAL_MODES, FlowConfig
+from .flow import Flow
+from .glow import match_glow
+from .layers import BlockInverseInfo, InverseInfo
+from .models import build_flow, count_parameters
+from .train import Trainer
+
+__all__ = [
+    "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
+    "FlowConfig", "Flow", "BlockInverseInfo", "InverseInfo", "Trainer",
+    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes",
+    "analysis", "datasets", "logdet",
+]

@@ -1,0 +1,108 @@
+"""Checkpoints: weights in safetensors, the config in JSON. Nothing is ever unpickled.
+
+A checkpoint directory holds ``model.safetensors`` and ``config.json`` (and, from the CLI,
+``metrics.json``). :func:`load` rebuilds the flow from the config, then checks that every tensor
+name and shape matches before copying the weights in; anything else is refused with a
+``ValueError`` that says what is wrong. :func:`load_bytes` does the same for uploaded files.
+
+Example:
+    >>> import iresnet_core as ic, tempfile
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,)))
+    >>> d = tempfile.mkdtemp()
+    >>> ic.save(flow, d)
+    >>> same = ic.load(d)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save_file
+
+from .config import FlowConfig
+from .flow import Flow
+from .models import build_flow
+
+__all__ = ["save", "load", "load_bytes", "WEIGHTS", "CONFIG", "METRICS"]
+
+WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
+_FORMAT = "iresnet-playground/1"
+_MAX_BYTES = 200 * 2**20
+
+
+def save(flow: Flow, directory: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` (+ ``metrics.json``) into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in flow.state_dict().items()}
+    save_file(tensors, str(directory / WEIGHTS), metadata={"format": _FORMAT})
+    (directory / CONFIG).write_text(json.dumps(flow.cfg.to_dict(), indent=2) + "\n")
+    if metrics is not None:
+        (directory / METRICS).write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    return directory
+
+
+def load(directory: str | Path) -> Flow:
+    """Rebuild a flow from a directory written by :func:`save`."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"no checkpoint directory at {directory}")
+    for name in (WEIGHTS, CONFIG):
+        if not (directory / name).is_file():
+            raise ValueError(f"checkpoint {directory} has no {name}")
+    return load_bytes((directory / WEIGHTS).read_bytes(), (directory / CONFIG).read_bytes())
+
+
+def parse_config(config: bytes | str | dict[str, Any]) -> FlowConfig:
+    """A :class:`FlowConfig` from JSON text or a dict, with a clear error for anything else."""
+    if isinstance(config, (bytes, bytearray)):
+        try:
+            config = config.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("config.json is not UTF-8 text") from None
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config.json is not valid JSON ({e.msg} at line {e.lineno})") from None
+    return FlowConfig.from_dict(config)
+
+
+def load_bytes(weights: bytes, config: bytes | str | dict[str, Any]) -> Flow:
+    """Rebuild a flow from the bytes of ``model.safetensors`` and of ``config.json``."""
+    cfg = parse_config(config)
+    if len(weights) > _MAX_BYTES:
+        raise ValueError(f"the weights file is larger than {_MAX_BYTES // 2**20} MB")
+    if weights[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or weights[:2] == b"PK":
+        raise ValueError("the weights file is a pickle (or a torch .pt zip); only safetensors is accepted")
+    try:
+        tensors = st_load_bytes(bytes(weights))
+    except (SafetensorError, Exception) as e:  # safetensors raises several types on junk
+        raise ValueError(f"the weights file is not a valid safetensors file ({e})") from None
+    flow = build_flow(cfg)
+    expected = flow.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            "the weights do not match the config: "
+            + (f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "")
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ValueError(
+                f"shape mismatch for {name}: the file has {tuple(tensor.shape)}, "
+                f"the config needs {tuple(expected[name].shape)}"
+            )
+        if tensor.dtype.is_floating_point and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"the weights contain NaN or infinite values ({name})")
+    flow.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=True)
+    flow.eval()
+    return flow

@@ -1,0 +1,104 @@
+"""A normalizing flow: a stack of invertible layers over a standard normal base.
+
+``log p(x) = log N(f(x); 0, I) + sum_l log|det J_l|`` (the change of variables, paper eq. 1).
+Both the i-ResNet and Glow are a :class:`Flow`; only their layers differ, so the trainer, the
+analysis functions and the dashboard treat them alike.
+
+Example:
+    >>> import iresnet_core as ic, torch
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32,)))
+    >>> lp = flow.log_prob(torch.zeros(5, 2))        # exact, shape (5,)
+    >>> x, info = flow.inverse(torch.zeros(5, 2))    # fixed-point inverse, with its report
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .config import FlowConfig
+from .layers import BlockInverseInfo, FlowLayer, InverseInfo
+
+__all__ = ["Flow", "standard_normal_log_prob"]
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """``log N(z; 0, I)`` per sample."""
+    return -0.5 * (z * z).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+
+
+class Flow(nn.Module):
+    """A flow ``f = f_L o ... o f_1`` with a standard normal base distribution.
+
+    Args:
+        cfg: the configuration the flow was built from (kept for checkpoints and display).
+        layers: the invertible layers, applied in order in the data-to-noise direction.
+    """
+
+    def __init__(self, cfg: FlowConfig, layers: list[FlowLayer]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(layers)
+        #: Drives the stochastic log-det estimators (probes, roulette draws); the Trainer reseeds it.
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+    @property
+    def dim(self) -> int:
+        return self.cfg.dim
+
+    def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
+        """``(z, logdet)`` with the log-det estimated per ``mode`` (default: ``cfg.logdet``)."""
+        mode = mode or self.cfg.logdet
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x, mode)
+            logdet = logdet + ld
+        return x, logdet
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """The exact log density in nats, shape ``(B,)`` (exact log-det: the data are 2D)."""
+        z, logdet = self.forward(x, "exact")
+        return standard_normal_log_prob(z) + logdet
+
+    def nll(self, x: Tensor, mode: str | None = None) -> Tensor:
+        """Mean negative log-likelihood with the given estimator: the training loss."""
+        z, logdet = self.forward(x, mode)
+        return -(standard_normal_log_prob(z) + logdet).mean()
+
+    @torch.no_grad()
+    def inverse(self, z: Tensor, max_iter: int = 100, tol: float = 1e-6) -> tuple[Tensor, InverseInfo]:
+        """Map noise back to data. i-ResNet blocks invert by the fixed-point iteration.
+
+        Returns ``(x, info)``; ``info.blocks`` holds one :class:`BlockInverseInfo` per iteratively
+        inverted block, in forward order. It never hangs: at most ``max_iter`` iterations a block.
+        """
+        reports: list[BlockInverseInfo] = []
+        for layer in reversed(self.layers):
+            z, info = layer.inverse(z, max_iter=max_iter, tol=tol)
+            if info is not None:
+                reports.append(info)
+        reports.reverse()
+        return z, InverseInfo(reports)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = 0, max_iter: int = 100, tol: float = 1e-6) -> Tensor:
+        """``n`` samples: standard normal noise pushed through the inverse."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.dim, generator=gen)
+        x, _ = self.inverse(z, max_iter=max_iter, tol=tol)
+        return x
+
+    @torch.no_grad()
+    def jacobian(self, x: Tensor) -> Tensor:
+        """The Jacobian of the whole flow ``dz/dx`` at every point, shape ``(B, d, d)``."""
+        jac = torch.eye(self.dim, dtype=x.dtype).expand(x.shape[0], -1, -1)
+        for layer in self.layers:
+            jac = layer.jacobian(x) @ jac
+            x, _ = layer(x, "exact")
+        return jac
+
+    def num_parameters(self) -> int:
+        """Number of trainable scalars."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

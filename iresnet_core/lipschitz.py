@@ -1,0 +1,160 @@
+"""Spectral normalisation with a coefficient c: the constraint that makes a ResNet invertible.
+
+Behrmann et al. (2019), Sec. 2-3: ``Lip(g) < 1`` holds when every linear map of ``g`` has spectral
+norm below 1, since the activations are 1-Lipschitz. The paper's soft rule rescales only when
+needed (eq. 9 with Algorithm 1's ``W / max(1, sigma/c)``), with ``sigma`` from power iteration whose
+vectors ``u, v`` persist between training steps (Miyato et al. 2018). Power iteration approaches
+sigma from below, so the enforced norm can briefly exceed ``c``: :func:`spectral_report` shows the
+estimate beside the exact value by SVD.
+
+Example:
+    >>> layer = SpectralLinear(2, 128, coeff=0.9)
+    >>> w = layer.normalized_weight()                # ||w||_2 <= 0.9 (up to the power estimate)
+    >>> rows = spectral_report(torch.nn.Sequential(layer))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["SpectralLinear", "SpectralRow", "spectral_report", "exact_sigma", "power_iteration", "refresh_power_iteration"]
+
+_INIT_POWER_ITERS = 50
+
+
+def exact_sigma(weight: Tensor) -> Tensor:
+    """The largest singular value by SVD."""
+    return torch.linalg.matrix_norm(weight.detach(), ord=2)
+
+
+def power_iteration(weight: Tensor, u: Tensor, v: Tensor, n_iter: int) -> tuple[Tensor, Tensor]:
+    """``n_iter`` steps of ``v <- W^T u / ||.||``, ``u <- W v / ||.||`` (paper, Appendix B eq. 34)."""
+    for _ in range(n_iter):
+        v = F.normalize(weight.t() @ u, dim=0, eps=1e-12)
+        u = F.normalize(weight @ v, dim=0, eps=1e-12)
+    return u, v
+
+
+class SpectralLinear(nn.Module):
+    """A linear layer whose spectral norm is held at most ``coeff`` by the soft rule.
+
+    Args:
+        in_features, out_features: the shape of the map.
+        coeff: the coefficient ``c``; ``None`` for a plain unconstrained linear layer.
+        n_power_iter: power iterations per training forward; the vectors persist.
+        exact: use the SVD instead of power iteration (slow; for verification).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        coeff: float | None = 0.9,
+        n_power_iter: int = 1,
+        exact: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.coeff = coeff
+        self.n_power_iter = n_power_iter
+        self.exact = exact
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(in_features)
+        nn.init.uniform_(self.bias, -bound, bound)
+        u = F.normalize(torch.randn(out_features), dim=0)
+        v = F.normalize(torch.randn(in_features), dim=0)
+        with torch.no_grad():
+            if coeff is not None:
+                # Start on the constraint's boundary, not far outside it: Adam moves raw weights by
+                # about lr per step, so a raw sigma of k*c would slow learning k-fold.
+                self.weight.mul_(coeff / exact_sigma(self.weight))
+            u, v = power_iteration(self.weight, u, v, _INIT_POWER_ITERS)
+        self.register_buffer("u", u)
+        self.register_buffer("v", v)
+
+    def sigma_estimate(self, n_iter: int | None = None, persist: bool = False) -> Tensor:
+        """``u^T W v`` after ``n_iter`` more power iterations (differentiable in ``W``).
+
+        With ``persist`` the refined vectors are stored (training); otherwise they are discarded,
+        so evaluation never changes the module.
+        """
+        n_iter = self.n_power_iter if n_iter is None else n_iter
+        with torch.no_grad():
+            u, v = power_iteration(self.weight, self.u, self.v, n_iter)
+            if persist:
+                self.u.copy_(u)
+                self.v.copy_(v)
+        return torch.dot(u, self.weight @ v)
+
+    def normalized_weight(self) -> Tensor:
+        """``W / max(1, sigma / c)``, or ``W`` when unconstrained."""
+        if self.coeff is None:
+            return self.weight
+        if self.exact:
+            sigma = torch.linalg.matrix_norm(self.weight, ord=2)
+        else:
+            # Training refines and stores u, v; evaluation reuses them as they are, so it sees
+            # exactly the weights of the last training forward.
+            sigma = self.sigma_estimate(n_iter=None if self.training else 0, persist=self.training)
+        return self.weight / torch.clamp(sigma / self.coeff, min=1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.normalized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features} -> {self.out_features}, coeff={self.coeff}"
+
+
+@torch.no_grad()
+def refresh_power_iteration(module: nn.Module, n_iter: int = 1) -> None:
+    """Advance the stored ``u, v`` of every :class:`SpectralLinear` by ``n_iter`` iterations.
+
+    Called after each optimiser step so that the vectors follow the weights they estimate.
+    """
+    for layer in module.modules():
+        if isinstance(layer, SpectralLinear) and layer.coeff is not None and not layer.exact:
+            u, v = power_iteration(layer.weight, layer.u, layer.v, n_iter)
+            layer.u.copy_(u)
+            layer.v.copy_(v)
+
+
+@dataclass(frozen=True)
+class SpectralRow:
+    """One layer's spectral norms: the power estimate (what training used) and the truth."""
+
+    name: str
+    shape: tuple[int, int]
+    coeff: float | None
+    sigma_raw_power: float  # estimate of ||W|| from the stored vectors
+    sigma_raw_exact: float  # ||W|| by SVD
+    sigma_power: float  # estimate of the normalised weight's norm: min(c, estimate)
+    sigma_exact: float  # the normalised weight's true norm, by SVD
+
+
+@torch.no_grad()
+def spectral_report(module: nn.Module) -> list[SpectralRow]:
+    """Per :class:`SpectralLinear` in ``module``: the power estimate beside the exact sigma."""
+    rows = []
+    was_training = module.training
+    module.eval()
+    try:
+        for name, layer in module.named_modules():
+            if not isinstance(layer, SpectralLinear):
+                continue
+            raw_power = float(layer.sigma_estimate(n_iter=0))
+            raw_exact = float(exact_sigma(layer.weight))
+            w = layer.normalized_weight()
+            power = raw_power if layer.coeff is None else min(raw_power, layer.coeff)
+            rows.append(
+                SpectralRow(name, tuple(layer.weight.shape), layer.coeff, raw_power, raw_exact, power, float(exact_sigma(w)))
+            )
+    finally:
+        module.train(was_training)
+    return rows

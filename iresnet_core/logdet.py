@@ -1,0 +1,173 @@
+"""Estimators of ``ln det(I + J_g)`` for a residual block, from a batch of Jacobians ``J_g``.
+
+Behrmann et al. (2019), Sec. 3, eq. 5-7: for ``Lip(g) < 1``,
+
+    ln det(I + J_g) = tr(ln(I + J_g)) = sum_{k>=1} (-1)^(k+1) tr(J_g^k) / k.
+
+* :func:`exact_logdet` — the determinant itself (cheap in 2D).
+* :func:`series_logdet` — the series cut after ``N`` terms with exact traces: pure truncation error.
+* :func:`hutchinson_logdet` — the same series with ``tr(A) ~ v^T A v`` (eq. 6-7; Gaussian or
+  Rademacher probes): the paper's estimator, biased by the truncation.
+* :func:`roulette_logdet` — Russian roulette (Chen et al. 2019, Residual Flows): ``n_exact`` terms
+  always, then ``M ~ Geometric(p)`` more, term ``k`` weighted by ``1 / P(M >= k - n_exact)``; unbiased.
+* :func:`truncation_bound` — ``d * (-ln(1 - c) - sum_{k<=N} c^k / k)`` (paper, Theorem 3).
+
+All are differentiable in ``J`` for training. The Jacobians come from the block itself
+(``InvertibleResidualBlock.g_and_jacobian``), so a d x d matrix per sample replaces the
+vector-Jacobian products a high-dimensional model needs; the estimators are the same.
+
+Example:
+    >>> import torch
+    >>> J = 0.3 * torch.randn(100, 2, 2)
+    >>> err = (exact_logdet(J) - series_logdet(J, 10)).abs().max()
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "exact_logdet",
+    "series_logdet",
+    "series_terms",
+    "hutchinson_terms",
+    "hutchinson_logdet",
+    "roulette_logdet",
+    "truncation_bound",
+    "estimate_logdet",
+    "make_probes",
+]
+
+#: Russian roulette never evaluates more terms than this (P(M >= 200) = 2^-200 at p = 0.5).
+ROULETTE_MAX_TERMS = 200
+
+
+def exact_logdet(J: Tensor) -> Tensor:
+    """``ln |det(I + J)|`` per sample, shape ``(B,)``; a closed form in 2D."""
+    if J.shape[-1] == 2:
+        det = (1 + J[:, 0, 0]) * (1 + J[:, 1, 1]) - J[:, 0, 1] * J[:, 1, 0]
+        return det.abs().log()
+    eye = torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
+    return torch.linalg.slogdet(eye + J)[1]
+
+
+def series_terms(J: Tensor, n_terms: int) -> Tensor:
+    """The signed terms ``(-1)^(k+1) tr(J^k) / k`` for k = 1..N, shape ``(B, N)`` (exact traces)."""
+    terms = []
+    power = J
+    for k in range(1, n_terms + 1):
+        if k > 1:
+            power = power @ J
+        sign = 1.0 if k % 2 else -1.0
+        terms.append(sign * torch.diagonal(power, dim1=-2, dim2=-1).sum(-1) / k)
+    return torch.stack(terms, dim=-1)
+
+
+def series_logdet(J: Tensor, n_terms: int) -> Tensor:
+    """The power series cut after ``n_terms`` terms, with exact traces (eq. 5 truncated)."""
+    return series_terms(J, n_terms).sum(-1)
+
+
+def make_probes(shape: tuple[int, ...], probe: str, generator: torch.Generator | None, dtype=torch.float32) -> Tensor:
+    """Probe vectors with ``E[v v^T] = I``: standard Gaussian or Rademacher (+-1)."""
+    if probe == "gaussian":
+        return torch.randn(shape, generator=generator, dtype=dtype)
+    if probe == "rademacher":
+        return torch.randint(0, 2, shape, generator=generator).to(dtype) * 2 - 1
+    raise ValueError(f"probe must be 'gaussian' or 'rademacher', got {probe!r}")
+
+
+def hutchinson_terms(J: Tensor, n_terms: int, v: Tensor) -> Tensor:
+    """``(-1)^(k+1) v^T J^k v / k`` for k = 1..N per probe, shape ``(B, P, N)``; ``v``: ``(B, P, d)``."""
+    terms = []
+    w = v
+    Jt = J.transpose(-1, -2)
+    for k in range(1, n_terms + 1):
+        w = w @ Jt  # w_k = J^k v, row-vector form
+        sign = 1.0 if k % 2 else -1.0
+        terms.append(sign * (v * w).sum(-1) / k)
+    return torch.stack(terms, dim=-1)
+
+
+def hutchinson_logdet(
+    J: Tensor,
+    n_terms: int,
+    n_probes: int = 1,
+    probe: str = "gaussian",
+    generator: torch.Generator | None = None,
+    reduce: bool = True,
+) -> Tensor:
+    """The truncated series with Hutchinson traces (paper eq. 6-7).
+
+    Returns the mean over ``n_probes`` probes, shape ``(B,)``, or with ``reduce=False`` every
+    probe's estimate, shape ``(B, n_probes)``.
+    """
+    B, d, _ = J.shape
+    v = make_probes((B, n_probes, d), probe, generator, J.dtype)
+    per_probe = hutchinson_terms(J, n_terms, v).sum(-1)
+    return per_probe.mean(-1) if reduce else per_probe
+
+
+def roulette_logdet(
+    J: Tensor,
+    n_exact: int = 2,
+    p: float = 0.5,
+    n_probes: int = 1,
+    probe: str = "gaussian",
+    generator: torch.Generator | None = None,
+    exact_traces: bool = False,
+) -> Tensor:
+    """Unbiased Russian-roulette estimate of ``ln det(I + J)`` (Chen et al. 2019, eq. 6).
+
+    One ``M ~ Geometric(p)`` on {0, 1, ...} is drawn per call (per batch, as Residual Flows does);
+    ``n_exact + M`` terms are summed, term ``k > n_exact`` weighted by
+    ``1 / P(M >= k - n_exact) = (1 - p)^-(k - n_exact)``. Traces are Hutchinson estimates unless
+    ``exact_traces``. The variance is finite when ``Lip(g)^2 / (1 - p) < 1``.
+    """
+    u = torch.rand((), generator=generator).item()
+    m = int(math.floor(math.log(max(u, 1e-300)) / math.log(1 - p)))  # P(M >= m) = (1-p)^m
+    n_terms = min(n_exact + m, ROULETTE_MAX_TERMS)
+    if n_terms == 0:
+        return J.new_zeros(J.shape[0])
+    ks = torch.arange(1, n_terms + 1, dtype=J.dtype)
+    weights = (1 - p) ** (-(ks - n_exact).clamp(min=0))
+    if exact_traces:
+        terms = series_terms(J, n_terms)
+    else:
+        B, d, _ = J.shape
+        v = make_probes((B, n_probes, d), probe, generator, J.dtype)
+        terms = hutchinson_terms(J, n_terms, v).mean(1)
+    return (terms * weights).sum(-1)
+
+
+def truncation_bound(coeff: float, n_terms: int, dim: int = 2) -> float:
+    """``d * (-ln(1 - c) - sum_{k<=N} c^k / k)``: the largest error of the N-term series when
+    ``Lip(g) <= c < 1`` (paper, Theorem 3). For d = 2, c = 0.9: 0.945 at N = 5, 0.079 at N = 20.
+    """
+    if not 0 < coeff < 1:
+        return math.inf
+    return dim * (-math.log1p(-coeff) - sum(coeff**k / k for k in range(1, n_terms + 1)))
+
+
+def estimate_logdet(
+    J: Tensor,
+    mode: str,
+    n_terms: int = 5,
+    n_probes: int = 1,
+    probe: str = "gaussian",
+    n_exact_terms: int = 2,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Dispatch on ``mode`` in ``exact | series | hutchinson | roulette``."""
+    if mode == "exact":
+        return exact_logdet(J)
+    if mode == "series":
+        return series_logdet(J, n_terms)
+    if mode == "hutchinson":
+        return hutchinson_logdet(J, n_terms, n_probes, probe, generator)
+    if mode == "roulette":
+        return roulette_logdet(J, n_exact_terms, 0.5, n_probes, probe, generator)
+    raise ValueError(f"unknown log-det mode {mode!r}; choose exact, series, hutchinson or roulette")

@@ -1,0 +1,222 @@
+"""Maximum-likelihood training of a flow, one step at a time, driven by the caller (no threads).
+
+The dashboard calls :meth:`Trainer.run_for` once per redraw for a time-budgeted burst; the CLI
+calls :meth:`Trainer.step` in a loop. A non-finite loss, gradient or update never reaches the
+weights: the step is discarded, the last good parameters stay, and the metrics say why. After
+``max_bad_steps`` bad steps in a row the trainer pauses itself (``paused_reason``).
+
+Example:
+    >>> import iresnet_core as ic
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32,)))
+    >>> data = ic.datasets.sample("8gaussians", 1000, seed=0)
+    >>> trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=200, seed=0)
+    >>> m = trainer.step(5)
+    >>> m["step"], sorted(m)[:3]
+    (5, ['bad_streak', 'grad_norm', 'lip'])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from .flow import Flow
+from .history import History
+from .lipschitz import refresh_power_iteration
+
+__all__ = ["Trainer"]
+
+#: Points used for the exact train and test NLL reported after every call.
+EVAL_POINTS = 2000
+
+
+class Trainer:
+    """Adam on the negative log-likelihood, with a held-out test split.
+
+    Args:
+        flow: the flow to train (trained in place).
+        data: training points, ``(n, d)``; a ``test_fraction`` of them is held out unless
+            ``test_data`` is given.
+        lr: Adam's learning rate; :meth:`set_lr` changes it live.
+        batch_size: points per step (drawn with replacement).
+        seed: seeds the split, the batches and the flow's estimator noise: same seed, same run.
+        max_bad_steps: bad (non-finite) steps in a row before the trainer pauses itself.
+        clip_grad: optional gradient-norm clipping.
+        history_points: the most points kept per curve (old points are thinned).
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        data: np.ndarray | torch.Tensor,
+        lr: float = 1e-3,
+        batch_size: int = 500,
+        seed: int = 0,
+        test_data: np.ndarray | torch.Tensor | None = None,
+        test_fraction: float = 0.2,
+        max_bad_steps: int = 20,
+        clip_grad: float | None = None,
+        history_points: int = 2000,
+    ) -> None:
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+        if max_bad_steps < 1:
+            raise ValueError(f"max_bad_steps must be >= 1, got {max_bad_steps!r}")
+        x = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        if x.ndim != 2 or x.shape[1] != flow.dim:
+            raise ValueError(f"data must have shape (n, {flow.dim}), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("data contain NaN or infinite values")
+        self.flow = flow
+        self.seed = seed
+        self.batch_size = batch_size
+        self.max_bad_steps = max_bad_steps
+        self.clip_grad = clip_grad
+        gen = torch.Generator().manual_seed(seed)
+        if test_data is None:
+            if x.shape[0] < 2:
+                raise ValueError("need at least 2 points to hold some out for testing")
+            perm = torch.randperm(x.shape[0], generator=gen)
+            n_test = max(1, int(round(test_fraction * x.shape[0])))
+            self.test_x, self.train_x = x[perm[:n_test]], x[perm[n_test:]]
+        else:
+            self.train_x = x
+            self.test_x = torch.as_tensor(np.asarray(test_data, dtype=np.float32))
+        self._eval_train = self.train_x[:EVAL_POINTS]
+        self._eval_test = self.test_x[:EVAL_POINTS]
+        self.generator = gen
+        flow.generator.manual_seed(seed)
+        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
+        self.step_count = 0
+        self.skipped_total = 0
+        self.bad_streak = 0
+        self.paused_reason: str | None = None
+        self.last_skip_reason: str | None = None
+        self.history = History(("step", "train_nll", "test_nll", "loss"), max_points=history_points)
+        self.wall_time = 0.0
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate now, keeping the optimiser's moments (no reset)."""
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(lr)
+
+    def resume(self) -> None:
+        """Clear a self-imposed pause (after the person changed something)."""
+        self.paused_reason = None
+        self.bad_streak = 0
+
+    def _one_step(self) -> tuple[float, float, str | None]:
+        """One Adam step; returns (loss, grad_norm, skip reason or None)."""
+        flow, params = self.flow, [p for p in self.flow.parameters() if p.requires_grad]
+        idx = torch.randint(self.train_x.shape[0], (self.batch_size,), generator=self.generator)
+        loss = flow.nll(self.train_x[idx])
+        if not torch.isfinite(loss):
+            return float(loss.detach()), math.nan, "non-finite loss"
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = self.clip_grad if self.clip_grad is not None else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not math.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return float(loss.detach()), grad_norm, "non-finite gradient"
+        backup = [p.detach().clone() for p in params]
+        opt_backup = {k: {n: t.clone() if torch.is_tensor(t) else t for n, t in v.items()}
+                      for k, v in self.optimizer.state.items()}
+        self.optimizer.step()
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            with torch.no_grad():
+                for p, b in zip(params, backup):
+                    p.copy_(b)
+            self.optimizer.state.clear()
+            self.optimizer.state.update(opt_backup)
+            return float(loss.detach()), grad_norm, "non-finite parameters after the update"
+        refresh_power_iteration(flow)
+        return float(loss.detach()), grad_norm, None
+
+    def step(self, k: int = 1) -> dict[str, Any]:
+        """Run ``k`` steps (fewer if the trainer pauses itself) and return the metrics."""
+        return self._run(max_steps=k, seconds=None)
+
+    def run_for(self, seconds: float, max_steps: int | None = None) -> dict[str, Any]:
+        """Train for about ``seconds`` of wall time (at least one step): a burst per redraw."""
+        return self._run(max_steps=max_steps, seconds=seconds)
+
+    def _run(self, max_steps: int | None, seconds: float | None) -> dict[str, Any]:
+        self.flow.train()
+        start = time.perf_counter()
+        losses, grad_norms, skipped, reasons, done = [], [], 0, [], 0
+        while self.paused_reason is None:
+            if max_steps is not None and done >= max_steps:
+                break
+            if seconds is not None and done > 0 and time.perf_counter() - start >= seconds:
+                break
+            loss, grad_norm, reason = self._one_step()
+            done += 1
+            if reason is None:
+                self.step_count += 1
+                self.bad_streak = 0
+                losses.append(loss)
+                grad_norms.append(grad_norm)
+            else:
+                skipped += 1
+                reasons.append(reason)
+                self.bad_streak += 1
+                if self.bad_streak >= self.max_bad_steps:
+                    self.paused_reason = (
+                        f"training paused: {self.bad_streak} steps in a row were not finite ({reason}); "
+                        "the last good model is kept. Lower the learning rate or turn the constraint back on."
+                    )
+        elapsed = time.perf_counter() - start
+        self.wall_time += elapsed
+        self.skipped_total += skipped
+        self.last_skip_reason = reasons[-1] if reasons else None
+        train_nll, test_nll = self.evaluate()
+        if losses:
+            self.history.append(step=self.step_count, train_nll=train_nll, test_nll=test_nll, loss=float(np.mean(losses)))
+        return {
+            "step": self.step_count,
+            "loss": float(np.mean(losses)) if losses else math.nan,
+            "train_nll": train_nll,
+            "test_nll": test_nll,
+            "grad_norm": float(np.mean(grad_norms)) if grad_norms else math.nan,
+            "lip": self.lipschitz(),
+            "steps_per_s": done / elapsed if elapsed > 0 else math.nan,
+            "steps": done,
+            "skipped": skipped,
+            "skipped_total": self.skipped_total,
+            "skip_reason": self.last_skip_reason,
+            "bad_streak": self.bad_streak,
+            "paused_reason": self.paused_reason,
+            "lr": self.lr,
+        }
+
+    @torch.inference_mode()
+    def evaluate(self) -> tuple[float, float]:
+        """The exact NLL (nats) on up to ``EVAL_POINTS`` training and test points."""
+        was = self.flow.training
+        self.flow.eval()
+        try:
+            train = float(-self.flow.log_prob(self._eval_train).mean())
+            test = float(-self.flow.log_prob(self._eval_test).mean())
+        finally:
+            self.flow.train(was)
+        return train, test
+
+    def lipschitz(self) -> float:
+        """The largest per-block bound on Lip(g) (product of exact spectral norms); nan for Glow."""
+        bounds = [layer.lipschitz_bound() for layer in self.flow.layers if hasattr(layer, "lipschitz_bound")]
+        return max(bounds) if bounds else math.nan

@@ -1,0 +1,93 @@
+"""Log-det estimators: the mathematics of Sec. 3 (series, bound, Hutchinson, Russian roulette)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iresnet_core import logdet as L
+
+
+def random_contractions(B, c, seed, d=2):
+    """Jacobians with spectral norm exactly c (so Lip(g) <= c)."""
+    g = torch.Generator().manual_seed(seed)
+    J = torch.randn(B, d, d, generator=g, dtype=torch.float64)
+    return J * (c / torch.linalg.matrix_norm(J, ord=2))[:, None, None]
+
+
+def test_truncation_bound_values_of_design():
+    assert L.truncation_bound(0.9, 5) == pytest.approx(0.945, abs=1e-3)
+    assert L.truncation_bound(0.9, 10) == pytest.approx(0.368, abs=1e-3)
+    assert L.truncation_bound(0.9, 20) == pytest.approx(0.079, abs=1e-3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.floats(0.05, 0.99), n=st.integers(1, 20), seed=st.integers(0, 10_000))
+def test_series_with_exact_traces_stays_within_bound(c, n, seed):
+    J = random_contractions(64, c, seed)
+    err = (L.exact_logdet(J) - L.series_logdet(J, n)).abs().max().item()
+    assert err <= L.truncation_bound(c, n) + 1e-12
+
+
+def test_series_converges_to_exact():
+    J = random_contractions(100, 0.6, 0)
+    assert (L.exact_logdet(J) - L.series_logdet(J, 60)).abs().max() < 1e-12
+
+
+def test_exact_matches_slogdet_in_higher_dimension():
+    J = random_contractions(10, 0.8, 1, d=5)
+    ref = torch.linalg.slogdet(torch.eye(5, dtype=J.dtype) + J)[1]
+    assert torch.allclose(L.exact_logdet(J), ref)
+
+
+@pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
+def test_hutchinson_mean_reaches_the_truncated_series(probe):
+    J = random_contractions(1, 0.8, 2).expand(20000, 2, 2)
+    gen = torch.Generator().manual_seed(0)
+    est = L.hutchinson_logdet(J, 5, n_probes=1, probe=probe, generator=gen)
+    target = L.series_logdet(J[:1], 5).item()
+    se = est.std().item() / math.sqrt(len(est))
+    assert abs(est.mean().item() - target) < 4 * se
+    assert se > 0  # a real estimator, not the exact value
+
+
+def test_rademacher_probes_are_signs():
+    v = L.make_probes((1000, 2), "rademacher", torch.Generator().manual_seed(0))
+    assert set(v.unique().tolist()) == {-1.0, 1.0}
+
+
+def test_russian_roulette_is_unbiased():
+    # c = 0.6: the roulette's variance is finite (c^2 / (1 - p) < 1).
+    J = torch.diag(torch.tensor([0.6, -0.5], dtype=torch.float64))[None]  # no cancellation between terms
+    exact = L.exact_logdet(J).item()
+    gen = torch.Generator().manual_seed(0)
+    draws = np.array([L.roulette_logdet(J, n_exact=2, generator=gen, exact_traces=True).item() for _ in range(4000)])
+    se = draws.std() / math.sqrt(len(draws))
+    assert abs(draws.mean() - exact) < 4 * se
+    # and it is not the (biased) 2-term series
+    assert abs(L.series_logdet(J, 2).item() - exact) > 10 * se
+
+
+def test_russian_roulette_with_hutchinson_probes_is_unbiased():
+    J = random_contractions(1, 0.5, 4).expand(8000, 2, 2)
+    exact = L.exact_logdet(J[:1]).item()
+    gen = torch.Generator().manual_seed(1)
+    means = np.array([L.roulette_logdet(J, generator=gen).mean().item() for _ in range(200)])
+    se = means.std() / math.sqrt(len(means))
+    assert abs(means.mean() - exact) < 4 * se
+
+
+def test_estimators_are_differentiable():
+    J = random_contractions(8, 0.5, 5).requires_grad_(True)
+    for mode in ("exact", "series", "hutchinson", "roulette"):
+        J.grad = None
+        L.estimate_logdet(J, mode, n_terms=4, generator=torch.Generator().manual_seed(0)).sum().backward()
+        assert J.grad is not None and torch.isfinite(J.grad).all()
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="log-det mode"):
+        L.estimate_logdet(torch.zeros(1, 2, 2), "magic")

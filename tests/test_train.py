@@ -1,0 +1,121 @@
+"""Training: metrics, determinism, live learning rate, and non-finite steps that never land."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import iresnet_core as ic
+from iresnet_core.history import History
+
+
+def small(seed=0, **kw):
+    return ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32, 32), seed=seed, **kw))
+
+
+DATA = ic.datasets.sample("moons", 2000, seed=0)
+
+
+def test_metrics_have_the_promised_keys_and_sense():
+    trainer = ic.Trainer(small(), DATA, lr=3e-3, batch_size=200, seed=0)
+    m = trainer.step(30)
+    for key in ("step", "loss", "train_nll", "test_nll", "grad_norm", "lip", "steps_per_s", "skipped"):
+        assert key in m
+    assert m["step"] == 30 and m["skipped"] == 0
+    assert 0 < m["lip"] < 1
+    assert m["steps_per_s"] > 0
+    # The reported test NLL is the exact one on the held-out points.
+    with torch.no_grad():
+        exact = -trainer.flow.eval().log_prob(trainer.test_x[:2000]).mean().item()
+    assert m["test_nll"] == pytest.approx(exact, abs=1e-5)
+    assert len(trainer.test_x) == 400 and len(trainer.train_x) == 1600
+
+
+@pytest.mark.parametrize("mode", ["exact", "series", "hutchinson", "roulette"])
+def test_every_estimator_trains(mode):
+    trainer = ic.Trainer(small(logdet=mode, n_terms=5), DATA, lr=5e-3, batch_size=200, seed=0)
+    before = trainer.step(1)["test_nll"]
+    after = trainer.step(200)["test_nll"]
+    assert after < before - 0.15
+
+
+def test_same_seed_same_run():
+    runs = []
+    for _ in range(2):
+        trainer = ic.Trainer(small(logdet="hutchinson"), DATA, lr=3e-3, batch_size=100, seed=7)
+        trainer.step(20)
+        runs.append(torch.cat([p.detach().ravel() for p in trainer.flow.parameters()]))
+    assert torch.equal(runs[0], runs[1])
+    other = ic.Trainer(small(logdet="hutchinson"), DATA, lr=3e-3, batch_size=100, seed=8)
+    other.step(20)
+    assert not torch.equal(runs[0], torch.cat([p.detach().ravel() for p in other.flow.parameters()]))
+
+
+def test_learning_rate_applies_live_without_reset():
+    trainer = ic.Trainer(small(), DATA, lr=1e-3, seed=0)
+    trainer.step(5)
+    state = {k: v["exp_avg"].clone() for k, v in enumerate(trainer.optimizer.state.values())}
+    trainer.set_lr(1e-2)
+    assert trainer.lr == 1e-2 and trainer.step_count == 5
+    assert all(torch.equal(state[k], v["exp_avg"]) for k, v in enumerate(trainer.optimizer.state.values()))
+    with pytest.raises(ValueError):
+        trainer.set_lr(-1)
+
+
+def test_non_finite_steps_are_skipped_and_the_last_good_model_kept():
+    trainer = ic.Trainer(small(), DATA, lr=1e-3, seed=0, max_bad_steps=5)
+    trainer.step(3)
+    good = [p.detach().clone() for p in trainer.flow.parameters()]
+    # Poison the data: every batch now has an infinite loss.
+    trainer.train_x = trainer.train_x * float("inf")
+    m = trainer.step(10)
+    assert m["skipped"] == 5 and m["step"] == 3
+    assert "non-finite" in m["skip_reason"]
+    assert trainer.paused_reason and "paused" in trainer.paused_reason
+    for p, g in zip(trainer.flow.parameters(), good):
+        assert torch.equal(p.detach(), g)
+    assert trainer.step(3)["steps"] == 0  # paused: nothing runs until resume()
+    trainer.resume()
+    assert trainer.paused_reason is None
+
+
+def test_huge_learning_rate_never_produces_non_finite_weights():
+    flow = small(coeff=None)
+    trainer = ic.Trainer(flow, DATA * 50, lr=10.0, batch_size=50, seed=0, max_bad_steps=1000)
+    trainer.step(60)
+    assert all(torch.isfinite(p).all() for p in flow.parameters())
+
+
+def test_time_budgeted_burst():
+    trainer = ic.Trainer(small(), DATA, seed=0)
+    m = trainer.run_for(0.3)
+    assert m["steps"] >= 1 and m["step"] == trainer.step_count
+
+
+def test_bad_data_is_refused():
+    flow = small()
+    with pytest.raises(ValueError, match="shape"):
+        ic.Trainer(flow, np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        ic.Trainer(flow, np.full((10, 2), np.nan))
+    with pytest.raises(ValueError, match="batch_size"):
+        ic.Trainer(flow, DATA, batch_size=0)
+
+
+def test_history_is_bounded_and_keeps_the_newest():
+    h = History(("step", "v"), max_points=50)
+    for i in range(10_000):
+        h.append(step=i, v=i)
+    assert len(h) <= 50
+    assert h["step"][-1] == 9999 and h["step"][0] == 0
+    assert h["step"] == sorted(h["step"])
+
+
+def test_trainer_history_grows_per_call():
+    trainer = ic.Trainer(small(), DATA, seed=0, history_points=10)
+    for _ in range(30):
+        trainer.step(1)
+    assert len(trainer.history) <= 10
+    assert trainer.history["step"][-1] == 30
+    assert math.isfinite(trainer.history["test_nll"][-1])

@@ -1,0 +1,138 @@
+"""The analysis behind the pages: curves under their bounds, mass on the grid, honest estimates."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import iresnet_core as ic
+from iresnet_core import analysis as A
+
+DATA = ic.datasets.sample("8gaussians", 400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(64, 64), coeff=0.9))
+    ic.Trainer(flow, ic.datasets.sample("8gaussians", 2000, 0), lr=5e-3, batch_size=256, seed=0).step(40)
+    return flow.eval()
+
+
+def test_density_grid_holds_unit_mass(trained):
+    g = A.density_grid(trained, (-7, 7, -7, 7), n=200)
+    assert g.density.shape == (200, 200)
+    assert g.mass == pytest.approx(1.0, abs=0.02)
+    # density[i, j] is p at (xs[j], ys[i])
+    i, j = 37, 151
+    with torch.no_grad():
+        p = trained.log_prob(torch.tensor([[g.xs[j], g.ys[i]]])).exp().item()
+    assert g.density[i, j] == pytest.approx(p, rel=1e-4)
+
+
+def test_inverse_error_lies_under_banach_bound(trained):
+    curves = A.inverse_curves(trained, DATA[:100], [0.5, 0.7, 0.9, 0.99], max_iter=30, tol=1e-6)
+    for cur in curves:
+        assert not cur.diverged.any() and cur.converged
+        assert (cur.lipschitz < 1).all()
+        # ||x_n - x*|| <= L^n/(1-L) ||x_1 - x_0|| at every n, for every block (float64 slack)
+        assert (cur.error <= cur.bound * (1 + 1e-9) + 1e-12).all()
+        assert cur.flow_error[-1] < 1e-6
+    # a smaller c converges faster
+    its = [cur.iterations_to_tol.max() for cur in curves]
+    assert its == sorted(its) and its[0] < its[-1]
+
+
+def test_unconstrained_inverse_curves_show_failure_without_error():
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32, 32), coeff=None, seed=1))
+    with torch.no_grad():
+        for name, p in flow.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(6)
+    (cur,) = A.inverse_curves(flow, DATA[:50], [None], max_iter=40)
+    assert cur.coeff is None
+    assert np.isinf(cur.bound).all()
+    assert not cur.converged  # it does not reach the tolerance (diverges or oscillates)
+
+
+def test_truncation_error_lies_under_its_bound(trained):
+    tc = A.truncation_curve(trained, DATA[:200], n_max=20, n_draws=32)
+    assert tc.error.shape == (3, 20)
+    assert (tc.error <= tc.bound_c[None, :] + 1e-9).all()
+    assert (tc.error <= tc.bound_lip + 1e-9).all()
+    assert tc.error_total[-1] < tc.error_total[0]
+    # The Hutchinson estimate scatters around the truncated series: its median error is small
+    # next to its spread at N = 20, where truncation is negligible.
+    assert abs(tc.hutchinson_q[2, -1]) < (tc.hutchinson_q[4, -1] - tc.hutchinson_q[0, -1])
+
+
+def test_power_iteration_approaches_sigma_from_below(trained):
+    pt = A.power_iteration_trace(trained, n_iter=200)
+    assert pt.estimates.shape == (9, 201)
+    assert (pt.estimates <= pt.exact[:, None] * (1 + 1e-9)).all()
+    assert np.allclose(pt.estimates[:, -1], pt.exact, rtol=1e-3)
+    # and it is an underestimate at the start, the paper's warning
+    assert (pt.estimates[:, 0] < pt.exact).any()
+
+
+def test_block_lipschitz_empirical_below_product_bound(trained):
+    bl = A.block_lipschitz(trained, DATA)
+    assert (bl.empirical <= bl.product_bound + 1e-6).all()
+    assert (bl.empirical > 0).all()
+
+
+def test_warped_grid_has_no_folds_when_constrained(trained):
+    w = A.warped_grid(trained, (-4, 4, -4, 4), n_lines=5, n_points=20, n_det=30)
+    assert len(w.lines_z) == 10 and w.lines_z[0].shape == (20, 2)
+    assert w.folds == 0.0 and (w.det > 0).all()
+
+
+def test_warped_grid_finds_folds_of_an_unconstrained_net():
+    torch.manual_seed(3)
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(64,), coeff=None, actnorm=False, seed=3))
+    with torch.no_grad():
+        for name, p in flow.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(10)
+    w = A.warped_grid(flow, (-4, 4, -4, 4), n_det=60)
+    assert 0 < w.folds < 1
+
+
+def test_with_coeff_keeps_raw_weights_and_changes_the_constraint(trained):
+    half = A.with_coeff(trained, 0.5)
+    for a, b in zip(trained.parameters(), half.parameters()):
+        assert torch.equal(a, b)
+    assert max(b.lipschitz_bound() for b in A._blocks(half)) <= 0.5**3 * 1.01
+    assert A.with_coeff(trained, None).cfg.coeff is None
+
+
+def test_roulette_is_unbiased_on_a_flow():
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32,), coeff=0.6, seed=2))
+    with torch.no_grad():
+        for name, p in flow.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(3)
+    flow.train()
+    flow(torch.randn(64, 2))
+    draws = A.roulette_draws(flow, DATA[:100], n_draws=600)
+    with torch.no_grad():  # the blocks' exact log-det (ActNorm's is not estimated)
+        exact = sum(ic.logdet.exact_logdet(J) for J in A._block_jacobians(flow.eval(), torch.as_tensor(DATA[:100])))
+    se = draws.std() / math.sqrt(len(draws))
+    assert abs(draws.mean() - exact.mean().item()) < 4 * se
+    assert se > 0  # a random estimate, not the exact value in disguise
+
+
+def test_series_error_grid_and_cost_shapes(trained):
+    xs, ys, err = A.series_error_grid(trained, (-3, 3, -3, 3), 20, 3)
+    assert err.shape == (20, 20) and (err >= 0).all()
+    cost = A.estimator_cost(trained, DATA[:100], [1, 5], repeats=1)
+    assert set(cost) == {"exact", "series", "hutchinson", "roulette"}
+    assert all(v.shape == (2,) and (v > 0).all() for v in cost.values())
+
+
+def test_glow_has_no_residual_analysis():
+    glow = ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(16,), coeff=None))
+    assert math.isnan(A.lipschitz_bound(glow))
+    with pytest.raises(ValueError, match="i-ResNet"):
+        A.truncation_curve(glow, DATA[:10])

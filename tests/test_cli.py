@@ -1,0 +1,75 @@
+"""The command line: a real (short) training run, its files, and refusals that write nothing."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import iresnet_core as ic
+from iresnet_core.cli import main
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", "moons", "--steps", "30", "--n-blocks", "2", "--hidden", "32,32",
+               "--out", str(out), "--quiet", "--n-data", "2000"])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 30
+    assert metrics["entropy"] == pytest.approx(ic.datasets.entropy("moons"))
+    assert metrics["nll_minus_entropy"] == pytest.approx(metrics["test_nll"] - metrics["entropy"])
+    flow = ic.load(out)
+    assert flow.cfg.hidden == (32, 32) and flow.cfg.n_blocks == 2
+
+
+def test_train_glow_is_parameter_matched(tmp_path):
+    out = tmp_path / "g"
+    assert main(["train", "--model", "glow", "--steps", "5", "--n-blocks", "2", "--hidden", "32",
+                 "--out", str(out), "--quiet", "--n-data", "500"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"] == "glow"
+    assert abs(cfg["extra"]["parameters"] - cfg["extra"]["matched_to"]) / cfg["extra"]["matched_to"] < 0.1
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--coeff", "0"], "coeff"),
+        (["--coeff", "1.2"], "< 1"),
+        (["--lr", "-1"], "positive"),
+        (["--n-terms", "0"], "positive"),
+        (["--n-blocks", "0"], "positive"),
+        (["--hidden", "a,b"], "widths"),
+    ],
+)
+def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, word):
+    out = tmp_path / "nothing"
+    proc = subprocess.run([sys.executable, "-m", "iresnet_core", "train", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert word in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, word",
+    [(b"", "empty"), (b"x,y\n", "header"), (b"1,2,3\n" * 20, "column"), (b"1,2\n" * 5, "10"),
+     (b"\x00\x01\x02\xff" * 100, "binary")],
+)
+def test_bad_csv_is_refused_and_nothing_is_written(tmp_path, capsys, content, word):
+    f = tmp_path / "points.csv"
+    f.write_bytes(content)
+    out = tmp_path / "nothing"
+    assert main(["train", "--csv", str(f), "--out", str(out), "--quiet"]) == 2
+    assert word in capsys.readouterr().err.lower()
+    assert not out.exists()
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run([sys.executable, "-m", "iresnet_core", "train", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0
+    for opt in ("--dataset", "--csv", "--model", "--steps", "--out", "--coeff", "--unconstrained", "--logdet",
+                "--n-terms", "--lr", "--batch-size", "--seed"):
+        assert opt in proc.stdout

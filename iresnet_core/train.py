@@ -45,7 +45,8 @@ class Trainer:
         batch_size: points per step (drawn with replacement).
         seed: seeds the split, the batches and the flow's estimator noise: same seed, same run.
         max_bad_steps: bad (non-finite) steps in a row before the trainer pauses itself.
-        clip_grad: optional gradient-norm clipping.
+        clip_grad: the gradient norm is clipped to this (``None``: off). Guards Adam against the
+            rare huge gradient that otherwise wrecks a Glow in a single step.
         history_points: the most points kept per curve (old points are thinned).
     """
 
@@ -59,7 +60,7 @@ class Trainer:
         test_data: np.ndarray | torch.Tensor | None = None,
         test_fraction: float = 0.2,
         max_bad_steps: int = 20,
-        clip_grad: float | None = None,
+        clip_grad: float | None = 10.0,
         history_points: int = 2000,
     ) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):

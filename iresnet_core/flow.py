@@ -95,8 +95,9 @@ class Flow(nn.Module):
         """The Jacobian of the whole flow ``dz/dx`` at every point, shape ``(B, d, d)``."""
         jac = torch.eye(self.dim, dtype=x.dtype).expand(x.shape[0], -1, -1)
         for layer in self.layers:
+            y, _ = layer(x, "exact")  # first, so a data-initialised layer is initialised
             jac = layer.jacobian(x) @ jac
-            x, _ = layer(x, "exact")
+            x = y
         return jac
 
     def num_parameters(self) -> int:

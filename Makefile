@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PORT    ?= 8501
 
-.PHONY: install run test test-fast browser bench assets clean
+.PHONY: install run test test-fast browser screenshots bench assets clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: /usr/bin/chromium missing; the browser test will be skipped"; fi; \
 	fi
+
+## Refresh the README's screenshots (the browser test, writing into docs/screenshots).
+screenshots: install browser
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m browser
 
 ## Speed and fit against the peers; writes docs/benchmarks.md (not part of `make test`).
 bench: install

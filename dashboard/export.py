@@ -1,0 +1,195 @@
+"""Figure packs: standalone HTML, PNG/SVG/PDF (kaleido), the CSV behind each chart, the config JSON, a ZIP.
+
+No Streamlit import. Static images go through kaleido 1.x, which drives a Chromium through
+choreographer; Debian's ``/usr/bin/chromium`` is used when nothing else is configured. Without a
+Chromium the pack still holds HTML, CSV and JSON, plus a ``NOTE.txt`` that says why images are missing.
+
+CLI (draws with the same figure functions as the page)::
+
+    python -m dashboard.export --dataset 8gaussians --out out/8gaussians
+    python -m dashboard.export --dataset moons --model iresnet --steps 500 --formats png,svg --zip
+
+Example:
+    >>> from dashboard.figures.common import Chart
+    >>> import plotly.graph_objects as go
+    >>> pack = figure_pack([Chart("demo", "Demo", go.Figure())], {"k": 1}, image_formats=())
+    >>> pack[:2]
+    b'PK'
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import plotly.io as pio
+
+from .figures.common import Chart
+
+__all__ = ["chromium_path", "chart_html", "render_images", "figure_pack", "write_pack", "main"]
+
+_CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+def chromium_path() -> str | None:
+    """The browser kaleido will use: ``$BROWSER_PATH``, else a Debian/Ubuntu Chromium, else ``None``."""
+    env = os.environ.get("BROWSER_PATH")
+    if env and os.access(env, os.X_OK):
+        return env
+    for p in _CHROMIUM_CANDIDATES:
+        if os.access(p, os.X_OK):
+            return p
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chart_html(chart: Chart, *, include_plotlyjs: bool | str = True) -> str:
+    """A standalone HTML page of the chart (plotly.js embedded, so it works offline)."""
+    return pio.to_html(chart.figure, include_plotlyjs=include_plotlyjs, full_html=True,
+                       config={"displaylogo": False,
+                               "toImageButtonOptions": {"format": "png", "filename": chart.slug, "scale": 2}})
+
+
+def render_images(charts: Sequence[Chart], formats: Iterable[str] = ("png", "pdf"), *, scale: float = 2,
+                  width: int = 700, height: int | None = None) -> tuple[dict[str, bytes], str | None]:
+    """Static images of the charts in one kaleido session.
+
+    Returns ``({"<slug>.<fmt>": bytes}, note)``; ``note`` says why images are missing (no
+    Chromium, kaleido failure), ``None`` when all were made.
+    """
+    formats = [f.lower() for f in formats]
+    if not formats or not charts:
+        return {}, None
+    browser = chromium_path()
+    if browser is None:
+        return {}, ("No Chromium found (set BROWSER_PATH or install chromium): "
+                    "static images (PNG/PDF/SVG) were left out; the HTML files render in any browser.")
+    os.environ.setdefault("BROWSER_PATH", browser)
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        figs, files = [], []
+        for ch in charts:
+            for fmt in formats:
+                figs.append(ch.figure)
+                files.append(Path(tmp) / f"{ch.slug}.{fmt}")
+        try:
+            heights = [height or ch.figure.layout.height or 450 for ch in charts for _ in formats]
+            pio.write_images(figs, files, scale=scale, width=width, height=heights)
+        except Exception as e:  # kaleido/Chromium trouble must not lose the rest of the pack
+            return {}, f"Static images failed ({type(e).__name__}: {e}); HTML, CSV and JSON are complete."
+        for f in files:
+            if f.exists():
+                out[f.name] = f.read_bytes()
+    missing = len(files) - len(out)
+    return out, (f"{missing} image(s) could not be written." if missing else None)
+
+
+def figure_pack(charts: Sequence[Chart], config: dict[str, Any] | None = None, *,
+                image_formats: Iterable[str] = ("png", "pdf"), scale: float = 2) -> bytes:
+    """A ZIP: ``html/<slug>.html``, ``csv/<slug>.csv``, ``png/…``/``pdf/…`` when possible, ``config.json``."""
+    buf = io.BytesIO()
+    images, note = render_images(charts, image_formats, scale=scale)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for ch in charts:
+            z.writestr(f"html/{ch.slug}.html", chart_html(ch))
+            z.writestr(f"csv/{ch.slug}.csv", ch.csv())
+        for name, data in images.items():
+            z.writestr(f"{name.rsplit('.', 1)[-1]}/{name}", data)
+        z.writestr("config.json", json.dumps(config or {}, indent=2, default=str))
+        if note:
+            z.writestr("NOTE.txt", note + "\n")
+    return buf.getvalue()
+
+
+def write_pack(charts: Sequence[Chart], config: dict[str, Any] | None, out: str | Path, *,
+               image_formats: Iterable[str] = ("png", "pdf"), scale: float = 2, make_zip: bool = False) -> list[Path]:
+    """Write the pack's files under ``out`` (and ``out/figure-pack.zip`` with ``make_zip``)."""
+    out = Path(out)
+    written: list[Path] = []
+    for sub in ("html", "csv"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for ch in charts:
+        p = out / "html" / f"{ch.slug}.html"
+        p.write_text(chart_html(ch), encoding="utf-8")
+        written.append(p)
+        p = out / "csv" / f"{ch.slug}.csv"
+        p.write_text(ch.csv(), encoding="utf-8")
+        written.append(p)
+    images, note = render_images(charts, image_formats, scale=scale)
+    for name, data in images.items():
+        d = out / name.rsplit(".", 1)[-1]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / name).write_bytes(data)
+        written.append(d / name)
+    p = out / "config.json"
+    p.write_text(json.dumps(config or {}, indent=2, default=str), encoding="utf-8")
+    written.append(p)
+    if note:
+        (out / "NOTE.txt").write_text(note + "\n", encoding="utf-8")
+        written.append(out / "NOTE.txt")
+        print(f"note: {note}", file=sys.stderr)
+    if make_zip:
+        p = out / "figure-pack.zip"
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for f in written:
+                z.write(f, f.relative_to(out))
+        written.append(p)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dashboard.export``: the Playground's figures for a dataset, from a checkpoint or fresh."""
+    from .state import CHECKPOINT_DIR, Playground, Settings, playground_charts_of
+
+    ap = argparse.ArgumentParser(prog="python -m dashboard.export", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="8gaussians")
+    ap.add_argument("--model", default="both", choices=["both", "iresnet", "glow"])
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--steps", type=int, default=0, help="train this many steps before drawing")
+    ap.add_argument("--scratch", action="store_true", help="ignore the pre-trained checkpoints")
+    ap.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="root of <dataset>/<model>/ checkpoints")
+    ap.add_argument("--c", type=float, default=None, help="Lipschitz coefficient (default: the page's)")
+    ap.add_argument("--blocks", type=int, default=None, help="i-ResNet blocks (default: the page's)")
+    ap.add_argument("--width", type=int, default=None, help="hidden width (default: the page's)")
+    ap.add_argument("--grid", type=int, default=200, help="density grid resolution")
+    ap.add_argument("--layers", default="density,contours", help="comma list of density,contours,data,samples")
+    ap.add_argument("--formats", default="png,pdf", help="comma list of png,svg,pdf ('' for none)")
+    ap.add_argument("--scale", type=float, default=2)
+    ap.add_argument("--zip", action="store_true", help="also write figure-pack.zip")
+    ap.add_argument("--presentation", action="store_true", help="big fonts")
+    a = ap.parse_args(argv)
+    kw: dict[str, Any] = dict(dataset=a.dataset, models=a.model, grid=a.grid, pretrained=not a.scratch)
+    for name in ("c", "blocks", "width"):
+        if getattr(a, name) is not None:
+            kw[name] = getattr(a, name)
+    try:
+        pg = Playground(Settings(**kw), checkpoint_root=Path(a.checkpoints))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for run in pg.shown_runs:
+        print(f"{run.model}: {run.origin} ({run.parameters:,} parameters)", file=sys.stderr)
+    if a.steps > 0:
+        pg.step(a.steps)
+    charts = playground_charts_of(pg, layers=tuple(x for x in a.layers.split(",") if x),
+                                  presentation=a.presentation)
+    files = write_pack(charts, pg.config_json(), a.out,
+                       image_formats=[f for f in a.formats.split(",") if f], scale=a.scale, make_zip=a.zip)
+    for f in files:
+        print(f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""The Playground page's figures: density, data and samples, and the NLL curves of one flow.
+
+Pure functions from numpy arrays to plotly figures (no torch, no Streamlit). The density is drawn
+as one ``Contour`` trace with heatmap colouring, so the grid travels to the browser once per
+redraw however many layers are on.
+
+Example:
+    >>> import numpy as np
+    >>> xs = ys = np.linspace(-4, 4, 100)
+    >>> dens = np.exp(-0.5 * (xs[None, :] ** 2 + ys[:, None] ** 2)) / (2 * np.pi)
+    >>> fig = density_figure(xs, ys, dens, title="N(0, I)")
+    >>> fig.data[0].type
+    'contour'
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import (DATA_COLOR, DENSITY_COLORSCALE, MODEL_COLORS, MODEL_LABELS, Chart, slug,
+                     style)
+
+__all__ = [
+    "LAYERS", "density_figure", "density_table", "samples_figure", "samples_table",
+    "loss_figure", "loss_table", "gap_text", "playground_charts",
+]
+
+#: Layers of the density panel (GAN Lab style toggles).
+LAYERS = ("density", "contours", "data", "samples")
+
+_MAX_SCATTER = 2000  # points per scatter trace sent to the browser
+
+
+def _thin(points: np.ndarray | None, n: int = _MAX_SCATTER) -> np.ndarray | None:
+    if points is None:
+        return None
+    points = np.asarray(points, dtype=np.float32)
+    if len(points) > n:
+        points = points[np.linspace(0, len(points) - 1, n).astype(int)]
+    return points
+
+
+def _finite_points(points: np.ndarray | None) -> np.ndarray | None:
+    if points is None:
+        return None
+    points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    return points[np.isfinite(points).all(axis=1)]
+
+
+def _axes(fig: go.Figure, bounds: Sequence[float] | None) -> None:
+    if bounds is not None:
+        x0, x1, y0, y1 = (float(b) for b in bounds)
+        fig.update_xaxes(range=[x0, x1], constrain="domain")
+        fig.update_yaxes(range=[y0, y1], constrain="domain")
+    fig.update_xaxes(title_text="x₁", zeroline=False, showgrid=False)
+    fig.update_yaxes(title_text="x₂", zeroline=False, showgrid=False)
+
+
+def density_figure(xs: np.ndarray, ys: np.ndarray, density: np.ndarray, *,
+                   data: np.ndarray | None = None, samples: np.ndarray | None = None,
+                   layers: Iterable[str] = ("density", "contours"), bounds: Sequence[float] | None = None,
+                   model: str = "iresnet", title: str | None = None, presentation: bool = False,
+                   height: int | None = 470, n_contours: int = 12, subtitle: str | None = None) -> go.Figure:
+    """The model density ``p(x)`` on a grid: heatmap, contour lines, and optional data/sample overlays.
+
+    Args:
+        xs, ys: grid coordinates, shapes ``(nx,)`` and ``(ny,)``.
+        density: ``density[i, j]`` is ``p(xs[j], ys[i])`` (nats-based, integrates to ~1).
+        data, samples: ``(n, 2)`` points to overlay when ``"data"`` / ``"samples"`` are in ``layers``.
+        layers: any of :data:`LAYERS`.
+        bounds: ``(xmin, xmax, ymin, ymax)`` of the view; the grid's extent when ``None``.
+    """
+    layers = set(layers)
+    xs = np.asarray(xs, dtype=np.float32)
+    ys = np.asarray(ys, dtype=np.float32)
+    z = np.nan_to_num(np.asarray(density, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    zmax = float(z.max()) if z.size and np.isfinite(z.max()) and z.max() > 0 else 1.0
+    fig = go.Figure()
+    # horizontal, under the plot: the square plot area then keeps its colour key next to it
+    colorbar = dict(title=dict(text="p(x)", side="right"), orientation="h", thickness=10, len=0.6,
+                    x=0.5, xanchor="center", y=-0.2, yanchor="top", nticks=4, tickformat=".2~g",
+                    tickangle=0)
+    if "density" in layers and "contours" in layers:
+        fig.add_trace(go.Contour(
+            x=xs, y=ys, z=z, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax,
+            contours=dict(coloring="heatmap", start=zmax / (n_contours + 1), end=zmax,
+                          size=zmax / (n_contours + 1)),
+            line=dict(color="rgba(255,255,255,0.55)", width=0.8, smoothing=0.8),
+            colorbar=colorbar, name="density", hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
+        ))
+    elif "density" in layers:
+        fig.add_trace(go.Heatmap(
+            x=xs, y=ys, z=z, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax, zsmooth="best",
+            colorbar=colorbar, name="density", hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
+        ))
+    elif "contours" in layers:
+        fig.add_trace(go.Contour(
+            x=xs, y=ys, z=z, showscale=False, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax,
+            contours=dict(coloring="lines", start=zmax / (n_contours + 1), end=zmax, size=zmax / (n_contours + 1)),
+            line=dict(width=1.2), name="contours", hoverinfo="skip",
+        ))
+    if "data" in layers and data is not None:
+        d = _thin(_finite_points(data))
+        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+                                   marker=dict(size=3, color="white", opacity=0.6,
+                                               line=dict(width=0.5, color="black"))))
+    if "samples" in layers and samples is not None:
+        s = _thin(_finite_points(samples))
+        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", name="samples",
+                                   marker=dict(size=3, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7)))
+    if bounds is None and xs.size and ys.size:
+        bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
+    _axes(fig, bounds)
+    style(fig, title=title, presentation=presentation, height=height, square=True)
+    fig.update_layout(plot_bgcolor="#440154" if "density" in layers else "white",
+                      margin_b=90 if presentation else 70, legend=dict(y=-0.2, yanchor="top", x=0.0, xanchor="left"))
+    if subtitle and title:
+        fig.update_layout(title_subtitle_text=subtitle, title_subtitle_font_size=15 if presentation else 11,
+                          margin_t=70)
+    return fig
+
+
+def density_table(xs: np.ndarray, ys: np.ndarray, density: np.ndarray) -> dict[str, np.ndarray]:
+    """Long-format table ``x, y, density`` of a grid (one row per grid point)."""
+    gx, gy = np.meshgrid(np.asarray(xs), np.asarray(ys))
+    return {"x": gx.ravel(), "y": gy.ravel(), "density": np.asarray(density).ravel()}
+
+
+def samples_figure(data: np.ndarray | None, samples: np.ndarray | None, *, model: str = "iresnet",
+                   bounds: Sequence[float] | None = None, title: str | None = None,
+                   presentation: bool = False, height: int | None = 470) -> go.Figure:
+    """Training data (grey) next to samples drawn through the model's inverse (model colour)."""
+    fig = go.Figure()
+    size = 5 if presentation else 4
+    if data is not None:
+        d = _thin(_finite_points(data))
+        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+                                   marker=dict(size=size, color=DATA_COLOR, opacity=0.45)))
+    if samples is not None:
+        s = _thin(_finite_points(samples))
+        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers",
+                                   name=f"{MODEL_LABELS.get(model, model)} samples",
+                                   marker=dict(size=size, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7)))
+    _axes(fig, bounds)
+    style(fig, title=title, presentation=presentation, height=height, square=True)
+    # legend under the plot, like the density's colour key: long titles stay readable
+    fig.update_layout(legend=dict(y=-0.18, yanchor="top", x=0.5, xanchor="center"),
+                      margin_b=90 if presentation else 70)
+    return fig
+
+
+def samples_table(data: np.ndarray | None, samples: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Columns ``kind, x, y`` with the data rows then the sample rows."""
+    parts, kinds = [], []
+    for kind, pts in (("data", data), ("sample", samples)):
+        if pts is not None:
+            pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+            parts.append(pts)
+            kinds.append(np.full(len(pts), kind, dtype=object))
+    if not parts:
+        return {"kind": np.array([], dtype=object), "x": np.array([]), "y": np.array([])}
+    pts = np.concatenate(parts)
+    return {"kind": np.concatenate(kinds), "x": pts[:, 0], "y": pts[:, 1]}
+
+
+def gap_text(nll: float | None, entropy: float | None) -> str:
+    """``"test NLL 2.91 · NLL − entropy 0.08 nats"`` (or without the gap when the entropy is unknown)."""
+    if nll is None or not np.isfinite(nll):
+        return "test NLL —"
+    if entropy is None:
+        return f"test NLL {nll:.3f} nats (entropy unknown for these points)"
+    return f"test NLL {nll:.3f} · NLL − entropy {nll - entropy:+.3f} nats"
+
+
+def loss_figure(history: Mapping[str, Sequence[float]], *, entropy: float | None = None,
+                model: str = "iresnet", title: str | None = None, presentation: bool = False,
+                height: int | None = 300, loss_label: str | None = None) -> go.Figure:
+    """Train and test NLL against the step, with the dataset's entropy floor as a dashed line.
+
+    With ``loss_label`` the training loss as the log-det estimator saw it (``history["loss"]``) is
+    drawn dotted: its distance from the exact train NLL is the estimator's bias.
+    """
+    steps = np.asarray(history.get("step", []), dtype=np.float64)
+    color = MODEL_COLORS.get(model, "#d62728")
+    fig = go.Figure()
+    curves = [("train_nll", "train NLL", "solid", 0.55), ("test_nll", "test NLL", "solid", 1.0)]
+    if loss_label:
+        curves.append(("loss", loss_label, "dot", 0.8))
+    for key, name, dash, opacity in curves:
+        y = np.asarray(history.get(key, []), dtype=np.float64)
+        if len(y) != len(steps):
+            continue
+        y = np.where(np.isfinite(y), y, np.nan)
+        fig.add_trace(go.Scatter(x=steps, y=y, mode="lines", name=name, opacity=opacity,
+                                 line=dict(color=color, width=1.5 if key == "train_nll" else 2.5, dash=dash)))
+    if entropy is not None:
+        fig.add_hline(y=float(entropy), line=dict(color="black", dash="dash", width=1.5),
+                      annotation_text=f"entropy {entropy:.3f}", annotation_position="bottom left")
+    test = np.asarray(history.get("test_nll", []), dtype=np.float64)
+    test = test[np.isfinite(test)]
+    last = float(test[-1]) if test.size else None
+    fig.add_annotation(text=gap_text(last, entropy), xref="paper", yref="paper", x=0.99, y=0.97,
+                       showarrow=False, xanchor="right", yanchor="top",
+                       bgcolor="rgba(255,255,255,0.8)", font=dict(size=16 if presentation else 12))
+    # Keep the interesting range: the early blow-up of a fresh model should not flatten the curve.
+    ys = np.concatenate([np.asarray(history.get(k, []), dtype=np.float64) for k in ("train_nll", "test_nll")])
+    ys = ys[np.isfinite(ys)]
+    if ys.size:
+        lo = min(float(np.min(ys)), entropy if entropy is not None else np.inf)
+        hi = float(np.percentile(ys, 95))
+        pad = 0.08 * max(hi - lo, 0.1)
+        fig.update_yaxes(range=[lo - pad, hi + pad])
+    if steps.size and steps.min() < 0:  # a pre-trained checkpoint's curve sits left of step 0
+        fig.add_vrect(x0=float(steps.min()), x1=0, fillcolor="rgba(0,0,0,0.05)", line_width=0,
+                      annotation_text="pre-trained", annotation_position="top left")
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="NLL (nats)")
+    style(fig, title=title, presentation=presentation, height=height)
+    return fig
+
+
+def loss_table(history: Mapping[str, Sequence[float]], entropy: float | None = None) -> dict[str, np.ndarray]:
+    """Columns ``step, train_nll, test_nll, entropy``."""
+    steps = np.asarray(history.get("step", []))
+    ent = np.full(len(steps), np.nan if entropy is None else float(entropy))
+    table = {"step": steps, "train_nll": np.asarray(history.get("train_nll", [])),
+             "test_nll": np.asarray(history.get("test_nll", []))}
+    if len(history.get("loss", [])) == len(steps):
+        table["train_loss_estimated"] = np.asarray(history.get("loss", []))
+    table["entropy"] = ent
+    return table
+
+
+def playground_charts(*, dataset: str, model: str, xs: np.ndarray, ys: np.ndarray, density: np.ndarray,
+                      data: np.ndarray | None, samples: np.ndarray | None,
+                      history: Mapping[str, Sequence[float]], entropy: float | None,
+                      bounds: Sequence[float] | None = None, layers: Iterable[str] = ("density", "contours"),
+                      presentation: bool = False, tag: str = "", density_step: int | None = None,
+                      subtitle: str | None = None, loss_label: str | None = None) -> list[Chart]:
+    """The three charts of one model on the Playground (density, samples, NLL), with their tables.
+
+    ``tag`` (e.g. ``"c=0.9_step=1200"``) goes into the file names so exports say what they show.
+    """
+    label = MODEL_LABELS.get(model, model)
+    layers = tuple(layers)
+    at = f" (step {density_step:,})" if density_step is not None else ""
+    charts = [
+        Chart(slug(dataset, model, "density", tag), f"{label}: density",
+              density_figure(xs, ys, density, data=data, samples=samples, layers=layers, bounds=bounds,
+                             model=model, title=f"{label}: density{at}", presentation=presentation,
+                             subtitle=subtitle),
+              density_table(xs, ys, density)),
+        Chart(slug(dataset, model, "samples", tag), f"{label}: data and samples",
+              samples_figure(data, samples, model=model, bounds=bounds, title=f"{label}: data and samples{at}",
+                             presentation=presentation),
+              samples_table(data, samples)),
+        Chart(slug(dataset, model, "nll", tag), f"{label}: NLL",
+              loss_figure(history, entropy=entropy, model=model, title=f"{label}: NLL",
+                          presentation=presentation, loss_label=loss_label),
+              loss_table(history, entropy)),
+    ]
+    return charts

@@ -1,0 +1,531 @@
+"""Per-session training state of the Playground: settings, data, one run per model, cached views.
+
+No Streamlit import: the page keeps one :class:`Playground` in ``st.session_state`` (one per
+browser session, never shared through a cache) and drives it; tests drive it directly.
+
+* :class:`Settings` is plain data, one field per sidebar control (the field names are the URL
+  query parameters).
+* :meth:`Playground.apply` compares new settings with the current ones: the learning rate applies
+  live; a change of a model's architecture rebuilds that model, a change of data rebuilds both,
+  and each rebuild leaves a note saying so.
+* :meth:`Playground.tick` trains every shown model for a time budget (TensorFlow Playground's
+  "Play"); :meth:`Playground.view` computes the density grid and the samples once per model step.
+
+Example:
+    >>> pg = Playground(Settings(models="iresnet", blocks=2, width=16))
+    >>> pg.step(3)["iresnet"]["step"]
+    3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import iresnet_core as ic
+
+__all__ = [
+    "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
+    "CHECKPOINT_DIR", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
+    "playground_charts_of",
+]
+
+CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
+MODEL_CHOICES = ("both", "iresnet", "glow")
+#: seconds of training per model and tick; "slow motion" trains one step a tick.
+SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+N_DATA = 4000
+_DEFAULT_CFG = ic.FlowConfig()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every control of the Playground; field names double as URL query parameters."""
+
+    dataset: str = "8gaussians"
+    models: str = "both"
+    c: float = float(_DEFAULT_CFG.coeff or 0.9)
+    unconstrained: bool = False
+    estimator: str = _DEFAULT_CFG.logdet
+    N: int = _DEFAULT_CFG.n_terms
+    probes: int = _DEFAULT_CFG.n_probes
+    probe: str = getattr(_DEFAULT_CFG, "probe", "gaussian")
+    blocks: int = _DEFAULT_CFG.n_blocks
+    width: int = _DEFAULT_CFG.hidden[0]
+    activation: str = _DEFAULT_CFG.activation
+    lr: float = 1e-3
+    batch: int = 500
+    seed: int = 0
+    pretrained: bool = True
+    speed: str = "normal"
+    grid: int = 100
+    n_samples: int = 1000
+
+    def shown(self) -> tuple[str, ...]:
+        """The models on screen, i-ResNet first."""
+        return ("iresnet", "glow") if self.models == "both" else (self.models,)
+
+    def iresnet_config(self) -> ic.FlowConfig:
+        """The i-ResNet's :class:`FlowConfig` (raises ValueError on bad values)."""
+        depth = len(_DEFAULT_CFG.hidden)
+        return _DEFAULT_CFG.replace(
+            model="iresnet", n_blocks=int(self.blocks), hidden=(int(self.width),) * depth,
+            coeff=None if self.unconstrained else float(self.c), activation=self.activation,
+            logdet=self.estimator, n_terms=int(self.N), n_probes=int(self.probes), probe=self.probe,
+            seed=int(self.seed),
+        )
+
+    def flow_config(self, model: str) -> ic.FlowConfig:
+        """The config of ``model``; Glow is matched to the i-ResNet's parameter count."""
+        cfg = self.iresnet_config()
+        if model == "iresnet":
+            return cfg
+        # Glow ignores c and the log-det estimator: keep them at their defaults so that moving the
+        # c slider does not reset the Glow (and its checkpoint still matches).
+        d = _DEFAULT_CFG
+        return ic.match_glow(cfg.replace(coeff=d.coeff, logdet=d.logdet, n_terms=d.n_terms,
+                                         n_probes=d.n_probes, probe=d.probe))
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def dataset_bounds(name: str, points: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """The view box of a toy set, or the padded extent of user points."""
+    if name != CUSTOM:
+        return tuple(float(b) for b in ic.datasets.bounds(name))  # type: ignore[return-value]
+    return tuple(float(b) for b in ic.datasets.extent(points))  # type: ignore[return-value]
+
+
+def dataset_entropy(name: str) -> float | None:
+    """The entropy floor in nats; ``None`` for user points."""
+    if name == CUSTOM:
+        return None
+    e = ic.datasets.entropy(name)
+    return None if e is None else float(e)
+
+
+def dataset_label(name: str) -> str:
+    if name == CUSTOM:
+        return "your own points"
+    return getattr(ic.datasets, "LABELS", {}).get(name, name)
+
+
+def checkpoint_dir(dataset: str, model: str, root: Path | None = None) -> Path:
+    """``assets/checkpoints/<dataset>/<model>/``."""
+    return (root or CHECKPOINT_DIR) / dataset / model
+
+
+def _checkpoint_matches(directory: Path, cfg: ic.FlowConfig) -> bool:
+    """True when ``directory`` holds a checkpoint of exactly ``cfg`` (read from config.json, no weights)."""
+    try:
+        saved = json.loads((directory / "config.json").read_text())
+        saved = saved.get("config", saved) if isinstance(saved, dict) else saved
+        return (directory / "model.safetensors").is_file() and ic.FlowConfig.from_dict(saved) == cfg
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def _shifted_history(hist: Any, steps: int) -> dict[str, list[float]]:
+    """A checkpoint's ``history`` moved to steps ``<= 0`` (the live run starts at 0); {} if unusable."""
+    if not isinstance(hist, dict) or not hist.get("step"):
+        return {}
+    try:
+        n = len(hist["step"])
+        out = {k: [float(x) for x in v] for k, v in hist.items() if isinstance(v, list) and len(v) == n}
+        out["step"] = [x - steps for x in out["step"]]
+        return out
+    except (TypeError, ValueError):
+        return {}
+
+
+def _checkpoint_metrics(directory: Path) -> dict[str, Any]:
+    try:
+        m = json.loads((directory / "metrics.json").read_text())
+        return m if isinstance(m, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass
+class View:
+    """What one redraw of one model shows: the density grid and samples at a given step."""
+
+    step: int
+    xs: np.ndarray
+    ys: np.ndarray
+    density: np.ndarray
+    samples: np.ndarray
+    mass: float
+    lip: float
+    inverse_iterations: int
+    inverse_converged: bool
+    inverse_diverged: bool
+    seconds: float
+    key: tuple = ()
+    made_at: float = 0.0
+
+
+@dataclass
+class ModelRun:
+    """One model being trained: its flow, trainer, origin and last metrics."""
+
+    model: str
+    cfg: ic.FlowConfig
+    flow: Any
+    trainer: Any
+    origin: str  #: "pre-trained" or "scratch"
+    pretrained_steps: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    view: View | None = None
+    #: the checkpoint's own curves, shifted to steps <= 0 (drawn left of the live run)
+    pre_history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        return int(self.trainer.step_count)
+
+    @property
+    def parameters(self) -> int:
+        return int(self.flow.num_parameters())
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The trainer's curves as plain lists (``step``, ``train_nll``, ``test_nll``)."""
+        h = self.trainer.history
+        live = h.as_dict() if hasattr(h, "as_dict") else {k: list(v) for k, v in dict(h).items()}
+        if not self.pre_history:
+            return live
+        n = len(live.get("step", []))
+        return {k: list(self.pre_history.get(k, [math.nan] * len(self.pre_history["step"])))
+                + list(live.get(k, [math.nan] * n)) for k in live}
+
+
+class Playground:
+    """The state behind one browser session's Playground page.
+
+    Args:
+        settings: the initial controls.
+        checkpoint_root: where pre-trained checkpoints live (``assets/checkpoints``).
+    """
+
+    def __init__(self, settings: Settings | None = None, checkpoint_root: Path | None = None) -> None:
+        self.settings = settings or Settings()
+        self.checkpoint_root = checkpoint_root or CHECKPOINT_DIR
+        self.user_points: np.ndarray | None = None
+        self.user_name: str | None = None
+        self.playing = False
+        self.notes: list[str] = []      # one-shot messages: resets, loaded checkpoints
+        self.warnings: list[str] = []   # divergence, skipped steps (cleared on reset)
+        self.runs: dict[str, ModelRun] = {}
+        self.data_key: tuple = ()
+        self.data = np.zeros((0, 2), np.float32)
+        self._load_data(self.settings)
+        for model in self.settings.shown():
+            self.runs[model] = self._build(model, self.settings)
+
+    # ------------------------------------------------------------------ data
+    def _data_key(self, s: Settings) -> tuple:
+        if s.dataset == CUSTOM:
+            return (CUSTOM, self.user_name, id(self.user_points))
+        return (s.dataset, s.seed)
+
+    def _load_data(self, s: Settings) -> None:
+        if s.dataset == CUSTOM:
+            if self.user_points is None:
+                raise ValueError("no points uploaded yet")
+            self.data = self.user_points
+        else:
+            self.data = np.asarray(ic.datasets.sample(s.dataset, N_DATA, seed=int(s.seed)), dtype=np.float32)
+        self.data_key = self._data_key(s)
+
+    @property
+    def dataset(self) -> str:
+        return self.data_key[0] if self.data_key else self.settings.dataset
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return dataset_bounds(self.dataset, self.data)
+
+    @property
+    def entropy(self) -> float | None:
+        return dataset_entropy(self.dataset)
+
+    def upload(self, content: bytes | str, name: str = "points.csv") -> str | None:
+        """Take an uploaded CSV as "your own points". Returns an error message, or ``None`` on success.
+
+        On error nothing changes: the previous data and models stay as they were.
+        """
+        try:
+            pts = np.asarray(ic.datasets.load_csv(content), dtype=np.float32)
+        except ValueError as e:
+            return f"{name}: {e}"
+        except Exception as e:  # a parser bug must not take the page down
+            return f"{name}: could not read the file ({type(e).__name__}: {e})"
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 10 or not np.isfinite(pts).all():
+            return f"{name}: expected at least 10 finite 2D points, got shape {tuple(pts.shape)}"
+        self.user_points, self.user_name = pts, name
+        return None
+
+    # ---------------------------------------------------------------- models
+    def _build(self, model: str, s: Settings, *, scratch: bool = False) -> ModelRun:
+        cfg = s.flow_config(model)
+        directory = checkpoint_dir(self.dataset, model, self.checkpoint_root)
+        flow, origin, pre_steps, pre_hist = None, "scratch", 0, {}
+        if s.pretrained and not scratch and self.dataset != CUSTOM and _checkpoint_matches(directory, cfg):
+            try:
+                flow = ic.load(directory)
+                origin = "pre-trained"
+                m = _checkpoint_metrics(directory)
+                pre_steps = int(m.get("steps", m.get("step", 0)) or 0)
+                pre_hist = _shifted_history(m.get("history"), pre_steps)
+            except Exception as e:  # a broken checkpoint: say so and start fresh
+                self.notes.append(f"Could not load the {model} checkpoint ({e}); starting from scratch.")
+                flow = None
+        if flow is None:
+            flow = ic.build_flow(cfg)
+        trainer = ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed))
+        metrics: dict[str, Any] = {}
+        saved = _checkpoint_metrics(directory) if origin == "pre-trained" else {}
+        if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
+            metrics = {"train_nll": saved.get("train_nll"), "test_nll": float(saved["test_nll"])}
+        else:
+            try:  # the NLL at step 0, so "NLL - entropy" shows before any training
+                metrics["train_nll"], metrics["test_nll"] = trainer.evaluate()
+            except Exception:
+                pass
+        return ModelRun(model=model, cfg=cfg, flow=flow, trainer=trainer, origin=origin,
+                        pretrained_steps=pre_steps, metrics=metrics, pre_history=pre_hist)
+
+    def apply(self, s: Settings) -> list[str]:
+        """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
+        old, notes = self.settings, []
+        # "your own points" without an upload keeps the old data until points arrive
+        data_changed = not (s.dataset == CUSTOM and self.user_points is None) and self._data_key(s) != self.data_key
+        if data_changed:
+            self._load_data(s)
+            what = dataset_label(s.dataset) if s.dataset != CUSTOM else f"your points ({self.user_name})"
+            notes.append(f"Data changed to {what}: models reset to step 0.")
+            self.runs.clear()
+            self.warnings.clear()
+        for model in list(self.runs):
+            if model not in s.shown():
+                continue
+            run = self.runs[model]
+            new_cfg = s.flow_config(model)
+            if new_cfg != run.cfg or (s.pretrained != old.pretrained) or (s.batch != old.batch):
+                reason = _diff(old, s)
+                self.runs[model] = self._build(model, s)
+                if not data_changed:
+                    notes.append(f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason}).")
+        for model in s.shown():
+            if model not in self.runs:
+                self.runs[model] = self._build(model, s)
+        if s.lr != old.lr:
+            for run in self.runs.values():
+                run.trainer.set_lr(float(s.lr))
+                self.resume(run)
+        self.settings = s
+        self.notes.extend(notes)
+        return notes
+
+    def reset(self, *, scratch: bool = False) -> None:
+        """Rebuild every shown model (from the checkpoint when pre-trained is on, unless ``scratch``)."""
+        self.runs = {m: self._build(m, self.settings, scratch=scratch) for m in self.settings.shown()}
+        self.warnings.clear()
+        self.playing = False
+
+    def resume(self, run: ModelRun | None = None) -> None:
+        """Clear a trainer's self-imposed pause (after divergence) so Play can continue."""
+        for r in [run] if run is not None else self.shown_runs:
+            if getattr(r.trainer, "paused_reason", None) and hasattr(r.trainer, "resume"):
+                r.trainer.resume()
+        self.warnings = [w for w in self.warnings if "paused" not in w]
+
+    @property
+    def shown_runs(self) -> list[ModelRun]:
+        return [self.runs[m] for m in self.settings.shown() if m in self.runs]
+
+    # -------------------------------------------------------------- training
+    def _after(self, run: ModelRun, m: dict[str, Any]) -> None:
+        run.metrics = dict(m)
+        label = "Glow" if run.model == "glow" else "i-ResNet"
+        reason = getattr(run.trainer, "paused_reason", None)
+        if reason:
+            self.playing = False
+            msg = f"{label}, step {run.step}: {reason}"
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+        elif m.get("skipped"):
+            why = m.get("skip_reason") or "non-finite loss or gradient"
+            msg = f"{label}: skipped {m.get('skipped')} step(s) ({why})."
+            self.warnings = [w for w in self.warnings if not w.startswith(f"{label}: skipped")] + [msg]
+
+    def step(self, k: int = 1) -> dict[str, dict[str, Any]]:
+        """``k`` optimiser steps for every shown model; returns each model's metrics."""
+        out = {}
+        for run in self.shown_runs:
+            if getattr(run.trainer, "paused_reason", None):
+                continue
+            out[run.model] = self._guarded(run, lambda: run.trainer.step(int(k)))
+        return out
+
+    def tick(self, budget_s: float | None = None) -> dict[str, dict[str, Any]]:
+        """One Play tick: a time-budgeted burst of steps per shown model (one step in slow motion)."""
+        budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
+        if budget <= 0:
+            return self.step(1)
+        out = {}
+        for run in self.shown_runs:
+            if getattr(run.trainer, "paused_reason", None):
+                continue
+            out[run.model] = self._guarded(run, lambda: run.trainer.run_for(float(budget)))
+        return out
+
+    def _guarded(self, run: ModelRun, fn) -> dict[str, Any]:
+        try:
+            m = fn()
+        except Exception as e:  # never a traceback on the page: pause and say what happened
+            self.playing = False
+            label = "Glow" if run.model == "glow" else "i-ResNet"
+            self.warnings.append(f"{label} stopped at step {run.step}: {type(e).__name__}: {e}")
+            return {}
+        self._after(run, m)
+        return m
+
+    # ----------------------------------------------------------------- views
+    def view(self, run: ModelRun, max_age_s: float | None = None) -> View:
+        """The density grid and samples of ``run`` at its current step (computed once per step).
+
+        With ``max_age_s`` a view of an older step of the same model is reused while younger than
+        that: during Play the density redraws every so often, not every tick (GAN Lab's rule).
+        """
+        s = self.settings
+        key = (run.step, id(run.flow), self.bounds, int(s.grid), int(s.n_samples))
+        if run.view is not None and run.view.key == key:
+            return run.view
+        if (max_age_s is not None and run.view is not None and run.view.key[1:] == key[1:]
+                and time.perf_counter() - run.view.made_at < max_age_s):
+            return run.view
+        t0 = time.perf_counter()
+        grid = ic.analysis.density_grid(run.flow, self.bounds, n=int(s.grid))
+        try:
+            samples, info = ic.analysis.samples(run.flow, n=int(s.n_samples), seed=0)
+            samples = np.asarray(samples, dtype=np.float32)
+            iters = int(getattr(info, "iterations", 0))
+            conv = bool(getattr(info, "converged", True))
+            div = bool(getattr(info, "diverged", False))
+        except Exception:  # an unconstrained ResNet may not invert: show no samples, say so
+            samples, iters, conv, div = np.zeros((0, 2), np.float32), 0, False, True
+        try:
+            lip = float(ic.analysis.lipschitz_bound(run.flow))
+        except Exception:
+            lip = float("nan")
+        run.view = View(
+            step=run.step, xs=np.asarray(grid.xs), ys=np.asarray(grid.ys),
+            density=np.asarray(grid.density, dtype=np.float32), samples=samples,
+            mass=float(getattr(grid, "mass", float("nan"))), lip=lip, inverse_iterations=iters,
+            inverse_converged=conv, inverse_diverged=div, seconds=time.perf_counter() - t0, key=key,
+            made_at=time.perf_counter(),
+        )
+        return run.view
+
+    def config_json(self) -> dict[str, Any]:
+        """Everything needed to reproduce the screen: settings, data, each model's config and metrics."""
+        return {
+            "settings": self.settings.to_dict(),
+            "dataset": self.dataset,
+            "data_points": int(len(self.data)),
+            "entropy": self.entropy,
+            "models": {
+                r.model: {
+                    "config": r.cfg.to_dict(), "step": r.step, "origin": r.origin,
+                    "pretrained_steps": r.pretrained_steps, "parameters": r.parameters,
+                    "metrics": {k: _jsonable(v) for k, v in r.metrics.items()},
+                } for r in self.shown_runs
+            },
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        return float(v) if math.isfinite(float(v)) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (str, int, bool)) or v is None:
+        return v
+    return str(v)
+
+
+_ARCH_LABELS = {"c": "c", "unconstrained": "constraint", "estimator": "estimator", "N": "N",
+                "probes": "probes", "probe": "probe", "blocks": "blocks", "width": "hidden width",
+                "activation": "activation", "seed": "seed", "pretrained": "pre-trained",
+                "batch": "batch size"}
+
+
+def _diff(old: Settings, new: Settings) -> str:
+    """``"c 0.9 → 0.5, N 5 → 10"``: the architecture fields that changed."""
+    parts = []
+    for f, label in _ARCH_LABELS.items():
+        a, b = getattr(old, f), getattr(new, f)
+        if a != b:
+            parts.append(f"{label} {a} → {b}")
+    return ", ".join(parts) or "architecture changed"
+
+
+def describe(cfg: ic.FlowConfig, dataset: str = "") -> str:
+    """One line saying what a model is: ``"moons · c=0.9 · series N=5 · 8 × 2-128-128-2 · elu"``."""
+    arch = f"{cfg.n_blocks} × 2-{'-'.join(str(h) for h in cfg.hidden)}-2"
+    if cfg.model == "glow":
+        parts = [dataset, f"{cfg.n_blocks} Glow steps, coupling 1-{'-'.join(str(h) for h in cfg.hidden)}-2"]
+    else:
+        c = "unconstrained" if cfg.coeff is None else f"c={cfg.coeff:g}"
+        est = cfg.logdet + (f" N={cfg.n_terms}" if cfg.logdet in ("series", "hutchinson") else "")
+        if cfg.logdet == "hutchinson":
+            est += f", {cfg.n_probes} {cfg.probe} probe" + ("s" if cfg.n_probes > 1 else "")
+        parts = [dataset, c, f"{est} log-det", arch, cfg.activation]
+    return " · ".join(p for p in parts if p)
+
+
+def truncation_bound(cfg: ic.FlowConfig) -> float | None:
+    """Bound on the power series' truncation error per block, ``d (-ln(1-c) - sum_{k<=N} c^k/k)``
+    (paper, Thm. 3); ``None`` where it does not apply (exact/roulette estimators, c >= 1, Glow)."""
+    if cfg.model != "iresnet" or cfg.logdet not in ("series", "hutchinson") or cfg.coeff is None or cfg.coeff >= 1:
+        return None
+    c = float(cfg.coeff)
+    return cfg.dim * (-math.log1p(-c) - sum(c ** k / k for k in range(1, cfg.n_terms + 1)))
+
+
+def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density", "contours"),
+                         presentation: bool = False, max_age_s: float | None = None) -> list:
+    """Every chart the Playground shows right now (three per shown model), drawn by
+    :func:`dashboard.figures.playground.playground_charts`; the page, the figure pack and the CLI
+    all call this."""
+    from .figures.playground import playground_charts
+
+    charts = []
+    for run in pg.shown_runs:
+        v = pg.view(run, max_age_s)
+        c = "free" if run.cfg.coeff is None else f"c={run.cfg.coeff:g}"
+        tag = f"{c}_step={run.step}" if run.model == "iresnet" else f"step={run.step}"
+        charts += playground_charts(
+            dataset=pg.dataset, model=run.model, xs=v.xs, ys=v.ys, density=v.density, data=pg.data,
+            samples=v.samples, history=run.history, entropy=pg.entropy, bounds=pg.bounds,
+            layers=layers, presentation=presentation, tag=tag, density_step=v.step,
+            subtitle=describe(run.cfg, pg.dataset),
+            loss_label=(f"train loss ({run.cfg.logdet}, N={run.cfg.n_terms})" if run.cfg.logdet in ("series", "hutchinson")
+                        else f"train loss ({run.cfg.logdet})" if run.cfg.logdet != "exact" else None)
+            if run.model == "iresnet" else None,
+        )
+    return charts

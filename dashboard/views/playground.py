@@ -1,0 +1,290 @@
+"""The Playground page: train an i-ResNet and a Glow live, side by side (TensorFlow Playground for flows).
+
+Widgets -> :class:`dashboard.state.Playground` (one per session, in ``st.session_state``) ->
+figures from :mod:`dashboard.figures.playground` -> ``st.plotly_chart``. Training runs in an
+``st.fragment`` that reruns every tick while playing (``run_every=None`` when paused) and does a
+time-budgeted burst of optimiser steps per tick; no Streamlit call happens outside the script thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+import iresnet_core as ic
+from dashboard import export
+from dashboard.controls import URL, is_presentation
+from dashboard.figures.common import MODEL_LABELS, image_button_config
+from dashboard.figures.playground import LAYERS, gap_text
+from dashboard.state import (CUSTOM, SPEEDS, Playground, Settings, dataset_label, playground_charts_of,
+                             truncation_bound)
+
+__all__ = ["render", "handle_upload", "STATE_KEY"]
+
+STATE_KEY = "playground"
+TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back to back
+REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at most this often
+# Live redraws replace every chart several times a second: no greying-out of not-yet-redrawn elements.
+_NO_STALE_CSS = "<style>.stElementContainer[data-stale='true']{opacity:1 !important;transition:none !important}</style>"
+
+_MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
+_ESTIMATORS = {"exact": "exact (2D det)", "series": "power series (exact traces)",
+               "hutchinson": "Hutchinson (paper)", "roulette": "Russian roulette"}
+_WIDTHS = [16, 32, 64, 128, 256]
+_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
+_BATCHES = [64, 128, 256, 500, 1000, 2000]
+_GRIDS = [100, 120, 150, 200]
+_D = Settings()
+
+
+def _pg(settings: Settings | None = None) -> Playground:
+    """This session's Playground (built on first use, from the controls as the URL set them)."""
+    pg = st.session_state.get(STATE_KEY)
+    if pg is None:
+        s = settings or _D
+        if s.dataset == CUSTOM:  # nothing uploaded in a fresh session yet
+            s = s.replace(dataset=_D.dataset)
+        pg = Playground(s)
+        st.session_state[STATE_KEY] = pg
+    return pg
+
+
+def handle_upload(pg: Playground, content: bytes | None, name: str) -> str | None:
+    """Take an uploaded CSV; returns the error to show, or ``None``. On error nothing changes."""
+    if content is None:
+        return None
+    if pg.user_name == name and pg.user_points is not None and getattr(pg, "_upload_bytes", None) == content:
+        return None  # the same file, seen again on a rerun
+    err = pg.upload(content, name)
+    if err is None:
+        pg._upload_bytes = content
+    return err
+
+
+def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, object]:
+    sb = st.sidebar
+    rare = not presentation  # rarely used controls are hidden in presentation mode
+    keep = "session"
+    sb.header("Data")
+    names = list(ic.datasets.NAMES) + [CUSTOM]
+    # Options are shown as their URL tokens (a bound widget writes the shown label into the link).
+    dataset = sb.selectbox("Dataset", names, index=names.index(_D.dataset), key="dataset", bind=URL,
+                           help="The FFJORD toy sets; 'custom' is your own points from a CSV upload.")
+    upload, slot = None, None
+    if dataset == CUSTOM:
+        up = sb.file_uploader("Your points (CSV, two columns)", type=["csv", "txt"], key="upload")
+        if up is not None:
+            upload = (up.getvalue(), up.name)
+        slot = sb.empty()  # the upload's error or hint goes here
+    sb.header("Models")
+    shown = sb.radio("Show", list(_MODEL_NAMES.values()), index=0, key="models", bind=URL, horizontal=True,
+                     help="Both: side by side; Glow is sized to about the i-ResNet's parameter count.")
+    models = {v: k for k, v in _MODEL_NAMES.items()}.get(shown, "both")
+    unconstrained = sb.toggle("Unconstrained (plain ResNet)", value=False, key="unconstrained", bind=URL,
+                              help="Turn spectral normalisation off: no Lipschitz bound, no inverse guarantee.")
+    c = sb.slider("Lipschitz coefficient c", 0.05, 0.99, _D.c, 0.01, key="c", bind=URL,
+                  disabled=unconstrained, help="Every linear layer is scaled to spectral norm at most c.")
+    estimator = sb.selectbox("Log-det estimator", list(_ESTIMATORS), key="estimator", bind=URL,
+                             help="; ".join(f"**{k}**: {v}" for k, v in _ESTIMATORS.items()))
+    n_terms = sb.slider("Series terms N", 1, 20, _D.N, key="N", bind=URL,
+                        help="Power-series terms for the series and Hutchinson estimators.")
+    probes, probe = _D.probes, _D.probe
+    if rare:
+        probes = sb.slider("Hutchinson probes", 1, 8, _D.probes, key="probes", bind=URL, persist_state=keep)
+        probe = sb.selectbox("Probe distribution", ["gaussian", "rademacher"], key="probe", bind=URL,
+                             persist_state=keep)
+    else:
+        probes = st.session_state.get("probes", probes)
+        probe = st.session_state.get("probe", probe)
+    blocks = sb.slider("Blocks", 1, 32, _D.blocks, key="blocks", bind=URL)
+    width = sb.select_slider("Hidden width", _WIDTHS, value=_D.width, key="width", bind=URL,
+                             help="Each block is an MLP 2-w-w-2.")
+    activation = _D.activation
+    if rare:
+        activation = sb.selectbox("Activation", list(ic.ACTIVATIONS), key="activation", bind=URL,
+                                  persist_state=keep)
+    else:
+        activation = st.session_state.get("activation", activation)
+    sb.header("Training")
+    lr = sb.select_slider("Learning rate", _LRS, value=_D.lr, key="lr", bind=URL,
+                          format_func=lambda v: f"{v:g}", help="Applies live, without a reset.")
+    batch, seed, grid = _D.batch, _D.seed, _D.grid
+    if rare:
+        batch = sb.select_slider("Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep)
+        seed = sb.number_input("Seed", 0, 10_000, _D.seed, key="seed", bind=URL, persist_state=keep)
+        grid = sb.select_slider("Density grid (n × n)", _GRIDS, value=_D.grid, key="grid", bind=URL,
+                                persist_state=keep)
+    else:
+        batch = st.session_state.get("batch", batch)
+        seed = st.session_state.get("seed", seed)
+        grid = st.session_state.get("grid", grid)
+    speed = sb.select_slider("Speed", list(SPEEDS), value=_D.speed, key="speed", bind=URL,
+                             help="Training time per model per redraw; slow motion: one step per redraw.")
+    pretrained = sb.toggle("Start from the pre-trained model", value=True, key="pretrained", bind=URL,
+                           help="Off: start from scratch (a fresh initialisation).")
+    return (Settings(
+        dataset=dataset, models=models, c=float(c), unconstrained=bool(unconstrained), estimator=estimator,
+        N=int(n_terms), probes=int(probes), probe=probe, blocks=int(blocks), width=int(width),
+        activation=activation, lr=float(lr), batch=int(batch), seed=int(seed), pretrained=bool(pretrained),
+        speed=speed, grid=int(grid),
+    ), upload, slot)
+
+
+# ------------------------------------------------------------------ buttons
+def _toggle_play() -> None:
+    pg = _pg()
+    pg.playing = not pg.playing
+    if pg.playing:
+        pg.warnings = [w for w in pg.warnings if "skipped" not in w]
+        pg.resume()  # after a divergence pause, Play tries again (e.g. with a lower learning rate)
+
+
+def _step() -> None:
+    pg = _pg()
+    pg.playing = False
+    pg.step(1)
+
+
+def _reset() -> None:
+    pg = _pg()
+    pg.reset()
+    pg.notes.append("Reset: models back to step 0"
+                    + (" (from the pre-trained checkpoint where one exists)." if pg.settings.pretrained else "."))
+
+
+def _transport(pg: Playground) -> None:
+    b1, b2, b3, info = st.columns([1, 1, 1, 5], vertical_alignment="center")
+    b1.button("Pause" if pg.playing else "Play", key="play", on_click=_toggle_play, type="primary",
+              icon=":material/pause:" if pg.playing else ":material/play_arrow:", width="stretch")
+    b2.button("Step", key="step", on_click=_step, icon=":material/skip_next:", width="stretch",
+              help="One optimiser step per model.")
+    b3.button("Reset", key="reset", on_click=_reset, icon=":material/restart_alt:", width="stretch",
+              help="Back to step 0.")
+    with info:
+        layers = st.pills("Layers", LAYERS, selection_mode="multi", default=["density", "contours"],
+                          key="layers", bind=URL, label_visibility="collapsed")
+    st.session_state["_layers"] = tuple(layers or ())
+
+
+# --------------------------------------------------------------- live view
+def _status(run, view, pg: Playground) -> str:
+    m = run.metrics
+    sps = m.get("steps_per_s")
+    lip = view.lip
+    parts = [
+        f"**step {run.step:,}**" + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
+        f"{sps:,.0f} steps/s" if sps else "— steps/s",
+        ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
+        f"{run.parameters:,} parameters",
+    ]
+    tb = truncation_bound(run.cfg)
+    if tb is not None:
+        parts.append(f"series truncation ≤ {tb:.3f} nats/block")
+    if run.model == "iresnet":
+        inv = ("inverse ✗ diverged" if view.inverse_diverged else
+               f"inverse {'✓' if view.inverse_converged else '≈'} {view.inverse_iterations} it")
+        parts.append(inv)
+    return " · ".join(parts)
+
+
+def _downloads(chart, key: str) -> None:
+    """HTML and CSV of one chart, generated only when clicked (deferred ``data=callable``)."""
+    a, b = st.columns(2)
+    a.download_button("⬇ HTML", data=lambda ch=chart: export.chart_html(ch), file_name=f"{chart.slug}.html",
+                      mime="text/html", key=f"html_{key}", on_click="ignore", width="stretch",
+                      help="Standalone interactive HTML (plotly.js embedded, works offline).")
+    b.download_button("⬇ CSV", data=lambda ch=chart: ch.csv(), file_name=f"{chart.slug}.csv", mime="text/csv",
+                      key=f"csv_{key}", on_click="ignore", width="stretch", help="The numbers behind the chart.")
+
+
+def _live() -> None:
+    pg = _pg()
+    presentation = is_presentation()
+    was_playing = pg.playing
+    t0 = time.perf_counter()
+    if pg.playing:
+        pg.tick()
+    train_s = time.perf_counter() - t0
+    for w in pg.warnings:
+        st.warning(w, icon="⚠️")
+    if was_playing and not pg.playing:
+        st.rerun()  # stop the timer: the page reruns with run_every=None
+    runs = pg.shown_runs
+    counter = " · ".join(f"{MODEL_LABELS[r.model]} {r.step:,}" for r in runs)
+    st.subheader(f"Step &nbsp;`{counter}`" + ("&nbsp; :red[● training]" if pg.playing else ""), anchor=False)
+    t1 = time.perf_counter()
+    # while playing, the grids redraw every REDRAW_S, or less often when they cost more than a third of it
+    cost = max((r.view.seconds for r in runs if r.view is not None), default=0.0)
+    max_age = max(REDRAW_S, 3 * cost) if pg.playing else None
+    charts = playground_charts_of(pg, layers=st.session_state.get("_layers", ("density", "contours")),
+                                  presentation=presentation, max_age_s=max_age)
+    draw_s = time.perf_counter() - t1
+    cols = st.columns(len(runs))
+    for i, (run, col) in enumerate(zip(runs, cols)):
+        view = run.view  # computed (once) by playground_charts_of above
+        with col:
+            st.markdown(f"### {MODEL_LABELS[run.model]}"
+                        + (" · *pre-trained*" if run.origin == "pre-trained" else " · *from scratch*"))
+            st.caption(_status(run, view, pg))
+            test = run.metrics.get("test_nll")
+            if test is None and run.history.get("test_nll"):
+                test = run.history["test_nll"][-1]
+            st.markdown(gap_text(test, pg.entropy))
+            mine = list(zip(("density", "samples", "nll"), charts[3 * i: 3 * i + 3]))
+            if len(runs) == 1:  # one model: density and samples side by side, NLL below
+                slots = list(st.columns(2)) + [st.container()]
+            else:
+                slots = [st.container() for _ in mine]
+            for (kind, chart), slot in zip(mine, slots):
+                with slot:
+                    # a stable key: the chart updates in place every tick instead of remounting
+                    st.plotly_chart(chart.figure, key=f"chart_{run.model}_{kind}", theme=None,
+                                    config=image_button_config(chart.slug), width="stretch")
+                    if not presentation:
+                        _downloads(chart, f"{run.model}_{kind}")
+    st.session_state["_charts"] = charts
+    st.session_state["_timing"] = {"train_s": train_s, "draw_s": draw_s,
+                                   "view_s": sum((r.view.seconds if r.view else 0.0) for r in runs)}
+    if not presentation:
+        cfg = pg.config_json()
+        st.download_button(
+            "⬇ Figure pack (ZIP: HTML, PNG/PDF when Chromium is present, CSV, config JSON)",
+            data=lambda ch=tuple(charts), cf=cfg: export.figure_pack(ch, cf),
+            file_name=f"playground_{pg.dataset}_figure-pack.zip", mime="application/zip",
+            key="pack", on_click="ignore",
+        )
+
+
+def render() -> None:
+    """Draw the Playground page (call from the ``st.Page``)."""
+    presentation = is_presentation()
+    settings, upload, slot = _sidebar(presentation)
+    pg = _pg(settings)
+    if slot is not None:
+        err = handle_upload(pg, *upload) if upload else None
+        if err:
+            slot.error(err)
+        elif pg.user_points is None:
+            slot.info("Upload a CSV of 2D points (two numeric columns, optional header). "
+                      "Until then the previous data stay.")
+    try:
+        notes = pg.apply(settings)
+    except ValueError as e:  # a config the core refuses: say which, keep the models
+        st.error(f"These settings are not valid: {e}")
+        notes = []
+    st.title("i-ResNet Playground" if not presentation else "i-ResNet vs Glow, live")
+    if not presentation:
+        st.caption("Invertible residual networks (Behrmann et al., ICML 2019) next to Glow, trained live on "
+                   f"**{dataset_label(pg.dataset)}**. Move a slider, press Play.")
+    latest: dict[str, str] = {}  # one note per subject: fast slider drags make several resets
+    for n in pg.notes:
+        latest[n.split(" ")[0]] = n
+    for n in latest.values():
+        st.info(n, icon=":material/restart_alt:")
+    pg.notes.clear()
+    _transport(pg)
+    st.html(_NO_STALE_CSS)
+    run_every = TICK_S if pg.playing else None
+    st.fragment(_live, run_every=run_every)()

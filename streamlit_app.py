@@ -1,0 +1,23 @@
+"""Entry point of the i-ResNet Playground: ``streamlit run streamlit_app.py`` (or ``make run``).
+
+``st.navigation`` over the pages, with the shared sidebar switch (presentation mode) above the
+page's own controls. The Playground is the default page.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="i-ResNet Playground", page_icon="🌀", layout="wide",
+                   initial_sidebar_state="expanded")
+
+from dashboard.controls import presentation_switch  # noqa: E402
+from dashboard.views import playground  # noqa: E402
+
+PAGES = [
+    st.Page(playground.render, title="Playground", icon="🎛️", url_path="playground", default=True),
+]
+
+page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")
+presentation_switch()
+page.run()

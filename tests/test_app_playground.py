@@ -1,0 +1,284 @@
+"""AppTest of the Playground page: it runs for every dataset and model choice, its charts follow the
+controls, Step/Reset move the counter, bad uploads and diverging runs never break it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import iresnet_core as ic
+from dashboard.state import CUSTOM, Playground, Settings
+from dashboard.views.playground import STATE_KEY, handle_upload
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+SMALL = {"blocks": "2", "width": "16", "grid": "100"}  # tiny models keep each run short
+
+
+def _app(timeout: float = 180, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    errs = [e.value for e in at.error]
+    assert not errs, errs
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _density_z(at: AppTest, i: int = 0) -> str:
+    """The density trace of chart ``i`` as it travels to the browser (bdata / list JSON)."""
+    return json.dumps(_specs(at)[i]["data"][0]["z"])
+
+
+def _counter(at: AppTest) -> list[int]:
+    text = next(m.value for m in at.subheader if m.value.startswith("Step"))
+    return [int(n.replace(",", "")) for n in re.findall(r"(?:i-ResNet|Glow) ([\d,]+)", text)]
+
+
+def _pg(at: AppTest) -> Playground:
+    return at.session_state[STATE_KEY]
+
+
+def test_defaults_run_and_show_everything():
+    at = _app()
+    _ok(at)
+    specs = _specs(at)
+    assert len(specs) == 6  # density, samples, NLL for each of the two models
+    titles = [s["layout"]["title"]["text"] for s in specs]
+    assert titles[0].startswith("i-ResNet: density") and titles[3].startswith("Glow: density")
+    z = specs[0]["data"][0]
+    assert z["type"] == "contour" and z["contours"]["coloring"] == "heatmap"
+    assert len(specs[0]["data"][0]["x"]["bdata"] if isinstance(specs[0]["data"][0]["x"], dict)
+               else specs[0]["data"][0]["x"]) > 0
+    assert _counter(at) == [0, 0]
+    pg = _pg(at)
+    assert pg.runs["iresnet"].view.density.shape == (100, 100)  # >= 100 x 100
+    assert abs(pg.runs["iresnet"].view.mass - 1) < 0.05
+    captions = " ".join(c.value for c in at.caption)
+    assert "steps/s" in captions and "parameters" in captions and "Lip ≤" in captions
+    assert any("NLL − entropy" in m.value for m in at.markdown)
+    # the entropy floor is drawn on the NLL chart
+    assert any(abs(s.get("y0", 0) - ic.datasets.entropy("8gaussians")) < 1e-6 for s in specs[2]["layout"]["shapes"])
+    # camera button: PNG at 2x with a meaningful name
+    cfg = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert cfg["toImageButtonOptions"]["scale"] == 2
+    assert cfg["toImageButtonOptions"]["filename"].startswith("8gaussians_iresnet_density_c=0.9_step=0")
+    labels = [d.label for d in at.get("download_button")]
+    assert labels.count("⬇ HTML") == 6 and labels.count("⬇ CSV") == 6 and any("Figure pack" in l for l in labels)
+
+
+@pytest.mark.parametrize("dataset", ic.datasets.NAMES)
+def test_every_dataset(dataset):
+    at = _app(dataset=dataset, models="i-ResNet", **SMALL)
+    _ok(at)
+    assert _pg(at).dataset == dataset
+    assert len(_specs(at)) == 3
+    assert all(c.proto.spec for c in at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("models,n", [("Both", 6), ("i-ResNet", 3), ("Glow", 3)])
+def test_every_model_choice(models, n):
+    at = _app(models=models, **SMALL)
+    _ok(at)
+    assert len(_specs(at)) == n
+    at.button(key="step").click().run()
+    _ok(at)
+    assert _counter(at) == [1] * (n // 3)
+
+
+def test_controls_change_the_charts():
+    at = _app(models="i-ResNet", **SMALL)
+    base = [c.proto.spec for c in at.get("plotly_chart")]
+    seen = [base[0]]
+
+    at.slider(key="c").set_value(0.5).run()
+    _ok(at)
+    assert any("i-ResNet reset to step 0 (c 0.9 → 0.5)" in i.value for i in at.info)  # reset, and said so
+    seen.append(at.get("plotly_chart")[0].proto.spec)
+
+    at.selectbox(key="estimator").set_value("series").run()
+    _ok(at)
+    seen.append(at.get("plotly_chart")[0].proto.spec)
+    assert "series N=5" in _specs(at)[0]["layout"]["title"]["subtitle"]["text"]
+
+    at.slider(key="N").set_value(12).run()
+    _ok(at)
+    seen.append(at.get("plotly_chart")[0].proto.spec)
+    assert "series N=12" in _specs(at)[0]["layout"]["title"]["subtitle"]["text"]
+    assert "truncation ≤" in " ".join(c.value for c in at.caption)
+
+    at.selectbox(key="dataset").set_value("moons").run()
+    _ok(at)
+    seen.append(at.get("plotly_chart")[0].proto.spec)
+    assert any("Data changed" in i.value for i in at.info)
+    assert len(set(seen)) == len(seen), "every control change must change the density chart the page sends"
+    # the data behind the samples chart changed with the dataset
+    assert _specs(at)[1]["data"][0] != json.loads(base[1])["data"][0]
+
+
+def test_different_estimators_train_differently():
+    """Same start, one step with N=1 vs N=20 series: different densities after the step."""
+    zs = []
+    for n in ("1", "20"):
+        at = _app(models="i-ResNet", estimator="series", N=n, c="0.95", **SMALL)
+        at.button(key="step").click().run()
+        _ok(at)
+        zs.append(_density_z(at))
+    assert zs[0] != zs[1]
+
+
+def test_learning_rate_is_live_no_reset():
+    at = _app(models="i-ResNet", **SMALL)
+    at.button(key="step").click().run()
+    run = _pg(at).runs["iresnet"]
+    at.select_slider(key="lr").set_value(0.01).run()
+    _ok(at)
+    assert _pg(at).runs["iresnet"] is run and _counter(at) == [1]
+    assert run.trainer.lr == pytest.approx(0.01)
+    assert not [i.value for i in at.info if "reset" in i.value]
+
+
+def test_step_advances_and_changes_density_reset_returns_to_zero():
+    at = _app(models="i-ResNet", **SMALL)
+    z0 = _density_z(at)
+    at.button(key="step").click().run()
+    at.button(key="step").click().run()
+    _ok(at)
+    assert _counter(at) == [2]
+    z2 = _density_z(at)
+    assert z2 != z0
+    at.button(key="reset").click().run()
+    _ok(at)
+    assert _counter(at) == [0]
+    assert _density_z(at) == z0  # same seed, same start
+
+
+def test_play_trains_a_burst_and_pause_stops():
+    at = _app(models="i-ResNet", speed="slow motion", **SMALL)
+    at.button(key="play").click().run()  # the fragment runs with the page: one tick
+    _ok(at)
+    assert _pg(at).playing and _counter(at)[0] >= 1
+    assert at.button(key="play").label == "Pause"
+    at.button(key="play").click().run()
+    assert not _pg(at).playing and at.button(key="play").label == "Play"
+    n = _counter(at)[0]
+    at.run()
+    assert _counter(at)[0] == n
+
+
+def test_upload_good_then_bad_keeps_the_good_data():
+    at = _app(models="i-ResNet", **SMALL)
+    at.selectbox(key="dataset").set_value(CUSTOM).run()
+    _ok(at)
+    assert _pg(at).dataset == "8gaussians"  # nothing uploaded yet: old data stay
+    pts = np.random.default_rng(0).normal(size=(300, 2))
+    good = "x,y\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in pts)
+    at.file_uploader(key="upload").set_value(("mine.csv", good.encode(), "text/csv")).run()
+    _ok(at)
+    pg = _pg(at)
+    assert pg.dataset == CUSTOM and len(pg.data) == 300 and pg.entropy is None
+    run_before = pg.runs["iresnet"]
+    at.file_uploader(key="upload").set_value(("bad.csv", b"x,y\n1,2\nhello,3\n", "text/csv")).run()
+    assert not at.exception
+    errs = [e.value for e in at.error]
+    assert errs and "bad.csv" in errs[0]
+    pg = _pg(at)
+    assert len(pg.data) == 300 and pg.runs["iresnet"] is run_before
+
+
+def test_handle_upload_directly():
+    pg = Playground(Settings(models="iresnet", blocks=2, width=16, grid=100))
+    data = pg.data.copy()
+    err = handle_upload(pg, b"\x00\x01binary", "x.bin")
+    assert err and "x.bin" in err
+    assert handle_upload(pg, b"1,2,3\n4,5,6\n", "three.csv")
+    np.testing.assert_array_equal(pg.data, data)
+    assert pg.user_points is None
+
+
+def test_url_reopens_the_same_setup():
+    at = _app(dataset="rings", models="Glow", c="0.5", N="7", estimator="hutchinson", lr="0.01", **SMALL)
+    _ok(at)
+    s = _pg(at).settings
+    assert (s.dataset, s.models, s.c, s.N, s.estimator, s.lr, s.blocks, s.width, s.grid) == \
+        ("rings", "glow", 0.5, 7, "hutchinson", 0.01, 2, 16, 100)
+
+
+def test_presentation_hides_rare_controls_and_keeps_values():
+    at = _app(models="i-ResNet", **SMALL)
+    n_widgets = len(at.sidebar.get("slider")) + len(at.sidebar.get("selectbox"))
+    at.toggle(key="presentation").set_value(True).run()
+    _ok(at)
+    assert len(at.sidebar.get("slider")) + len(at.sidebar.get("selectbox")) < n_widgets
+    assert _pg(at).settings.blocks == 2 and _pg(at).settings.grid == 100
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["size"] == 20
+
+
+def test_divergence_pauses_with_a_warning_not_a_traceback(monkeypatch):
+    at = _app(models="i-ResNet", **SMALL)
+    trainer = _pg(at).runs["iresnet"].trainer
+
+    def bad_burst(seconds, max_steps=None):
+        trainer.paused_reason = "training paused: 20 steps in a row were not finite (non-finite loss)"
+        return {"step": trainer.step_count, "skipped": 20, "skip_reason": "non-finite loss"}
+
+    monkeypatch.setattr(trainer, "run_for", bad_burst)
+    at.button(key="play").click().run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("not finite" in w for w in warnings), warnings
+    assert not _pg(at).playing
+
+
+def test_divergence_for_real_lr_1_unconstrained():
+    pg = Playground(Settings(models="iresnet", unconstrained=True, lr=1.0, blocks=2, width=16, grid=100))
+    pg.playing = True
+    for _ in range(6):
+        pg.tick(0.05)
+        if not pg.playing:
+            break
+    run = pg.runs["iresnet"]
+    # either it paused with a message, or every kept parameter is finite (the last good model)
+    import torch
+    assert all(torch.isfinite(p).all() for p in run.flow.parameters())
+    if run.trainer.paused_reason:
+        assert pg.warnings and not pg.playing
+
+
+def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_path):
+    s = Settings(models="both", blocks=2, width=16, grid=100)
+    for model in ("iresnet", "glow"):
+        flow = ic.build_flow(s.flow_config(model))
+        ic.Trainer(flow, ic.datasets.sample("8gaussians", 1000, seed=0), seed=0).step(3)
+        ic.save(flow, tmp_path / "8gaussians" / model, metrics={"steps": 3})
+    pg = Playground(s, checkpoint_root=tmp_path)
+    assert [r.origin for r in pg.shown_runs] == ["pre-trained", "pre-trained"]
+    assert pg.runs["iresnet"].pretrained_steps == 3 and pg.runs["iresnet"].step == 0
+    fresh = Playground(s.replace(pretrained=False), checkpoint_root=tmp_path)
+    z_pre = pg.view(pg.runs["iresnet"]).density
+    z_fresh = fresh.view(fresh.runs["iresnet"]).density
+    assert not np.allclose(z_pre, z_fresh)
+    # "start from scratch": one toggle; c moved away from the checkpoint's: i-ResNet from scratch, Glow kept
+    notes = pg.apply(s.replace(pretrained=False))
+    assert [r.origin for r in pg.shown_runs] == ["scratch", "scratch"] and notes
+    pg2 = Playground(s, checkpoint_root=tmp_path)
+    glow = pg2.runs["glow"]
+    pg2.apply(s.replace(c=0.5))
+    assert pg2.runs["iresnet"].origin == "scratch" and pg2.runs["glow"] is glow
+    # a broken checkpoint falls back to scratch with a note
+    (tmp_path / "moons" / "iresnet").mkdir(parents=True)
+    (tmp_path / "moons" / "iresnet" / "config.json").write_text(json.dumps(s.flow_config("iresnet").to_dict()))
+    (tmp_path / "moons" / "iresnet" / "model.safetensors").write_bytes(b"garbage")
+    pg3 = Playground(s.replace(dataset="moons", models="iresnet"), checkpoint_root=tmp_path)
+    assert pg3.runs["iresnet"].origin == "scratch" and any("checkpoint" in n for n in pg3.notes)

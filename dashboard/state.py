@@ -43,6 +43,7 @@ MODEL_CHOICES = ("both", "iresnet", "glow")
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 N_DATA = 4000
+EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
 _DEFAULT_CFG = ic.FlowConfig()
 
 
@@ -295,7 +296,8 @@ class Playground:
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
-        trainer = ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed))
+        trainer = ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed),
+                             eval_every_s=EVAL_EVERY_S)
         metrics: dict[str, Any] = {}
         saved = _checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
@@ -324,7 +326,13 @@ class Playground:
                 continue
             run = self.runs[model]
             new_cfg = s.flow_config(model)
-            if new_cfg != run.cfg or (s.pretrained != old.pretrained) or (s.batch != old.batch):
+            estimator = {f: getattr(new_cfg, f) for f in ic.ESTIMATOR_FIELDS}
+            if new_cfg != run.cfg and new_cfg == run.cfg.replace(**estimator) and s.pretrained == old.pretrained:
+                run.flow.set_estimator(**estimator)  # the estimator is not the architecture: no reset
+                run.cfg = new_cfg
+                if model == "iresnet":  # Glow's log-det is exact whatever the estimator says
+                    notes.append(f"i-ResNet trains on with the new estimator ({_diff(old, s)}); no reset.")
+            elif new_cfg != run.cfg or (s.pretrained != old.pretrained):
                 reason = _diff(old, s)
                 self.runs[model] = self._build(model, s)
                 if not data_changed:
@@ -332,9 +340,10 @@ class Playground:
         for model in s.shown():
             if model not in self.runs:
                 self.runs[model] = self._build(model, s)
-        if s.lr != old.lr:
+        if s.lr != old.lr or s.batch != old.batch:
             for run in self.runs.values():
                 run.trainer.set_lr(float(s.lr))
+                run.trainer.set_batch_size(int(s.batch))
                 self.resume(run)
         self.settings = s
         self.notes.extend(notes)

@@ -14,7 +14,7 @@ Example:
 from . import analysis, datasets, logdet
 from .checkpoint import load, load_bytes, save
 from .config import ACTIVATIONS, LOGDET_MODES, MODELS, PROBES, SPECTRAL_MODES, FlowConfig
-from .flow import Flow
+from .flow import ESTIMATOR_FIELDS, Flow
 from .glow import match_glow
 from .layers import BlockInverseInfo, InverseInfo
 from .models import build_flow, count_parameters
@@ -22,7 +22,7 @@ from .train import Trainer
 
 __all__ = [
     "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
-    "FlowConfig", "Flow", "BlockInverseInfo", "InverseInfo", "Trainer",
+    "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer",
     "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes",
     "analysis", "datasets", "logdet",
 ]

@@ -21,7 +21,10 @@ from torch import Tensor, nn
 from .config import FlowConfig
 from .layers import BlockInverseInfo, FlowLayer, InverseInfo
 
-__all__ = ["Flow", "standard_normal_log_prob"]
+__all__ = ["Flow", "standard_normal_log_prob", "ESTIMATOR_FIELDS"]
+
+#: Config fields that choose the log-det estimator, not the architecture: they can change live.
+ESTIMATOR_FIELDS = ("logdet", "n_terms", "n_probes", "probe", "n_exact_terms")
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -99,6 +102,20 @@ class Flow(nn.Module):
             jac = layer.jacobian(x) @ jac
             x = y
         return jac
+
+    def set_estimator(self, **changes: object) -> None:
+        """Switch the training-time log-det estimator in place, keeping the weights.
+
+        Only the fields in :data:`ESTIMATOR_FIELDS` may change (``logdet``, ``n_terms``,
+        ``n_probes``, ``probe``, ``n_exact_terms``); anything else would change the architecture.
+        """
+        bad = sorted(set(changes) - set(ESTIMATOR_FIELDS))
+        if bad:
+            raise ValueError(f"set_estimator changes only {ESTIMATOR_FIELDS}, not {bad}")
+        self.cfg = self.cfg.replace(**changes)
+        for layer in self.layers:
+            if hasattr(layer, "cfg"):
+                layer.cfg = self.cfg
 
     def num_parameters(self) -> int:
         """Number of trainable scalars."""

@@ -48,6 +48,9 @@ class Trainer:
         clip_grad: the gradient norm is clipped to this (``None``: off). Guards Adam against the
             rare huge gradient that otherwise wrecks a Glow in a single step.
         history_points: the most points kept per curve (old points are thinned).
+        eval_every_s: the exact train/test NLL is recomputed when at least this much wall time
+            has passed since the last evaluation (0: after every call). A live view passes ~1 s so
+            short bursts are not dominated by evaluation; the metrics then carry the last values.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class Trainer:
         max_bad_steps: int = 20,
         clip_grad: float | None = 10.0,
         history_points: int = 2000,
+        eval_every_s: float = 0.0,
     ) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
@@ -103,6 +107,9 @@ class Trainer:
         self.last_skip_reason: str | None = None
         self.history = History(("step", "train_nll", "test_nll", "loss"), max_points=history_points)
         self.wall_time = 0.0
+        self.eval_every_s = float(eval_every_s)
+        self._last_eval: tuple[int, float, float] | None = None  # (step, train, test)
+        self._last_eval_time = -math.inf
 
     @property
     def lr(self) -> float:
@@ -114,6 +121,12 @@ class Trainer:
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
         for group in self.optimizer.param_groups:
             group["lr"] = float(lr)
+
+    def set_batch_size(self, batch_size: int) -> None:
+        """Change the batch size from the next step on (no reset)."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
 
     def resume(self) -> None:
         """Clear a self-imposed pause (after the person changed something)."""
@@ -185,9 +198,15 @@ class Trainer:
         self.wall_time += elapsed
         self.skipped_total += skipped
         self.last_skip_reason = reasons[-1] if reasons else None
-        train_nll, test_nll = self.evaluate()
-        if losses:
-            self.history.append(step=self.step_count, train_nll=train_nll, test_nll=test_nll, loss=float(np.mean(losses)))
+        due = time.perf_counter() - self._last_eval_time >= self.eval_every_s
+        if self._last_eval is None or (due and self._last_eval[0] != self.step_count):
+            train_nll, test_nll = self.evaluate()
+            self._last_eval = (self.step_count, train_nll, test_nll)
+            self._last_eval_time = time.perf_counter()
+            if losses:
+                self.history.append(step=self.step_count, train_nll=train_nll, test_nll=test_nll,
+                                    loss=float(np.mean(losses)))
+        eval_step, train_nll, test_nll = self._last_eval
         return {
             "step": self.step_count,
             "loss": float(np.mean(losses)) if losses else math.nan,
@@ -203,6 +222,7 @@ class Trainer:
             "bad_streak": self.bad_streak,
             "paused_reason": self.paused_reason,
             "lr": self.lr,
+            "eval_step": eval_step,
         }
 
     @torch.inference_mode()

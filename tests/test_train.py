@@ -119,3 +119,31 @@ def test_trainer_history_grows_per_call():
     assert len(trainer.history) <= 10
     assert trainer.history["step"][-1] == 30
     assert math.isfinite(trainer.history["test_nll"][-1])
+
+
+def test_evaluation_can_be_throttled_for_live_views():
+    trainer = ic.Trainer(small(), DATA, seed=0, eval_every_s=3600)
+    first = trainer.step(2)
+    later = trainer.step(2)
+    assert first["eval_step"] == 2 and later["eval_step"] == 2 and later["step"] == 4
+    assert later["test_nll"] == first["test_nll"]  # the last evaluation, labelled by its step
+    assert ic.Trainer(small(), DATA, seed=0).step(2)["eval_step"] == 2
+
+
+def test_batch_size_changes_live():
+    trainer = ic.Trainer(small(), DATA, seed=0, batch_size=100)
+    trainer.step(1)
+    trainer.set_batch_size(7)
+    assert trainer.batch_size == 7 and trainer.step(1)["step"] == 2
+    with pytest.raises(ValueError):
+        trainer.set_batch_size(0)
+
+
+def test_estimator_switches_live_and_refuses_architecture_changes():
+    flow = small()
+    before = [p.detach().clone() for p in flow.parameters()]
+    flow.set_estimator(logdet="series", n_terms=9)
+    assert flow.cfg.logdet == "series" and all(getattr(b, "cfg", flow.cfg).n_terms == 9 for b in flow.layers)
+    assert all(torch.equal(a, b) for a, b in zip(before, flow.parameters()))
+    with pytest.raises(ValueError, match="only"):
+        flow.set_estimator(coeff=0.5)

@@ -12,10 +12,14 @@ st.set_page_config(page_title="i-ResNet Playground", page_icon="🌀", layout="w
                    initial_sidebar_state="expanded")
 
 from dashboard.controls import presentation_switch  # noqa: E402
-from dashboard.views import playground  # noqa: E402
+from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
 
 PAGES = [
-    st.Page(playground.render, title="Playground", icon="🎛️", url_path="playground", default=True),
+    st.Page(playground.render, title="Playground", icon=":material/tune:", url_path="playground", default=True),
+    st.Page(inverse.render, title="Inverse", icon=":material/replay:", url_path="inverse"),
+    st.Page(logdet.render, title="Log-determinant", icon=":material/functions:", url_path="logdet"),
+    st.Page(lipschitz.render, title="Lipschitz", icon=":material/straighten:", url_path="lipschitz"),
+    st.Page(classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"),
 ]
 
 page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")

@@ -1,0 +1,205 @@
+"""Figures of the Lipschitz page: power iteration against the exact spectral norm, per-block product
+bounds against empirical Lipschitz constants, and how the flow bends the plane (with folds).
+
+Pure functions from numpy arrays to plotly figures (no torch, no Streamlit). Power iteration
+approaches ``||W||_2`` from below (Behrmann et al. 2019, Sec. 3 and App. B): the normalisation
+``W / max(1, sigma/c)`` with an underestimated sigma lets the true norm exceed c. Without the
+constraint ``det J_F`` can reach zero: the map folds the plane and is no longer invertible.
+
+Example:
+    >>> import numpy as np
+    >>> est = np.array([[0.5, 0.8, 0.89, 0.9]]); exact = np.array([0.9])
+    >>> fig = power_figure(["W1"], est, exact, k=3)
+    >>> [t.line.dash for t in fig.data if t.name.startswith("exact")]
+    ['dash']
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .common import MODEL_COLORS, style
+
+__all__ = [
+    "power_figure", "power_table", "block_lipschitz_figure", "block_lipschitz_table",
+    "warp_figure", "warp_table", "warp_strip_figure", "FOLD_COLOR",
+]
+
+FOLD_COLOR = "#d62728"
+_LAYER_COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _fin(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray, *, k: int,
+                 show: Sequence[int] | None = None, title: str | None = None, presentation: bool = False,
+                 height: int | None = 400) -> go.Figure:
+    """Left: for the layers in ``show``, the power-iteration estimate of sigma against iterations k
+    (solid) and the exact value by SVD (dashed). Right: the relative underestimate
+    ``(sigma - estimate) / sigma`` of every layer, log y."""
+    est = np.asarray(estimates, dtype=np.float64)
+    exact = np.asarray(exact, dtype=np.float64)
+    ks = np.arange(est.shape[1])
+    show = list(range(min(3, len(names)))) if show is None else list(show)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("σ estimate vs exact (dashed)", "relative underestimate (σ − est)/σ, every layer"))
+    for j, i in enumerate(show):
+        col = _LAYER_COLORS[j % len(_LAYER_COLORS)]
+        fig.add_trace(go.Scatter(x=ks, y=_fin(est[i]), mode="lines", name=names[i], legendgroup=names[i],
+                                 line=dict(color=col, width=2),
+                                 hovertemplate=f"{names[i]}<br>k=%{{x}}<br>estimate %{{y:.5f}}<extra></extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[exact[i], exact[i]], mode="lines", name=f"exact {names[i]}",
+                                 legendgroup=names[i], showlegend=False, line=dict(color=col, width=1.5, dash="dash"),
+                                 hovertemplate=f"{names[i]}: exact σ %{{y:.5f}}<extra></extra>"), row=1, col=1)
+    gap = (exact[:, None] - est) / np.where(exact[:, None] > 0, exact[:, None], np.nan)
+    gap = np.where(gap > 1e-16, gap, 1e-16)  # converged to rounding: sit on the floor
+    for i, name in enumerate(names):
+        fig.add_trace(go.Scatter(x=ks, y=gap[i], mode="lines", name=f"gap {name}", showlegend=False,
+                                 line=dict(color="rgba(31,119,180,0.35)" if i not in show else
+                                           _LAYER_COLORS[show.index(i) % len(_LAYER_COLORS)], width=1 if i not in show else 2),
+                                 hovertemplate=f"{name}<br>k=%{{x}}<br>%{{y:.1e}}<extra></extra>"), row=1, col=2)
+    for col in (1, 2):
+        fig.add_vline(x=k, line=dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), row=1, col=col)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_xaxes(title_text="power iterations k")
+    style(fig, title=title, presentation=presentation, height=height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0), margin_t=80)
+    return fig
+
+
+def power_table(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray) -> dict[str, np.ndarray]:
+    est = np.asarray(estimates)
+    rows = {"layer": [], "k": [], "estimate": [], "exact": []}
+    for i, n in enumerate(names):
+        for k in range(est.shape[1]):
+            rows["layer"].append(n), rows["k"].append(k), rows["estimate"].append(est[i, k]), rows["exact"].append(exact[i])
+    return {k: np.asarray(v, dtype=object if k == "layer" else None) for k, v in rows.items()}
+
+
+def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, coeff: float | None,
+                           trained: np.ndarray | None = None, depth: int = 3, title: str | None = None,
+                           presentation: bool = False, height: int | None = 470) -> go.Figure:
+    """Per block: the product bound ``prod ||W_i||`` (exact sigma), the model as trained (power-iteration
+    sigma) when given, and the empirical ``max ||J_g(x)||_2`` over points; ``c^depth`` dashed, 1 red."""
+    blocks = [f"block {i + 1}" for i in range(len(product_bound))]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=blocks, y=_fin(product_bound), name="product bound Π‖Wᵢ‖ (SVD)",
+                         marker_color="#08519c", hovertemplate="%{x}<br>bound %{y:.4f}<extra></extra>"))
+    if trained is not None:
+        fig.add_trace(go.Bar(x=blocks, y=_fin(trained), name="as trained (power-iteration σ)",
+                             marker_color="#9ecae1", hovertemplate="%{x}<br>as trained %{y:.4f}<extra></extra>"))
+    fig.add_trace(go.Bar(x=blocks, y=_fin(empirical), name="empirical max ‖J_g(x)‖₂", marker_color="#ff7f0e",
+                         hovertemplate="%{x}<br>empirical %{y:.4f}<extra></extra>"))
+    if coeff is not None:
+        fig.add_hline(y=coeff ** depth, line=dict(color="#111", width=1.5, dash="dash"),
+                      annotation_text=f"c^{depth} = {coeff ** depth:.3f}", annotation_position="top left")
+    fig.add_hline(y=1.0, line=dict(color=FOLD_COLOR, width=1.5), annotation_text="1: invertibility lost above",
+                  annotation_position="top right")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="Lipschitz constant of g", rangemode="tozero")
+    style(fig, title=title, presentation=presentation, height=height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0.0))
+    return fig
+
+
+def block_lipschitz_table(product_bound, empirical, trained=None) -> dict[str, np.ndarray]:
+    t = {"block": np.arange(1, len(product_bound) + 1), "product_bound": _fin(product_bound),
+         "empirical": _fin(empirical)}
+    if trained is not None:
+        t["as_trained"] = _fin(trained)
+    return t
+
+
+def _lines_trace(lines: np.ndarray, color: str, width: float, name: str, showlegend: bool = True) -> go.Scattergl:
+    """All lines of a grid as one trace (NaN-separated)."""
+    lines = np.asarray(lines, dtype=np.float64)
+    sep = np.full((lines.shape[0], 1, 2), np.nan)
+    flat = np.concatenate([lines, sep], axis=1).reshape(-1, 2)
+    return go.Scattergl(x=flat[:, 0], y=flat[:, 1], mode="lines", line=dict(color=color, width=width),
+                        name=name, hoverinfo="skip", showlegend=showlegend)
+
+
+def warp_figure(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+                det: np.ndarray, *, label: str, folds: float, title: str | None = None,
+                presentation: bool = False, height: int | None = 470) -> go.Figure:
+    """Left: the data plane with the sign and size of ``det J_F`` (blue > 0, red <= 0: a fold) and
+    the straight grid. Right: the same grid lines after the flow, points with ``det J_F <= 0`` red."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("data plane: det J_F (red ≤ 0: fold)", f"latent plane: F(grid), {label}"))
+    d = np.asarray(det, dtype=np.float64)
+    s = np.sign(d) * np.log10(1 + np.abs(d))
+    m = float(np.nanmax(np.abs(s))) if np.isfinite(s).any() else 1.0
+    fig.add_trace(go.Heatmap(x=xs, y=ys, z=s, zmid=0, zmin=-m, zmax=m, colorscale="RdBu", customdata=d, showscale=False,
+                             hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>det J = %{customdata:.3g}<extra></extra>"),
+                  row=1, col=1)
+    fig.add_trace(_lines_trace(lines_x, "rgba(0,0,0,0.35)", 0.8, "grid", showlegend=False), row=1, col=1)
+    if np.nanmin(d) <= 0 if np.isfinite(d).any() else False:
+        fig.add_trace(go.Contour(x=xs, y=ys, z=d, contours=dict(start=0, end=0, size=1, coloring="none"),
+                                 line=dict(color=FOLD_COLOR, width=2.5), showscale=False, name="det J = 0",
+                                 hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(_lines_trace(lines_z, "#08519c", 1.0, "F(grid lines)"), row=1, col=2)
+    dl = np.asarray(det_lines)
+    fold = dl <= 0
+    if fold.any():
+        pts = np.asarray(lines_z)[fold]
+        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name="det J ≤ 0 (fold)",
+                                   marker=dict(color=FOLD_COLOR, size=4), hoverinfo="skip"), row=1, col=2)
+    z = np.asarray(lines_z, dtype=np.float64).reshape(-1, 2)
+    z = z[np.isfinite(z).all(1)]
+    if len(z):
+        lo, hi = np.percentile(z, [1, 99], axis=0)
+        pad = 0.08 * (hi - lo + 1e-9)
+        fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], row=1, col=2)
+        fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], row=1, col=2)
+    fig.update_xaxes(title_text="x₁", showgrid=False, zeroline=False, row=1, col=1)
+    fig.update_yaxes(title_text="x₂", showgrid=False, zeroline=False, scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(title_text="z₁", showgrid=False, zeroline=False, row=1, col=2)
+    fig.update_yaxes(title_text="z₂", showgrid=False, zeroline=False, row=1, col=2)
+    fig.add_annotation(text=f"folds: {100 * folds:.1f} % of the plane", xref="paper", yref="paper", x=1.0, y=1.0, yanchor="bottom",
+                       showarrow=False, xanchor="right", font=dict(color=FOLD_COLOR if folds > 0 else "#333"))
+    style(fig, title=title, presentation=presentation, height=height)
+    fig.update_layout(showlegend=False, margin_t=80, margin_b=40)
+    return fig
+
+
+def warp_table(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray) -> dict[str, np.ndarray]:
+    lx, lz = np.asarray(lines_x), np.asarray(lines_z)
+    L, P, _ = lx.shape
+    return {"line": np.repeat(np.arange(L), P), "x1": lx[..., 0].ravel(), "x2": lx[..., 1].ravel(),
+            "z1": lz[..., 0].ravel(), "z2": lz[..., 1].ravel(), "det_J": np.asarray(det_lines).ravel()}
+
+
+def warp_strip_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray, float]], *, current: str | None = None,
+                      title: str | None = None, presentation: bool = False, height: int | None = 260) -> go.Figure:
+    """Small multiples: ``(label, lines_z, det_lines, folds)`` per c, left to right, folds red."""
+    n = len(panels)
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.02,
+                        subplot_titles=[f"{'▶ ' if lab == current else ''}{lab}" + (f" · folds {100 * f:.0f} %" if f > 0 else "")
+                                        for lab, _, _, f in panels])
+    for i, (lab, lz, dl, f) in enumerate(panels, start=1):
+        fig.add_trace(_lines_trace(lz, MODEL_COLORS["iresnet"] if lab == current else "#08519c", 0.8, lab,
+                                   showlegend=False), row=1, col=i)
+        fold = np.asarray(dl) <= 0
+        if fold.any():
+            pts = np.asarray(lz)[fold]
+            fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
+                                       marker=dict(color=FOLD_COLOR, size=3)), row=1, col=i)
+        z = np.asarray(lz, dtype=np.float64).reshape(-1, 2)
+        z = z[np.isfinite(z).all(1)]
+        if len(z):
+            lo, hi = np.percentile(z, [1, 99], axis=0)
+            fig.update_xaxes(range=[lo[0], hi[0]], row=1, col=i)
+            fig.update_yaxes(range=[lo[1], hi[1]], row=1, col=i)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    style(fig, title=title, presentation=presentation, height=height)
+    fig.update_annotations(font_size=16 if presentation else 12)
+    return fig

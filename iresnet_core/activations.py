@@ -45,8 +45,8 @@ class _ELU(Activation):
 
     def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:
         y = F.elu(a)
-        # phi'(a) = 1 for a > 0, exp(a) = phi(a) + 1 otherwise.
-        return y, torch.where(a > 0, torch.ones_like(a), y + 1)
+        # phi'(a) = 1 for a > 0, exp(a) = phi(a) + 1 otherwise; min(phi(a) + 1, 1) is both in two ops.
+        return y, (y + 1).clamp(max=1.0)
 
 
 class _LipSwish(Activation):

@@ -35,10 +35,46 @@ from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import SpectralLinear, exact_sigma
 from .logdet import estimate_logdet
 
-__all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR"]
+__all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
+           "mlp_forward_with_jacobian"]
 
 #: The fixed-point iteration is called diverged once a residual exceeds this multiple of the first.
 DIVERGENCE_FACTOR = 1e6
+
+
+Params = list[tuple[Tensor, Tensor]]  # (W, b) per linear map of g, W of shape (out, in)
+
+
+def mlp_forward(params: Params, act, x: Tensor) -> Tensor:
+    """``g(x) = W_L phi(... phi(W_1 x + b_1) ...) + b_L`` for given weights (the block's ``g``)."""
+    *inner, (w, b) = params
+    for wi, bi in inner:
+        x = act(torch.nn.functional.linear(x, wi, bi))
+    return torch.nn.functional.linear(x, w, b)
+
+
+def mlp_forward_with_jacobian(params: Params, act, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(g(x), J_g(x))`` with ``J_g = W_L D_{L-1} W_{L-1} ... D_1 W_1`` of shape ``(B, d, d)``, in one pass.
+
+    The transposed Jacobian is carried as a ``(B * d, width)`` matrix, so each layer costs one
+    large matrix product: ``J^T <- (J^T W^T) D`` with ``D = diag(phi'(a))``. Differentiable in the
+    weights (training) and usable on frozen copies (:mod:`iresnet_core.frozen`).
+    """
+    *inner, (w, b) = params
+    B, d = x.shape
+    jt: Tensor | None = None  # (B, d, width): row i is d(activations)/dx_i
+    for wi, bi in inner:
+        a = torch.nn.functional.linear(x, wi, bi)
+        x, da = act.value_and_derivative(a)
+        if jt is None:  # J^T before the first layer is the identity: J^T W^T = W^T
+            jt = wi.t().unsqueeze(0) * da.unsqueeze(1)
+        else:
+            jt = (jt.reshape(B * d, -1) @ wi.t()).reshape(B, d, -1) * da.unsqueeze(1)
+    g = torch.nn.functional.linear(x, w, b)
+    if jt is None:
+        return g, w.expand(B, -1, -1)
+    jt = (jt.reshape(B * d, -1) @ w.t()).reshape(B, d, -1)
+    return g, jt.transpose(1, 2)
 
 
 class LipschitzMLP(nn.Module):
@@ -60,28 +96,8 @@ class LipschitzMLP(nn.Module):
         return last(x)
 
     def forward_with_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(g(x), J_g(x))`` with ``J_g`` of shape ``(B, d, d)``, in one pass.
-
-        The transposed Jacobian is carried as a ``(B * d, width)`` matrix, so each layer costs one
-        large matrix product: ``J^T <- (J^T W^T) D``.
-        """
-        *inner, last = self.linears
-        B, d = x.shape
-        jt: Tensor | None = None  # (B, d, width): row i is d(activations)/dx_i
-        for lin in inner:
-            w = lin.normalized_weight()
-            a = torch.nn.functional.linear(x, w, lin.bias)
-            x, da = self.act.value_and_derivative(a)
-            if jt is None:  # J^T before the first layer is the identity: J^T W^T = W^T
-                jt = w.t().unsqueeze(0) * da.unsqueeze(1)
-            else:
-                jt = (jt.reshape(B * d, -1) @ w.t()).reshape(B, d, -1) * da.unsqueeze(1)
-        w = last.normalized_weight()
-        g = torch.nn.functional.linear(x, w, last.bias)
-        if jt is None:
-            return g, w.expand(B, -1, -1)
-        jt = (jt.reshape(B * d, -1) @ w.t()).reshape(B, d, -1)
-        return g, jt.transpose(1, 2)
+        """``(g(x), J_g(x))`` with ``J_g`` of shape ``(B, d, d)``, in one pass (:func:`mlp_forward_with_jacobian`)."""
+        return mlp_forward_with_jacobian([(lin.normalized_weight(), lin.bias) for lin in self.linears], self.act, x)
 
     @torch.no_grad()
     def frozen(self, dtype: torch.dtype = torch.float64) -> list[tuple[Tensor, Tensor]]:
@@ -95,10 +111,7 @@ class LipschitzMLP(nn.Module):
 
     def apply_frozen(self, params: list[tuple[Tensor, Tensor]], x: Tensor) -> Tensor:
         """``g(x)`` with the weights of :meth:`frozen`."""
-        *inner, (w, b) = params
-        for wi, bi in inner:
-            x = self.act(torch.nn.functional.linear(x, wi, bi))
-        return torch.nn.functional.linear(x, w, b)
+        return mlp_forward(params, self.act, x)
 
     @torch.no_grad()
     def lipschitz_bound(self) -> float:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SpectralLinear", "SpectralRow", "spectral_report", "exact_sigma", "power_iteration", "refresh_power_iteration"]
+__all__ = ["spectral_layers", "SpectralLinear", "SpectralRow", "spectral_report", "exact_sigma", "power_iteration", "refresh_power_iteration"]
 
 _INIT_POWER_ITERS = 50
 
@@ -112,14 +112,20 @@ class SpectralLinear(nn.Module):
         return f"{self.in_features} -> {self.out_features}, coeff={self.coeff}"
 
 
+def spectral_layers(module: nn.Module) -> list[SpectralLinear]:
+    """The :class:`SpectralLinear` layers of ``module`` that power iteration refreshes."""
+    return [m for m in module.modules() if isinstance(m, SpectralLinear) and m.coeff is not None and not m.exact]
+
+
 @torch.no_grad()
-def refresh_power_iteration(module: nn.Module, n_iter: int = 1) -> None:
+def refresh_power_iteration(module: nn.Module, n_iter: int = 1, layers: list[SpectralLinear] | None = None) -> None:
     """Advance the stored ``u, v`` of every :class:`SpectralLinear` by ``n_iter`` iterations.
 
-    Called after each optimiser step so that the vectors follow the weights they estimate.
+    Called after each optimiser step so that the vectors follow the weights they estimate;
+    ``layers`` (from :func:`spectral_layers`) skips the module walk.
     """
-    for layer in module.modules():
-        if isinstance(layer, SpectralLinear) and layer.coeff is not None and not layer.exact:
+    for layer in spectral_layers(module) if layers is None else layers:
+        if layer.coeff is not None and not layer.exact:
             u, v = power_iteration(layer.weight, layer.u, layer.v, n_iter)
             layer.u.copy_(u)
             layer.v.copy_(v)

@@ -26,12 +26,42 @@ import torch
 
 from .flow import Flow
 from .history import History
-from .lipschitz import refresh_power_iteration
+from .lipschitz import refresh_power_iteration, spectral_layers
 
 __all__ = ["Trainer"]
 
 #: Points used for the exact train and test NLL reported after every call.
 EVAL_POINTS = 2000
+
+
+def _flat_state(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple:
+    """Adam's per-parameter state as flat tensors: ``(params that have state, steps, m, v)``."""
+    keys = [p for p in params if opt.state.get(p)]
+    if not keys:
+        return keys, None, None, None
+    states = [opt.state[p] for p in keys]
+    return (keys, torch.stack([torch.as_tensor(st["step"], dtype=torch.float32) for st in states]),
+            torch.cat([st["exp_avg"].reshape(-1) for st in states]),
+            torch.cat([st["exp_avg_sq"].reshape(-1) for st in states]))
+
+
+def _restore_state(opt: torch.optim.Optimizer, params: list[torch.Tensor], flat: tuple) -> None:
+    """Put back what :func:`_flat_state` saved; state that did not exist then is dropped."""
+    keys, steps, m, v = flat
+    had = set(map(id, keys))
+    for p in params:
+        if id(p) not in had:
+            opt.state.pop(p, None)
+    i = 0
+    for k, p in enumerate(keys):
+        st, n = opt.state[p], p.numel()
+        if torch.is_tensor(st["step"]):
+            st["step"].copy_(steps[k])
+        else:
+            st["step"] = float(steps[k])
+        st["exp_avg"].copy_(m[i:i + n].view_as(p))
+        st["exp_avg_sq"].copy_(v[i:i + n].view_as(p))
+        i += n
 
 
 class Trainer:
@@ -99,7 +129,8 @@ class Trainer:
         self._eval_test = self.test_x[:EVAL_POINTS]
         self.generator = gen
         flow.generator.manual_seed(seed)
-        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
+        self._spectral = spectral_layers(flow)
         self.step_count = 0
         self.skipped_total = 0
         self.bad_streak = 0
@@ -147,18 +178,23 @@ class Trainer:
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             return float(loss.detach()), grad_norm, "non-finite gradient"
-        backup = [p.detach().clone() for p in params]
-        opt_backup = {k: {n: t.clone() if torch.is_tensor(t) else t for n, t in v.items()}
-                      for k, v in self.optimizer.state.items()}
+        # One flat copy of the parameters and of Adam's moments (a few ops, not one clone per
+        # tensor): the rare non-finite update is rolled back from it.
+        with torch.no_grad():
+            backup = torch.cat([p.reshape(-1) for p in params])
+            opt_backup = _flat_state(self.optimizer, params)
         self.optimizer.step()
-        if not all(bool(torch.isfinite(p).all()) for p in params):
+        with torch.no_grad():
+            finite = bool(torch.isfinite(torch.cat([p.reshape(-1) for p in params])).all())
+        if not finite:
             with torch.no_grad():
-                for p, b in zip(params, backup):
-                    p.copy_(b)
-            self.optimizer.state.clear()
-            self.optimizer.state.update(opt_backup)
+                i = 0
+                for p in params:
+                    p.copy_(backup[i:i + p.numel()].view_as(p))
+                    i += p.numel()
+            _restore_state(self.optimizer, params, opt_backup)
             return float(loss.detach()), grad_norm, "non-finite parameters after the update"
-        refresh_power_iteration(flow)
+        refresh_power_iteration(flow, layers=self._spectral)
         return float(loss.detach()), grad_norm, None
 
     def step(self, k: int = 1) -> dict[str, Any]:

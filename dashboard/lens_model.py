@@ -5,7 +5,7 @@ In order of preference: the Playground's i-ResNet when the person has one in thi
 checkpoint of the chosen dataset (``assets/checkpoints/<dataset>/iresnet/``, via ``ic.load``), else a
 fresh ``ic.build_flow(ic.FlowConfig())``. Every flow lives in this session's ``st.session_state``;
 nothing model-like goes into a cache shared between sessions. What the pages cache
-(``st.cache_data``) are plain arrays keyed by :func:`dashboard.lens_compute.param_key`, the hash of
+(``st.cache_data``) are plain arrays keyed by :func:`iresnet_core.frozen.param_key`, the hash of
 the parameters, so two sessions only ever share results of identical numbers.
 
 Example (without Streamlit: a plain dict stands in for ``st.session_state``)::
@@ -25,7 +25,7 @@ import numpy as np
 
 import iresnet_core as ic
 
-from .lens_compute import Frozen, freeze, param_key
+from iresnet_core.frozen import FrozenFlow, freeze, param_key
 
 __all__ = ["LensModel", "SOURCES", "SOURCE_LABELS", "PLAYGROUND_KEY", "checkpoint_datasets", "playground_run",
            "get_model", "model_picker"]
@@ -45,14 +45,14 @@ class LensModel:
 
     Attributes:
         flow: the i-ResNet (this session's object; the pages never train or modify it).
-        fz: its raw weights frozen as float64 (see :func:`dashboard.lens_compute.freeze`).
+        fz: its raw weights frozen as float64 (see :func:`iresnet_core.frozen.freeze`).
         key: hash of the config and parameters: the cache key of everything computed from it.
         source: ``"playground"``, ``"pretrained"`` or ``"fresh"``; ``label`` says it in words.
         dataset, bounds, data: the toy set, its view box and up to 512 of its points.
     """
 
     flow: Any
-    fz: Frozen
+    fz: FrozenFlow
     key: str
     source: str
     label: str

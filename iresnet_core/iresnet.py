@@ -56,24 +56,26 @@ def mlp_forward(params: Params, act, x: Tensor) -> Tensor:
 def mlp_forward_with_jacobian(params: Params, act, x: Tensor) -> tuple[Tensor, Tensor]:
     """``(g(x), J_g(x))`` with ``J_g = W_L D_{L-1} W_{L-1} ... D_1 W_1`` of shape ``(B, d, d)``, in one pass.
 
-    The transposed Jacobian is carried as a ``(B * d, width)`` matrix, so each layer costs one
-    large matrix product: ``J^T <- (J^T W^T) D`` with ``D = diag(phi'(a))``. Differentiable in the
-    weights (training) and usable on frozen copies (:mod:`iresnet_core.frozen`).
+    The transposed Jacobian is carried as a ``(B, d, width)`` tensor, so each layer costs one large
+    matrix product: ``J^T <- (J^T W^T) D`` with ``D = diag(phi'(a))``. The first ``D_1`` is folded
+    into the second layer's product, ``J^T W_2^T = phi'(a_1) @ M`` with the sample-independent
+    ``M[l, (i, k)] = W_1[l, i] W_2[k, l]``, so the pass never forms a ``(B, d, width)`` product with
+    ``W_1``. Differentiable in the weights (training) and usable on frozen copies
+    (:mod:`iresnet_core.frozen`).
     """
-    *inner, (w, b) = params
     B, d = x.shape
-    jt: Tensor | None = None  # (B, d, width): row i is d(activations)/dx_i
-    for wi, bi in inner:
-        a = torch.nn.functional.linear(x, wi, bi)
-        x, da = act.value_and_derivative(a)
-        if jt is None:  # J^T before the first layer is the identity: J^T W^T = W^T
-            jt = wi.t().unsqueeze(0) * da.unsqueeze(1)
-        else:
-            jt = (jt.reshape(B * d, -1) @ wi.t()).reshape(B, d, -1) * da.unsqueeze(1)
-    g = torch.nn.functional.linear(x, w, b)
-    if jt is None:
-        return g, w.expand(B, -1, -1)
-    jt = (jt.reshape(B * d, -1) @ w.t()).reshape(B, d, -1)
+    (w, b), rest = params[0], params[1:]
+    if not rest:
+        return torch.nn.functional.linear(x, w, b), w.expand(B, -1, -1)
+    x, da = act.value_and_derivative(torch.nn.functional.linear(x, w, b))
+    w_next, b_next = rest[0]
+    m = (w.unsqueeze(2) * w_next.t().unsqueeze(1)).reshape(w.shape[0], -1)  # (width_1, d * width_2)
+    jt = (da @ m).view(B, d, -1)  # J^T W_2^T: row i = d(pre-activations of layer 2)/dx_i
+    for w_k, b_k in rest[1:]:
+        x, da = act.value_and_derivative(torch.nn.functional.linear(x, w_next, b_next))
+        jt = ((jt * da.unsqueeze(1)).reshape(B * d, -1) @ w_k.t()).view(B, d, -1)
+        w_next, b_next = w_k, b_k
+    g = torch.nn.functional.linear(x, w_next, b_next)
     return g, jt.transpose(1, 2)
 
 

@@ -81,8 +81,20 @@ def make_probes(shape: tuple[int, ...], probe: str, generator: torch.Generator |
 
 
 def hutchinson_terms(J: Tensor, n_terms: int, v: Tensor) -> Tensor:
-    """``(-1)^(k+1) v^T J^k v / k`` for k = 1..N per probe, shape ``(B, P, N)``; ``v``: ``(B, P, d)``."""
+    """``(-1)^(k+1) v^T J^k v / k`` for k = 1..N per probe, shape ``(B, P, N)``; ``v``: ``(B, P, d)``.
+
+    In 2D the products ``J^k v`` are written out elementwise: thousands of probes per point cost a
+    few vector operations instead of batches of tiny matrix products.
+    """
     terms = []
+    if J.shape[-1] == 2:
+        a, b, c, d = (J[:, i, j, None] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+        v0, v1 = v[..., 0], v[..., 1]
+        w0, w1 = v0, v1
+        for k in range(1, n_terms + 1):
+            w0, w1 = a * w0 + b * w1, c * w0 + d * w1  # w = J^k v
+            terms.append((v0 * w0 + v1 * w1) * ((1.0 if k % 2 else -1.0) / k))
+        return torch.stack(terms, dim=-1)
     w = v
     Jt = J.transpose(-1, -2)
     for k in range(1, n_terms + 1):

@@ -1,6 +1,5 @@
-"""The lens pages' figures and the numbers behind them: bound traces dashed, log axes where promised,
-and the mathematics the pages rely on (error under Banach's bound, truncation under Theorem 3,
-power iteration from below, roulette unbiased), on tiny flows."""
+"""The lens pages' figures: bound traces dashed, log axes where promised, folds and clicks marked.
+(The numbers behind them are tested in the core: tests/test_frozen_analysis.py.)"""
 
 from __future__ import annotations
 
@@ -12,90 +11,9 @@ import pytest
 import torch
 
 import iresnet_core as ic
-from dashboard import lens_compute as lc
 from dashboard.figures import inverse as fi
 from dashboard.figures import lipschitz as fl
 from dashboard.figures import logdet as fd
-
-BOX = (-4.0, 4.0, -4.0, 4.0)
-
-
-@pytest.fixture(scope="module")
-def small():
-    flow = ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(32, 32), coeff=0.9, seed=1)).eval()
-    x = ic.datasets.sample("8gaussians", 16, seed=3)
-    return flow, lc.freeze(flow), x
-
-
-# ------------------------------------------------------------------ compute
-def test_freeze_matches_core_and_key_tracks_parameters(small):
-    flow, fz, x = small
-    assert fz.n_blocks == 3 and len(fz.layer_names()) == 9
-    # exact renormalisation at c: every block's product bound is at most c^3
-    assert np.all(lc.lipschitz_of(fz, 0.5) <= 0.5 ** 3 + 1e-12)
-    # the frozen forward is the module's forward
-    z_core, _ = flow(torch.as_tensor(x), "exact")
-    z, _ = lc._forward(fz, lc.weights_at(fz, flow.cfg.coeff), torch.as_tensor(x, dtype=torch.float64))
-    assert np.allclose(z.numpy(), z_core.detach().numpy(), atol=2e-3)
-    k1 = lc.param_key(flow)
-    twin = ic.build_flow(flow.cfg)
-    twin.load_state_dict(flow.state_dict())
-    assert lc.param_key(twin) == k1
-    with torch.no_grad():
-        twin.layers[0].g.linears[0].bias.add_(1e-3)
-    assert lc.param_key(twin) != k1
-
-
-def test_inverse_error_under_banach_bound_and_table(small):
-    _, fz, x = small
-    for cur in lc.inverse_curves(fz, x, [0.5, 0.9, 0.99], horizon=25):
-        assert cur.error.shape == (3, 25) and cur.flow_error.shape == cur.flow_ns.shape
-        assert np.all(cur.error <= cur.bound * (1 + 1e-9) + 1e-12)
-        assert not cur.diverged.any()
-        assert lc.iterations_to_tol(cur.residual[0], 1e-6) > 0
-    fast, slow = lc.inverse_curves(fz, x, [0.5, 0.99], horizon=25)
-    assert lc.iterations_to_tol(fast.worst()[0], 1e-6) <= lc.iterations_to_tol(slow.worst()[0], 1e-6) or \
-        lc.iterations_to_tol(slow.worst()[0], 1e-6) == -1
-    head = fast.head(10)
-    assert head.residual.shape == (3, 10) and head.flow_ns.max() <= 10
-
-
-def test_unconstrained_inverse_reports_without_crashing():
-    # big raw weights: the iteration cannot be a contraction
-    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,), coeff=None, seed=0))
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.mul_(6.0)
-    fz = lc.freeze(flow)
-    cur = lc.inverse_curves(fz, ic.datasets.sample("moons", 8, seed=0), [None], horizon=30)[0]
-    assert np.isinf(cur.bound).all()
-    assert cur.diverged.any() or np.nanmax(cur.residual[:, -1]) > 1e-6
-    xs, ys, err = lc.inverse_error_grid(fz, None, BOX, 8, 10, torch.float32)
-    assert err.shape == (8, 8)
-    w = lc.warped(fz, None, BOX, n_lines=5, n_points=10, n_det=12)
-    assert 0 <= w.folds <= 1
-
-
-def test_truncation_under_bound_roulette_unbiased_power_from_below(small):
-    _, fz, x = small
-    lips = lc.lipschitz_of(fz, 0.7)
-    J = lc.block_jacobians(fz, 0.7, x)
-    ld = lc.logdet_lens(J, 12, lips, 0.7)
-    assert np.all(ld.error_blocks <= ld.bound_c[None] + 1e-9)
-    assert np.all(ld.error_total <= fz.n_blocks * ld.bound_c + 1e-9)
-    r = lc.roulette_draws(J, 3000, 1, "gaussian", seed=0)
-    assert abs(r.mean() - ld.exact_total) < 4 * r.std() / math.sqrt(len(r)) + 1e-3
-    h = lc.hutchinson_draws(J, 12, 2, "rademacher", 50)
-    assert np.all(np.isfinite(h))
-    pw = lc.power_trace(fz, 0.7, n_iter=40)
-    assert np.all(pw.estimates <= pw.exact[:, None] * (1 + 1e-9))
-    gap = pw.exact - pw.estimates[:, -1]
-    assert np.all(gap <= pw.exact - pw.estimates[:, 0] + 1e-12) and np.all(gap < 0.01 * pw.exact)
-    bound, emp = lc.block_lipschitz(fz, 0.7, x)
-    assert np.all(emp <= bound + 1e-9)
-    xs, ys, grid = lc.series_error_grid(fz, 0.7, BOX, 6, 12)
-    assert grid.shape == (12, 6, 6)
-
 
 # ------------------------------------------------------------------ figures
 def _dashes(fig: go.Figure, prefix: str) -> list:

@@ -1,6 +1,6 @@
 """The fixed-point inverse page: how ``x_{n+1} = y - g(x_n)`` converges (or does not) as c moves.
 
-Widgets -> :mod:`dashboard.lens_compute` (cached per model parameters and settings) ->
+Widgets -> :mod:`iresnet_core.inverse_analysis` (cached per model parameters and settings) ->
 :mod:`dashboard.figures.inverse` -> ``st.plotly_chart``. The curves for c = 0.5, 0.7, 0.9, 0.99 are
 computed once per model and iteration horizon; moving c recomputes only the current c and the
 heatmap; moving n within the horizon only the heatmap; the tolerance only re-reads the curves.
@@ -11,8 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
-from dashboard import lens_compute as lc
+import iresnet_core as ic
+from iresnet_core.frozen import FrozenFlow
+from iresnet_core.inverse_analysis import InverseCurves
+
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import Chart, slug, table_to_csv
 from dashboard.figures.inverse import (REF_COEFFS, CurveSet, coeff_color, coeff_label, convergence_figure,
@@ -30,15 +34,13 @@ TOLS = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10, 1e-12]
 
 
 @st.cache_data(max_entries=64, show_spinner="Running the fixed-point iteration…")
-def _curves(key: str, coeffs: tuple, horizon: int, x: np.ndarray, _fz: lc.Frozen) -> list[lc.InverseLens]:
-    return lc.inverse_curves(_fz, x, list(coeffs), horizon)
+def _curves(key: str, coeffs: tuple, horizon: int, x: np.ndarray, _fz: FrozenFlow) -> list[InverseCurves]:
+    return ic.analysis.inverse_curves(_fz, x, list(coeffs), max_iter=horizon)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _heat(key: str, c: float | None, bounds: tuple, n_grid: int, n_iter: int, _fz: lc.Frozen):
-    import torch
-
-    return lc.inverse_error_grid(_fz, c, bounds, n_grid, n_iter, torch.float32)
+def _heat(key: str, c: float | None, bounds: tuple, n_grid: int, n_iter: int, _fz: FrozenFlow):
+    return ic.analysis.inverse_error_grid(_fz, c, bounds, n_grid, n_iter, torch.float32)
 
 
 def _clicked(heat_key: str) -> tuple[float, float] | None:
@@ -56,7 +58,7 @@ def _clear_point() -> None:
     st.session_state["_inv_click"] = st.session_state.get("_inv_click", 0) + 1
 
 
-def _note(cur: lc.InverseLens, n: int, tol: float) -> str | None:
+def _note(cur: InverseCurves, n: int, tol: float) -> str | None:
     """Plain words for a run without a guarantee (L >= 1): diverged, oscillating, or lucky."""
     L = cur.lipschitz
     if cur.coeff is not None and float(L.max()) < 1:
@@ -110,7 +112,7 @@ def render() -> None:
     shown = everything  # the whole horizon; n is marked
     b = None if block == "worst" else int(block) - 1
 
-    def curveset(r: lc.InverseLens) -> CurveSet:
+    def curveset(r: InverseCurves) -> CurveSet:
         res, err, bnd = r.worst() if b is None else (r.residual[b], r.error[b], r.bound[b])
         is_cur = r is cur or r.coeff == cur.coeff
         return CurveSet(coeff_label(r.coeff), coeff_color(r.coeff, is_cur), r.ns, res, err, bnd, is_cur)
@@ -144,9 +146,9 @@ def render() -> None:
     table = iterations_rows(
         [coeff_label(r.coeff) + (" (current)" if r.coeff == cur.coeff else "") for r in shown],
         [r.lipschitz for r in shown],
-        [[lc.iterations_to_tol(row, tol) for row in r.residual] for r in shown],
+        [list(r.iterations(tol)) for r in shown],
         [r.diverged_at for r in shown],
-        [int(r.flow_ns[np.argmax(r.flow_error < tol)]) if (r.flow_error < tol).any() else -1 for r in shown],
+        [r.flow_iterations(tol) for r in shown],
         horizon)
     total = timer.done()
 

@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 import streamlit as st
+import torch
 
 from dashboard import export
 from dashboard.controls import URL, is_presentation
@@ -70,6 +71,10 @@ class Timer:
     ``st.session_state["_lens_timing"][page]`` for the benchmarks."""
 
     def __init__(self, page: str) -> None:
+        # Streamlit runs the page in its own thread, whose OpenMP pool does not follow a
+        # torch.set_num_threads made elsewhere; the lenses' many small products crawl when it
+        # oversubscribes busy cores. Re-applying the process's setting here makes it follow.
+        torch.set_num_threads(max(1, torch.get_num_threads()))
         self.page = page
         self.t0 = time.perf_counter()
         self.parts: dict[str, float] = {}

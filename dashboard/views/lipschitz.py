@@ -1,7 +1,8 @@
 """The Lipschitz page: power iteration against the SVD, product bounds against what the blocks do,
 and how the flow bends the plane as c moves — with folds once the constraint is off.
 
-Widgets -> :mod:`dashboard.lens_compute` (cached per model parameters and settings) ->
+Widgets -> :mod:`iresnet_core.spectral_analysis` and :func:`iresnet_core.analysis.warped_grid`
+(cached per model parameters and settings) ->
 :mod:`dashboard.figures.lipschitz` -> ``st.plotly_chart``.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import lens_compute as lc
+import iresnet_core as ic
+from iresnet_core.analysis import BlockLipschitz, PowerTrace, WarpedGrid
+from iresnet_core.frozen import AS_BUILT, FrozenFlow
+
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import Chart, slug
 from dashboard.figures.inverse import coeff_label
@@ -27,30 +31,28 @@ N_POINTS = 256
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _power(key: str, c: float | None, _fz: lc.Frozen) -> lc.PowerLens:
-    return lc.power_trace(_fz, c, K_MAX, seed=0)
+def _power(key: str, c: float | None, _fz: FrozenFlow) -> PowerTrace:
+    return ic.analysis.power_iteration_trace(_fz, K_MAX, seed=0, coeff=c)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _blocklip(key: str, c: float | None, x: np.ndarray, _fz: lc.Frozen):
-    return lc.block_lipschitz(_fz, c, x)
+def _blocklip(key: str, c: float | None, x: np.ndarray, _fz: FrozenFlow) -> BlockLipschitz:
+    return ic.analysis.block_lipschitz(_fz, x, coeff=c)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _warp(key: str, c: float | None, bounds: tuple, _fz: lc.Frozen) -> lc.WarpLens:
-    return lc.warped(_fz, c, bounds)
+def _warp(key: str, c: float | None, bounds: tuple, _fz: FrozenFlow) -> WarpedGrid:
+    return ic.analysis.warped_grid(_fz, bounds, n_lines=13, n_points=50, n_det=36, coeff=c)
 
 
 @st.cache_data(max_entries=16, show_spinner="Bending the plane for five values of c…")
-def _strip(key: str, bounds: tuple, _fz: lc.Frozen) -> list[lc.WarpLens]:
-    return [lc.warped(_fz, c, bounds, n_lines=11, n_points=40, n_det=24) for c in STRIP_COEFFS]
+def _strip(key: str, bounds: tuple, _fz: FrozenFlow) -> list[WarpedGrid]:
+    return [ic.analysis.warped_grid(_fz, bounds, n_lines=11, n_points=40, n_det=24, coeff=c) for c in STRIP_COEFFS]
 
 
-def _as_trained(flow) -> np.ndarray | None:
+def _as_trained(lm: LensModel) -> np.ndarray | None:
     """Product bounds of the model's own normalised weights (power-iteration sigma), or None if unconstrained."""
-    if flow.cfg.coeff is None:
-        return None
-    return np.array([layer.lipschitz_bound() for layer in flow.layers if hasattr(layer, "lipschitz_bound")])
+    return None if lm.coeff is None else lm.fz.lipschitz(AS_BUILT)
 
 
 def render() -> None:
@@ -69,10 +71,11 @@ def render() -> None:
     timer = Timer("lipschitz")
     x = lm.points(N_POINTS)
     pw = timer.lap("power", lambda: _power(lm.key, c, lm.fz))
-    bound, emp = timer.lap("blocks", lambda: _blocklip(lm.key, c, x, lm.fz))
+    bl_ = timer.lap("blocks", lambda: _blocklip(lm.key, c, x, lm.fz))
+    bound, emp = bl_.product_bound, bl_.empirical
     w = timer.lap("warp", lambda: _warp(lm.key, c, lm.bounds, lm.fz))
     strip = timer.lap("strip", lambda: _strip(lm.key, lm.bounds, lm.fz))
-    trained = _as_trained(lm.flow)
+    trained = _as_trained(lm)
     tag = coeff_label(c)
     depth = len(lm.fz.hidden) + 1
     b = int(block) - 1

@@ -1,18 +1,18 @@
 """The log-determinant page: the power series against the exact value, Hutchinson's spread, the
 biased truncated series against unbiased Russian roulette, their cost, and the error over the plane.
 
-Widgets -> :mod:`dashboard.lens_compute` (cached per model parameters and settings) ->
-:mod:`dashboard.figures.logdet` -> ``st.plotly_chart``. The Jacobians of every block are computed
-once per c (on test points and on a grid); N, the probe count and the distribution only re-read them.
+Widgets -> :mod:`iresnet_core.logdet_analysis` (the error grid cached per model parameters and c) ->
+:mod:`dashboard.figures.logdet` -> ``st.plotly_chart``. The grid's error is computed for every N at
+once per c; N, the probe count and the distribution only recompute the estimators on the test points.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
-from dashboard import lens_compute as lc
+import iresnet_core as ic
+from iresnet_core.frozen import FrozenFlow
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import Chart, slug
 from dashboard.figures.inverse import coeff_label
@@ -31,19 +31,14 @@ COST_NS = (1, 2, 5, 10, 15, 20)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _jacobians(key: str, c: float | None, x: np.ndarray, _fz: lc.Frozen) -> np.ndarray:
-    return lc.block_jacobians(_fz, c, x).numpy()
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _series_grid(key: str, c: float | None, bounds: tuple, n_grid: int, _fz: lc.Frozen):
-    return lc.series_error_grid(_fz, c, bounds, n_grid, N_MAX)
+def _series_grid(key: str, c: float | None, bounds: tuple, n_grid: int, _fz: FrozenFlow):
+    return ic.analysis.series_error_grid(_fz, bounds, n_grid, N_MAX, coeff=c, every_n=True)
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing the estimators (once per architecture)…")
 def _cost(arch: str, n_points: int, _flow) -> dict[str, np.ndarray]:
     x = np.random.default_rng(0).normal(size=(n_points, 2)).astype(np.float32)
-    return lc.estimator_cost(_flow, x, list(COST_NS), repeats=2)
+    return ic.analysis.estimator_cost(_flow, x, list(COST_NS), repeats=2)
 
 
 def render() -> None:
@@ -62,17 +57,15 @@ def render() -> None:
 
     timer = Timer("logdet")
     x = lm.points(N_POINTS)
-    J = torch.from_numpy(timer.lap("jacobians", lambda: _jacobians(lm.key, c, x, lm.fz)))
-    lips = lc.lipschitz_of(lm.fz, c)
+    xd = x[:32]  # the stochastic estimators' draws run over the first 32 test points
+    lips = lm.fz.lipschitz(c)
 
     def stats():
-        ld = lc.logdet_lens(J, N_MAX, lips, c, lm.fz.dim)
-        q = lc.hutchinson_quantiles(J, N_MAX, probes, probe, n_draws=64, seed=1)
-        Jd = J[:, :32]
-        h = lc.hutchinson_draws(Jd, n_terms, probes, probe, N_DRAWS, seed=2)
-        r = lc.roulette_draws(Jd, N_DRAWS, probes, probe, seed=3)
-        return ld, q, h, r, float(lc.logdet_lens(Jd, 1, lips, c, lm.fz.dim).exact_total), \
-            float(lc.logdet_lens(Jd, n_terms, lips, c, lm.fz.dim).series_total[-1])
+        A = ic.analysis
+        ld = A.truncation_curve(lm.fz, x, N_MAX, probes, probe, n_draws=64, seed=1, coeff=c)
+        h = A.hutchinson_draws(lm.fz, xd, n_terms, probes, probe, N_DRAWS, seed=2, coeff=c)
+        r = A.roulette_draws(lm.fz, xd, N_DRAWS, n_probes=probes, probe=probe, seed=3, coeff=c)
+        return ld, ld.hutchinson_q, h, r, A.mean_logdet(lm.fz, xd, coeff=c), A.mean_logdet(lm.fz, xd, n_terms, coeff=c)
 
     ld, q, h, r, exact_d, series_d = timer.lap("estimators", stats)
     xs, ys, grid_err = timer.lap("heatmap", lambda: _series_grid(lm.key, c, lm.bounds, GRID, lm.fz))
@@ -85,7 +78,7 @@ def render() -> None:
         bound_lip = np.nansum(ld.bound_lip, axis=0) if np.isfinite(ld.bound_lip).all() else None
         tr = Chart(slug(lm.dataset, "logdet_truncation", tag), "Truncation error against N",
                    truncation_figure(ld.ns, ld.error_total, ld.bound_c, bound_lip, n_terms=n_terms, n_blocks=K,
-                                     error_blocks=ld.error_blocks,
+                                     error_blocks=ld.error,
                                      title=f"Truncation error vs N ({tag}, mean over {len(x)} points)",
                                      presentation=presentation),
                    truncation_table(ld.ns, ld.error_total, ld.bound_c, bound_lip, K))

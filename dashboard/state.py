@@ -20,9 +20,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import math
+import tempfile
+import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +38,7 @@ import iresnet_core as ic
 
 __all__ = [
     "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
-    "CHECKPOINT_DIR", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
+    "CHECKPOINT_DIR", "MAX_WARNINGS", "MAX_CHECKPOINT_PARAMS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
     "playground_charts_of",
 ]
 
@@ -44,6 +49,11 @@ SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
+MAX_BAD_STEPS = 20  #: default: non-finite steps in a row before a model pauses itself
+MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
+MAX_CHECKPOINT_PARAMS = 4_000_000  #: an uploaded config may describe at most this many weights
+_MAX_CHECKPOINT_FILE = 64 * 2**20  #: bytes per file of an uploaded checkpoint (and per ZIP member)
+WEIGHTS, CONFIG = "model.safetensors", "config.json"  #: the two files of a checkpoint (as ic.save writes them)
 _DEFAULT_CFG = ic.FlowConfig()
 
 
@@ -69,6 +79,7 @@ class Settings:
     speed: str = "normal"
     grid: int = 100
     n_samples: int = 1000
+    max_bad: int = MAX_BAD_STEPS  #: non-finite steps in a row before training pauses (applies live)
 
     def shown(self) -> tuple[str, ...]:
         """The models on screen, i-ResNet first."""
@@ -192,6 +203,13 @@ class ModelRun:
     view: View | None = None
     #: the checkpoint's own curves, shifted to steps <= 0 (drawn left of the live run)
     pre_history: dict[str, list[float]] = field(default_factory=dict)
+    #: an uploaded checkpoint's bytes (weights, config, name): Reset returns to it
+    source: tuple[bytes, bytes, str] | None = None
+
+    @property
+    def skipped(self) -> int:
+        """Non-finite steps discarded so far (the trainer keeps the last good parameters)."""
+        return int(getattr(self.trainer, "skipped_total", 0))
 
     @property
     def step(self) -> int:
@@ -228,10 +246,18 @@ class Playground:
         self.user_name: str | None = None
         self.playing = False
         self.notes: list[str] = []      # one-shot messages: resets, loaded checkpoints
+        # the settings when the notes were last shown: fast slider drags (several reruns, some cut
+        # short before they draw) say "c 0.9 → 0.85", not only the last of the small moves
+        self._noted = self.settings
         self.warnings: list[str] = []   # divergence, skipped steps (cleared on reset)
         self.runs: dict[str, ModelRun] = {}
         self.data_key: tuple = ()
         self.data = np.zeros((0, 2), np.float32)
+        self.upload_digest: str | None = None  # sha1 of the last accepted upload (reruns resend it)
+        self._bounds: tuple[tuple, tuple[float, float, float, float]] | None = None
+        # Held while training or snapshotting a model: a deferred download runs in a server thread
+        # while the script thread trains, and must not read half-updated weights.
+        self.lock = threading.RLock()
         self._load_data(self.settings)
         for model in self.settings.shown():
             self.runs[model] = self._build(model, self.settings)
@@ -257,7 +283,10 @@ class Playground:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        return dataset_bounds(self.dataset, self.data)
+        # cached per data set: up to a million uploaded points must not be scanned every redraw
+        if self._bounds is None or self._bounds[0] != self.data_key:
+            self._bounds = (self.data_key, dataset_bounds(self.dataset, self.data))
+        return self._bounds[1]
 
     @property
     def entropy(self) -> float | None:
@@ -277,6 +306,7 @@ class Playground:
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 10 or not np.isfinite(pts).all():
             return f"{name}: expected at least 10 finite 2D points, got shape {tuple(pts.shape)}"
         self.user_points, self.user_name = pts, name
+        self.upload_digest = digest(content)
         return None
 
     # ---------------------------------------------------------------- models
@@ -296,8 +326,7 @@ class Playground:
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
-        trainer = ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed),
-                             eval_every_s=EVAL_EVERY_S)
+        trainer = self._trainer(flow, s)
         metrics: dict[str, Any] = {}
         saved = _checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
@@ -310,9 +339,24 @@ class Playground:
         return ModelRun(model=model, cfg=cfg, flow=flow, trainer=trainer, origin=origin,
                         pretrained_steps=pre_steps, metrics=metrics, pre_history=pre_hist)
 
+    def _trainer(self, flow: Any, s: Settings) -> Any:
+        return ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed),
+                          eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)))
+
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
+        with self.lock:
+            return self._apply(s)
+
+    def take_notes(self) -> list[str]:
+        """The pending notes, once (the page shows them); later resets are described from here."""
+        notes, self.notes = list(self.notes), []
+        self._noted = self.settings
+        return notes
+
+    def _apply(self, s: Settings) -> list[str]:
         old, notes = self.settings, []
+        since = getattr(self, "_noted", old)  # the settings the person last saw described
         # "your own points" without an upload keeps the old data until points arrive
         data_changed = not (s.dataset == CUSTOM and self.user_points is None) and self._data_key(s) != self.data_key
         if data_changed:
@@ -326,14 +370,18 @@ class Playground:
                 continue
             run = self.runs[model]
             new_cfg = s.flow_config(model)
+            # An uploaded model is not what the sidebar describes: only a change of the controls
+            # (not the difference between them and the upload) replaces it.
+            base = old.flow_config(model) if run.source is not None else run.cfg
             estimator = {f: getattr(new_cfg, f) for f in ic.ESTIMATOR_FIELDS}
-            if new_cfg != run.cfg and new_cfg == run.cfg.replace(**estimator) and s.pretrained == old.pretrained:
+            if new_cfg != base and new_cfg == base.replace(**estimator) and s.pretrained == old.pretrained:
                 run.flow.set_estimator(**estimator)  # the estimator is not the architecture: no reset
-                run.cfg = new_cfg
+                run.cfg = new_cfg if run.source is None else run.cfg.replace(**estimator)
                 if model == "iresnet":  # Glow's log-det is exact whatever the estimator says
-                    notes.append(f"i-ResNet trains on with the new estimator ({_diff(old, s)}); no reset.")
-            elif new_cfg != run.cfg or (s.pretrained != old.pretrained):
-                reason = _diff(old, s)
+                    notes.append(f"i-ResNet trains on with the new estimator ({_since(since, old, s)}); "
+                                 "no reset.")
+            elif new_cfg != base or (s.pretrained != old.pretrained):
+                reason = _since(since, old, s)
                 self.runs[model] = self._build(model, s)
                 if not data_changed:
                     notes.append(f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason}).")
@@ -345,15 +393,27 @@ class Playground:
                 run.trainer.set_lr(float(s.lr))
                 run.trainer.set_batch_size(int(s.batch))
                 self.resume(run)
+        if s.max_bad != old.max_bad:  # applies live, like the learning rate
+            for run in self.runs.values():
+                run.trainer.max_bad_steps = max(1, int(s.max_bad))
         self.settings = s
         self.notes.extend(notes)
         return notes
 
     def reset(self, *, scratch: bool = False) -> None:
-        """Rebuild every shown model (from the checkpoint when pre-trained is on, unless ``scratch``)."""
-        self.runs = {m: self._build(m, self.settings, scratch=scratch) for m in self.settings.shown()}
-        self.warnings.clear()
-        self.playing = False
+        """Rebuild every shown model (from the checkpoint when pre-trained is on, unless ``scratch``;
+        an uploaded checkpoint returns to its uploaded weights)."""
+        with self.lock:
+            runs = {}
+            for m in self.settings.shown():
+                old = self.runs.get(m)
+                if old is not None and old.source is not None and not scratch:
+                    runs[m] = self._run_from_bytes(*old.source)
+                else:
+                    runs[m] = self._build(m, self.settings, scratch=scratch)
+            self.runs = runs
+            self.warnings.clear()
+            self.playing = False
 
     def resume(self, run: ModelRun | None = None) -> None:
         """Clear a trainer's self-imposed pause (after divergence) so Play can continue."""
@@ -373,16 +433,26 @@ class Playground:
         reason = getattr(run.trainer, "paused_reason", None)
         if reason:
             self.playing = False
-            msg = f"{label}, step {run.step}: {reason}"
-            if msg not in self.warnings:
-                self.warnings.append(msg)
+            self._warn(f"{label}, step {run.step}: {reason}", f"{label}, step ")
         elif m.get("skipped"):
             why = m.get("skip_reason") or "non-finite loss or gradient"
-            msg = f"{label}: skipped {m.get('skipped')} step(s) ({why})."
-            self.warnings = [w for w in self.warnings if not w.startswith(f"{label}: skipped")] + [msg]
+            total = m.get("skipped_total", run.skipped)
+            msg = (f"{label}: skipped {m.get('skipped')} non-finite step(s) in the last burst ({why}); "
+                   f"{total} in all, the last good parameters were kept.")
+            self._warn(msg, f"{label}: skipped")
+
+    def _warn(self, msg: str, replaces: str | None = None) -> None:
+        """Show ``msg`` once, replacing older warnings that start with ``replaces``; keep the newest
+        :data:`MAX_WARNINGS` (a long session with many pauses must not pile them up)."""
+        kept = [w for w in self.warnings if w != msg and not (replaces and w.startswith(replaces))]
+        self.warnings = (kept + [msg])[-MAX_WARNINGS:]
 
     def step(self, k: int = 1) -> dict[str, dict[str, Any]]:
         """``k`` optimiser steps for every shown model; returns each model's metrics."""
+        with self.lock:
+            return self._step(k)
+
+    def _step(self, k: int) -> dict[str, dict[str, Any]]:
         out = {}
         for run in self.shown_runs:
             if getattr(run.trainer, "paused_reason", None):
@@ -393,13 +463,15 @@ class Playground:
     def tick(self, budget_s: float | None = None) -> dict[str, dict[str, Any]]:
         """One Play tick: a time-budgeted burst of steps per shown model (one step in slow motion)."""
         budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
-        if budget <= 0:
-            return self.step(1)
+        with self.lock:
+            return self._step(1) if budget <= 0 else self._burst(float(budget))
+
+    def _burst(self, budget: float) -> dict[str, dict[str, Any]]:
         out = {}
         for run in self.shown_runs:
             if getattr(run.trainer, "paused_reason", None):
                 continue
-            out[run.model] = self._guarded(run, lambda: run.trainer.run_for(float(budget)))
+            out[run.model] = self._guarded(run, lambda: run.trainer.run_for(budget))
         return out
 
     def _guarded(self, run: ModelRun, fn) -> dict[str, Any]:
@@ -408,10 +480,67 @@ class Playground:
         except Exception as e:  # never a traceback on the page: pause and say what happened
             self.playing = False
             label = "Glow" if run.model == "glow" else "i-ResNet"
-            self.warnings.append(f"{label} stopped at step {run.step}: {type(e).__name__}: {e}")
+            self._warn(f"{label} stopped at step {run.step}: {type(e).__name__}: {e}", f"{label} stopped")
             return {}
         self._after(run, m)
         return m
+
+    # ----------------------------------------------------------- checkpoints
+    def load_checkpoint(self, files: list[tuple[str, bytes]]) -> str | None:
+        """Load a person's checkpoint: ``model.safetensors`` + ``config.json`` (or the ZIP that
+        :meth:`checkpoint_zip` writes). Returns an error message, or ``None`` on success.
+
+        Only safetensors weights and a JSON config that the core accepts are read
+        (:func:`iresnet_core.load_bytes`: no pickles, matching names and shapes, finite weights,
+        c < 1 for an i-ResNet). On error nothing changes. The loaded model replaces the shown
+        model of its kind (i-ResNet or Glow) and trains on the current data from its weights.
+        """
+        try:
+            weights, config, name = read_checkpoint_files(files)
+            run = self._run_from_bytes(weights, config, name)
+        except ValueError as e:
+            return f"Checkpoint refused: {e}"
+        except Exception as e:  # a bug in a reader must not take the page down
+            return f"Checkpoint refused: could not read it ({type(e).__name__}: {e})"
+        with self.lock:
+            self.runs[run.model] = run
+            self.warnings = [w for w in self.warnings if not w.startswith(_label(run.model))]
+        shown = "" if run.model in self.settings.shown() else (
+            f" It is hidden while 'Show' is not {_label(run.model)} or Both.")
+        self.notes.append(f"Loaded {_label(run.model)} from {name}: {describe(run.cfg)}; it trains on from "
+                          "these weights. Moving an architecture control replaces it." + shown)
+        return None
+
+    def _run_from_bytes(self, weights: bytes, config: bytes, name: str) -> ModelRun:
+        cfg = parse_config(config)
+        if cfg.dim != 2:
+            raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
+        n = estimate_parameters(cfg)
+        if n > MAX_CHECKPOINT_PARAMS:
+            raise ValueError(f"the config describes about {n:,} weights; at most {MAX_CHECKPOINT_PARAMS:,} "
+                             "are accepted here (fewer blocks or a smaller hidden width)")
+        flow = ic.load_bytes(weights, config)
+        trainer = self._trainer(flow, self.settings)
+        metrics: dict[str, Any] = {}
+        try:
+            metrics["train_nll"], metrics["test_nll"] = trainer.evaluate()
+        except Exception:
+            pass
+        return ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=trainer, origin="uploaded",
+                        metrics=metrics, source=(bytes(weights), bytes(config), name))
+
+    def checkpoint_zip(self, model: str) -> bytes:
+        """The current weights of ``model`` as a ZIP of ``model.safetensors`` + ``config.json``,
+        written by :func:`iresnet_core.save` (the files :meth:`load_checkpoint` reads back)."""
+        with self.lock:  # not while a burst updates the weights (downloads run in a server thread)
+            run = self.runs[model]
+            with tempfile.TemporaryDirectory(prefix="iresnet-ckpt-") as d:
+                ic.save(run.flow, d)
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                    for f in (WEIGHTS, CONFIG):
+                        z.write(Path(d) / f, f)
+        return buf.getvalue()
 
     # ----------------------------------------------------------------- views
     def view(self, run: ModelRun, max_age_s: float | None = None) -> View:
@@ -467,6 +596,70 @@ class Playground:
         }
 
 
+def _label(model: str) -> str:
+    return "Glow" if model == "glow" else "i-ResNet"
+
+
+def parse_config(config: bytes) -> ic.FlowConfig:
+    """The :class:`FlowConfig` in a ``config.json`` (ValueError with the reason otherwise)."""
+    try:
+        d = json.loads(bytes(config).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("config.json is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"config.json is not valid JSON ({e.msg} at line {e.lineno})") from None
+    return ic.FlowConfig.from_dict(d)
+
+
+def digest(content: bytes | str) -> str:
+    """A short fingerprint of an upload (reruns resend the same file; it is read once)."""
+    raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
+    return hashlib.sha1(raw).hexdigest()
+
+
+def estimate_parameters(cfg: ic.FlowConfig) -> int:
+    """An upper estimate of a config's weight count, computed without building it (a config.json
+    asking for a billion weights must be refused before anything is allocated)."""
+    dims = [cfg.dim, *cfg.hidden, 2 * cfg.dim]
+    mlp = sum((a + 1) * b for a, b in zip(dims[:-1], dims[1:]))
+    return int(cfg.n_blocks) * (mlp + 4 * cfg.dim * cfg.dim + 4 * cfg.dim)
+
+
+def read_checkpoint_files(files: list[tuple[str, bytes]]) -> tuple[bytes, bytes, str]:
+    """``(weights, config, name)`` from uploaded files: a ``.json`` config and one weights file,
+    or one ``.zip`` holding ``model.safetensors`` and ``config.json``. ValueError otherwise."""
+    files = [(str(n), bytes(b)) for n, b in files or []]
+    if not files:
+        raise ValueError("no files: upload model.safetensors and config.json (or the checkpoint ZIP)")
+    for n, b in files:
+        if len(b) > _MAX_CHECKPOINT_FILE:
+            raise ValueError(f"{n} is {len(b) / 2**20:.0f} MiB; at most {_MAX_CHECKPOINT_FILE // 2**20} MiB per file")
+    if len(files) == 1 and (files[0][0].lower().endswith(".zip") or files[0][1][:4] == b"PK\x03\x04"):
+        name, blob = files[0]
+        try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as z:
+                members = {Path(i.filename).name: i for i in z.infolist() if not i.is_dir()}
+                need = (WEIGHTS, CONFIG)
+                missing = [m for m in need if m not in members]
+                if missing:
+                    raise ValueError(f"{name} holds no {' and no '.join(missing)} "
+                                     f"(it has: {', '.join(sorted(members)[:6]) or 'nothing'})")
+                for m in need:  # a ZIP bomb is refused by its declared size, before inflating
+                    if members[m].file_size > _MAX_CHECKPOINT_FILE:
+                        raise ValueError(f"{m} in {name} unpacks to {members[m].file_size / 2**20:.0f} MiB; "
+                                         f"at most {_MAX_CHECKPOINT_FILE // 2**20} MiB")
+                weights, config = (z.read(members[m]) for m in need)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as e:
+            raise ValueError(f"{name} is not a readable ZIP ({e})") from None
+        return weights, config, name
+    configs = [(n, b) for n, b in files if n.lower().endswith(".json")]
+    others = [(n, b) for n, b in files if not n.lower().endswith(".json")]
+    if len(configs) != 1 or len(others) != 1:
+        got = ", ".join(n for n, _ in files)
+        raise ValueError(f"expected two files, model.safetensors and config.json (or the checkpoint ZIP); got {got}")
+    return others[0][1], configs[0][1], f"{others[0][0]} + {configs[0][0]}"
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, (np.floating, float)):
         return float(v) if math.isfinite(float(v)) else None
@@ -481,6 +674,12 @@ _ARCH_LABELS = {"c": "c", "unconstrained": "constraint", "estimator": "estimator
                 "probes": "probes", "probe": "probe", "blocks": "blocks", "width": "hidden width",
                 "activation": "activation", "seed": "seed", "pretrained": "pre-trained",
                 "batch": "batch size"}
+
+
+def _since(since: Settings, old: Settings, new: Settings) -> str:
+    """What changed since the person last saw a note (else since the last rerun)."""
+    d = _diff(since, new)
+    return d if d != "architecture changed" else _diff(old, new)
 
 
 def _diff(old: Settings, new: Settings) -> str:

@@ -18,10 +18,10 @@ from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
-from dashboard.state import (CUSTOM, SPEEDS, Playground, Settings, dataset_label, playground_charts_of,
-                             truncation_bound)
+from dashboard.state import (CUSTOM, MAX_BAD_STEPS, SPEEDS, Playground, Settings, dataset_label, digest,
+                             playground_charts_of, truncation_bound)
 
-__all__ = ["render", "handle_upload", "STATE_KEY"]
+__all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 
 STATE_KEY = "playground"
 TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back to back
@@ -33,8 +33,8 @@ _MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
 _ESTIMATORS = {"exact": "exact (2D det)", "series": "power series (exact traces)",
                "hutchinson": "Hutchinson (paper)", "roulette": "Russian roulette"}
 _WIDTHS = [16, 32, 64, 128, 256]
-_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
-_BATCHES = [64, 128, 256, 500, 1000, 2000]
+_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
+_BATCHES = [1, 16, 64, 128, 256, 500, 1000, 2000]
 _GRIDS = [100, 120, 150, 200]
 _D = Settings()
 
@@ -52,15 +52,56 @@ def _pg(settings: Settings | None = None) -> Playground:
 
 
 def handle_upload(pg: Playground, content: bytes | None, name: str) -> str | None:
-    """Take an uploaded CSV; returns the error to show, or ``None``. On error nothing changes."""
+    """Take an uploaded CSV; returns the error to show, or ``None``. On error nothing changes.
+
+    Every rerun resends the file that sits in the uploader: the same accepted file is not read
+    again, and the same refused file is not parsed again (its error is shown again).
+    """
     if content is None:
         return None
-    if pg.user_name == name and pg.user_points is not None and getattr(pg, "_upload_bytes", None) == content:
+    key = digest(content)
+    if pg.user_name == name and pg.user_points is not None and pg.upload_digest == key:
         return None  # the same file, seen again on a rerun
+    refused = getattr(pg, "_refused_upload", None)
+    if refused is not None and refused[0] == (name, key):
+        return refused[1]
     err = pg.upload(content, name)
-    if err is None:
-        pg._upload_bytes = content
+    pg._refused_upload = ((name, key), err) if err else None
     return err
+
+
+CKPT_FILES, CKPT_ERROR = "ckpt_files", "_ckpt_error"
+
+
+def handle_checkpoint(pg: Playground, files) -> str | None:
+    """Load the checkpoint in the uploader's ``files`` (UploadedFile objects or ``(name, bytes)``);
+    returns the error to show, or ``None``. On error the current models stay."""
+    pairs = [(f.name, f.getvalue()) if hasattr(f, "getvalue") else (f[0], f[1]) for f in files or []]
+    return pg.load_checkpoint(pairs)
+
+
+def _load_checkpoint() -> None:
+    err = handle_checkpoint(_pg(), st.session_state.get(CKPT_FILES))
+    st.session_state[CKPT_ERROR] = err
+
+
+def _checkpoint_panel(pg: Playground) -> None:
+    """Sidebar: load a checkpoint (model.safetensors + config.json, or its ZIP); download each model's."""
+    with st.sidebar.expander("Checkpoint: load or download", icon=":material/save:"):
+        files = st.file_uploader("model.safetensors + config.json, or the checkpoint ZIP",
+                                 type=["safetensors", "json", "zip"], accept_multiple_files=True, key=CKPT_FILES,
+                                 help="Only safetensors weights and a JSON config are read; nothing is unpickled.")
+        st.button("Load checkpoint", key="ckpt_load", on_click=_load_checkpoint, disabled=not files,
+                  icon=":material/upload:", width="stretch")
+        err = st.session_state.get(CKPT_ERROR)
+        if err:
+            st.error(err)
+        for run in pg.shown_runs:
+            st.download_button(
+                f"⬇ {MODEL_LABELS[run.model]} checkpoint (ZIP)", data=lambda m=run.model: pg.checkpoint_zip(m),
+                file_name=f"{pg.dataset}_{run.model}_step{run.step}_checkpoint.zip", mime="application/zip",
+                key=f"ckpt_dl_{run.model}", on_click="ignore", width="stretch",
+                help="model.safetensors + config.json of the current weights (load it back above).")
 
 
 def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, object]:
@@ -124,11 +165,19 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
                              help="Training time per model per redraw; slow motion: one step per redraw.")
     pretrained = sb.toggle("Start from the pre-trained model", value=True, key="pretrained", bind=URL,
                            help="Off: start from scratch (a fresh initialisation).")
+    max_bad = _D.max_bad
+    if rare:
+        max_bad = sb.number_input("Stop training after this many non-finite steps in a row", 1, 1000, _D.max_bad,
+                                  key="max_bad", bind=URL, persist_state=keep,
+                                  help="A step whose loss, gradient or update is not finite is skipped (the last "
+                                       "good parameters stay); this many in a row pause training.")
+    else:
+        max_bad = st.session_state.get("max_bad", max_bad)
     return (Settings(
         dataset=dataset, models=models, c=float(c), unconstrained=bool(unconstrained), estimator=estimator,
         N=int(n_terms), probes=int(probes), probe=probe, blocks=int(blocks), width=int(width),
         activation=activation, lr=float(lr), batch=int(batch), seed=int(seed), pretrained=bool(pretrained),
-        speed=speed, grid=int(grid),
+        speed=speed, grid=int(grid), max_bad=int(max_bad or MAX_BAD_STEPS),
     ), upload, slot)
 
 
@@ -179,6 +228,8 @@ def _status(run, view, pg: Playground) -> str:
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]
+    if run.skipped:
+        parts.append(f":orange[{run.skipped:,} non-finite steps skipped]")
     tb = truncation_bound(run.cfg)
     if tb is not None:
         parts.append(f"series truncation ≤ {tb:.3f} nats/block")
@@ -226,7 +277,8 @@ def _live() -> None:
         view = run.view  # computed (once) by playground_charts_of above
         with col:
             st.markdown(f"### {MODEL_LABELS[run.model]}"
-                        + (" · *pre-trained*" if run.origin == "pre-trained" else " · *from scratch*"))
+                        + {"pre-trained": " · *pre-trained*", "uploaded": " · *from your checkpoint*"}.get(
+                            run.origin, " · *from scratch*"))
             st.caption(_status(run, view, pg))
             test = run.metrics.get("test_nll")
             if test is None and run.history.get("test_nll"):
@@ -274,16 +326,17 @@ def render() -> None:
     except ValueError as e:  # a config the core refuses: say which, keep the models
         st.error(f"These settings are not valid: {e}")
         notes = []
+    if not presentation:
+        _checkpoint_panel(pg)
     st.title("i-ResNet Playground" if not presentation else "i-ResNet vs Glow, live")
     if not presentation:
         st.caption("Invertible residual networks (Behrmann et al., ICML 2019) next to Glow, trained live on "
                    f"**{dataset_label(pg.dataset)}**. Move a slider, press Play.")
     latest: dict[str, str] = {}  # one note per subject: fast slider drags make several resets
-    for n in pg.notes:
+    for n in pg.take_notes():
         latest[n.split(" ")[0]] = n
     for n in latest.values():
         st.info(n, icon=":material/restart_alt:")
-    pg.notes.clear()
     _transport(pg)
     st.html(_NO_STALE_CSS)
     run_every = TICK_S if pg.playing else None

@@ -38,6 +38,9 @@ from .logdet import estimate_logdet
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
            "mlp_forward_with_jacobian"]
 
+#: The last linear map of every block starts at this fraction of its normalised weight (near zero).
+LAST_LAYER_INIT_SCALE = 1e-3
+
 #: The fixed-point iteration is called diverged once a residual exceeds this multiple of the first.
 DIVERGENCE_FACTOR = 1e6
 
@@ -83,13 +86,23 @@ class LipschitzMLP(nn.Module):
     """``g``: d -> hidden... -> d, spectrally normalised linear layers and a 1-Lipschitz activation."""
 
     def __init__(self, dim: int, hidden: tuple[int, ...], coeff: float | None, activation: str,
-                 n_power_iter: int = 1, exact_sn: bool = False) -> None:
+                 n_power_iter: int = 1, exact_sn: bool = False, init: str = "identity") -> None:
         super().__init__()
         widths = (dim, *hidden, dim)
         self.linears = nn.ModuleList(
             SpectralLinear(a, b, coeff, n_power_iter, exact_sn) for a, b in zip(widths[:-1], widths[1:])
         )
         self.act = get_activation(activation)
+        # The last layer starts near zero, so every block starts near the identity and the flow
+        # starts as its ActNorms (a Gaussian fit), as in Residual Flows and Glow's zero-initialised
+        # couplings. Scaling W keeps its singular vectors, so the stored u, v stay valid. With
+        # lr 1e-2 this fits 8gaussians to 0.13 nats in 30 s of one-thread CPU time, against 0.32
+        # from the boundary initialisation at lr 1e-3 (benchmarks, issue 6).
+        # init="boundary" keeps every layer on the constraint's boundary (sigma = c).
+        if init == "identity":
+            with torch.no_grad():
+                self.linears[-1].weight.mul_(LAST_LAYER_INIT_SCALE)
+                self.linears[-1].bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
         *inner, last = self.linears
@@ -133,7 +146,7 @@ class InvertibleResidualBlock(FlowLayer):
         super().__init__()
         self.cfg = cfg
         self.g = LipschitzMLP(cfg.dim, cfg.hidden, cfg.coeff, cfg.activation, cfg.n_power_iter,
-                              cfg.spectral == "exact")
+                              cfg.spectral == "exact", init=cfg.init)
         self.generator = generator
 
     def g_and_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import iresnet_core as ic
+from helpers import scramble
 from iresnet_core import analysis as A
 
 DATA = ic.datasets.sample("8gaussians", 400, seed=0)
@@ -46,10 +47,7 @@ def test_inverse_error_lies_under_banach_bound(trained):
 
 def test_unconstrained_inverse_curves_show_failure_without_error():
     flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32, 32), coeff=None, seed=1))
-    with torch.no_grad():
-        for name, p in flow.named_parameters():
-            if name.endswith("weight"):
-                p.mul_(6)
+    scramble(flow, 6)
     (cur,) = A.inverse_curves(flow, DATA[:50], [None], max_iter=40)
     assert cur.coeff is None
     assert np.isinf(cur.bound).all()
@@ -91,10 +89,7 @@ def test_warped_grid_has_no_folds_when_constrained(trained):
 def test_warped_grid_finds_folds_of_an_unconstrained_net():
     torch.manual_seed(3)
     flow = ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(64,), coeff=None, actnorm=False, seed=3))
-    with torch.no_grad():
-        for name, p in flow.named_parameters():
-            if name.endswith("weight"):
-                p.mul_(10)
+    scramble(flow, 10)
     w = A.warped_grid(flow, (-4, 4, -4, 4), n_det=60)
     assert 0 < w.folds < 1
 
@@ -109,10 +104,7 @@ def test_with_coeff_keeps_raw_weights_and_changes_the_constraint(trained):
 
 def test_roulette_is_unbiased_on_a_flow():
     flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(32,), coeff=0.6, seed=2))
-    with torch.no_grad():
-        for name, p in flow.named_parameters():
-            if name.endswith("weight"):
-                p.mul_(3)
+    scramble(flow, 3)
     flow.train()
     flow(torch.randn(64, 2))
     draws = A.roulette_draws(flow, DATA[:100], n_draws=600)

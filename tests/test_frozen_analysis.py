@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import iresnet_core as ic
+from helpers import scramble
 from iresnet_core import analysis as A
 from iresnet_core import frozen
 
@@ -73,9 +74,7 @@ def test_inverse_error_under_banach_bound_per_c(small):
 def test_unconstrained_inverse_reports_without_crashing():
     # big raw weights: the iteration cannot be a contraction
     flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,), coeff=None, seed=0))
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.mul_(6.0)
+    scramble(flow, 6.0)
     fz = frozen.freeze(flow)
     cur = A.inverse_curves(fz, ic.datasets.sample("moons", 8, seed=0), [None], max_iter=30)[0]
     assert np.isinf(cur.bound).all()

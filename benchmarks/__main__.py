@@ -1,0 +1,63 @@
+"""``python -m benchmarks [--quick] [--only throughput,fit,latency] [--report-only]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import report
+from .common import machine_info, setup_torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("throughput", "fit", "latency")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="reduced settings (~3 min), for checking")
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="where benchmarks.md goes (default: docs/, or out/bench-quick/ with --quick, so a check "
+                        "never overwrites the real page)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the page from docs/benchmarks.json")
+    a = p.parse_args(argv)
+    if a.docs is None:
+        a.docs = ROOT / ("out/bench-quick" if a.quick else "docs")
+    out_json = a.docs / "benchmarks.json"
+    if a.report_only:
+        res = json.loads(out_json.read_text())
+        print(report.write(res, a.docs))
+        return 0
+    try:
+        import normflows  # noqa: F401
+    except ImportError:
+        print("normflows is missing: pip install -r requirements-bench.txt", file=sys.stderr)
+        return 2
+    setup_torch()
+    only = [s.strip() for s in a.only.split(",") if s.strip()]
+    bad = set(only) - set(SECTIONS)
+    if bad:
+        p.error(f"unknown sections {sorted(bad)}; choose from {SECTIONS}")
+    res: dict = {"machine": machine_info(), "quick": a.quick}
+    t0 = time.perf_counter()
+    for name in SECTIONS:
+        if name not in only:
+            continue
+        print(f"[{name}]", flush=True)
+        mod = __import__(f"benchmarks.{name}", fromlist=["run"])
+        s = time.perf_counter()
+        res[name] = mod.run(quick=a.quick, log=lambda m: print(m, flush=True))
+        res[name]["seconds"] = time.perf_counter() - s
+    res["total_s"] = time.perf_counter() - t0
+    res["machine"]["load_avg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    a.docs.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(res, indent=1, default=float))
+    print(report.write(res, a.docs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""What every benchmark shares: the machine and versions, thread settings, interleaved timing.
+
+The machine is shared and noisy, so a comparison is never two separate runs: the contenders run
+in alternating blocks inside one loop (:func:`interleaved`), the order rotating every round, and
+each figure is the median over rounds. A ratio is the median of per-round ratios.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["THREADS", "setup_torch", "machine_info", "interleaved", "median", "timed"]
+
+THREADS = 2
+
+
+def setup_torch() -> None:
+    """Two intra-op threads (the issue's setting), one inter-op thread."""
+    torch.set_num_threads(THREADS)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(name: str) -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores, CPU model, load at the start, and the versions that matter."""
+    try:
+        load = os.getloadavg()
+    except OSError:  # pragma: no cover
+        load = (float("nan"),) * 3
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_at_start": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "normflows": _version("normflows"),
+        "streamlit": _version("streamlit"),
+        "plotly": _version("plotly"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def median(xs: list[float]) -> float:
+    xs = [x for x in xs if x == x]
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run every contender once per round, rotating the order; each call returns its own figure
+    (steps/s or seconds). Returns the per-round figures of each contender."""
+    names = list(contenders)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            out[n].append(float(contenders[n]()))
+    return out

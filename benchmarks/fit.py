@@ -1,0 +1,199 @@
+"""Fit per second: exact test NLL minus the entropy floor against wall time of training.
+
+Set-up, the same for every model: the Playground's data (4000 points of the toy set, seed 0, a
+fifth held out exactly as ``ic.Trainer`` holds it out, so every model trains on the same 3200
+points), batch 500, Adam, each library's own optimiser step (``ic.Trainer``'s, normflows' README
+loop). Every evaluation happens with the clock stopped, on fresh points of the toy set (seed
+12345): 5000 for the curve, 20000 at the reported checkpoints. The NLL is exact for all three
+models (2x2 determinants).
+
+The clock: training runs on one thread and counts that thread's CPU time
+(``time.thread_time``) spent in the optimiser steps. On a shared two-core machine wall time
+measures the neighbours (at a load average of 10 a two-thread step stalled to a few steps per
+second); one thread's CPU time is what the same training takes on an idle core. Two threads on
+an idle machine do about 1.45x more steps per second (the throughput tables): multiply the times
+here by about 0.7 for two-thread wall time on a quiet machine.
+
+Each model runs at its best learning rate from a short sweep on 8gaussians and checkerboard;
+our i-ResNet also runs at the default a person gets (lr = 1e-3, no tuning) where that differs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+import iresnet_core as ic
+
+from . import peers
+from .common import median
+
+__all__ = ["DATASETS", "MODELS", "DEFAULT_LR", "run"]
+
+DATASETS = ("8gaussians", "checkerboard", "2spirals", "rings")
+MODELS = ("iresnet", "glow", "nf_residual")
+LABELS = {"iresnet": "i-ResNet (ours)", "glow": "Glow (ours, parameter-matched)",
+          "nf_residual": "normflows residual flow (exact log-det)",
+          "iresnet_default": "i-ResNet (ours), default lr 1e-3"}
+DEFAULT_LR = 1e-3
+N_DATA = 4000
+TEST_SEED = 12345
+
+
+def _split(data: np.ndarray, seed: int = 0, test_fraction: float = 0.2) -> np.ndarray:
+    """The training points ``ic.Trainer`` keeps (its own split, replicated for normflows)."""
+    x = torch.as_tensor(data)
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, int(round(test_fraction * x.shape[0])))
+    return x[perm[n_test:]].numpy()
+
+
+class _Run:
+    """One model on one data set, advanced in slices of wall time, evaluated with the clock stopped."""
+
+    def __init__(self, model: str, data: np.ndarray, lr: float, seed: int = 0) -> None:
+        self.model = model
+        if model in ("iresnet", "glow"):
+            cfg = ic.FlowConfig(seed=seed)
+            cfg = ic.match_glow(cfg) if model == "glow" else cfg
+            self.flow = ic.build_flow(cfg)
+            self.trainer = ic.Trainer(self.flow, data, lr=lr, batch_size=500, seed=seed)
+        else:
+            self.flow = peers.build_nf_residual("exact", seed=seed)
+            self.trainer = peers.NFTrainer(self.flow, _split(data, seed), lr=lr, batch_size=500, seed=seed)
+
+        self.cpu = 0.0
+        self.n_steps = 0
+
+    @property
+    def wall(self) -> float:
+        """Training time so far: CPU seconds of the training thread (see the module docstring)."""
+        return self.cpu
+
+    @property
+    def steps(self) -> int:
+        return int(self.trainer.step_count)
+
+    def advance_to(self, t: float) -> None:
+        """Optimiser steps until the training thread has spent ``t`` CPU seconds in them."""
+        tr = self.trainer
+        self.flow.train()
+        while self.cpu < t:
+            t0 = time.thread_time()
+            out = tr._one_step()  # the library's own optimiser step, nothing else
+            self.cpu += time.thread_time() - t0
+            self.n_steps += 1
+            if isinstance(out, tuple):  # ic.Trainer: (loss, grad_norm, skip reason); its _run counts
+                if out[2] is None:
+                    tr.step_count += 1
+                else:
+                    tr.skipped_total += 1
+
+    def nll(self, x: torch.Tensor, chunk: int = 5000) -> float:
+        if self.model == "nf_residual":
+            lp = self.trainer.log_prob(x, chunk)
+        else:
+            was = self.flow.training
+            self.flow.eval()
+            try:
+                with torch.inference_mode():
+                    lp = torch.cat([self.flow.log_prob(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+            finally:
+                self.flow.train(was)
+        lp = lp.double()
+        return float(-lp.mean()) if torch.isfinite(lp).all() else math.inf
+
+
+def _test_points(name: str, n: int) -> torch.Tensor:
+    return torch.as_tensor(ic.datasets.sample(name, n, seed=TEST_SEED))
+
+
+def sweep(lrs: list[float], datasets: tuple[str, ...], seconds: float, n_test: int, log=print) -> dict[str, Any]:
+    """Each model at each lr for ``seconds`` on each sweep set; the best lr has the lowest mean excess."""
+    out: dict[str, Any] = {"lrs": lrs, "datasets": list(datasets), "seconds": seconds, "excess": {}, "best": {}}
+    for model in MODELS:
+        table = {}
+        for lr in lrs:
+            ex = []
+            for name in datasets:
+                data = ic.datasets.sample(name, N_DATA, seed=0)
+                run = _Run(model, data, lr)
+                run.advance_to(seconds)
+                ex.append(run.nll(_test_points(name, n_test)) - ic.datasets.entropy(name))
+            table[lr] = ex
+            log(f"  sweep {model:12s} lr={lr:g}: excess {', '.join(f'{e:.3f}' for e in ex)}")
+        out["excess"][model] = {str(lr): v for lr, v in table.items()}
+        out["best"][model] = min(lrs, key=lambda lr: float(np.mean(table[lr])) if all(map(math.isfinite, table[lr])) else math.inf)
+    return out
+
+
+def fit_curve(model: str, name: str, lr: float, checkpoints: tuple[float, ...], every: float,
+              n_curve: int, n_final: int) -> dict[str, Any]:
+    data = ic.datasets.sample(name, N_DATA, seed=0)
+    h = float(ic.datasets.entropy(name))
+    x_curve, x_final = _test_points(name, n_curve), _test_points(name, n_final)
+    run = _Run(model, data, lr)
+    times = sorted(set([round(t, 3) for t in np.arange(every, checkpoints[-1] + 1e-9, every)] + list(checkpoints)))
+    curve = {"t": [0.0], "excess": [run.nll(x_curve) - h], "steps": [0]}
+    at = {}
+    start = time.perf_counter()
+    for t in times:
+        run.advance_to(t)
+        if t in checkpoints:
+            e = run.nll(x_final) - h
+            at[str(t)] = {"excess": e, "steps": run.steps, "wall": run.wall}
+        else:
+            e = run.nll(x_curve) - h
+        curve["t"].append(run.wall)
+        curve["excess"].append(e)
+        curve["steps"].append(run.steps)
+    return {"model": model, "dataset": name, "lr": lr, "entropy": h, "curve": curve, "at": at,
+            "total_s": time.perf_counter() - start,
+            "skipped": int(getattr(run.trainer, "skipped_total", getattr(run.trainer, "skipped", 0)))}
+
+
+def run(quick: bool = False, log=print) -> dict[str, Any]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(quick, log)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(quick: bool, log) -> dict[str, Any]:
+    if quick:
+        checkpoints, every, lrs, sweep_sets, sweep_s, n_curve, n_final = (2.0, 4.0, 8.0), 1.0, [1e-3, 5e-3], ("8gaussians",), 2.0, 2000, 5000
+    else:
+        checkpoints, every, lrs, sweep_sets, sweep_s, n_curve, n_final = (15.0, 30.0, 60.0), 3.0, [5e-4, 1e-3, 3e-3, 1e-2], ("8gaussians", "checkerboard"), 8.0, 5000, 20000
+    sw = sweep(lrs, sweep_sets, sweep_s, n_final, log)
+    results = []
+    for name in DATASETS:
+        for model in MODELS:
+            r = fit_curve(model, name, sw["best"][model], checkpoints, every, n_curve, n_final)
+            log(f"  {name:12s} {model:12s} lr={r['lr']:g}: " + ", ".join(
+                f"{t}s {v['excess']:.3f} ({v['steps']} steps)" for t, v in r["at"].items()))
+            results.append(r)
+        if sw["best"]["iresnet"] != DEFAULT_LR and name in ("8gaussians", "checkerboard"):
+            r = fit_curve("iresnet", name, DEFAULT_LR, checkpoints, every, n_curve, n_final)
+            r["model"] = "iresnet_default"
+            log(f"  {name:12s} iresnet@1e-3 : " + ", ".join(f"{t}s {v['excess']:.3f}" for t, v in r["at"].items()))
+            results.append(r)
+    return {"checkpoints": list(checkpoints), "sweep": sw, "runs": results, "n_data": N_DATA,
+            "n_test_curve": n_curve, "n_test_final": n_final, "labels": LABELS,
+            "clock": "CPU seconds of the single training thread"}
+
+
+def excess_at(fit: dict[str, Any], model: str, name: str, t: float) -> float | None:
+    for r in fit["runs"]:
+        if r["model"] == model and r["dataset"] == name:
+            v = r["at"].get(str(float(t)))
+            return None if v is None else v["excess"]
+    return None
+
+
+__all__ += ["excess_at", "median"]

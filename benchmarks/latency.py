@@ -1,0 +1,130 @@
+"""Latency of the dashboard's computations at their default settings, medians of repeats.
+
+The default flow (8 blocks of 2-128-128-2, c = 0.9), loaded from the 8gaussians checkpoint when
+one is there (what a person sees first) and otherwise trained for a few steps:
+
+* a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow;
+* inverse curves for 5 values of c (``ic.analysis.inverse_curves``, 256 points, 50 iterations);
+* the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
+* one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
+* the full Playground rerun: a tick plus the redraw (``dashboard.state.playground_charts_of``:
+  density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports.
+
+One torch thread, and each figure twice: wall time, and the CPU time of this thread, which is the
+latency on an idle core (on the shared machine two threads stall behind the neighbours; see the
+throughput section). A training burst is time-budgeted, so only its wall time means anything.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+import iresnet_core as ic
+
+from .common import median
+
+__all__ = ["run"]
+
+
+def _time(fn, repeats: int) -> dict[str, Any]:
+    """Wall time and this thread's CPU time (the computation on an idle core), medians."""
+    fn()  # warm-up
+    ts, cs = [], []
+    for _ in range(repeats):
+        c0, t0 = time.thread_time(), time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+        cs.append(time.thread_time() - c0)
+    return {"median_ms": 1e3 * median(ts), "min_ms": 1e3 * min(ts), "cpu_ms": 1e3 * median(cs), "repeats": repeats}
+
+
+def _default_flow(model: str = "iresnet"):
+    cfg = ic.FlowConfig() if model == "iresnet" else ic.match_glow(ic.FlowConfig())
+    try:
+        from dashboard.state import checkpoint_dir
+
+        d = checkpoint_dir("8gaussians", model)
+        if (d / "model.safetensors").is_file():
+            flow = ic.load(d)
+            if flow.cfg == cfg:
+                return flow, "8gaussians checkpoint"
+    except Exception:
+        pass
+    flow = ic.build_flow(cfg)
+    ic.Trainer(flow, ic.datasets.sample("8gaussians", 4000, seed=0), seed=0).step(20)
+    return flow, "fresh, 20 steps"
+
+
+def run(quick: bool = False, log=print) -> dict[str, Any]:
+    """One thread (see the module docstring), wall and CPU time."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(quick, log)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(quick: bool, log) -> dict[str, Any]:
+    repeats = 3 if quick else 7
+    rows: list[dict[str, Any]] = []
+    flow, origin = _default_flow("iresnet")
+    glow, gorigin = _default_flow("glow")
+    bounds = ic.datasets.bounds("8gaussians")
+    pts = ic.datasets.sample("8gaussians", 500, seed=1)
+
+    def add(name: str, fn, note: str = "", reps: int = repeats) -> None:
+        try:
+            r = _time(fn, reps)
+        except Exception as e:  # a computation that fails is reported, not hidden
+            r = {"median_ms": float("nan"), "min_ms": float("nan"), "repeats": 0, "error": f"{type(e).__name__}: {e}"}
+        r.update(name=name, note=note)
+        log(f"  {name}: {r['median_ms']:.1f} ms wall, {r.get('cpu_ms', float('nan')):.1f} ms CPU"
+            + (f"  ({r['error']})" if "error" in r else ""))
+        rows.append(r)
+
+    add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200), origin)
+    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), gorigin)
+    add("density grid 120x120 (Playground default), i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=120), origin)
+    coeffs = [0.5, 0.7, 0.9, 0.95, 0.99]
+    add("inverse curves, 5 values of c (256 points, 50 iterations)",
+        lambda: ic.analysis.inverse_curves(flow, pts[:256], coeffs, max_iter=50), f"c = {coeffs}")
+    add("truncation curve N = 1..20 (500 points, 64 Hutchinson draws)",
+        lambda: ic.analysis.truncation_curve(flow, pts, n_max=20))
+    add("samples: 1000 points through the fixed-point inverse", lambda: ic.analysis.samples(flow, 1000, seed=0))
+    data = ic.datasets.sample("8gaussians", 4000, seed=0)
+    trainer = ic.Trainer(flow, data, seed=0)
+    add("Trainer.evaluate (exact NLL on 2000 + 800 points)", trainer.evaluate)
+
+    try:
+        from dashboard.state import Playground, Settings, playground_charts_of
+    except Exception as e:
+        rows.append({"name": "Playground", "median_ms": float("nan"), "error": f"dashboard.state not importable: {e}"})
+        return {"rows": rows, "repeats": repeats}
+
+    add("Playground() construction (loads both checkpoints)", lambda: Playground(Settings()), reps=max(2, repeats // 3))
+    try:
+        pg = Playground(Settings())
+    except Exception as e:  # the dashboard is someone else's work in progress: report, carry on
+        rows.append({"name": "Playground tick / rerun", "median_ms": float("nan"), "min_ms": float("nan"),
+                     "error": f"Playground(Settings()) failed: {type(e).__name__}: {e}"})
+        return {"rows": rows, "repeats": repeats, "flow_origin": origin}
+    add("training burst: Playground.tick() at 'normal' (0.25 s per model, 2 models)", pg.tick)
+
+    def rerun():
+        pg.tick()
+        playground_charts_of(pg)
+
+    add("full Playground rerun: tick + density/samples + figures", rerun)
+
+    def redraw():
+        for run in pg.shown_runs:
+            run.view = None
+        playground_charts_of(pg)
+
+    add("Playground redraw only (density grid 120, 1000 samples, figures; 2 models)", redraw)
+    return {"rows": rows, "repeats": repeats, "flow_origin": origin}

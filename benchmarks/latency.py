@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 import iresnet_core as ic

@@ -7,11 +7,9 @@ import json
 import zipfile
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 
 from dashboard import export
-from dashboard.figures.common import Chart
 from dashboard.figures.playground import playground_charts
 
 

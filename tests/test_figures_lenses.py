@@ -7,10 +7,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-import pytest
-import torch
-
-import iresnet_core as ic
 from dashboard.figures import inverse as fi
 from dashboard.figures import lipschitz as fl
 from dashboard.figures import logdet as fd

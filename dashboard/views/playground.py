@@ -322,10 +322,9 @@ def render() -> None:
             slot.info("Upload a CSV of 2D points (two numeric columns, optional header). "
                       "Until then the previous data stay.")
     try:
-        notes = pg.apply(settings)
+        pg.apply(settings)
     except ValueError as e:  # a config the core refuses: say which, keep the models
         st.error(f"These settings are not valid: {e}")
-        notes = []
     if not presentation:
         _checkpoint_panel(pg)
     st.title("i-ResNet Playground" if not presentation else "i-ResNet vs Glow, live")

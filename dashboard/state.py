@@ -73,6 +73,7 @@ class Settings:
     width: int = _DEFAULT_CFG.hidden[0]
     activation: str = _DEFAULT_CFG.activation
     lr: float = 1e-2  # with near-identity blocks the i-ResNet fits fastest here (benchmarks, issue 6)
+    glow_lr: float = 3e-3  # Glow's own: at 1e-2 a pre-trained Glow falls apart within a few steps
     batch: int = 500
     seed: int = 0
     pretrained: bool = True
@@ -80,6 +81,10 @@ class Settings:
     grid: int = 100
     n_samples: int = 1000
     max_bad: int = MAX_BAD_STEPS  #: non-finite steps in a row before training pauses (applies live)
+
+    def lr_for(self, model: str) -> float:
+        """The learning rate of ``model``: each flow has its own best one."""
+        return float(self.glow_lr if model == "glow" else self.lr)
 
     def shown(self) -> tuple[str, ...]:
         """The models on screen, i-ResNet first."""
@@ -340,7 +345,7 @@ class Playground:
                         pretrained_steps=pre_steps, metrics=metrics, pre_history=pre_hist)
 
     def _trainer(self, flow: Any, s: Settings) -> Any:
-        return ic.Trainer(flow, self.data, lr=float(s.lr), batch_size=int(s.batch), seed=int(s.seed),
+        return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
                           eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)))
 
     def apply(self, s: Settings) -> list[str]:
@@ -388,9 +393,9 @@ class Playground:
         for model in s.shown():
             if model not in self.runs:
                 self.runs[model] = self._build(model, s)
-        if s.lr != old.lr or s.batch != old.batch:
+        if s.lr != old.lr or s.glow_lr != old.glow_lr or s.batch != old.batch:
             for run in self.runs.values():
-                run.trainer.set_lr(float(s.lr))
+                run.trainer.set_lr(s.lr_for(run.model))
                 run.trainer.set_batch_size(int(s.batch))
                 self.resume(run)
         if s.max_bad != old.max_bad:  # applies live, like the learning rate

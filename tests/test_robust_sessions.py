@@ -46,6 +46,8 @@ SETUPS = [
     {"dataset": "checkerboard", "models": "i-ResNet", "unconstrained": "true", "lr": "0.0003"},
     {"dataset": "pinwheel", "models": "Both", "c": "0.7", "seed": "5", "lr": "0.03"},
 ]
+for _s in SETUPS:  # one learning rate for both models in these sessions
+    _s["glow_lr"] = _s["lr"]
 
 
 def _cached_values():

@@ -48,8 +48,8 @@ def _play_until_paused(at: AppTest, max_runs: int = 10) -> None:
 
 CASES = [
     pytest.param({"lr": "10", "unconstrained": "true", "models": "i-ResNet"}, None, id="lr10-unconstrained"),
-    pytest.param({"lr": "10", "models": "Both"}, True, id="lr10-both"),
-    pytest.param({"lr": "10", "batch": "1", "models": "Glow"}, True, id="lr10-batch1-glow"),
+    pytest.param({"lr": "10", "glow_lr": "10", "models": "Both"}, True, id="lr10-both"),
+    pytest.param({"glow_lr": "10", "batch": "1", "models": "Glow"}, True, id="lr10-batch1-glow"),
     pytest.param({"c": "0.99", "N": "1", "estimator": "series", "lr": "1", "models": "i-ResNet"}, None,
                  id="c0.99-N1-series"),
     pytest.param({"batch": "1", "lr": "1", "unconstrained": "true", "models": "i-ResNet"}, None,

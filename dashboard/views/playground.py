@@ -150,7 +150,10 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
         activation = st.session_state.get("activation", activation)
     sb.header("Training")
     lr = sb.select_slider("Learning rate", _LRS, value=_D.lr, key="lr", bind=URL,
-                          format_func=lambda v: f"{v:g}", help="Applies live, without a reset.")
+                          format_func=lambda v: f"{v:g}", help="The i-ResNet's. Applies live, without a reset.")
+    glow_lr = sb.select_slider("Glow learning rate", _LRS, value=_D.glow_lr, key="glow_lr", bind=URL,
+                               format_func=lambda v: f"{v:g}",
+                               help="Glow's own (it is unstable above about 3e-3). Applies live.")
     batch, seed, grid = _D.batch, _D.seed, _D.grid
     if rare:
         batch = sb.select_slider("Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep)
@@ -176,7 +179,7 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
     return (Settings(
         dataset=dataset, models=models, c=float(c), unconstrained=bool(unconstrained), estimator=estimator,
         N=int(n_terms), probes=int(probes), probe=probe, blocks=int(blocks), width=int(width),
-        activation=activation, lr=float(lr), batch=int(batch), seed=int(seed), pretrained=bool(pretrained),
+        activation=activation, lr=float(lr), glow_lr=float(glow_lr), batch=int(batch), seed=int(seed), pretrained=bool(pretrained),
         speed=speed, grid=int(grid), max_bad=int(max_bad or MAX_BAD_STEPS),
     ), upload, slot)
 

@@ -94,3 +94,13 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
         for n in names[k:] + names[:k]:
             out[n].append(float(contenders[n]()))
     return out
+
+
+def one_thread(run: Callable[[bool, Callable], dict[str, Any]], quick: bool, log: Callable) -> dict[str, Any]:
+    """``run(quick, log)`` with one torch thread, the previous setting restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run(quick, log)
+    finally:
+        torch.set_num_threads(before)

@@ -20,11 +20,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
 
 import iresnet_core as ic
 
-from .common import median
+from .common import median, one_thread
 
 __all__ = ["run"]
 
@@ -60,12 +59,7 @@ def _default_flow(model: str = "iresnet"):
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
     """One thread (see the module docstring), wall and CPU time."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run(quick, log)
-    finally:
-        torch.set_num_threads(before)
+    return one_thread(_run, quick, log)
 
 
 def _run(quick: bool, log) -> dict[str, Any]:

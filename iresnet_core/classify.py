@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from .actnorm import ActNorm
 from .config import FlowConfig
+from .grid import grid_points as _grid_points
 from .iresnet import InvertibleResidualBlock
 from .layers import BlockInverseInfo, InverseInfo
 from .lipschitz import refresh_power_iteration
@@ -399,14 +400,9 @@ def plane_bounds(x: np.ndarray, margin: float = 0.15) -> Bounds:
 
 
 def grid_points(bounds: Bounds, n: int) -> tuple[np.ndarray, np.ndarray, Tensor]:
-    """``xs, ys`` (n each) and the ``n*n`` points, row-major in y (``z[i, j]`` sits at ``(xs[j], ys[i])``)."""
-    if n < 2:
-        raise ValueError(f"grid resolution must be >= 2, got {n}")
-    xs = np.linspace(bounds[0], bounds[1], n)
-    ys = np.linspace(bounds[2], bounds[3], n)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
-    return xs, ys, pts
+    """:func:`iresnet_core.grid.grid_points` with the points as a tensor (``z[i, j]`` at ``(xs[j], ys[i])``)."""
+    xs, ys, pts = _grid_points(bounds, n)
+    return xs, ys, torch.from_numpy(pts)
 
 
 @torch.no_grad()

@@ -222,7 +222,9 @@ def test_closing_the_tab_while_training_leaves_nothing_behind():
             while time.time() < deadline and proc_stats(proc.pid)["threads"] > pool:
                 time.sleep(1)
             after = proc_stats(proc.pid)
-            assert after["threads"] <= pool, (pool, base, after)
+            # A leak keeps at least one thread per closed tab (three here); Tornado's and torch's
+            # pools may hold one or two more than they did during warm-up.
+            assert after["threads"] < pool + 3, (pool, base, after)
             assert after["rss_mb"] - base["rss_mb"] < 150, (base, after)
             # the server still serves a fresh page that trains
             page = browser.new_page()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import math
 import tempfile
 import threading
@@ -35,10 +34,13 @@ from typing import Any
 import numpy as np
 
 import iresnet_core as ic
+from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_dir, checkpoint_matches,
+                                   checkpoint_metrics, read_checkpoint_files, shifted_history)
+from iresnet_core.checkpoint import parse_config
 
 __all__ = [
     "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
-    "CHECKPOINT_DIR", "MAX_WARNINGS", "MAX_CHECKPOINT_PARAMS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
+    "CHECKPOINT_DIR", "MAX_WARNINGS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
     "playground_charts_of",
 ]
 
@@ -46,14 +48,10 @@ CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
 MODEL_CHOICES = ("both", "iresnet", "glow")
 #: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
 MAX_BAD_STEPS = 20  #: default: non-finite steps in a row before a model pauses itself
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
-MAX_CHECKPOINT_PARAMS = 4_000_000  #: an uploaded config may describe at most this many weights
-_MAX_CHECKPOINT_FILE = 64 * 2**20  #: bytes per file of an uploaded checkpoint (and per ZIP member)
-WEIGHTS, CONFIG = "model.safetensors", "config.json"  #: the two files of a checkpoint (as ic.save writes them)
 _DEFAULT_CFG = ic.FlowConfig()
 
 
@@ -137,42 +135,6 @@ def dataset_label(name: str) -> str:
     if name == CUSTOM:
         return "your own points"
     return getattr(ic.datasets, "LABELS", {}).get(name, name)
-
-
-def checkpoint_dir(dataset: str, model: str, root: Path | None = None) -> Path:
-    """``assets/checkpoints/<dataset>/<model>/``."""
-    return (root or CHECKPOINT_DIR) / dataset / model
-
-
-def _checkpoint_matches(directory: Path, cfg: ic.FlowConfig) -> bool:
-    """True when ``directory`` holds a checkpoint of exactly ``cfg`` (read from config.json, no weights)."""
-    try:
-        saved = json.loads((directory / "config.json").read_text())
-        saved = saved.get("config", saved) if isinstance(saved, dict) else saved
-        return (directory / "model.safetensors").is_file() and ic.FlowConfig.from_dict(saved) == cfg
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False
-
-
-def _shifted_history(hist: Any, steps: int) -> dict[str, list[float]]:
-    """A checkpoint's ``history`` moved to steps ``<= 0`` (the live run starts at 0); {} if unusable."""
-    if not isinstance(hist, dict) or not hist.get("step"):
-        return {}
-    try:
-        n = len(hist["step"])
-        out = {k: [float(x) for x in v] for k, v in hist.items() if isinstance(v, list) and len(v) == n}
-        out["step"] = [x - steps for x in out["step"]]
-        return out
-    except (TypeError, ValueError):
-        return {}
-
-
-def _checkpoint_metrics(directory: Path) -> dict[str, Any]:
-    try:
-        m = json.loads((directory / "metrics.json").read_text())
-        return m if isinstance(m, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 @dataclass
@@ -319,13 +281,13 @@ class Playground:
         cfg = s.flow_config(model)
         directory = checkpoint_dir(self.dataset, model, self.checkpoint_root)
         flow, origin, pre_steps, pre_hist = None, "scratch", 0, {}
-        if s.pretrained and not scratch and self.dataset != CUSTOM and _checkpoint_matches(directory, cfg):
+        if s.pretrained and not scratch and self.dataset != CUSTOM and checkpoint_matches(directory, cfg):
             try:
                 flow = ic.load(directory)
                 origin = "pre-trained"
-                m = _checkpoint_metrics(directory)
+                m = checkpoint_metrics(directory)
                 pre_steps = int(m.get("steps", m.get("step", 0)) or 0)
-                pre_hist = _shifted_history(m.get("history"), pre_steps)
+                pre_hist = shifted_history(m.get("history"), pre_steps)
             except Exception as e:  # a broken checkpoint: say so and start fresh
                 self.notes.append(f"Could not load the {model} checkpoint ({e}); starting from scratch.")
                 flow = None
@@ -333,7 +295,7 @@ class Playground:
             flow = ic.build_flow(cfg)
         trainer = self._trainer(flow, s)
         metrics: dict[str, Any] = {}
-        saved = _checkpoint_metrics(directory) if origin == "pre-trained" else {}
+        saved = checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
             metrics = {"train_nll": saved.get("train_nll"), "test_nll": float(saved["test_nll"])}
         else:
@@ -520,11 +482,7 @@ class Playground:
         cfg = parse_config(config)
         if cfg.dim != 2:
             raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
-        n = estimate_parameters(cfg)
-        if n > MAX_CHECKPOINT_PARAMS:
-            raise ValueError(f"the config describes about {n:,} weights; at most {MAX_CHECKPOINT_PARAMS:,} "
-                             "are accepted here (fewer blocks or a smaller hidden width)")
-        flow = ic.load_bytes(weights, config)
+        flow = ic.load_bytes(weights, config)  # refuses oversized configs before building anything
         trainer = self._trainer(flow, self.settings)
         metrics: dict[str, Any] = {}
         try:
@@ -605,64 +563,10 @@ def _label(model: str) -> str:
     return "Glow" if model == "glow" else "i-ResNet"
 
 
-def parse_config(config: bytes) -> ic.FlowConfig:
-    """The :class:`FlowConfig` in a ``config.json`` (ValueError with the reason otherwise)."""
-    try:
-        d = json.loads(bytes(config).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("config.json is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"config.json is not valid JSON ({e.msg} at line {e.lineno})") from None
-    return ic.FlowConfig.from_dict(d)
-
-
 def digest(content: bytes | str) -> str:
     """A short fingerprint of an upload (reruns resend the same file; it is read once)."""
     raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
     return hashlib.sha1(raw).hexdigest()
-
-
-def estimate_parameters(cfg: ic.FlowConfig) -> int:
-    """An upper estimate of a config's weight count, computed without building it (a config.json
-    asking for a billion weights must be refused before anything is allocated)."""
-    dims = [cfg.dim, *cfg.hidden, 2 * cfg.dim]
-    mlp = sum((a + 1) * b for a, b in zip(dims[:-1], dims[1:]))
-    return int(cfg.n_blocks) * (mlp + 4 * cfg.dim * cfg.dim + 4 * cfg.dim)
-
-
-def read_checkpoint_files(files: list[tuple[str, bytes]]) -> tuple[bytes, bytes, str]:
-    """``(weights, config, name)`` from uploaded files: a ``.json`` config and one weights file,
-    or one ``.zip`` holding ``model.safetensors`` and ``config.json``. ValueError otherwise."""
-    files = [(str(n), bytes(b)) for n, b in files or []]
-    if not files:
-        raise ValueError("no files: upload model.safetensors and config.json (or the checkpoint ZIP)")
-    for n, b in files:
-        if len(b) > _MAX_CHECKPOINT_FILE:
-            raise ValueError(f"{n} is {len(b) / 2**20:.0f} MiB; at most {_MAX_CHECKPOINT_FILE // 2**20} MiB per file")
-    if len(files) == 1 and (files[0][0].lower().endswith(".zip") or files[0][1][:4] == b"PK\x03\x04"):
-        name, blob = files[0]
-        try:
-            with zipfile.ZipFile(io.BytesIO(blob)) as z:
-                members = {Path(i.filename).name: i for i in z.infolist() if not i.is_dir()}
-                need = (WEIGHTS, CONFIG)
-                missing = [m for m in need if m not in members]
-                if missing:
-                    raise ValueError(f"{name} holds no {' and no '.join(missing)} "
-                                     f"(it has: {', '.join(sorted(members)[:6]) or 'nothing'})")
-                for m in need:  # a ZIP bomb is refused by its declared size, before inflating
-                    if members[m].file_size > _MAX_CHECKPOINT_FILE:
-                        raise ValueError(f"{m} in {name} unpacks to {members[m].file_size / 2**20:.0f} MiB; "
-                                         f"at most {_MAX_CHECKPOINT_FILE // 2**20} MiB")
-                weights, config = (z.read(members[m]) for m in need)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as e:
-            raise ValueError(f"{name} is not a readable ZIP ({e})") from None
-        return weights, config, name
-    configs = [(n, b) for n, b in files if n.lower().endswith(".json")]
-    others = [(n, b) for n, b in files if not n.lower().endswith(".json")]
-    if len(configs) != 1 or len(others) != 1:
-        got = ", ".join(n for n, _ in files)
-        raise ValueError(f"expected two files, model.safetensors and config.json (or the checkpoint ZIP); got {got}")
-    return others[0][1], configs[0][1], f"{others[0][0]} + {configs[0][0]}"
 
 
 def _jsonable(v: Any) -> Any:

@@ -28,11 +28,21 @@ from .config import FlowConfig
 from .flow import Flow
 from .models import build_flow
 
-__all__ = ["save", "load", "load_bytes", "WEIGHTS", "CONFIG", "METRICS"]
+__all__ = ["save", "load", "load_bytes", "parse_config", "estimate_parameters", "WEIGHTS", "CONFIG", "METRICS",
+           "MAX_PARAMETERS"]
 
 WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
 _FORMAT = "iresnet-playground/1"
 _MAX_BYTES = 200 * 2**20
+#: A config from outside may describe at most this many weights (checked before anything is built).
+MAX_PARAMETERS = 4_000_000
+
+
+def estimate_parameters(cfg: FlowConfig) -> int:
+    """An upper estimate of the weights ``cfg`` describes, without building it."""
+    dims = [cfg.dim, *cfg.hidden, 2 * cfg.dim]
+    mlp = sum((a + 1) * b for a, b in zip(dims[:-1], dims[1:]))
+    return int(cfg.n_blocks) * (mlp + 4 * cfg.dim * cfg.dim + 4 * cfg.dim)
 
 
 def save(flow: Flow, directory: str | Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -76,6 +86,10 @@ def parse_config(config: bytes | str | dict[str, Any]) -> FlowConfig:
 def load_bytes(weights: bytes, config: bytes | str | dict[str, Any]) -> Flow:
     """Rebuild a flow from the bytes of ``model.safetensors`` and of ``config.json``."""
     cfg = parse_config(config)
+    n = estimate_parameters(cfg)
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"the config describes about {n:,} weights; at most {MAX_PARAMETERS:,} are accepted "
+                         "(fewer blocks or a smaller hidden width)")
     if len(weights) > _MAX_BYTES:
         raise ValueError(f"the weights file is larger than {_MAX_BYTES // 2**20} MB")
     if weights[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or weights[:2] == b"PK":

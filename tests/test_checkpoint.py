@@ -87,3 +87,11 @@ def test_missing_files_are_named(tmp_path):
         ic.load(tmp_path)
     with pytest.raises(ValueError, match="no checkpoint directory"):
         ic.load(tmp_path / "nope")
+
+
+def test_oversized_config_is_refused_before_anything_is_built(tmp_path):
+    saved(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["hidden"] = [100_000, 100_000]  # 10^10 weights: building it would exhaust the memory
+    with pytest.raises(ValueError, match="at most 4,000,000"):
+        ic.load_bytes((tmp_path / "model.safetensors").read_bytes(), json.dumps(cfg))

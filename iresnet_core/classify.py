@@ -43,7 +43,7 @@ from .actnorm import ActNorm
 from .config import FlowConfig
 from .grid import grid_points as _grid_points
 from .iresnet import InvertibleResidualBlock
-from .layers import BlockInverseInfo, InverseInfo
+from .layers import InverseInfo, invert_layers
 from .lipschitz import refresh_power_iteration
 
 __all__ = [
@@ -181,13 +181,7 @@ class IResNetClassifier(nn.Module):
         diverging block stops early, so an unconstrained model never hangs.
         """
         with _eval(self):
-            h = z
-            reports: list[BlockInverseInfo] = []
-            for layer in reversed(self.layers):
-                h, info = layer.inverse(h, max_iter=max_iter, tol=tol)
-                if info is not None:
-                    reports.append(info)
-        reports.reverse()
+            h, reports = invert_layers(self.layers, z, max_iter, tol)
         pad = float(h[:, INPUT_DIM:].abs().max()) if self.dim > INPUT_DIM and h.numel() else 0.0
         return h[:, :INPUT_DIM], ClassifierInverseInfo(reports, padding=pad)
 

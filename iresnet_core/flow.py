@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import FlowConfig
-from .layers import BlockInverseInfo, FlowLayer, InverseInfo
+from .layers import FlowLayer, InverseInfo, invert_layers
 
 __all__ = ["Flow", "standard_normal_log_prob", "ESTIMATOR_FIELDS"]
 
@@ -77,13 +77,8 @@ class Flow(nn.Module):
         Returns ``(x, info)``; ``info.blocks`` holds one :class:`BlockInverseInfo` per iteratively
         inverted block, in forward order. It never hangs: at most ``max_iter`` iterations a block.
         """
-        reports: list[BlockInverseInfo] = []
-        for layer in reversed(self.layers):
-            z, info = layer.inverse(z, max_iter=max_iter, tol=tol)
-            if info is not None:
-                reports.append(info)
-        reports.reverse()
-        return z, InverseInfo(reports)
+        x, reports = invert_layers(self.layers, z, max_iter, tol)
+        return x, InverseInfo(reports)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = 0, max_iter: int = 100, tol: float = 1e-6) -> Tensor:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import Tensor, nn
 
-__all__ = ["FlowLayer", "BlockInverseInfo", "InverseInfo"]
+__all__ = ["FlowLayer", "BlockInverseInfo", "InverseInfo", "invert_layers"]
 
 
 class FlowLayer(nn.Module):
@@ -77,3 +77,17 @@ class InverseInfo:
     def bound(self) -> float:
         """The largest per-block a-posteriori bound (``inf`` if any block has no guarantee)."""
         return max((b.bound for b in self.blocks), default=0.0)
+
+
+def invert_layers(layers, y: Tensor, max_iter: int = 100, tol: float = 1e-6) -> tuple[Tensor, list[BlockInverseInfo]]:
+    """Invert ``layers`` (applied in order in the forward direction) from their output ``y``.
+
+    Returns the input and the reports of the iteratively inverted blocks, in forward order.
+    """
+    reports: list[BlockInverseInfo] = []
+    for layer in reversed(layers):
+        y, info = layer.inverse(y, max_iter=max_iter, tol=tol)
+        if info is not None:
+            reports.append(info)
+    reports.reverse()
+    return y, reports

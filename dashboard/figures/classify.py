@@ -105,12 +105,7 @@ def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, *, x_train: n
                      zeroline=False, showgrid=False)
     fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], constrain="domain", title_text="x₂",
                      zeroline=False, showgrid=False)
-    style(fig, title=title, presentation=presentation, height=height, square=True)
-    _legend_below(fig)
-    if subtitle and title:
-        fig.update_layout(title_subtitle_text=subtitle, title_subtitle_font_size=15 if presentation else 11,
-                          margin_t=70)
-    return fig
+    return _finish(fig, title, subtitle, presentation, height)
 
 
 def boundary_table(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, folded: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -179,6 +174,11 @@ def warped_grid_figure(horizontal: np.ndarray, vertical: np.ndarray, *, z_train:
         fig.update_yaxes(range=[float(y0), float(y1)], constrain="domain")
     fig.update_xaxes(title_text="F₁", zeroline=False, showgrid=False)
     fig.update_yaxes(title_text="F₂", zeroline=False, showgrid=False)
+    return _finish(fig, title, subtitle, presentation, height)
+
+
+def _finish(fig: go.Figure, title: str, subtitle: str, presentation: bool, height: int) -> go.Figure:
+    """The shared style of the square plane figures: legend below, optional subtitle."""
     style(fig, title=title, presentation=presentation, height=height, square=True)
     _legend_below(fig)
     if subtitle and title:

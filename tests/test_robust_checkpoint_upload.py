@@ -75,7 +75,7 @@ def _refusals(good):
     state = {k: v for k, v in __import__("safetensors.torch", fromlist=["load"]).load(w).items()}
     torch_zip = io.BytesIO()
     torch.save(state, torch_zip)
-    first = next(iter(state))
+    first = next(k for k, v in state.items() if v.dtype.is_floating_point)  # NaN needs a float tensor
     return [
         ("pickle", [("model.safetensors", pickle.dumps(state, protocol=4)), ("config.json", c)], "pickle"),
         ("torch .pt zip", [("model.safetensors", torch_zip.getvalue()), ("config.json", c)], "pickle"),

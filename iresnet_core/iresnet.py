@@ -31,6 +31,7 @@ from .actnorm import ActNorm
 from .activations import get_activation
 from .config import FlowConfig
 from .flow import Flow
+from .jacobian_mlp import g_and_jacobian
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import SpectralLinear, exact_sigma
 from .logdet import estimate_logdet
@@ -111,8 +112,15 @@ class LipschitzMLP(nn.Module):
         return last(x)
 
     def forward_with_jacobian(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(g(x), J_g(x))`` with ``J_g`` of shape ``(B, d, d)``, in one pass (:func:`mlp_forward_with_jacobian`)."""
-        return mlp_forward_with_jacobian([(lin.normalized_weight(), lin.bias) for lin in self.linears], self.act, x)
+        """``(g(x), J_g(x))`` with ``J_g`` of shape ``(B, d, d)``, in one pass.
+
+        When a gradient will be taken (training), the pass with the hand-written backward of
+        :mod:`iresnet_core.jacobian_mlp`; otherwise :func:`mlp_forward_with_jacobian`.
+        """
+        params = [(lin.normalized_weight(), lin.bias) for lin in self.linears]
+        if torch.is_grad_enabled() and len(params) > 1:
+            return g_and_jacobian(params, self.act, x)
+        return mlp_forward_with_jacobian(params, self.act, x)
 
     @torch.no_grad()
     def frozen(self, dtype: torch.dtype = torch.float64) -> list[tuple[Tensor, Tensor]]:

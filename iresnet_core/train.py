@@ -129,7 +129,7 @@ class Trainer:
         self._eval_test = self.test_x[:EVAL_POINTS]
         self.generator = gen
         flow.generator.manual_seed(seed)
-        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
+        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr, fused=True)  # one kernel for all tensors
         self._spectral = spectral_layers(flow)
         self.step_count = 0
         self.skipped_total = 0

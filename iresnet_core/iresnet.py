@@ -115,11 +115,14 @@ class LipschitzMLP(nn.Module):
         """``(g(x), J_g(x))`` with ``J_g`` of shape ``(B, d, d)``, in one pass.
 
         When a gradient will be taken (training), the pass with the hand-written backward of
-        :mod:`iresnet_core.jacobian_mlp`; otherwise :func:`mlp_forward_with_jacobian`.
+        :mod:`iresnet_core.jacobian_mlp`, spectral normalisation included; otherwise (and for
+        SVD-normalised layers) :func:`mlp_forward_with_jacobian`.
         """
+        if torch.is_grad_enabled() and len(self.linears) > 1 and not any(lin.exact and lin.coeff is not None for lin in self.linears):
+            # The soft rule's sigma as plain numbers; the hand-written backward differentiates it.
+            rescales = [lin.training_rescale() for lin in self.linears]
+            return g_and_jacobian([(lin.weight, lin.bias) for lin in self.linears], self.act, x, rescales)
         params = [(lin.normalized_weight(), lin.bias) for lin in self.linears]
-        if torch.is_grad_enabled() and len(params) > 1:
-            return g_and_jacobian(params, self.act, x)
         return mlp_forward_with_jacobian(params, self.act, x)
 
     @torch.no_grad()

@@ -30,10 +30,12 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .activations import Activation
+from .lipschitz import Rescale
 
 __all__ = ["g_and_jacobian"]
 
 Params = list[tuple[Tensor, Tensor]]  # (W, b) per linear map of g, W of shape (out, in)
+Rescales = list["Rescale | None"]  # per linear map: the active soft rule W / s, or None
 
 
 def _fold(w1: Tensor, w2: Tensor) -> Tensor:
@@ -57,8 +59,11 @@ class _GAndJacobian(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, act: Activation, x: Tensor, *flat: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        ws, bs = flat[0::2], flat[1::2]
+    def forward(ctx, act: Activation, rescales: Rescales, x: Tensor, *flat: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        # The spectral normalisation W / s happens here, outside autograd; backward maps the
+        # gradient back to the raw W (Rescale's docstring).
+        ws = [w if r is None else w / r.s for w, r in zip(flat[0::2], rescales)]
+        bs = flat[1::2]
         B, d = x.shape
         a = torch.addmm(bs[0], x, ws[0].t())
         h, s = act.value_and_derivative(a)
@@ -75,6 +80,7 @@ class _GAndJacobian(torch.autograd.Function):
             saved_a.append(a), saved_h.append(h), saved_s.append(s), saved_P.append(P), saved_T.append(T)
         g = torch.addmm(bs[-1], h, ws[-1].t())
         ctx.act = act
+        ctx.rescales = rescales
         ctx.n_layers = len(ws)
         ctx.save_for_backward(x, m, *ws, *saved_a, *saved_h, *saved_s, *saved_P, *saved_T)
         return g, P
@@ -126,19 +132,30 @@ class _GAndJacobian(torch.autograd.Function):
         dbs[0] = da.sum(0)
         dx = da @ ws[0]
         grads: list[Tensor] = []
-        for dw, db in zip(dws, dbs):
+        for dw, db, w, r in zip(dws, dbs, ws, ctx.rescales):
+            if r is not None:  # W_n = W / s, s = u^T W v / c: dW = (G - <G, W_n> / c u v^T) / s
+                dot = float(torch.dot(dw.reshape(-1), w.reshape(-1)))
+                dw = torch.addr(dw, r.u, r.v, beta=1.0 / r.s, alpha=-dot / (r.coeff * r.s))
             grads += [dw, db]
-        return (None, dx, *grads)
+        return (None, None, dx, *grads)
 
 
-def g_and_jacobian(params: Params, act: Activation, x: Tensor) -> tuple[Tensor, Tensor]:
+def g_and_jacobian(params: Params, act: Activation, x: Tensor,
+                   rescales: Rescales | None = None) -> tuple[Tensor, Tensor]:
     """``(g(x), J_g(x))``, ``J_g`` of shape ``(B, d, d)``, with the hand-written backward.
 
-    Same values and gradients as :func:`iresnet_core.iresnet.mlp_forward_with_jacobian`; needs at
-    least one hidden layer. Differentiable once (no double backward through it).
+    ``rescales`` (from :meth:`~iresnet_core.lipschitz.SpectralLinear.training_rescale`, one per
+    layer) applies the soft rule ``W / max(1, sigma / c)`` to the raw weights in ``params``; without
+    it the weights are used as given. Same values and gradients as
+    :func:`iresnet_core.iresnet.mlp_forward_with_jacobian` on the normalised weights, with the
+    rule differentiated by autograd; needs at least one hidden layer. Differentiable once (no
+    double backward through it).
     """
     if len(params) < 2:
         raise ValueError("g_and_jacobian needs at least one hidden layer")
+    rescales = [None] * len(params) if rescales is None else list(rescales)
+    if len(rescales) != len(params):
+        raise ValueError(f"one rescale per layer: {len(params)} layers, {len(rescales)} rescales")
     flat = [t for wb in params for t in wb]
-    g, P = _GAndJacobian.apply(act, x, *flat)
+    g, P = _GAndJacobian.apply(act, rescales, x, *flat)
     return g, P.permute(1, 2, 0)  # J[b, j, i] = d g_j / d x_i = P_L[i, b, j]

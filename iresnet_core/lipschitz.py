@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["spectral_layers", "SpectralLinear", "SpectralRow", "spectral_report", "exact_sigma", "power_iteration", "refresh_power_iteration"]
+__all__ = ["spectral_layers", "SpectralLinear", "SpectralRow", "spectral_report", "exact_sigma", "power_iteration",
+           "refresh_power_iteration", "Rescale"]
 
 _INIT_POWER_ITERS = 50
 
@@ -38,6 +40,21 @@ def power_iteration(weight: Tensor, u: Tensor, v: Tensor, n_iter: int) -> tuple[
         v = F.normalize(weight.t() @ u, dim=0, eps=1e-12)
         u = F.normalize(weight @ v, dim=0, eps=1e-12)
     return u, v
+
+
+class Rescale(NamedTuple):
+    """An active soft rule, ``W_n = W / s`` with ``s = sigma / c >= 1`` and ``sigma = u^T W v``.
+
+    With ``u, v`` held constant (as in Miyato et al. 2018), the gradient with respect to the raw
+    ``W`` of a loss whose gradient with respect to ``W_n`` is ``G`` is
+    ``(G - <G, W_n> / c * u v^T) / s``: what the hand-written backward of
+    :mod:`iresnet_core.jacobian_mlp` applies instead of recording the rule in autograd.
+    """
+
+    s: float
+    coeff: float
+    u: Tensor
+    v: Tensor
 
 
 class SpectralLinear(nn.Module):
@@ -104,6 +121,35 @@ class SpectralLinear(nn.Module):
             # exactly the weights of the last training forward.
             sigma = self.sigma_estimate(n_iter=None if self.training else 0, persist=self.training)
         return self.weight / torch.clamp(sigma / self.coeff, min=1.0)
+
+    @torch.no_grad()
+    def training_rescale(self) -> Rescale | None:
+        """The soft rule as plain numbers for a hand-written backward: ``None`` when it leaves ``W``
+        as it is (unconstrained, or ``sigma < c``), else a :class:`Rescale`.
+
+        Same power iteration and the same persistence as :meth:`normalized_weight`, so a training
+        forward through either sees the same weights; not for ``exact`` layers (the SVD's vectors
+        would be needed).
+        """
+        if self.coeff is None:
+            return None
+        if self.exact:
+            raise ValueError("training_rescale needs power iteration; this layer uses the SVD")
+        w, u, v = self.weight, self.u, self.v
+        n_iter = self.n_power_iter if self.training else 0
+        if n_iter:
+            for _ in range(n_iter):
+                v = torch.mv(w.t(), u)
+                v = v / v.norm().clamp_(min=1e-12)
+                u = torch.mv(w, v)
+                sigma = u.norm()
+                u = u / sigma.clamp(min=1e-12)
+            if self.training:  # rebinding, not copying: a graph still holding the old vectors keeps them
+                self.u, self.v = u, v
+        else:
+            sigma = torch.dot(u, torch.mv(w, v))
+        s = float(sigma) / self.coeff
+        return Rescale(s, self.coeff, u, v) if s >= 1.0 else None
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.normalized_weight(), self.bias)

@@ -164,6 +164,16 @@ class Trainer:
         self.paused_reason = None
         self.bad_streak = 0
 
+    def _update_can_overflow(self) -> bool:
+        """Whether an Adam step from finite gradients could leave non-finite weights.
+
+        With the gradient's norm clipped to a finite value its moments stay finite, and Adam moves
+        each weight by at most a small multiple of ``lr`` (Kingma & Ba 2015, Sec. 2.1), so a finite
+        weight stays finite unless ``lr`` itself is astronomically large. Only unclipped gradients
+        (whose squares can overflow) or such an ``lr`` need the backup and the check after the step.
+        """
+        return self.clip_grad is None or not self.lr < 1e30
+
     def _one_step(self) -> tuple[float, float, str | None]:
         """One Adam step; returns (loss, grad_norm, skip reason or None)."""
         flow, params = self.flow, [p for p in self.flow.parameters() if p.requires_grad]
@@ -178,6 +188,9 @@ class Trainer:
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             return float(loss.detach()), grad_norm, "non-finite gradient"
+        if not self._update_can_overflow():
+            self.optimizer.step()
+            return float(loss.detach()), grad_norm, None
         # One flat copy of the parameters and of Adam's moments (a few ops, not one clone per
         # tensor): the rare non-finite update is rolled back from it.
         with torch.no_grad():
@@ -194,7 +207,6 @@ class Trainer:
                     i += p.numel()
             _restore_state(self.optimizer, params, opt_backup)
             return float(loss.detach()), grad_norm, "non-finite parameters after the update"
-        refresh_power_iteration(flow, layers=self._spectral)
         return float(loss.detach()), grad_norm, None
 
     def step(self, k: int = 1) -> dict[str, Any]:
@@ -230,6 +242,10 @@ class Trainer:
                         f"training paused: {self.bad_streak} steps in a row were not finite ({reason}); "
                         "the last good model is kept. Lower the learning rate or turn the constraint back on."
                     )
+        if done:
+            # Training forwards run one power iteration each, on the weights before their update;
+            # one more here matches the stored vectors to the weights evaluation will see.
+            refresh_power_iteration(self.flow, layers=self._spectral)
         elapsed = time.perf_counter() - start
         self.wall_time += elapsed
         self.skipped_total += skipped

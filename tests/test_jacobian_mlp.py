@@ -13,6 +13,7 @@ import iresnet_core as ic
 from iresnet_core.activations import get_activation
 from iresnet_core.iresnet import mlp_forward_with_jacobian
 from iresnet_core.jacobian_mlp import g_and_jacobian
+from iresnet_core.lipschitz import Rescale, power_iteration
 
 
 def _params(widths, gen):
@@ -44,6 +45,49 @@ def test_values_and_gradients_match_autograd(activation, hidden, dim):
     torch.testing.assert_close(J1, J0, rtol=0, atol=1e-12)
     for a, b in zip(grads1, grads0):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _autograd_reference(params, act, x, rescales):
+    """The soft rule ``W / max(1, u^T W v / c)`` recorded by autograd, then the autograd pass."""
+    normed = []
+    for (w, b), r in zip(params, rescales):
+        if r is not None:
+            w = w / torch.clamp(torch.dot(r.u, w @ r.v) / r.coeff, min=1.0)
+        normed.append((w, b))
+    return mlp_forward_with_jacobian(normed, act, x)
+
+
+def test_spectral_rescale_gradients_match_autograd():
+    """The rule applied inside the hand-written pass: same values, same gradients on the raw W."""
+    gen = torch.Generator().manual_seed(5)
+    act = get_activation("elu")
+    params = _params((2, 9, 7, 2), gen)
+    rescales = []
+    for k, (w, _) in enumerate(params):
+        u, v = power_iteration(w.detach(), torch.randn(w.shape[0], generator=gen, dtype=torch.float64),
+                               torch.randn(w.shape[1], generator=gen, dtype=torch.float64), 30)
+        sigma = float(torch.dot(u, w.detach() @ v))
+        # layer 0 and 2 are pushed by the rule (sigma = 2c); layer 1 is left alone (sigma < c).
+        rescales.append(None if k == 1 else Rescale(2.0, sigma / 2.0, u, v))
+    assert all(float(torch.dot(r.u, w.detach() @ r.v)) / r.coeff == pytest.approx(r.s)
+               for r, (w, _) in zip(rescales, params) if r is not None)
+    x = torch.randn(13, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    cg, cj = torch.randn(13, 2, generator=gen, dtype=torch.float64), torch.randn(13, 2, 2, generator=gen, dtype=torch.float64)
+    leaves = [x] + [t for wb in params for t in wb]
+    out = []
+    for f in (_autograd_reference, g_and_jacobian):
+        g, J = f(params, act, x, rescales)
+        loss = (g * cg).sum() + (J * cj).sum()
+        out.append((g, J, torch.autograd.grad(loss, leaves)))
+    (g0, J0, d0), (g1, J1, d1) = out
+    torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(J1, J0, rtol=0, atol=1e-12)
+    for a, b in zip(d1, d0):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    # The rule's own term matters: dropping it (treating sigma as a constant) changes W_0's gradient.
+    g2, J2 = mlp_forward_with_jacobian([(w / r.s if r else w, b) for (w, b), r in zip(params, rescales)], act, x)
+    (dw0,) = torch.autograd.grad((g2 * cg).sum() + (J2 * cj).sum(), [params[0][0]])
+    assert (dw0 - d1[1]).abs().max() > 1e-3
 
 
 def test_jacobian_is_the_true_jacobian():
@@ -102,7 +146,7 @@ def test_training_step_uses_the_fast_path_and_matches():
             calls.append(1)
             return original(*args)
 
-        ir.g_and_jacobian = counted if fast else ir.mlp_forward_with_jacobian
+        ir.g_and_jacobian = counted if fast else _autograd_reference
         try:
             trainer = ic.Trainer(flow, data, lr=1e-2, batch_size=200, seed=0)
             for name in ("train_x", "test_x", "_eval_train", "_eval_test"):

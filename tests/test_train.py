@@ -87,6 +87,30 @@ def test_huge_learning_rate_never_produces_non_finite_weights():
     assert all(torch.isfinite(p).all() for p in flow.parameters())
 
 
+def test_a_non_finite_update_is_rolled_back_with_adams_state():
+    """Unclipped gradients can overflow Adam's moments: such a step is undone, moments included."""
+    trainer = ic.Trainer(small(), DATA, lr=1e-3, seed=0, clip_grad=None)
+    trainer.step(2)
+    params = [p for p in trainer.flow.parameters()]
+    before = [p.detach().clone() for p in params]
+    moments = [trainer.optimizer.state[p]["exp_avg"].clone() for p in params]
+    real_step = trainer.optimizer.step
+
+    def poisoned_step():
+        real_step()
+        with torch.no_grad():
+            params[0].fill_(float("nan"))
+
+    trainer.optimizer.step = poisoned_step
+    m = trainer.step(1)
+    assert m["skipped"] == 1 and m["skip_reason"] == "non-finite parameters after the update"
+    for p, b, mo in zip(params, before, moments):
+        assert torch.equal(p.detach(), b)
+        assert torch.equal(trainer.optimizer.state[p]["exp_avg"], mo)
+    trainer.optimizer.step = real_step
+    assert trainer.step(1)["skipped"] == 0
+
+
 def test_time_budgeted_burst():
     trainer = ic.Trainer(small(), DATA, seed=0)
     m = trainer.run_for(0.3)

@@ -31,10 +31,10 @@ from .actnorm import ActNorm
 from .activations import get_activation
 from .config import FlowConfig
 from .flow import Flow
-from .jacobian_mlp import g_and_jacobian
+from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import SpectralLinear, exact_sigma
-from .logdet import estimate_logdet
+from .logdet import estimate_logdet, exact_logdet
 
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
            "mlp_forward_with_jacobian"]
@@ -118,12 +118,33 @@ class LipschitzMLP(nn.Module):
         :mod:`iresnet_core.jacobian_mlp`, spectral normalisation included; otherwise (and for
         SVD-normalised layers) :func:`mlp_forward_with_jacobian`.
         """
-        if torch.is_grad_enabled() and len(self.linears) > 1 and not any(lin.exact and lin.coeff is not None for lin in self.linears):
-            # The soft rule's sigma as plain numbers; the hand-written backward differentiates it.
-            rescales = [lin.training_rescale() for lin in self.linears]
-            return g_and_jacobian([(lin.weight, lin.bias) for lin in self.linears], self.act, x, rescales)
+        fast = self._hand_written_pass()
+        if fast is not None:
+            return g_and_jacobian(fast[0], self.act, x, fast[1])
         params = [(lin.normalized_weight(), lin.bias) for lin in self.linears]
         return mlp_forward_with_jacobian(params, self.act, x)
+
+    def forward_with_exact_logdet(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(g(x), ln |det(I + J_g(x))|)``; in training with 2D data, one hand-written node."""
+        fast = self._hand_written_pass() if x.shape[-1] == 2 else None
+        if fast is not None:
+            return g_and_exact_logdet(fast[0], self.act, x, fast[1])
+        g, jac = self.forward_with_jacobian(x)
+        return g, exact_logdet(jac)
+
+    def _hand_written_pass(self):
+        """``(raw params, rescales)`` for :mod:`iresnet_core.jacobian_mlp` when a gradient will be
+        taken and the pass applies (a hidden layer, power-iteration normalisation); else ``None``.
+
+        The soft rule's sigma is taken here as a plain number (one power iteration, vectors kept);
+        the hand-written backward differentiates it.
+        """
+        if not torch.is_grad_enabled() or len(self.linears) < 2:
+            return None
+        if any(lin.exact and lin.coeff is not None for lin in self.linears):
+            return None
+        rescales = [lin.training_rescale() for lin in self.linears]
+        return [(lin.weight, lin.bias) for lin in self.linears], rescales
 
     @torch.no_grad()
     def frozen(self, dtype: torch.dtype = torch.float64) -> list[tuple[Tensor, Tensor]]:
@@ -166,9 +187,12 @@ class InvertibleResidualBlock(FlowLayer):
 
     def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
+        mode = mode or cfg.logdet
+        if mode == "exact":
+            g, logdet = self.g.forward_with_exact_logdet(x)
+            return x + g, logdet
         g, jac = self.g.forward_with_jacobian(x)
-        logdet = estimate_logdet(jac, mode or cfg.logdet, cfg.n_terms, cfg.n_probes, cfg.probe,
-                                 cfg.n_exact_terms, self.generator)
+        logdet = estimate_logdet(jac, mode, cfg.n_terms, cfg.n_probes, cfg.probe, cfg.n_exact_terms, self.generator)
         return x + g, logdet
 
     def jacobian(self, x: Tensor) -> Tensor:

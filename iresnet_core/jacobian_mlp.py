@@ -3,16 +3,23 @@
 Training an i-ResNet on 2D data differentiates ``ln |det(I + J_g(x))|``, so the gradient flows
 through the Jacobian ``J_g = W_L D_{L-1} W_{L-1} ... D_1 W_1`` (``D_k = diag(phi'(a_k))``, Behrmann
 et al. 2019, Sec. 3) as well as through ``g``. Autograd records some twenty small operations per
-layer for that and replays them one by one; this module does the same mathematics in a handful of
-large matrix products per layer, which is what makes a training step cheap on a CPU
-(issue 6, ``docs/benchmarks.md``). The numbers are those of the plain autograd path
+layer for that and replays them one by one; this module does the same mathematics in one large
+matrix product per layer and direction of travel, which is what makes a training step cheap on a
+CPU (issue 6, ``docs/benchmarks.md``). The numbers are those of the plain autograd path
 (:func:`iresnet_core.iresnet.mlp_forward_with_jacobian`), which the tests compare it with.
 
 Notation, for layers ``k = 1..L`` with ``a_k = W_k h_{k-1} + b_k``, ``h_0 = x``,
-``h_k = phi(a_k)``, ``s_k = phi'(a_k)`` and ``g = a_L``: ``P_k[i] = d a_k / d x_i`` of shape
-``(d, B, H_k)``, so ``J_g[b, j, i] = P_L[i, b, j]``; ``T_k = P_k * s_k`` and
-``P_{k+1} = T_k W_{k+1}^T``. The first product ``P_2[i] = s_1 M[i]`` uses the sample-independent
-``M[i, l, k] = W_1[l, i] W_2[k, l]``, so no ``(d, B, H_1)`` tensor is formed.
+``h_k = phi(a_k)``, ``s_k = phi'(a_k)`` and ``g = a_L``: the tangents ``P_k[i] = d a_k / d x_i``
+(``B x H_k`` each) follow ``P_{k+1}[i] = (P_k[i] * s_k) W_{k+1}^T`` with ``P_1[i] = W_1[:, i]``, and
+``J_g[b, j, i] = P_L[i][b, j]``. Values and tangents go through a layer *stacked*: the rows
+``Z_k = [h_k; P_k[1] * s_k; ...; P_k[d] * s_k]`` (``(1 + d) B x H_k``) times ``W_{k+1}^T`` give
+``[a_{k+1} - b_{k+1}; P_{k+1}[1]; ...]`` in one product, and the backward's
+``dW_{k+1} = dY^T Z_k`` and ``dZ_k = dY W_{k+1}`` are one product each. The first layer's tangents
+never exist as ``(B, H_1)`` tensors: ``Z_1``'s tangent rows are ``s_1 * W_1[:, i]``.
+
+With ``d = 2`` the block's exact log-determinant ``ln |det(I + J_g)|`` can be taken inside the same
+pass (:func:`g_and_exact_logdet`): its gradient with respect to ``J`` is ``(I + J)^{-T}``, a closed
+form for a 2 x 2 matrix, so the whole block is one node of the autograd graph.
 
 Example:
     >>> import torch
@@ -32,34 +39,25 @@ from torch.autograd.function import once_differentiable
 from .activations import Activation
 from .lipschitz import Rescale
 
-__all__ = ["g_and_jacobian"]
+__all__ = ["g_and_jacobian", "g_and_exact_logdet"]
 
 Params = list[tuple[Tensor, Tensor]]  # (W, b) per linear map of g, W of shape (out, in)
 Rescales = list["Rescale | None"]  # per linear map: the active soft rule W / s, or None
 
 
-def _fold(w1: Tensor, w2: Tensor) -> Tensor:
-    """``M[i, l, k] = W_1[l, i] W_2[k, l]``, shape ``(d, H_1, H_2)``: ``P_2[i] = s_1 @ M[i]``."""
-    return w1.t().unsqueeze(2) * w2.t().unsqueeze(0)
-
-
-def _sum_over_directions(a: Tensor, b: Tensor) -> Tensor:
-    """``sum_i a[i] * b[i]`` for ``(d, B, H)`` tensors, as ``d`` fused multiply-adds."""
-    out = a[0] * b[0]
-    for i in range(1, a.shape[0]):
-        out.addcmul_(a[i], b[i])
-    return out
+def _det2(P: Tensor) -> Tensor:
+    """``det(I + J)`` per sample for ``d = 2``, from ``P[i][b, j] = J[b, j, i]``."""
+    return (1 + P[0, :, 0]) * (1 + P[1, :, 1]) - P[1, :, 0] * P[0, :, 1]
 
 
 class _GAndJacobian(torch.autograd.Function):
-    """``(g(x), P_L)`` for an MLP of at least two linear maps; the backward by hand.
+    """``(g(x), P_L)`` or ``(g(x), ln |det(I + J_g)|)`` for an MLP of at least two linear maps.
 
-    The Jacobian is carried direction-major, ``P_k`` of shape ``(d, B, H_k)``: a product with
-    ``s_k`` then broadcasts over the leading axis, the cheap case for a CPU.
+    ``P_L`` is direction-major, shape ``(d, B, d)``; see the module docstring for the stacking.
     """
 
     @staticmethod
-    def forward(ctx, act: Activation, rescales: Rescales, x: Tensor, *flat: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(ctx, act: Activation, rescales: Rescales, logdet: bool, x: Tensor, *flat: Tensor):  # type: ignore[override]
         # The spectral normalisation W / s happens here, outside autograd; backward maps the
         # gradient back to the raw W (Rescale's docstring).
         ws = [w if r is None else w / r.s for w, r in zip(flat[0::2], rescales)]
@@ -67,77 +65,91 @@ class _GAndJacobian(torch.autograd.Function):
         B, d = x.shape
         a = torch.addmm(bs[0], x, ws[0].t())
         h, s = act.value_and_derivative(a)
-        m = _fold(ws[0], ws[1])
-        P = x.new_empty(d, B, ws[1].shape[0])
-        for i in range(d):
-            torch.mm(s, m[i], out=P[i])
-        saved_a, saved_h, saved_s, saved_P, saved_T = [a], [h], [s], [P], []
-        for w, b, w_next in zip(ws[1:-1], bs[1:-1], ws[2:]):
-            a = torch.addmm(b, h, w.t())
+        # Z_1 = [h_1; s_1 * W_1[:, 0]; ...]: the first layer's tangents are W_1's columns.
+        Z = torch.cat([h] + [s * ws[0][:, i] for i in range(d)])
+        saved_a, saved_s, saved_Z, saved_P = [a], [s], [Z], []
+        for w, b in zip(ws[1:-1], bs[1:-1]):
+            Y = Z @ w.t()
+            a, P = Y[:B].add_(b), Y[B:].view(d, B, -1)  # pre-activations, tangents P_k
             h, s = act.value_and_derivative(a)
-            T = P * s
-            P = (T.view(d * B, -1) @ w_next.t()).view(d, B, -1)
-            saved_a.append(a), saved_h.append(h), saved_s.append(s), saved_P.append(P), saved_T.append(T)
-        g = torch.addmm(bs[-1], h, ws[-1].t())
-        ctx.act = act
-        ctx.rescales = rescales
-        ctx.n_layers = len(ws)
-        ctx.save_for_backward(x, m, *ws, *saved_a, *saved_h, *saved_s, *saved_P, *saved_T)
+            Z = torch.cat([h, (P * s).view(d * B, -1)])
+            saved_a.append(a), saved_s.append(s), saved_Z.append(Z), saved_P.append(P)
+        Y = Z @ ws[-1].t()
+        g, P = torch.add(Y[:B], bs[-1]), Y[B:].view(d, B, -1)
+        ctx.act, ctx.rescales, ctx.logdet, ctx.n_layers = act, rescales, logdet, len(ws)
+        if logdet:
+            det = _det2(P)
+            ctx.save_for_backward(x, *ws, *saved_a, *saved_s, *saved_Z, *saved_P, P, det)
+            return g, det.abs().log()
+        ctx.save_for_backward(x, *ws, *saved_a, *saved_s, *saved_Z, *saved_P)
         return g, P
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, dg: Tensor, dP: Tensor):  # type: ignore[override]
+    def backward(ctx, dg: Tensor, dout: Tensor):  # type: ignore[override]
         L, act = ctx.n_layers, ctx.act
         saved = ctx.saved_tensors
-        x, m = saved[0], saved[1]
-        rest = saved[2:]
+        x, rest = saved[0], saved[1:]
         ws, rest = rest[:L], rest[L:]
-        a_, rest = rest[:L - 1], rest[L - 1:]  # a_k, h_k, s_k for k = 1..L-1
-        h_, rest = rest[:L - 1], rest[L - 1:]
-        s_, rest = rest[:L - 1], rest[L - 1:]
-        P_, T_ = rest[:L - 1], rest[L - 1:]  # P_k for k = 2..L; T_k for k = 2..L-1
+        a_, rest = rest[:L - 1], rest[L - 1:]  # a_k for k = 1..L-1
+        s_, rest = rest[:L - 1], rest[L - 1:]  # s_k for k = 1..L-1
+        Z_, rest = rest[:L - 1], rest[L - 1:]  # Z_k for k = 1..L-1
+        P_, rest = rest[:L - 2], rest[L - 2:]  # P_k for k = 2..L-1
         B, d = x.shape
         dg = dg if dg is not None else x.new_zeros(B, d)
-        dP = dP.contiguous() if dP is not None else x.new_zeros(d, B, d)
+        if ctx.logdet:
+            # d ln|det A| / dA = A^{-T}; for A = I + J (2 x 2) that is adj(A)^T / det(A).
+            P, det = rest
+            c = (dout if dout is not None else x.new_zeros(B)) / det
+            dP = torch.stack([torch.stack([c * (1 + P[1, :, 1]), -c * P[1, :, 0]], 1),
+                              torch.stack([-c * P[0, :, 1], c * (1 + P[0, :, 0])], 1)])
+        else:
+            dP = dout if dout is not None else x.new_zeros(d, B, d)
+        dY = torch.cat([dg, dP.reshape(d * B, -1)])
         dws: list[Tensor] = [x] * L  # placeholders, every one is set below
         dbs: list[Tensor] = [x] * L
-        # Layer L: g = W_L h_{L-1} + b_L.
-        dws[-1] = dg.t() @ h_[-1]
-        dbs[-1] = dg.sum(0)
-        dh = dg @ ws[-1]
-        for k in range(L - 1, 1, -1):  # the map W_{k+1} (0-based ws[k]) and activation k (0-based k-1)
-            # P_{k+1} = T_k W_{k+1}^T, T_k = P_k * s_k, h_k = phi(a_k), a_k = W_k h_{k-1} + b_k.
-            dP_flat = dP.view(d * B, -1)
-            dws[k] = torch.addmm(dws[k], dP_flat.t(), T_[k - 2].view(d * B, -1))
-            dT = (dP_flat @ ws[k]).view(d, B, -1)
-            s, P = s_[k - 1], P_[k - 2]
-            dP = dT * s
-            ds = _sum_over_directions(dT, P)
-            da = torch.addcmul(dh * s, ds, act.second_derivative(a_[k - 1], h_[k - 1], s))
-            dws[k - 1] = da.t() @ h_[k - 2]
-            dbs[k - 1] = da.sum(0)
-            dh = da @ ws[k - 1]
-        # P_2[i] = s_1 M[i] with M = fold(W_1, W_2).
-        s1 = s_[0]
-        dm = torch.stack([s1.t() @ dP[i] for i in range(d)])  # (d, H_1, H_2)
-        ds1 = dP[0] @ m[0].t()
-        for i in range(1, d):
-            ds1.addmm_(dP[i], m[i].t())
-        dw1 = (dm * ws[1].unsqueeze(0).transpose(1, 2)).sum(2).t()
-        dw2 = (dm * ws[0].t().unsqueeze(2)).sum(0).t()
-        dws[1] = dws[1] + dw2
-        da = torch.addcmul(dh * s1, ds1, act.second_derivative(a_[0], h_[0], s1))
-        dws[0] = torch.addmm(dw1, da.t(), x)
-        dbs[0] = da.sum(0)
-        dx = da @ ws[0]
+        for k in range(L - 1, 0, -1):  # the map W_{k+1} (0-based ws[k]) and activation k (0-based k-1)
+            Z = Z_[k - 1]
+            dws[k] = dY.t() @ Z
+            dbs[k] = dY[:B].sum(0)
+            dZ = dY @ ws[k]
+            dh, dT = dZ[:B], dZ[B:].view(d, B, -1)
+            s, a = s_[k - 1], a_[k - 1]
+            dd = act.second_derivative(a, Z[:B], s)
+            if k > 1:  # Z_k = [h_k; P_k * s_k]
+                P = P_[k - 2]
+                dY = torch.empty_like(Z)
+                torch.mul(dT, s, out=dY[B:].view(d, B, -1))
+                ds = dT[0] * P[0]
+                for i in range(1, d):
+                    ds.addcmul_(dT[i], P[i])
+                torch.addcmul(dh * s, ds, dd, out=dY[:B])
+            else:  # Z_1 = [h_1; s_1 * W_1[:, i]]
+                w1 = ws[0]
+                ds = dT[0] * w1[:, 0]
+                for i in range(1, d):
+                    ds.addcmul_(dT[i], w1[:, i])
+                da = torch.addcmul(dh * s, ds, dd)
+                dws[0] = torch.addmm((dT * s).sum(1).t(), da.t(), x)
+                dbs[0] = da.sum(0)
+                dx = da @ w1
         grads: list[Tensor] = []
         for dw, db, w, r in zip(dws, dbs, ws, ctx.rescales):
             if r is not None:  # W_n = W / s, s = u^T W v / c: dW = (G - <G, W_n> / c u v^T) / s
                 dot = float(torch.dot(dw.reshape(-1), w.reshape(-1)))
                 dw = torch.addr(dw, r.u, r.v, beta=1.0 / r.s, alpha=-dot / (r.coeff * r.s))
             grads += [dw, db]
-        return (None, None, dx, *grads)
+        return (None, None, None, dx, *grads)
+
+
+def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None, logdet: bool):
+    if len(params) < 2:
+        raise ValueError("g_and_jacobian needs at least one hidden layer")
+    rescales = [None] * len(params) if rescales is None else list(rescales)
+    if len(rescales) != len(params):
+        raise ValueError(f"one rescale per layer: {len(params)} layers, {len(rescales)} rescales")
+    flat = [t for wb in params for t in wb]
+    return _GAndJacobian.apply(act, rescales, logdet, x, *flat)
 
 
 def g_and_jacobian(params: Params, act: Activation, x: Tensor,
@@ -151,11 +163,17 @@ def g_and_jacobian(params: Params, act: Activation, x: Tensor,
     rule differentiated by autograd; needs at least one hidden layer. Differentiable once (no
     double backward through it).
     """
-    if len(params) < 2:
-        raise ValueError("g_and_jacobian needs at least one hidden layer")
-    rescales = [None] * len(params) if rescales is None else list(rescales)
-    if len(rescales) != len(params):
-        raise ValueError(f"one rescale per layer: {len(params)} layers, {len(rescales)} rescales")
-    flat = [t for wb in params for t in wb]
-    g, P = _GAndJacobian.apply(act, rescales, x, *flat)
+    g, P = _apply(params, act, x, rescales, logdet=False)
     return g, P.permute(1, 2, 0)  # J[b, j, i] = d g_j / d x_i = P_L[i, b, j]
+
+
+def g_and_exact_logdet(params: Params, act: Activation, x: Tensor,
+                       rescales: Rescales | None = None) -> tuple[Tensor, Tensor]:
+    """``(g(x), ln |det(I + J_g(x))|)`` for 2D data, the log-det's gradient in closed form.
+
+    The same as :func:`g_and_jacobian` followed by :func:`iresnet_core.logdet.exact_logdet`, as
+    a single node of the autograd graph.
+    """
+    if x.shape[-1] != 2:
+        raise ValueError(f"g_and_exact_logdet is for 2D data, got dimension {x.shape[-1]}")
+    return _apply(params, act, x, rescales, logdet=True)

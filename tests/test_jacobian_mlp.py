@@ -12,7 +12,8 @@ import torch
 import iresnet_core as ic
 from iresnet_core.activations import get_activation
 from iresnet_core.iresnet import mlp_forward_with_jacobian
-from iresnet_core.jacobian_mlp import g_and_jacobian
+from iresnet_core.jacobian_mlp import g_and_exact_logdet, g_and_jacobian
+from iresnet_core.logdet import exact_logdet
 from iresnet_core.lipschitz import Rescale, power_iteration
 
 
@@ -90,6 +91,30 @@ def test_spectral_rescale_gradients_match_autograd():
     assert (dw0 - d1[1]).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("activation", ic.ACTIVATIONS)
+def test_fused_exact_logdet_matches_the_determinant(activation):
+    """``ln |det(I + J)|`` inside the pass: the value and every gradient of the two-step route."""
+    gen = torch.Generator().manual_seed(6)
+    act = get_activation(activation)
+    params = _params((2, 9, 8, 2), gen)
+    with torch.no_grad():
+        params[-1][0].mul_(-8.0)  # Lip(g) far above 1: det(I + J) changes sign, |.| matters
+    x = torch.randn(17, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    cg, cl = torch.randn(17, 2, generator=gen, dtype=torch.float64), torch.randn(17, generator=gen, dtype=torch.float64)
+    leaves = [x] + [t for wb in params for t in wb]
+    g0, J = g_and_jacobian(params, act, x)
+    ld0 = exact_logdet(J)
+    g1, ld1 = g_and_exact_logdet(params, act, x)
+    assert bool((torch.linalg.det(torch.eye(2, dtype=torch.float64) + J) < 0).any())
+    torch.testing.assert_close(ld1, ld0, rtol=0, atol=1e-12)
+    d0 = torch.autograd.grad((g0 * cg).sum() + (ld0 * cl).sum(), leaves)
+    d1 = torch.autograd.grad((g1 * cg).sum() + (ld1 * cl).sum(), leaves)
+    for a, b in zip(d1, d0):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="2D"):
+        g_and_exact_logdet(_params((3, 4, 3), gen), act, torch.randn(2, 3, dtype=torch.float64))
+
+
 def test_jacobian_is_the_true_jacobian():
     """``J`` from the fast pass equals autograd's Jacobian of ``g`` at every sample."""
     gen = torch.Generator().manual_seed(3)
@@ -140,20 +165,24 @@ def test_training_step_uses_the_fast_path_and_matches():
     for fast in (True, False):
         flow = ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(32, 32), seed=1))
         flow.double()
-        original, calls = ir.g_and_jacobian, []
+        original, calls = ir.g_and_exact_logdet, []
 
         def counted(*args):
             calls.append(1)
             return original(*args)
 
-        ir.g_and_jacobian = counted if fast else _autograd_reference
+        def reference(*args):
+            g, J = _autograd_reference(*args)
+            return g, exact_logdet(J)
+
+        ir.g_and_exact_logdet = counted if fast else reference
         try:
             trainer = ic.Trainer(flow, data, lr=1e-2, batch_size=200, seed=0)
             for name in ("train_x", "test_x", "_eval_train", "_eval_test"):
                 setattr(trainer, name, getattr(trainer, name).double())
             trainer.step(3)
         finally:
-            ir.g_and_jacobian = original
+            ir.g_and_exact_logdet = original
         assert (len(calls) > 0) == fast
         states.append({k: v.clone() for k, v in flow.state_dict().items()})
     for k in states[0]:

@@ -68,7 +68,44 @@ def series_terms(J: Tensor, n_terms: int) -> Tensor:
 
 def series_logdet(J: Tensor, n_terms: int) -> Tensor:
     """The power series cut after ``n_terms`` terms, with exact traces (eq. 5 truncated)."""
+    if J.shape[-1] == 2:
+        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms))
+        return alpha * (J[:, 0, 0] + J[:, 1, 1]) + 2 * beta
     return series_terms(J, n_terms).sum(-1)
+
+
+def _log_coeffs(n_terms: int, weights: list[float] | None = None) -> list[float]:
+    """``(-1)^(k+1) / k`` for k = 1..N, times ``weights[k-1]`` when given."""
+    return [(1.0 if k % 2 else -1.0) / k * (1.0 if weights is None else weights[k - 1]) for k in range(1, n_terms + 1)]
+
+
+def _power_series_2x2(J: Tensor, coeffs: list[float]) -> tuple[Tensor, Tensor]:
+    """``(alpha, beta)`` per sample with ``sum_k coeffs[k-1] J^k = alpha J + beta I`` for 2 x 2 ``J``.
+
+    Cayley-Hamilton, ``J^2 = tr(J) J - det(J) I``, gives ``J^k = p_k J + q_k I`` with
+    ``p_{k+1} = tr(J) p_k + q_k`` and ``q_{k+1} = -det(J) p_k``: a series of ``N`` matrix powers
+    becomes two scalars per sample after ``2N`` vector operations, and any trace estimate of it
+    reads ``v^T J v`` and ``v^T v`` only. The same numbers as the powers themselves, to rounding.
+    """
+    alpha = torch.full_like(J[:, 0, 0], coeffs[0])
+    beta = torch.zeros_like(alpha)
+    if len(coeffs) > 1:
+        t = J[:, 0, 0] + J[:, 1, 1]
+        minus_det = J[:, 0, 1] * J[:, 1, 0] - J[:, 0, 0] * J[:, 1, 1]
+        p, q = t, minus_det  # J^2 = t J - det I
+        for k, c in enumerate(coeffs[1:], start=2):
+            if k > 2:
+                p, q = t * p + q, minus_det * p
+            alpha = alpha + c * p
+            beta = beta + c * q
+    return alpha, beta
+
+
+def _quadratic_forms_2x2(J: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """``(v^T J v, v^T v)`` averaged over the probes ``v`` of shape ``(B, P, 2)``: shape ``(B,)`` each."""
+    v0, v1 = v[..., 0], v[..., 1]
+    vjv = J[:, 0, 0, None] * v0 * v0 + (J[:, 0, 1, None] + J[:, 1, 0, None]) * v0 * v1 + J[:, 1, 1, None] * v1 * v1
+    return vjv.mean(-1), (v0 * v0 + v1 * v1).mean(-1)
 
 
 def make_probes(shape: tuple[int, ...], probe: str, generator: torch.Generator | None, dtype=torch.float32) -> Tensor:
@@ -119,6 +156,10 @@ def hutchinson_logdet(
     """
     B, d, _ = J.shape
     v = make_probes((B, n_probes, d), probe, generator, J.dtype)
+    if d == 2 and reduce:
+        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms))
+        vjv, vv = _quadratic_forms_2x2(J, v)
+        return alpha * vjv + beta * vv  # mean_p v^T (sum_k c_k J^k) v
     per_probe = hutchinson_terms(J, n_terms, v).sum(-1)
     return per_probe.mean(-1) if reduce else per_probe
 
@@ -144,12 +185,19 @@ def roulette_logdet(
     n_terms = min(n_exact + m, ROULETTE_MAX_TERMS)
     if n_terms == 0:
         return J.new_zeros(J.shape[0])
+    B, d, _ = J.shape
+    if d == 2:
+        weights_f = [(1 - p) ** -max(k - n_exact, 0) for k in range(1, n_terms + 1)]
+        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms, weights_f))
+        if exact_traces:
+            return alpha * (J[:, 0, 0] + J[:, 1, 1]) + 2 * beta
+        vjv, vv = _quadratic_forms_2x2(J, make_probes((B, n_probes, d), probe, generator, J.dtype))
+        return alpha * vjv + beta * vv
     ks = torch.arange(1, n_terms + 1, dtype=J.dtype)
     weights = (1 - p) ** (-(ks - n_exact).clamp(min=0))
     if exact_traces:
         terms = series_terms(J, n_terms)
     else:
-        B, d, _ = J.shape
         v = make_probes((B, n_probes, d), probe, generator, J.dtype)
         terms = hutchinson_terms(J, n_terms, v).mean(1)
     return (terms * weights).sum(-1)

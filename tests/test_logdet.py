@@ -91,3 +91,29 @@ def test_estimators_are_differentiable():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="log-det mode"):
         L.estimate_logdet(torch.zeros(1, 2, 2), "magic")
+
+
+@pytest.mark.parametrize("n_terms", [1, 2, 5, 13])
+def test_2d_closed_forms_equal_the_matrix_powers(n_terms):
+    """The Cayley-Hamilton forms of the 2D estimators: the values and gradients of the powers."""
+    J = random_contractions(300, 0.9, 3).requires_grad_()
+    gen = torch.Generator().manual_seed(1)
+    v = L.make_probes((300, 3, 2), "gaussian", gen, J.dtype)
+    cases = [
+        (L.series_logdet(J, n_terms), L.series_terms(J, n_terms).sum(-1)),
+        (L.hutchinson_logdet(J, n_terms, 3, "gaussian", torch.Generator().manual_seed(1)),
+         L.hutchinson_terms(J, n_terms, v).sum(-1).mean(-1)),
+    ]
+    # Roulette: the same draw of M, then the weighted terms written out.
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    rou = L.roulette_logdet(J, 2, 0.5, 3, "gaussian", g1)
+    u = torch.rand((), generator=g2).item()
+    n = min(2 + int(math.floor(math.log(max(u, 1e-300)) / math.log(0.5))), L.ROULETTE_MAX_TERMS)
+    w = torch.tensor([0.5 ** -max(k - 2, 0) for k in range(1, n + 1)], dtype=J.dtype)
+    ref = (L.hutchinson_terms(J, n, L.make_probes((300, 3, 2), "gaussian", g2, J.dtype)).mean(1) * w).sum(-1)
+    cases.append((rou, ref))
+    for fast, slow in cases:
+        torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-12)
+        (gf,) = torch.autograd.grad(fast.sum(), J)
+        (gs,) = torch.autograd.grad(slow.sum(), J)
+        torch.testing.assert_close(gf, gs, rtol=1e-9, atol=1e-11)

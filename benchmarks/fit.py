@@ -15,7 +15,8 @@ an idle machine do about 1.45x more steps per second (the throughput tables): mu
 here by about 0.7 for two-thread wall time on a quiet machine.
 
 Each model runs at its best learning rate from a short sweep on 8gaussians and checkerboard;
-our i-ResNet also runs at the default a person gets (lr = 1e-3, no tuning) where that differs.
+our i-ResNet also runs at the default a person gets (the Playground's lr, no tuning) where that
+differs.
 """
 
 from __future__ import annotations
@@ -38,8 +39,17 @@ DATASETS = ("8gaussians", "checkerboard", "2spirals", "rings")
 MODELS = ("iresnet", "glow", "nf_residual")
 LABELS = {"iresnet": "i-ResNet (ours)", "glow": "Glow (ours, parameter-matched)",
           "nf_residual": "normflows residual flow (exact log-det)",
-          "iresnet_default": "i-ResNet (ours), default lr 1e-3"}
-DEFAULT_LR = 1e-3
+          "iresnet_default": "i-ResNet (ours) at the Playground's default lr"}
+
+
+def _playground_lr() -> float:
+    """The learning rate a person gets in the Playground without touching the slider."""
+    from dashboard.state import Settings
+
+    return float(Settings().lr)
+
+
+DEFAULT_LR = _playground_lr()
 N_DATA = 4000
 TEST_SEED = 12345
 
@@ -177,9 +187,9 @@ def _run(quick: bool, log) -> dict[str, Any]:
         if sw["best"]["iresnet"] != DEFAULT_LR and name in ("8gaussians", "checkerboard"):
             r = fit_curve("iresnet", name, DEFAULT_LR, checkpoints, every, n_curve, n_final)
             r["model"] = "iresnet_default"
-            log(f"  {name:12s} iresnet@1e-3 : " + ", ".join(f"{t}s {v['excess']:.3f}" for t, v in r["at"].items()))
+            log(f"  {name:12s} iresnet@{DEFAULT_LR:g} (default): " + ", ".join(f"{t}s {v['excess']:.3f}" for t, v in r["at"].items()))
             results.append(r)
-    return {"checkpoints": list(checkpoints), "sweep": sw, "runs": results, "n_data": N_DATA,
+    return {"checkpoints": list(checkpoints), "sweep": sw, "runs": results, "n_data": N_DATA, "default_lr": DEFAULT_LR,
             "n_test_curve": n_curve, "n_test_final": n_final, "labels": LABELS,
             "clock": "CPU seconds of the single training thread"}
 

@@ -34,7 +34,7 @@ def _excess(fit: dict, model: str, name: str, t: float) -> float | None:
 
 
 def _default_model(fit: dict) -> str:
-    """Which run is "the defaults a person gets" (lr 1e-3): the best-lr run when the sweep chose 1e-3."""
+    """Which run is "the defaults a person gets" (the Playground's lr): the best-lr run when the sweep chose it."""
     if any(r["model"] == "iresnet_default" for r in fit.get("runs", [])):
         return "iresnet_default"
     return "iresnet"
@@ -58,7 +58,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
     cps = [float(c) for c in fit.get("checkpoints", [])]
     dm = _default_model(fit) if fit else "iresnet"
     for name, t, need in (("8gaussians", 30.0, 0.02), ("checkerboard", 60.0, 0.15)):
-        goal = f"Defaults (lr 1e-3), {name} within {need} nats of entropy after {t:g} s"
+        goal = f"Defaults (lr {fit.get('default_lr', 1e-3):g}), {name} within {need} nats of entropy after {t:g} s"
         if t in cps:
             e = _excess(fit, dm, name, t)
             rows.append((goal, f"{_f(e)} nats (after {t:g} s of one-thread CPU time)", "yes" if e is not None and e <= need else "no"))

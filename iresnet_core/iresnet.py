@@ -31,10 +31,10 @@ from .actnorm import ActNorm
 from .activations import get_activation
 from .config import FlowConfig
 from .flow import Flow
-from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian
+from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import SpectralLinear, exact_sigma
-from .logdet import estimate_logdet, exact_logdet
+from .logdet import estimate_logdet, exact_logdet, series_plan
 
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
            "mlp_forward_with_jacobian"]
@@ -190,6 +190,12 @@ class InvertibleResidualBlock(FlowLayer):
         mode = mode or cfg.logdet
         if mode == "exact":
             g, logdet = self.g.forward_with_exact_logdet(x)
+            return x + g, logdet
+        fast = self.g._hand_written_pass() if x.shape[-1] == 2 else None
+        if fast is not None:  # the series and its gradient inside the hand-written node
+            plan = series_plan(mode, x.shape[0], 2, cfg.n_terms, cfg.n_probes, cfg.probe, cfg.n_exact_terms,
+                               self.generator, x.dtype)
+            g, logdet = g_and_series_logdet(fast[0], self.g.act, x, plan, fast[1])
             return x + g, logdet
         g, jac = self.g.forward_with_jacobian(x)
         logdet = estimate_logdet(jac, mode, cfg.n_terms, cfg.n_probes, cfg.probe, cfg.n_exact_terms, self.generator)

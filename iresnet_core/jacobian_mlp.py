@@ -38,8 +38,9 @@ from torch.autograd.function import once_differentiable
 
 from .activations import Activation
 from .lipschitz import Rescale
+from .logdet import SeriesPlan, power_series_2x2_partials
 
-__all__ = ["g_and_jacobian", "g_and_exact_logdet"]
+__all__ = ["g_and_jacobian", "g_and_exact_logdet", "g_and_series_logdet"]
 
 Params = list[tuple[Tensor, Tensor]]  # (W, b) per linear map of g, W of shape (out, in)
 Rescales = list["Rescale | None"]  # per linear map: the active soft rule W / s, or None
@@ -77,12 +78,30 @@ class _GAndJacobian(torch.autograd.Function):
         Y = Z @ ws[-1].t()
         g, P = torch.add(Y[:B], bs[-1]), Y[B:].view(d, B, -1)
         ctx.act, ctx.rescales, ctx.logdet, ctx.n_layers = act, rescales, logdet, len(ws)
-        if logdet:
+        tensors = [x, *ws, *saved_a, *saved_s, *saved_Z, *saved_P]
+        if logdet is None:
+            ctx.save_for_backward(*tensors)
+            return g, P
+        if logdet == "exact":
             det = _det2(P)
-            ctx.save_for_backward(x, *ws, *saved_a, *saved_s, *saved_Z, *saved_P, P, det)
+            ctx.save_for_backward(*tensors, P, det)
             return g, det.abs().log()
-        ctx.save_for_backward(x, *ws, *saved_a, *saved_s, *saved_Z, *saved_P)
-        return g, P
+        if not logdet.coeffs:  # a roulette draw of no terms
+            ctx.save_for_backward(*tensors)
+            return g, x.new_zeros(B)
+        # tr_v(alpha J + beta I) = alpha v^T J v + beta v^T v (mean over the probes; exact: tr J, 2)
+        j00, j01, j10, j11 = P[0, :, 0], P[1, :, 0], P[0, :, 1], P[1, :, 1]
+        acc_p, acc_q = power_series_2x2_partials(j00 + j11, j01 * j10 - j00 * j11, logdet.coeffs)
+        if logdet.probes is None:
+            M = None
+            q, vv = j00 + j11, 2.0
+        else:
+            v0, v1 = logdet.probes[..., 0], logdet.probes[..., 1]
+            M = torch.stack([(v0 * v0).mean(-1), (v0 * v1).mean(-1), (v1 * v1).mean(-1)])  # mean v v^T
+            q, vv = j00 * M[0] + (j01 + j10) * M[1] + j11 * M[2], M[0] + M[2]
+        ctx.vv = vv
+        ctx.save_for_backward(*tensors, P, acc_p, acc_q, q, *([] if M is None else [M]))
+        return g, acc_p[0] * q + acc_q[0] * vv
 
     @staticmethod
     @once_differentiable
@@ -97,14 +116,19 @@ class _GAndJacobian(torch.autograd.Function):
         P_, rest = rest[:L - 2], rest[L - 2:]  # P_k for k = 2..L-1
         B, d = x.shape
         dg = dg if dg is not None else x.new_zeros(B, d)
-        if ctx.logdet:
+        logdet = ctx.logdet
+        if logdet is None:
+            dP = dout if dout is not None else x.new_zeros(d, B, d)
+        elif logdet == "exact":
             # d ln|det A| / dA = A^{-T}; for A = I + J (2 x 2) that is adj(A)^T / det(A).
             P, det = rest
             c = (dout if dout is not None else x.new_zeros(B)) / det
             dP = torch.stack([torch.stack([c * (1 + P[1, :, 1]), -c * P[1, :, 0]], 1),
                               torch.stack([-c * P[0, :, 1], c * (1 + P[0, :, 0])], 1)])
+        elif not logdet.coeffs or dout is None:
+            dP = x.new_zeros(d, B, d)
         else:
-            dP = dout if dout is not None else x.new_zeros(d, B, d)
+            dP = _series_backward(dout, ctx.vv, *rest)
         dY = torch.cat([dg, dP.reshape(d * B, -1)])
         dws: list[Tensor] = [x] * L  # placeholders, every one is set below
         dbs: list[Tensor] = [x] * L
@@ -142,7 +166,26 @@ class _GAndJacobian(torch.autograd.Function):
         return (None, None, None, dx, *grads)
 
 
-def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None, logdet: bool):
+def _series_backward(dout: Tensor, vv, P: Tensor, acc_p: Tensor, acc_q: Tensor, q: Tensor,
+                     M: Tensor | None = None) -> Tensor:
+    """``dP`` of ``E = alpha(t, m) q + beta(t, m) vv`` with ``q = <M, J>`` (``M = I`` for exact traces),
+    ``t = tr J``, ``m = -det J``: ``dE/dJ = alpha M + (q alpha_t + vv beta_t) I - (q alpha_m + vv beta_m) cof(J)``."""
+    j00, j01, j10, j11 = P[0, :, 0], P[1, :, 0], P[0, :, 1], P[1, :, 1]
+    a = dout * acc_p[0]
+    ct = dout * (q * acc_p[1] + vv * acc_q[1])
+    cm = dout * (q * acc_p[2] + vv * acc_q[2])
+    if M is None:
+        m00, m01, m11 = a, 0.0, a
+    else:
+        m00, m01, m11 = a * M[0], a * M[1], a * M[2]
+    d00 = m00 + ct - cm * j11
+    d11 = m11 + ct - cm * j00
+    d01 = m01 + cm * j10
+    d10 = m01 + cm * j01
+    return torch.stack([torch.stack([d00, d10], 1), torch.stack([d01, d11], 1)])  # dP[i][:, j] = dJ[j, i]
+
+
+def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None, logdet):
     if len(params) < 2:
         raise ValueError("g_and_jacobian needs at least one hidden layer")
     rescales = [None] * len(params) if rescales is None else list(rescales)
@@ -163,7 +206,7 @@ def g_and_jacobian(params: Params, act: Activation, x: Tensor,
     rule differentiated by autograd; needs at least one hidden layer. Differentiable once (no
     double backward through it).
     """
-    g, P = _apply(params, act, x, rescales, logdet=False)
+    g, P = _apply(params, act, x, rescales, logdet=None)
     return g, P.permute(1, 2, 0)  # J[b, j, i] = d g_j / d x_i = P_L[i, b, j]
 
 
@@ -176,4 +219,18 @@ def g_and_exact_logdet(params: Params, act: Activation, x: Tensor,
     """
     if x.shape[-1] != 2:
         raise ValueError(f"g_and_exact_logdet is for 2D data, got dimension {x.shape[-1]}")
-    return _apply(params, act, x, rescales, logdet=True)
+    return _apply(params, act, x, rescales, logdet="exact")
+
+
+def g_and_series_logdet(params: Params, act: Activation, x: Tensor, plan: SeriesPlan,
+                        rescales: Rescales | None = None) -> tuple[Tensor, Tensor]:
+    """``(g(x), tr_v(sum_k c_k J_g^k))`` for 2D data: a series estimate of the log-det (truncated,
+    Hutchinson or Russian roulette, drawn by :func:`iresnet_core.logdet.series_plan`) in the same
+    node, its gradient in closed form (Cayley-Hamilton, :func:`~iresnet_core.logdet.power_series_2x2_partials`).
+
+    The same numbers as :func:`g_and_jacobian` followed by :func:`iresnet_core.logdet.estimate_logdet`
+    with a generator in the same state.
+    """
+    if x.shape[-1] != 2:
+        raise ValueError(f"g_and_series_logdet is for 2D data, got dimension {x.shape[-1]}")
+    return _apply(params, act, x, rescales, logdet=plan)

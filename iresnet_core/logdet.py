@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -39,6 +40,9 @@ __all__ = [
     "truncation_bound",
     "estimate_logdet",
     "make_probes",
+    "SeriesPlan",
+    "series_plan",
+    "power_series_2x2_partials",
 ]
 
 #: Russian roulette never evaluates more terms than this (P(M >= 200) = 2^-200 at p = 0.5).
@@ -99,6 +103,63 @@ def _power_series_2x2(J: Tensor, coeffs: list[float]) -> tuple[Tensor, Tensor]:
             alpha = alpha + c * p
             beta = beta + c * q
     return alpha, beta
+
+
+def power_series_2x2_partials(t: Tensor, minus_det: Tensor, coeffs: list[float]) -> tuple[Tensor, Tensor]:
+    """``(alpha, beta)`` of :func:`_power_series_2x2` with their partial derivatives, from
+    ``t = tr(J)`` and ``minus_det = -det(J)``: two ``(3, B)`` tensors, rows ``(value, d/dt, d/dm)``
+    for ``alpha`` then for ``beta`` (``m = -det J``); for a hand-written backward.
+
+    ``J^k = p_k J + q_k I`` with ``p_{k+1} = t p_k + q_k``, ``q_{k+1} = m p_k`` carries its own
+    derivatives along: ``dp_{k+1}/dt = p_k + t dp_k/dt + dq_k/dt``, ``dq_{k+1}/dm = p_k + m dq_k/dm``...
+    """
+    B = t.shape[0]
+    acc_p = t.new_zeros(3, B)
+    acc_p[0] = coeffs[0]
+    acc_q = t.new_zeros(3, B)
+    if len(coeffs) > 1:
+        P = torch.stack([t, torch.ones_like(t), torch.zeros_like(t)])  # p_2 = t and its partials
+        Q = torch.stack([minus_det, torch.zeros_like(t), torch.ones_like(t)])  # q_2 = m
+        for k, c in enumerate(coeffs[1:], start=2):
+            if k > 2:
+                p = P[0]
+                P, Q = torch.addcmul(Q, t, P), minus_det * P
+                P[1] += p
+                Q[2] += p
+            acc_p.add_(P, alpha=c)
+            acc_q.add_(Q, alpha=c)
+    return acc_p, acc_q
+
+
+class SeriesPlan(NamedTuple):
+    """One draw of a series estimator: ``ln det(I + J) ~ tr_v(sum_k coeffs[k-1] J^k)``.
+
+    ``probes`` (``(B, P, d)``) make the trace a Hutchinson estimate; ``None`` means exact traces.
+    An empty ``coeffs`` (Russian roulette drew no terms) estimates 0.
+    """
+
+    coeffs: list[float]
+    probes: Tensor | None
+
+
+def series_plan(mode: str, batch: int, dim: int, n_terms: int, n_probes: int = 1, probe: str = "gaussian",
+                n_exact_terms: int = 2, generator: torch.Generator | None = None, dtype=torch.float32,
+                p: float = 0.5) -> SeriesPlan:
+    """The coefficients and probes that :func:`estimate_logdet` draws for ``mode`` (not ``exact``),
+    from the generator in the same order, so a fused estimate gives the same numbers."""
+    if mode == "series":
+        return SeriesPlan(_log_coeffs(n_terms), None)
+    if mode == "hutchinson":
+        return SeriesPlan(_log_coeffs(n_terms), make_probes((batch, n_probes, dim), probe, generator, dtype))
+    if mode == "roulette":
+        u = torch.rand((), generator=generator).item()
+        m = int(math.floor(math.log(max(u, 1e-300)) / math.log(1 - p)))
+        n = min(n_exact_terms + m, ROULETTE_MAX_TERMS)
+        if n == 0:
+            return SeriesPlan([], None)
+        weights = [(1 - p) ** -max(k - n_exact_terms, 0) for k in range(1, n + 1)]
+        return SeriesPlan(_log_coeffs(n, weights), make_probes((batch, n_probes, dim), probe, generator, dtype))
+    raise ValueError(f"unknown log-det mode {mode!r}; choose exact, series, hutchinson or roulette")
 
 
 def _quadratic_forms_2x2(J: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,8 +12,8 @@ import torch
 import iresnet_core as ic
 from iresnet_core.activations import get_activation
 from iresnet_core.iresnet import mlp_forward_with_jacobian
-from iresnet_core.jacobian_mlp import g_and_exact_logdet, g_and_jacobian
-from iresnet_core.logdet import exact_logdet
+from iresnet_core.jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
+from iresnet_core.logdet import SeriesPlan, estimate_logdet, exact_logdet, series_plan
 from iresnet_core.lipschitz import Rescale, power_iteration
 
 
@@ -113,6 +113,40 @@ def test_fused_exact_logdet_matches_the_determinant(activation):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="2D"):
         g_and_exact_logdet(_params((3, 4, 3), gen), act, torch.randn(2, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("mode,n_probes", [("series", 1), ("hutchinson", 1), ("hutchinson", 3), ("roulette", 2)])
+def test_fused_series_estimators_match_the_two_step_route(mode, n_probes):
+    """The series estimate inside the pass: same draws, same value, same gradients as
+    ``g_and_jacobian`` then ``estimate_logdet`` (which the analysis views use)."""
+    gen = torch.Generator().manual_seed(8)
+    act = get_activation("elu")
+    params = _params((2, 9, 8, 2), gen)
+    x = torch.randn(19, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    cg, cl = torch.randn(19, 2, generator=gen, dtype=torch.float64), torch.randn(19, generator=gen, dtype=torch.float64)
+    leaves = [x] + [t for wb in params for t in wb]
+    for seed in range(4):  # roulette: several draws of the number of terms
+        g0, J = g_and_jacobian(params, act, x)
+        ld0 = estimate_logdet(J, mode, 5, n_probes, "gaussian", 2, torch.Generator().manual_seed(seed))
+        plan = series_plan(mode, 19, 2, 5, n_probes, "gaussian", 2, torch.Generator().manual_seed(seed), torch.float64)
+        g1, ld1 = g_and_series_logdet(params, act, x, plan)
+        torch.testing.assert_close(ld1, ld0, rtol=1e-10, atol=1e-12)
+        d0 = torch.autograd.grad((g0 * cg).sum() + (ld0 * cl).sum(), leaves)
+        d1 = torch.autograd.grad((g1 * cg).sum() + (ld1 * cl).sum(), leaves)
+        for a, b in zip(d1, d0):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_a_roulette_draw_of_no_terms_estimates_zero():
+    gen = torch.Generator().manual_seed(9)
+    params = _params((2, 6, 2), gen)
+    x = torch.randn(4, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    g, ld = g_and_series_logdet(params, get_activation("elu"), x, SeriesPlan([], None))
+    assert torch.equal(ld, torch.zeros(4, dtype=torch.float64))
+    (gx,) = torch.autograd.grad((g.sum() + ld.sum()), x)
+    assert torch.isfinite(gx).all()
+    with pytest.raises(ValueError, match="unknown log-det mode"):
+        series_plan("nope", 4, 2, 5)
 
 
 def test_jacobian_is_the_true_jacobian():

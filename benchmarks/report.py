@@ -151,9 +151,10 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
         L.append(f"| {r['label']} | {r['ours']:.1f} | {theirs} | **{r['ratio']:.2f}x** | "
                  f"{r['ratio_min']:.2f}–{r['ratio_max']:.2f} | {p['ours']:,} / {p[r['best_peer']]:,} |")
     L += ["", f"normflows runs its README's loop: Adam on `forward_kld`, a non-finite loss skipped, then "
-          f"`nf.utils.update_lipschitz(model, {tp['power_iters_normflows']})` (the same power-iteration work as ours: "
-          "one in the forward, one refresh after the step). Ours is `ic.Trainer.step`, which also clips the gradient "
-          "norm and guards against non-finite updates. `reduce_memory=True` is normflows' Neumann-series gradient "
+          f"`nf.utils.update_lipschitz(model, {tp['power_iters_normflows']})` after every step. Ours is "
+          "`ic.Trainer.step`: one power iteration per layer inside each training forward (the vectors kept between "
+          "steps) and one refresh at the end of each burst; it also clips the gradient norm and guards against "
+          "non-finite updates. `reduce_memory=True` is normflows' Neumann-series gradient "
           "computed inside the forward; `False` backpropagates through the series. The roulette rows draw a random "
           "number of terms per step on both sides (normflows: 2 + Geometric(0.5) on {1, 2, ...}, mean 4 terms; "
           "ours: 2 + Geometric(0.5) on {0, 1, ...}, mean 3 terms).", ""]
@@ -244,7 +245,8 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         "The residual-flow peer is normflows' `LipschitzMLP([2, 128, 128, 2], init_zeros=True, lipschitz_const=0.9)` "
         "inside `nf.flows.Residual`, each followed by `nf.flows.ActNorm(2)`, base `DiagGaussian(2, trainable=False)`. "
         "Its MLP puts a LipSwish (learnable beta) before every linear map, the first included, and starts its last "
-        "layer near zero; ours is Linear-ELU-Linear-ELU-Linear with every layer on the constraint boundary. Same "
+        "layer near zero; ours is Linear-ELU-Linear-ELU-Linear, every layer starting on the constraint boundary but "
+        "the last, which starts at 1e-3 of it (`init='identity'`, so each block starts near the identity). Same "
         "widths, parameter counts within 0.02 %.",
         "The Glow peer is assembled from normflows' parts per step: `AffineCouplingBlock(MLP([1, h, h, 2], "
         "init_zeros=True), scale_map='sigmoid')` with alternating `channel` / `channel_inv` splits, "

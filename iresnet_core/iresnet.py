@@ -34,7 +34,7 @@ from .flow import Flow
 from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import SpectralLinear, exact_sigma
-from .logdet import estimate_logdet, exact_logdet, series_plan
+from .logdet import estimate_logdet, series_plan
 
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
            "mlp_forward_with_jacobian"]
@@ -124,13 +124,21 @@ class LipschitzMLP(nn.Module):
         params = [(lin.normalized_weight(), lin.bias) for lin in self.linears]
         return mlp_forward_with_jacobian(params, self.act, x)
 
-    def forward_with_exact_logdet(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(g(x), ln |det(I + J_g(x))|)``; in training with 2D data, one hand-written node."""
+    def forward_with_logdet(self, x: Tensor, mode: str, n_terms: int = 5, n_probes: int = 1, probe: str = "gaussian",
+                            n_exact_terms: int = 2, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(g(x), ln det(I + J_g(x)))`` estimated per ``mode`` (:func:`iresnet_core.logdet.estimate_logdet`).
+
+        In training with 2D data the whole of it is one hand-written node: the exact determinant, or
+        the series with the same draws from ``generator`` (:func:`iresnet_core.logdet.series_plan`).
+        """
         fast = self._hand_written_pass() if x.shape[-1] == 2 else None
-        if fast is not None:
+        if fast is None:
+            g, jac = self.forward_with_jacobian(x)
+            return g, estimate_logdet(jac, mode, n_terms, n_probes, probe, n_exact_terms, generator)
+        if mode == "exact":
             return g_and_exact_logdet(fast[0], self.act, x, fast[1])
-        g, jac = self.forward_with_jacobian(x)
-        return g, exact_logdet(jac)
+        plan = series_plan(mode, x.shape[0], 2, n_terms, n_probes, probe, n_exact_terms, generator, x.dtype)
+        return g_and_series_logdet(fast[0], self.act, x, plan, fast[1])
 
     def _hand_written_pass(self):
         """``(raw params, rescales)`` for :mod:`iresnet_core.jacobian_mlp` when a gradient will be
@@ -187,18 +195,8 @@ class InvertibleResidualBlock(FlowLayer):
 
     def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
-        mode = mode or cfg.logdet
-        if mode == "exact":
-            g, logdet = self.g.forward_with_exact_logdet(x)
-            return x + g, logdet
-        fast = self.g._hand_written_pass() if x.shape[-1] == 2 else None
-        if fast is not None:  # the series and its gradient inside the hand-written node
-            plan = series_plan(mode, x.shape[0], 2, cfg.n_terms, cfg.n_probes, cfg.probe, cfg.n_exact_terms,
-                               self.generator, x.dtype)
-            g, logdet = g_and_series_logdet(fast[0], self.g.act, x, plan, fast[1])
-            return x + g, logdet
-        g, jac = self.g.forward_with_jacobian(x)
-        logdet = estimate_logdet(jac, mode, cfg.n_terms, cfg.n_probes, cfg.probe, cfg.n_exact_terms, self.generator)
+        g, logdet = self.g.forward_with_logdet(x, mode or cfg.logdet, cfg.n_terms, cfg.n_probes, cfg.probe,
+                                               cfg.n_exact_terms, self.generator)
         return x + g, logdet
 
     def jacobian(self, x: Tensor) -> Tensor:

@@ -17,9 +17,11 @@ Notation, for layers ``k = 1..L`` with ``a_k = W_k h_{k-1} + b_k``, ``h_0 = x``,
 ``dW_{k+1} = dY^T Z_k`` and ``dZ_k = dY W_{k+1}`` are one product each. The first layer's tangents
 never exist as ``(B, H_1)`` tensors: ``Z_1``'s tangent rows are ``s_1 * W_1[:, i]``.
 
-With ``d = 2`` the block's exact log-determinant ``ln |det(I + J_g)|`` can be taken inside the same
-pass (:func:`g_and_exact_logdet`): its gradient with respect to ``J`` is ``(I + J)^{-T}``, a closed
-form for a 2 x 2 matrix, so the whole block is one node of the autograd graph.
+With ``d = 2`` the block's log-determinant can be taken inside the same pass, so the whole block is
+one node of the autograd graph: exactly (:func:`g_and_exact_logdet`; its gradient with respect to
+``J`` is ``(I + J)^{-T}``, a closed form for a 2 x 2 matrix), or as any of the paper's series
+estimates (:func:`g_and_series_logdet`; ``sum_k c_k J^k = alpha J + beta I`` by Cayley-Hamilton,
+whose partial derivatives travel with it, :func:`iresnet_core.logdet.power_series_2x2_partials`).
 
 Example:
     >>> import torch
@@ -52,13 +54,16 @@ def _det2(P: Tensor) -> Tensor:
 
 
 class _GAndJacobian(torch.autograd.Function):
-    """``(g(x), P_L)`` or ``(g(x), ln |det(I + J_g)|)`` for an MLP of at least two linear maps.
+    """``(g(x), P_L)``, or ``(g(x), log-det)`` for an MLP of at least two linear maps.
 
-    ``P_L`` is direction-major, shape ``(d, B, d)``; see the module docstring for the stacking.
+    ``logdet``: ``None`` returns ``P_L`` (direction-major, shape ``(d, B, d)``; see the module
+    docstring for the stacking); ``"exact"`` returns ``ln |det(I + J_g)|``; a :class:`SeriesPlan`
+    returns that series estimate. The last two need ``d = 2``.
     """
 
     @staticmethod
-    def forward(ctx, act: Activation, rescales: Rescales, logdet: bool, x: Tensor, *flat: Tensor):  # type: ignore[override]
+    def forward(ctx, act: Activation, rescales: Rescales, logdet: "str | SeriesPlan | None", x: Tensor,  # type: ignore[override]
+                *flat: Tensor):
         # The spectral normalisation W / s happens here, outside autograd; backward maps the
         # gradient back to the raw W (Rescale's docstring).
         ws = [w if r is None else w / r.s for w, r in zip(flat[0::2], rescales)]

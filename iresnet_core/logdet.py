@@ -73,8 +73,7 @@ def series_terms(J: Tensor, n_terms: int) -> Tensor:
 def series_logdet(J: Tensor, n_terms: int) -> Tensor:
     """The power series cut after ``n_terms`` terms, with exact traces (eq. 5 truncated)."""
     if J.shape[-1] == 2:
-        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms))
-        return alpha * (J[:, 0, 0] + J[:, 1, 1]) + 2 * beta
+        return _estimate_2x2(J, SeriesPlan(_log_coeffs(n_terms), None))
     return series_terms(J, n_terms).sum(-1)
 
 
@@ -84,34 +83,36 @@ def _log_coeffs(n_terms: int, weights: list[float] | None = None) -> list[float]
 
 
 def _power_series_2x2(J: Tensor, coeffs: list[float]) -> tuple[Tensor, Tensor]:
-    """``(alpha, beta)`` per sample with ``sum_k coeffs[k-1] J^k = alpha J + beta I`` for 2 x 2 ``J``.
+    """``(alpha, beta)`` per sample with ``sum_k coeffs[k-1] J^k = alpha J + beta I`` for 2 x 2 ``J``
+    (differentiable; :func:`power_series_2x2_partials` has the recursion)."""
+    t = J[:, 0, 0] + J[:, 1, 1]
+    minus_det = J[:, 0, 1] * J[:, 1, 0] - J[:, 0, 0] * J[:, 1, 1]
+    acc_p, acc_q = power_series_2x2_partials(t, minus_det, coeffs)
+    return acc_p[0], acc_q[0]
 
-    Cayley-Hamilton, ``J^2 = tr(J) J - det(J) I``, gives ``J^k = p_k J + q_k I`` with
-    ``p_{k+1} = tr(J) p_k + q_k`` and ``q_{k+1} = -det(J) p_k``: a series of ``N`` matrix powers
-    becomes two scalars per sample after ``2N`` vector operations, and any trace estimate of it
-    reads ``v^T J v`` and ``v^T v`` only. The same numbers as the powers themselves, to rounding.
-    """
-    alpha = torch.full_like(J[:, 0, 0], coeffs[0])
-    beta = torch.zeros_like(alpha)
-    if len(coeffs) > 1:
-        t = J[:, 0, 0] + J[:, 1, 1]
-        minus_det = J[:, 0, 1] * J[:, 1, 0] - J[:, 0, 0] * J[:, 1, 1]
-        p, q = t, minus_det  # J^2 = t J - det I
-        for k, c in enumerate(coeffs[1:], start=2):
-            if k > 2:
-                p, q = t * p + q, minus_det * p
-            alpha = alpha + c * p
-            beta = beta + c * q
-    return alpha, beta
+
+def _estimate_2x2(J: Tensor, plan: "SeriesPlan") -> Tensor:
+    """``tr_v(sum_k c_k J^k)`` for 2 x 2 ``J``: ``alpha tr(J) + 2 beta`` with exact traces, else
+    ``alpha v^T J v + beta v^T v`` averaged over the probes."""
+    if not plan.coeffs:
+        return J.new_zeros(J.shape[0])
+    alpha, beta = _power_series_2x2(J, plan.coeffs)
+    if plan.probes is None:
+        return alpha * (J[:, 0, 0] + J[:, 1, 1]) + 2 * beta
+    vjv, vv = _quadratic_forms_2x2(J, plan.probes)
+    return alpha * vjv + beta * vv
 
 
 def power_series_2x2_partials(t: Tensor, minus_det: Tensor, coeffs: list[float]) -> tuple[Tensor, Tensor]:
-    """``(alpha, beta)`` of :func:`_power_series_2x2` with their partial derivatives, from
-    ``t = tr(J)`` and ``minus_det = -det(J)``: two ``(3, B)`` tensors, rows ``(value, d/dt, d/dm)``
-    for ``alpha`` then for ``beta`` (``m = -det J``); for a hand-written backward.
+    """``sum_k coeffs[k-1] J^k = alpha J + beta I`` for 2 x 2 ``J``, from ``t = tr(J)`` and
+    ``m = -det(J)``, with the partial derivatives a hand-written backward needs: two ``(3, B)``
+    tensors, rows ``(value, d/dt, d/dm)`` of ``alpha``, then of ``beta``.
 
-    ``J^k = p_k J + q_k I`` with ``p_{k+1} = t p_k + q_k``, ``q_{k+1} = m p_k`` carries its own
-    derivatives along: ``dp_{k+1}/dt = p_k + t dp_k/dt + dq_k/dt``, ``dq_{k+1}/dm = p_k + m dq_k/dm``...
+    Cayley-Hamilton, ``J^2 = t J + m I``, gives ``J^k = p_k J + q_k I`` with
+    ``p_{k+1} = t p_k + q_k`` and ``q_{k+1} = m p_k``: a series of ``N`` matrix powers becomes two
+    scalars per sample, and any trace estimate of it reads ``v^T J v`` and ``v^T v`` only (the same
+    numbers as the powers themselves, to rounding). The partials travel along the recursion:
+    ``dp_{k+1}/dt = p_k + t dp_k/dt + dq_k/dt``, ``dq_{k+1}/dm = p_k + m dq_k/dm``, and so on.
     """
     B = t.shape[0]
     acc_p = t.new_zeros(3, B)
@@ -152,14 +153,20 @@ def series_plan(mode: str, batch: int, dim: int, n_terms: int, n_probes: int = 1
     if mode == "hutchinson":
         return SeriesPlan(_log_coeffs(n_terms), make_probes((batch, n_probes, dim), probe, generator, dtype))
     if mode == "roulette":
-        u = torch.rand((), generator=generator).item()
-        m = int(math.floor(math.log(max(u, 1e-300)) / math.log(1 - p)))
-        n = min(n_exact_terms + m, ROULETTE_MAX_TERMS)
-        if n == 0:
+        weights = _roulette_weights(n_exact_terms, p, generator)
+        if not weights:
             return SeriesPlan([], None)
-        weights = [(1 - p) ** -max(k - n_exact_terms, 0) for k in range(1, n + 1)]
-        return SeriesPlan(_log_coeffs(n, weights), make_probes((batch, n_probes, dim), probe, generator, dtype))
+        return SeriesPlan(_log_coeffs(len(weights), weights), make_probes((batch, n_probes, dim), probe, generator, dtype))
     raise ValueError(f"unknown log-det mode {mode!r}; choose exact, series, hutchinson or roulette")
+
+
+def _roulette_weights(n_exact: int, p: float, generator: torch.Generator | None) -> list[float]:
+    """One Russian-roulette draw: ``M ~ Geometric(p)`` on {0, 1, ...}, then the weight
+    ``1 / P(M >= k - n_exact)`` of each of the ``n_exact + M`` terms (at most ``ROULETTE_MAX_TERMS``)."""
+    u = torch.rand((), generator=generator).item()
+    m = int(math.floor(math.log(max(u, 1e-300)) / math.log(1 - p)))  # P(M >= m) = (1-p)^m
+    n_terms = min(n_exact + m, ROULETTE_MAX_TERMS)
+    return [(1 - p) ** -max(k - n_exact, 0) for k in range(1, n_terms + 1)]
 
 
 def _quadratic_forms_2x2(J: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
@@ -218,9 +225,7 @@ def hutchinson_logdet(
     B, d, _ = J.shape
     v = make_probes((B, n_probes, d), probe, generator, J.dtype)
     if d == 2 and reduce:
-        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms))
-        vjv, vv = _quadratic_forms_2x2(J, v)
-        return alpha * vjv + beta * vv  # mean_p v^T (sum_k c_k J^k) v
+        return _estimate_2x2(J, SeriesPlan(_log_coeffs(n_terms), v))
     per_probe = hutchinson_terms(J, n_terms, v).sum(-1)
     return per_probe.mean(-1) if reduce else per_probe
 
@@ -241,26 +246,15 @@ def roulette_logdet(
     ``1 / P(M >= k - n_exact) = (1 - p)^-(k - n_exact)``. Traces are Hutchinson estimates unless
     ``exact_traces``. The variance is finite when ``Lip(g)^2 / (1 - p) < 1``.
     """
-    u = torch.rand((), generator=generator).item()
-    m = int(math.floor(math.log(max(u, 1e-300)) / math.log(1 - p)))  # P(M >= m) = (1-p)^m
-    n_terms = min(n_exact + m, ROULETTE_MAX_TERMS)
-    if n_terms == 0:
+    weights = _roulette_weights(n_exact, p, generator)
+    if not weights:
         return J.new_zeros(J.shape[0])
     B, d, _ = J.shape
+    v = None if exact_traces else make_probes((B, n_probes, d), probe, generator, J.dtype)
     if d == 2:
-        weights_f = [(1 - p) ** -max(k - n_exact, 0) for k in range(1, n_terms + 1)]
-        alpha, beta = _power_series_2x2(J, _log_coeffs(n_terms, weights_f))
-        if exact_traces:
-            return alpha * (J[:, 0, 0] + J[:, 1, 1]) + 2 * beta
-        vjv, vv = _quadratic_forms_2x2(J, make_probes((B, n_probes, d), probe, generator, J.dtype))
-        return alpha * vjv + beta * vv
-    ks = torch.arange(1, n_terms + 1, dtype=J.dtype)
-    weights = (1 - p) ** (-(ks - n_exact).clamp(min=0))
-    if exact_traces:
-        terms = series_terms(J, n_terms)
-    else:
-        v = make_probes((B, n_probes, d), probe, generator, J.dtype)
-        terms = hutchinson_terms(J, n_terms, v).mean(1)
+        return _estimate_2x2(J, SeriesPlan(_log_coeffs(len(weights), weights), v))
+    terms = series_terms(J, len(weights)) if v is None else hutchinson_terms(J, len(weights), v).mean(1)
+    weights = torch.tensor(weights, dtype=J.dtype)
     return (terms * weights).sum(-1)
 
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only throughput,fit,latency] [--report-only]``."""
+"""``python -m benchmarks [--quick] [--only throughput,fit,latency,live] [--report-only]``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from . import report
 from .common import machine_info, setup_torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("throughput", "fit", "latency")
+SECTIONS = ("throughput", "fit", "latency", "live")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown sections {sorted(bad)}; choose from {SECTIONS}")
     res: dict = {"machine": machine_info(), "quick": a.quick}
+    if set(only) != set(SECTIONS) and out_json.is_file():  # a partial run keeps the other sections
+        previous = json.loads(out_json.read_text())
+        kept = [name for name in SECTIONS if name not in only and name in previous]
+        res.update({name: previous[name] for name in kept})
+        if kept:
+            res["kept"] = kept
     t0 = time.perf_counter()
     for name in SECTIONS:
         if name not in only:
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         s = time.perf_counter()
         res[name] = mod.run(quick=a.quick, log=lambda m: print(m, flush=True))
         res[name]["seconds"] = time.perf_counter() - s
+        res[name]["date"] = time.strftime("%Y-%m-%d %H:%M")
     res["total_s"] = time.perf_counter() - t0
     res["machine"]["load_avg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     a.docs.mkdir(parents=True, exist_ok=True)

@@ -215,6 +215,27 @@ def _latency_md(lat: dict[str, Any]) -> list[str]:
     return L
 
 
+def _live_md(live: dict[str, Any], tp: dict[str, Any] | None) -> list[str]:
+    L = ["## Live training", "",
+         f"Steps per second of Play in the Playground itself: `streamlit run` with the repository's config, one "
+         f"headless Chromium page per row on the same two cores, from scratch at the default settings, the page's step "
+         f"counter read {live.get('window_s', 0):g} s apart, from {live.get('warmup_s', 0):g} s after Play. The trainer alone does the throughput table's rate; the "
+         "share is how much of the loop (burst, redraw, Streamlit, browser) goes to training.", ""]
+    if live.get("skipped"):
+        return L + [f"Not measured: {live['skipped']}.", ""]
+    trainer = {"i-ResNet": "exact", "Glow": "glow"}  # each model's own rate in the throughput table
+    ours = {r["mode"]: r["ours"] for r in (tp or {}).get("rows", [])}
+    L += ["| data set | models shown | steps per second of Play | share of the trainer's own rate |",
+          "|---|---|---:|---:|"]
+    for r in live["rows"]:
+        rates = r["steps_per_s"]
+        shares = [f"{n} {x / ours[trainer[n]]:.0%}" for n, x in rates.items() if trainer.get(n) in ours]
+        L.append(f"| {r['dataset']} | {r['models']} | {', '.join(f'{n} {x:.1f}' for n, x in rates.items())} | "
+                 f"{', '.join(shares) or '–'} |")
+    L.append("")
+    return L
+
+
 def write(res: dict[str, Any], docs: Path) -> Path:
     docs.mkdir(parents=True, exist_ok=True)
     m = res["machine"]
@@ -241,6 +262,11 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         (docs / "fit_vs_time.svg").write_text(svg_fit_plot(res["fit"]))
     if "latency" in res:
         L += _latency_md(res["latency"])
+    if "live" in res:
+        L += _live_md(res["live"], res.get("throughput"))
+    if res.get("kept"):
+        L += ["Sections from earlier runs (`--only` reran the others): "
+              + ", ".join(f"{name} ({res[name].get('date', 'date unknown')})" for name in res["kept"]) + ".", ""]
     notes = list(res.get("notes", [])) + [
         "The residual-flow peer is normflows' `LipschitzMLP([2, 128, 128, 2], init_zeros=True, lipschitz_const=0.9)` "
         "inside `nf.flows.Residual`, each followed by `nf.flows.ActNorm(2)`, base `DiagGaussian(2, trainable=False)`. "
@@ -254,7 +280,7 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         "In the fit runs normflows trains with its brute-force exact log-det (its best estimator in 2D), ours with "
         "the default exact log-det; every model is evaluated with the exact log-det.",
         "Everything here is reproducible with `make bench`; `python -m benchmarks --quick` checks the pipeline in a "
-        "few minutes, `--only throughput,fit,latency` runs parts, `--report-only` rewrites this page from the JSON.",
+        "few minutes, `--only throughput,fit,latency,live` runs parts (the others are kept from the last run), `--report-only` rewrites this page from the JSON.",
     ]
     L += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     path = docs / "benchmarks.md"

@@ -1,0 +1,66 @@
+"""Live training: how many steps a playing Playground trains per second of Play, in a real browser.
+
+The trainer's own rate (the throughput section) is an upper bound; what a person sees in a talk is
+the rate of the whole loop: a time-budgeted burst per 0.1 s tick, the redraw, Streamlit and the
+browser. ``streamlit run streamlit_app.py`` (with the repository's ``.streamlit/config.toml``)
+serves one headless Debian Chromium page per row (Playwright, never a downloaded browser), started
+from scratch (``pretrained=false``) at the default settings; Play is pressed and the page's step
+counter read at the start and the end of a window that begins a few seconds after Play. The ratio to the trainer's own rate says how
+much of the time goes to training. Skipped, with the reason, where Chromium or Playwright is
+missing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["ROWS", "run"]
+
+WARMUP_S = 5.0
+
+#: (data set, models shown, the models' counters in page order): one page each.
+ROWS = [("8gaussians", "i-ResNet", ("i-ResNet",)), ("checkerboard", "i-ResNet", ("i-ResNet",)),
+        ("8gaussians", "Both", ("i-ResNet", "Glow"))]
+
+
+def run(quick: bool = False, log=print) -> dict[str, Any]:
+    from .soak import CHROMIUM, CHROMIUM_ARGS, press_play, start_server, steps_of, stop_server, wait_ready
+
+    seconds = 10.0 if quick else 30.0
+    if not Path(CHROMIUM).exists():
+        return {"rows": [], "window_s": seconds, "skipped": f"no {CHROMIUM}"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"rows": [], "window_s": seconds, "skipped": "playwright is not installed"}
+    rows = []
+    proc, url = start_server()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for dataset, models, names in ROWS:
+                page = browser.new_page(viewport={"width": 1600, "height": 1300})
+                page.goto(f"{url}/?dataset={dataset}&models={quote(models)}&pretrained=false",
+                          wait_until="domcontentloaded")
+                wait_ready(page, n_charts=1)
+                press_play(page)
+                time.sleep(WARMUP_S)  # the first ticks build the models and the figures
+                s0, t0 = steps_of(page), time.perf_counter()
+                time.sleep(seconds)
+                s1, t1 = steps_of(page), time.perf_counter()
+                page.close()
+                if len(s0) != len(names) or len(s1) != len(names):
+                    raise RuntimeError(f"{dataset} ({models}): expected counters for {names}, read {s0} and {s1}")
+                per_model = {n: (b - a) / (t1 - t0) for n, a, b in zip(names, s0, s1)}
+                row = {"dataset": dataset, "models": models, "window_s": t1 - t0, "steps_start": s0, "steps_end": s1,
+                       "steps_per_s": per_model}
+                log(f"  {dataset} ({models}): " + ", ".join(f"{n} {r:.1f}" for n, r in per_model.items())
+                    + " steps per second of Play")
+                rows.append(row)
+            browser.close()
+    finally:
+        stop_server(proc)
+    return {"rows": rows, "window_s": seconds, "warmup_s": WARMUP_S}

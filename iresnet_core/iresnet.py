@@ -33,7 +33,7 @@ from .config import FlowConfig
 from .flow import Flow
 from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
 from .layers import BlockInverseInfo, FlowLayer
-from .lipschitz import SpectralLinear, exact_sigma
+from .lipschitz import Rescale, SpectralLinear, exact_sigma
 from .logdet import estimate_logdet, series_plan
 
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
@@ -140,7 +140,7 @@ class LipschitzMLP(nn.Module):
         plan = series_plan(mode, x.shape[0], 2, n_terms, n_probes, probe, n_exact_terms, generator, x.dtype)
         return g_and_series_logdet(fast[0], self.act, x, plan, fast[1])
 
-    def _hand_written_pass(self):
+    def _hand_written_pass(self) -> tuple[Params, list[Rescale | None]] | None:
         """``(raw params, rescales)`` for :mod:`iresnet_core.jacobian_mlp` when a gradient will be
         taken and the pass applies (a hidden layer, power-iteration normalisation); else ``None``.
 

@@ -23,6 +23,14 @@ def _params(widths, gen):
             for i, o in zip(widths[:-1], widths[1:])]
 
 
+def _assert_same_gradients(loss1, loss0, leaves, rtol=1e-10, atol=1e-12):
+    """The gradients of two routes' losses with respect to every leaf agree; returns the first's."""
+    d1, d0 = torch.autograd.grad(loss1, leaves), torch.autograd.grad(loss0, leaves)
+    for a, b in zip(d1, d0):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+    return d1
+
+
 @pytest.mark.parametrize("activation", ic.ACTIVATIONS)
 @pytest.mark.parametrize("hidden", [(7,), (7, 5), (6, 5, 4)])
 @pytest.mark.parametrize("dim", [2, 3])
@@ -35,17 +43,15 @@ def test_values_and_gradients_match_autograd(activation, hidden, dim):
     cg = torch.randn(11, dim, generator=gen, dtype=torch.float64)
     cj = torch.randn(11, dim, dim, generator=gen, dtype=torch.float64)
     leaves = [x] + [t for wb in params for t in wb]
-    results = []
-    for f in (mlp_forward_with_jacobian, g_and_jacobian):
-        g, J = f(params, act, x)
-        eye = torch.eye(dim, dtype=torch.float64)
-        loss = (g * cg).sum() + (J * cj).sum() + torch.linalg.slogdet(eye + 0.1 * J)[1].sum()
-        results.append((g, J, torch.autograd.grad(loss, leaves)))
-    (g0, J0, grads0), (g1, J1, grads1) = results
+    eye = torch.eye(dim, dtype=torch.float64)
+    (g0, J0), (g1, J1) = (f(params, act, x) for f in (mlp_forward_with_jacobian, g_and_jacobian))
     torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
     torch.testing.assert_close(J1, J0, rtol=0, atol=1e-12)
-    for a, b in zip(grads1, grads0):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+    def loss(g, J):
+        return (g * cg).sum() + (J * cj).sum() + torch.linalg.slogdet(eye + 0.1 * J)[1].sum()
+
+    _assert_same_gradients(loss(g1, J1), loss(g0, J0), leaves)
 
 
 def _autograd_reference(params, act, x, rescales):
@@ -75,16 +81,10 @@ def test_spectral_rescale_gradients_match_autograd():
     x = torch.randn(13, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     cg, cj = torch.randn(13, 2, generator=gen, dtype=torch.float64), torch.randn(13, 2, 2, generator=gen, dtype=torch.float64)
     leaves = [x] + [t for wb in params for t in wb]
-    out = []
-    for f in (_autograd_reference, g_and_jacobian):
-        g, J = f(params, act, x, rescales)
-        loss = (g * cg).sum() + (J * cj).sum()
-        out.append((g, J, torch.autograd.grad(loss, leaves)))
-    (g0, J0, d0), (g1, J1, d1) = out
+    (g0, J0), (g1, J1) = (f(params, act, x, rescales) for f in (_autograd_reference, g_and_jacobian))
     torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
     torch.testing.assert_close(J1, J0, rtol=0, atol=1e-12)
-    for a, b in zip(d1, d0):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    d1 = _assert_same_gradients((g1 * cg).sum() + (J1 * cj).sum(), (g0 * cg).sum() + (J0 * cj).sum(), leaves)
     # The rule's own term matters: dropping it (treating sigma as a constant) changes W_0's gradient.
     g2, J2 = mlp_forward_with_jacobian([(w / r.s if r else w, b) for (w, b), r in zip(params, rescales)], act, x)
     (dw0,) = torch.autograd.grad((g2 * cg).sum() + (J2 * cj).sum(), [params[0][0]])
@@ -107,10 +107,7 @@ def test_fused_exact_logdet_matches_the_determinant(activation):
     g1, ld1 = g_and_exact_logdet(params, act, x)
     assert bool((torch.linalg.det(torch.eye(2, dtype=torch.float64) + J) < 0).any())
     torch.testing.assert_close(ld1, ld0, rtol=0, atol=1e-12)
-    d0 = torch.autograd.grad((g0 * cg).sum() + (ld0 * cl).sum(), leaves)
-    d1 = torch.autograd.grad((g1 * cg).sum() + (ld1 * cl).sum(), leaves)
-    for a, b in zip(d1, d0):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    _assert_same_gradients((g1 * cg).sum() + (ld1 * cl).sum(), (g0 * cg).sum() + (ld0 * cl).sum(), leaves)
     with pytest.raises(ValueError, match="2D"):
         g_and_exact_logdet(_params((3, 4, 3), gen), act, torch.randn(2, 3, dtype=torch.float64))
 
@@ -131,10 +128,8 @@ def test_fused_series_estimators_match_the_two_step_route(mode, n_probes):
         plan = series_plan(mode, 19, 2, 5, n_probes, "gaussian", 2, torch.Generator().manual_seed(seed), torch.float64)
         g1, ld1 = g_and_series_logdet(params, act, x, plan)
         torch.testing.assert_close(ld1, ld0, rtol=1e-10, atol=1e-12)
-        d0 = torch.autograd.grad((g0 * cg).sum() + (ld0 * cl).sum(), leaves)
-        d1 = torch.autograd.grad((g1 * cg).sum() + (ld1 * cl).sum(), leaves)
-        for a, b in zip(d1, d0):
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+        _assert_same_gradients((g1 * cg).sum() + (ld1 * cl).sum(), (g0 * cg).sum() + (ld0 * cl).sum(), leaves,
+                               rtol=1e-9, atol=1e-11)
 
 
 def test_a_roulette_draw_of_no_terms_estimates_zero():

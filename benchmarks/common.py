@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+import iresnet_core as ic
+
 __all__ = ["THREADS", "setup_torch", "machine_info", "interleaved", "median", "timed"]
 
 THREADS = 2
@@ -98,9 +100,5 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
 
 def one_thread(run: Callable[[bool, Callable], dict[str, Any]], quick: bool, log: Callable) -> dict[str, Any]:
     """``run(quick, log)`` with one torch thread, the previous setting restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with ic.torch_threads(1):
         return run(quick, log)
-    finally:
-        torch.set_num_threads(before)

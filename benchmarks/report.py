@@ -220,7 +220,10 @@ def _live_md(live: dict[str, Any], tp: dict[str, Any] | None) -> list[str]:
          f"Steps per second of Play in the Playground itself: `streamlit run` with the repository's config, one "
          f"headless Chromium page per row on the same two cores, from scratch at the default settings, the page's step "
          f"counter read {live.get('window_s', 0):g} s apart, from {live.get('warmup_s', 0):g} s after Play. The trainer alone does the throughput table's rate; the "
-         "share is how much of the loop (burst, redraw, Streamlit, browser) goes to training.", ""]
+         "share is how much of the loop (burst, redraw, Streamlit, browser) goes to training. Each model trains in "
+         "its own burst of every tick, so with both shown each gets under half the time. Bursts run on one torch "
+         "thread (`TRAIN_THREADS` in `dashboard/views/playground.py`): with two, a step stalled at every parallel "
+         "operation's barrier while the browser held the other core (`iresnet_core/threads.py`).", ""]
     if live.get("skipped"):
         return L + [f"Not measured: {live['skipped']}.", ""]
     trainer = {"i-ResNet": "exact", "Glow": "glow"}  # each model's own rate in the throughput table

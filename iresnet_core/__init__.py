@@ -18,11 +18,12 @@ from .flow import ESTIMATOR_FIELDS, Flow
 from .glow import match_glow
 from .layers import BlockInverseInfo, InverseInfo
 from .models import build_flow, count_parameters
+from .threads import torch_threads
 from .train import Trainer
 
 __all__ = [
     "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
     "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer",
-    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes",
+    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads",
     "analysis", "datasets", "logdet",
 ]

@@ -25,6 +25,11 @@ __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 
 STATE_KEY = "playground"
 TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back to back
+# Bursts train on one torch thread: the browser rendering the charts shares the two cores, and a
+# step of many small parallel operations stalls at every barrier whose second thread it has taken.
+# Measured in the server with the default "Both" view: the i-ResNet's rate inside its bursts went
+# from 11 to 35 steps/s, the Glow's stayed at about 90 (iresnet_core.threads, issue 6).
+TRAIN_THREADS = 1
 REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at most this often
 # Live redraws replace every chart several times a second: no greying-out of not-yet-redrawn elements.
 _NO_STALE_CSS = "<style>.stElementContainer[data-stale='true']{opacity:1 !important;transition:none !important}</style>"
@@ -259,7 +264,8 @@ def _live() -> None:
     was_playing = pg.playing
     t0 = time.perf_counter()
     if pg.playing:
-        pg.tick()
+        with ic.torch_threads(TRAIN_THREADS):
+            pg.tick()
     train_s = time.perf_counter() - t0
     for w in pg.warnings:
         st.warning(w, icon="⚠️")

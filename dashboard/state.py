@@ -36,6 +36,7 @@ import numpy as np
 import iresnet_core as ic
 from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_dir, checkpoint_matches,
                                    checkpoint_metrics, read_checkpoint_files, shifted_history)
+from dashboard.play_rate import PlayRate
 from iresnet_core.checkpoint import parse_config
 
 __all__ = [
@@ -172,6 +173,8 @@ class ModelRun:
     pre_history: dict[str, list[float]] = field(default_factory=dict)
     #: an uploaded checkpoint's bytes (weights, config, name): Reset returns to it
     source: tuple[bytes, bytes, str] | None = None
+    #: the step counter against the wall clock while playing (the status line's steps/s)
+    rate: PlayRate = field(default_factory=PlayRate)
 
     @property
     def skipped(self) -> int:
@@ -431,7 +434,11 @@ class Playground:
         """One Play tick: a time-budgeted burst of steps per shown model (one step in slow motion)."""
         budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
         with self.lock:
-            return self._step(1) if budget <= 0 else self._burst(float(budget))
+            out = self._step(1) if budget <= 0 else self._burst(float(budget))
+        now = time.perf_counter()
+        for run in self.shown_runs:
+            run.rate.add(now, run.step, float(getattr(run.trainer, "wall_time", 0.0)))
+        return out
 
     def _burst(self, budget: float) -> dict[str, dict[str, Any]]:
         out = {}

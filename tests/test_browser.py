@@ -129,6 +129,10 @@ def test_slider_play_pause_and_screenshots(server, browser):
     assert grew, f"step counter did not grow: {first} -> {_steps(page)}"
     page.wait_for_timeout(3000)
     page.screenshot(path=str(SHOTS / "playground-training.png"))
+    # each status line: the counter's own pace, redraws included, and the trainer's rate beside it
+    body = page.inner_text("body").replace(",", "")
+    paces = [(int(a), int(b)) for a, b in re.findall(r"(\d+) steps/s \(trainer (\d+)\)", body)]
+    assert len(paces) == 2 and all(0 < live <= trainer for live, trainer in paces), paces
 
     # Pause: the counter stops
     page.get_by_role("button", name=re.compile("Pause")).click()

@@ -193,6 +193,8 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
 def _toggle_play() -> None:
     pg = _pg()
     pg.playing = not pg.playing
+    for run in pg.shown_runs:
+        run.rate.reset()  # the steps/s of Play count from this press
     if pg.playing:
         pg.warnings = [w for w in pg.warnings if "skipped" not in w]
         pg.resume()  # after a divergence pause, Play tries again (e.g. with a lower learning rate)
@@ -229,10 +231,16 @@ def _transport(pg: Playground) -> None:
 def _status(run, view, pg: Playground) -> str:
     m = run.metrics
     sps = m.get("steps_per_s")
+    live = run.rate.per_s() if pg.playing else None
     lip = view.lip
+    if live is not None:  # the counter's own pace, redraws included; the trainer's alone beside it
+        own = run.rate.trainer_per_s()
+        speed = f"{live:,.0f} steps/s" + (f" (trainer {own:,.0f})" if own else "")
+    else:
+        speed = f"{sps:,.0f} steps/s" if sps else "— steps/s"
     parts = [
         f"**step {run.step:,}**" + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
-        f"{sps:,.0f} steps/s" if sps else "— steps/s",
+        speed,
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]

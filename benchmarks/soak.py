@@ -9,7 +9,7 @@ writes ``docs/soak.md`` (the table and the verdict: growth after warm-up, target
 from them). Not part of ``make test``.
 
 The helpers :func:`start_server`, :func:`proc_stats`, :func:`steps_of` and :func:`press_play` are
-shared with the browser tests of interruptions (``tests/test_robust_sessions.py``).
+shared with the browser tests (``tests/test_browser.py``, ``tests/test_robust_sessions.py``).
 
 Example:
     python -m benchmarks.soak --minutes 10 --pages 2

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, start_server, steps_of, stop_server, wait_ready
+
 # The README's screenshots are refreshed with `make screenshots` (SCREENSHOT_DIR=docs/screenshots);
 # a plain test run writes them elsewhere so that it leaves the work tree clean.
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "iresnet-playground-screenshots")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,40 +27,15 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(Path(tempfile.gettempdir()) / "iresnet-playground-browser-test.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy in 60 s")
-    yield url
-    proc.terminate()
+    """``streamlit run streamlit_app.py`` on a free loopback port (the benchmarks' own launcher)."""
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        proc, url = start_server(Path(tempfile.gettempdir()) / "iresnet-playground-browser-test.log", timeout_s=60)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -73,23 +43,13 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
 
-COUNTER = re.compile(r"^Step\s+(i-ResNet|Glow) \d")
-
-
-def _steps(page) -> list[int]:
-    text = page.get_by_text(COUNTER).first.inner_text()
-    return [int(n.replace(",", "")) for n in re.findall(r"(?:i-ResNet|Glow) ([\d,]+)", text)]
-
-
 def _wait_ready(page, n_charts: int, timeout_s: float = 90) -> None:
-    page.get_by_text(COUNTER).first.wait_for(timeout=timeout_s * 1000)
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}",
-                           timeout=timeout_s * 1000)
+    wait_ready(page, n_charts, timeout_s)
     page.wait_for_timeout(800)  # let plotly finish drawing
 
 
@@ -100,7 +60,7 @@ def test_slider_play_pause_and_screenshots(server, browser):
     page.goto(server, wait_until="domcontentloaded")
     _wait_ready(page, 6)
     ready_s = time.time() - t0
-    assert _steps(page) == [0, 0]
+    assert steps_of(page) == [0, 0]
     page.screenshot(path=str(SHOTS / "playground.png"))
 
     # move the c slider with the keyboard: 0.90 -> 0.85; the i-ResNet resets and says so
@@ -117,16 +77,16 @@ def test_slider_play_pause_and_screenshots(server, browser):
     # Play: the counter grows while the page redraws
     page.get_by_role("button", name=re.compile("Play")).click()
     page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
-    first = _steps(page)
+    first = steps_of(page)
     grew = False
     deadline = time.time() + 90
     while time.time() < deadline:
         page.wait_for_timeout(1000)
-        now = _steps(page)
+        now = steps_of(page)
         if all(b > a for a, b in zip(first, now)) and min(now) >= 3:
             grew = True
             break
-    assert grew, f"step counter did not grow: {first} -> {_steps(page)}"
+    assert grew, f"step counter did not grow: {first} -> {steps_of(page)}"
     page.wait_for_timeout(3000)
     page.screenshot(path=str(SHOTS / "playground-training.png"))
     # each status line: the counter's own pace, redraws included, and the trainer's rate beside it
@@ -138,9 +98,9 @@ def test_slider_play_pause_and_screenshots(server, browser):
     page.get_by_role("button", name=re.compile("Pause")).click()
     page.get_by_role("button", name=re.compile("Play")).wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
-    stopped = _steps(page)
+    stopped = steps_of(page)
     page.wait_for_timeout(2500)
-    assert _steps(page) == stopped
+    assert steps_of(page) == stopped
     (SHOTS / "browser-timing.txt").write_text(f"ready after {ready_s:.1f} s\n")
 
 

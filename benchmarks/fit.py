@@ -42,7 +42,7 @@ LABELS = {"iresnet": "i-ResNet (ours)", "glow": "Glow (ours, parameter-matched)"
 
 def _playground_lr() -> float:
     """The learning rate a person gets in the Playground without touching the slider."""
-    from dashboard.state import Settings
+    from dashboard.settings import Settings
 
     return float(Settings().lr)
 

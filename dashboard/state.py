@@ -1,10 +1,10 @@
-"""Per-session training state of the Playground: settings, data, one run per model, cached views.
+"""Per-session training state of the Playground: data, one run per model, cached views.
 
 No Streamlit import: the page keeps one :class:`Playground` in ``st.session_state`` (one per
 browser session, never shared through a cache) and drives it; tests drive it directly.
 
-* :class:`Settings` is plain data, one field per sidebar control (the field names are the URL
-  query parameters).
+* :class:`~dashboard.settings.Settings` (re-exported here) is plain data, one field per sidebar
+  control (the field names are the URL query parameters).
 * :meth:`Playground.apply` compares new settings with the current ones: the learning rate applies
   live; a change of a model's architecture rebuilds that model, a change of data rebuilds both,
   and each rebuild leaves a note saying so.
@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import math
@@ -37,105 +36,19 @@ import iresnet_core as ic
 from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_dir, checkpoint_matches,
                                    checkpoint_metrics, read_checkpoint_files, shifted_history)
 from dashboard.play_rate import PlayRate
+from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, _since, dataset_bounds,
+                                dataset_entropy, dataset_label, describe, truncation_bound)
 from iresnet_core.checkpoint import parse_config
 
 __all__ = [
     "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
     "CHECKPOINT_DIR", "MAX_WARNINGS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
-    "playground_charts_of",
+    "playground_charts_of", "MAX_BAD_STEPS",
 ]
 
-CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
-MODEL_CHOICES = ("both", "iresnet", "glow")
-#: seconds of training per model and tick; "slow motion" trains one step a tick.
-SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
 N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
-MAX_BAD_STEPS = 20  #: default: non-finite steps in a row before a model pauses itself
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
-_DEFAULT_CFG = ic.FlowConfig()
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every control of the Playground; field names double as URL query parameters."""
-
-    dataset: str = "8gaussians"
-    models: str = "both"
-    c: float = float(_DEFAULT_CFG.coeff or 0.9)
-    unconstrained: bool = False
-    estimator: str = _DEFAULT_CFG.logdet
-    N: int = _DEFAULT_CFG.n_terms
-    probes: int = _DEFAULT_CFG.n_probes
-    probe: str = getattr(_DEFAULT_CFG, "probe", "gaussian")
-    blocks: int = _DEFAULT_CFG.n_blocks
-    width: int = _DEFAULT_CFG.hidden[0]
-    activation: str = _DEFAULT_CFG.activation
-    lr: float = 1e-2  # with near-identity blocks the i-ResNet fits fastest here (benchmarks, issue 6)
-    glow_lr: float = 3e-3  # Glow's own: at 1e-2 a pre-trained Glow falls apart within a few steps
-    batch: int = 500
-    seed: int = 0
-    pretrained: bool = True
-    speed: str = "normal"
-    grid: int = 100
-    n_samples: int = 1000
-    max_bad: int = MAX_BAD_STEPS  #: non-finite steps in a row before training pauses (applies live)
-
-    def lr_for(self, model: str) -> float:
-        """The learning rate of ``model``: each flow has its own best one."""
-        return float(self.glow_lr if model == "glow" else self.lr)
-
-    def shown(self) -> tuple[str, ...]:
-        """The models on screen, i-ResNet first."""
-        return ("iresnet", "glow") if self.models == "both" else (self.models,)
-
-    def iresnet_config(self) -> ic.FlowConfig:
-        """The i-ResNet's :class:`FlowConfig` (raises ValueError on bad values)."""
-        depth = len(_DEFAULT_CFG.hidden)
-        return _DEFAULT_CFG.replace(
-            model="iresnet", n_blocks=int(self.blocks), hidden=(int(self.width),) * depth,
-            coeff=None if self.unconstrained else float(self.c), activation=self.activation,
-            logdet=self.estimator, n_terms=int(self.N), n_probes=int(self.probes), probe=self.probe,
-            seed=int(self.seed),
-        )
-
-    def flow_config(self, model: str) -> ic.FlowConfig:
-        """The config of ``model``; Glow is matched to the i-ResNet's parameter count."""
-        cfg = self.iresnet_config()
-        if model == "iresnet":
-            return cfg
-        # Glow ignores c and the log-det estimator: keep them at their defaults so that moving the
-        # c slider does not reset the Glow (and its checkpoint still matches).
-        d = _DEFAULT_CFG
-        return ic.match_glow(cfg.replace(coeff=d.coeff, logdet=d.logdet, n_terms=d.n_terms,
-                                         n_probes=d.n_probes, probe=d.probe))
-
-    def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def dataset_bounds(name: str, points: np.ndarray | None = None) -> tuple[float, float, float, float]:
-    """The view box of a toy set, or the padded extent of user points."""
-    if name != CUSTOM:
-        return tuple(float(b) for b in ic.datasets.bounds(name))  # type: ignore[return-value]
-    return tuple(float(b) for b in ic.datasets.extent(points))  # type: ignore[return-value]
-
-
-def dataset_entropy(name: str) -> float | None:
-    """The entropy floor in nats; ``None`` for user points."""
-    if name == CUSTOM:
-        return None
-    e = ic.datasets.entropy(name)
-    return None if e is None else float(e)
-
-
-def dataset_label(name: str) -> str:
-    if name == CUSTOM:
-        return "your own points"
-    return getattr(ic.datasets, "LABELS", {}).get(name, name)
 
 
 @dataclass
@@ -585,50 +498,6 @@ def _jsonable(v: Any) -> Any:
         return v
     return str(v)
 
-
-_ARCH_LABELS = {"c": "c", "unconstrained": "constraint", "estimator": "estimator", "N": "N",
-                "probes": "probes", "probe": "probe", "blocks": "blocks", "width": "hidden width",
-                "activation": "activation", "seed": "seed", "pretrained": "pre-trained",
-                "batch": "batch size"}
-
-
-def _since(since: Settings, old: Settings, new: Settings) -> str:
-    """What changed since the person last saw a note (else since the last rerun)."""
-    d = _diff(since, new)
-    return d if d != "architecture changed" else _diff(old, new)
-
-
-def _diff(old: Settings, new: Settings) -> str:
-    """``"c 0.9 → 0.5, N 5 → 10"``: the architecture fields that changed."""
-    parts = []
-    for f, label in _ARCH_LABELS.items():
-        a, b = getattr(old, f), getattr(new, f)
-        if a != b:
-            parts.append(f"{label} {a} → {b}")
-    return ", ".join(parts) or "architecture changed"
-
-
-def describe(cfg: ic.FlowConfig, dataset: str = "") -> str:
-    """One line saying what a model is: ``"moons · c=0.9 · series N=5 · 8 × 2-128-128-2 · elu"``."""
-    arch = f"{cfg.n_blocks} × 2-{'-'.join(str(h) for h in cfg.hidden)}-2"
-    if cfg.model == "glow":
-        parts = [dataset, f"{cfg.n_blocks} Glow steps, coupling 1-{'-'.join(str(h) for h in cfg.hidden)}-2"]
-    else:
-        c = "unconstrained" if cfg.coeff is None else f"c={cfg.coeff:g}"
-        est = cfg.logdet + (f" N={cfg.n_terms}" if cfg.logdet in ("series", "hutchinson") else "")
-        if cfg.logdet == "hutchinson":
-            est += f", {cfg.n_probes} {cfg.probe} probe" + ("s" if cfg.n_probes > 1 else "")
-        parts = [dataset, c, f"{est} log-det", arch, cfg.activation]
-    return " · ".join(p for p in parts if p)
-
-
-def truncation_bound(cfg: ic.FlowConfig) -> float | None:
-    """Bound on the power series' truncation error per block, ``d (-ln(1-c) - sum_{k<=N} c^k/k)``
-    (paper, Thm. 3); ``None`` where it does not apply (exact/roulette estimators, c >= 1, Glow)."""
-    if cfg.model != "iresnet" or cfg.logdet not in ("series", "hutchinson") or cfg.coeff is None or cfg.coeff >= 1:
-        return None
-    c = float(cfg.coeff)
-    return cfg.dim * (-math.log1p(-c) - sum(c ** k / k for k in range(1, cfg.n_terms + 1)))
 
 
 def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density", "contours"),

@@ -18,8 +18,8 @@ from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
-from dashboard.state import (CUSTOM, MAX_BAD_STEPS, SPEEDS, Playground, Settings, dataset_label, digest,
-                             playground_charts_of, truncation_bound)
+from dashboard.settings import CUSTOM, MAX_BAD_STEPS, SPEEDS, Settings, dataset_label, truncation_bound
+from dashboard.state import Playground, digest, playground_charts_of
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 

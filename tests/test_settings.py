@@ -1,0 +1,33 @@
+"""The Playground's settings and what follows from them alone."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from dashboard import settings
+from dashboard.settings import Settings, describe, truncation_bound
+
+
+def test_docstring_example():
+    assert doctest.testmod(settings).failed == 0
+
+
+@pytest.mark.parametrize("n, bound", [(5, 0.945), (10, 0.368), (20, 0.079)])
+def test_truncation_bound_at_the_defaults_c(n, bound):
+    """DESIGN.md's figures for d = 2, c = 0.9."""
+    cfg = Settings(estimator="series", N=n).iresnet_config()
+    assert truncation_bound(cfg) == pytest.approx(bound, rel=1e-2)  # DESIGN rounds to 3 decimals
+
+
+@pytest.mark.parametrize("changes", [dict(estimator="exact"), dict(estimator="roulette"), dict(unconstrained=True)])
+def test_no_truncation_bound_where_none_applies(changes):
+    assert truncation_bound(Settings(**changes).iresnet_config()) is None
+    assert truncation_bound(Settings(estimator="series").flow_config("glow")) is None
+
+
+def test_describe_says_what_the_model_is():
+    s = Settings(estimator="hutchinson", N=7, probes=2)
+    assert describe(s.iresnet_config(), "moons") == "moons · c=0.9 · hutchinson N=7, 2 gaussian probes log-det · 8 × 2-128-128-2 · elu"
+    assert describe(s.flow_config("glow"), "moons").startswith("moons · 8 Glow steps, coupling 1-")

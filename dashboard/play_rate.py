@@ -4,15 +4,15 @@ The trainer reports its rate inside a burst (``steps_per_s``); a playing page al
 charts and the browser renders them between bursts, so the counter advances more slowly than
 that. :class:`PlayRate` measures the counter itself against the wall clock over the last few
 seconds of uninterrupted Play, and over the same window the trainer's own rate (steps per second
-of training time); a gap longer than ``max_gap_s`` between ticks (a pause, a Step press, a reset)
-starts a fresh window.
+of training time). Play and Pause start a fresh window (:meth:`PlayRate.reset`); so do a counter
+or a training time that went back (a reset model) and a gap longer than ``max_gap_s`` between ticks.
 
 Example:
     >>> r = PlayRate()
     >>> r.add(0.0, 0, 0.0); r.add(0.5, 10, 0.25); r.add(1.0, 20, 0.5)
     >>> r.per_s(), r.trainer_per_s()
     (20.0, 40.0)
-    >>> r.add(10.0, 25, 0.6); r.per_s() is None  # after a pause: a new window, one point
+    >>> r.add(20.0, 25, 0.6); r.per_s() is None  # after a long gap: a new window, one point
     True
 """
 
@@ -29,7 +29,7 @@ class PlayRate:
     """The step counter against the wall clock over the last ``window_s`` seconds of Play."""
 
     window_s: float = 5.0
-    max_gap_s: float = 3.0
+    max_gap_s: float = 10.0  #: Play and Pause reset the window themselves; this catches the rest
     min_span_s: float = 0.5  #: no rate before the window spans this long
     points: deque = field(default_factory=deque)  #: (time in s, step, training time so far in s)
 

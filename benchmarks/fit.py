@@ -7,7 +7,8 @@ loop). Every evaluation happens with the clock stopped, on fresh points of the t
 12345): 5000 for the curve, 20000 at the reported checkpoints. The NLL is exact for all three
 models (2x2 determinants).
 
-The clock: two torch threads (the Playground's setting on this two-core machine) and the wall
+The clock: two torch threads (the issue's setting on this two-core machine; the Playground's live
+bursts use one, as the browser takes the other core: the live section measures that) and the wall
 time spent in the optimiser steps only (``time.perf_counter`` around each step; evaluation, data
 and bookkeeping stop it). The machine's load at the start and the end of the run is recorded with
 the results: on a busy machine these times stretch, for every model alike.

@@ -10,7 +10,8 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * the full Playground rerun: a tick plus the redraw (``dashboard.state.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports.
 
-Two torch threads, as the Playground runs on this two-core machine; each figure is the wall time a
+Two torch threads, as the Playground's redraws and lens pages run on this two-core machine (its
+training bursts use one: the live section measures those); each figure is the wall time a
 person waits (median and fastest of the repeats) with the calling thread's CPU time beside it. A
 training burst is time-budgeted, so only its wall time means anything.
 """
@@ -58,7 +59,7 @@ def _default_flow(model: str = "iresnet"):
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
-    """Two threads, as in the Playground; wall time and the calling thread's CPU time."""
+    """Two threads, as in the Playground's redraws; wall time and the calling thread's CPU time."""
     return _run(quick, log)
 
 

@@ -182,9 +182,9 @@ def _fit_md(fit: dict[str, Any]) -> list[str]:
     L = ["## Fit per second", "",
          f"Exact test NLL minus the entropy floor (nats; lower is better, 0 is perfect) after {', '.join(f'{c:g}' for c in cps)} s "
          f"of training time, counted as wall seconds inside the optimiser steps with two torch threads, the "
-         "Playground's setting on this two-core machine "
-         f"(evaluation with the clock stopped, on {fit['n_test_final']:,} fresh points; "
-         f"the standard error of one figure is about 0.01 nats). Data: {fit['n_data']} points, a fifth held out "
+         "issue's setting on this two-core machine; the Playground's live bursts use one, as the browser takes the "
+         f"other core. Evaluation happens with the clock stopped, on {fit['n_test_final']:,} fresh points "
+         f"(the standard error of one figure is about 0.01 nats). Data: {fit['n_data']} points, a fifth held out "
          "as the Playground does, batch 500.", "",
          "| data set | entropy | model | lr | " + " | ".join(f"after {c:g} s" for c in cps) + " | steps done |",
          "|---|---:|---|---:|" + "---:|" * len(cps) + "---:|"]
@@ -205,7 +205,7 @@ def _fit_md(fit: dict[str, Any]) -> list[str]:
 
 def _latency_md(lat: dict[str, Any]) -> list[str]:
     L = ["## Latency", "", f"Median of {lat['repeats']} repeats after one warm-up, default settings, the 8gaussians "
-         f"model ({lat.get('flow_origin', '')}), two torch threads as in the Playground. \"CPU\" is the CPU time "
+         f"model ({lat.get('flow_origin', '')}), two torch threads (the Playground's redraws and lens pages; its training bursts use one). \"CPU\" is the CPU time "
          "of the calling thread only (the second thread's share is not in it); \"wall\" is what a person waits.", "",
          "| computation | CPU (ms) | wall, median (ms) | wall, min (ms) | note |", "|---|---:|---:|---:|---|"]
     for r in lat["rows"]:

@@ -24,7 +24,7 @@ import numpy as np
 import iresnet_core as ic
 
 __all__ = ["Settings", "CUSTOM", "MODEL_CHOICES", "SPEEDS", "MAX_BAD_STEPS", "dataset_bounds", "dataset_entropy",
-           "dataset_label", "describe", "truncation_bound"]
+           "dataset_label", "describe", "truncation_bound", "what_changed"]
 
 CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
 MODEL_CHOICES = ("both", "iresnet", "glow")
@@ -122,7 +122,7 @@ _ARCH_LABELS = {"c": "c", "unconstrained": "constraint", "estimator": "estimator
                 "batch": "batch size"}
 
 
-def _since(since: Settings, old: Settings, new: Settings) -> str:
+def what_changed(since: Settings, old: Settings, new: Settings) -> str:
     """What changed since the person last saw a note (else since the last rerun)."""
     d = _diff(since, new)
     return d if d != "architecture changed" else _diff(old, new)

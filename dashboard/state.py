@@ -36,8 +36,8 @@ import iresnet_core as ic
 from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_dir, checkpoint_matches,
                                    checkpoint_metrics, read_checkpoint_files, shifted_history)
 from dashboard.play_rate import PlayRate
-from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, _since, dataset_bounds,
-                                dataset_entropy, dataset_label, describe, truncation_bound)
+from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, dataset_bounds, dataset_entropy,
+                                dataset_label, describe, truncation_bound, what_changed)
 from iresnet_core.checkpoint import parse_config
 
 __all__ = [
@@ -261,10 +261,10 @@ class Playground:
                 run.flow.set_estimator(**estimator)  # the estimator is not the architecture: no reset
                 run.cfg = new_cfg if run.source is None else run.cfg.replace(**estimator)
                 if model == "iresnet":  # Glow's log-det is exact whatever the estimator says
-                    notes.append(f"i-ResNet trains on with the new estimator ({_since(since, old, s)}); "
+                    notes.append(f"i-ResNet trains on with the new estimator ({what_changed(since, old, s)}); "
                                  "no reset.")
             elif new_cfg != base or (s.pretrained != old.pretrained):
-                reason = _since(since, old, s)
+                reason = what_changed(since, old, s)
                 self.runs[model] = self._build(model, s)
                 if not data_changed:
                     notes.append(f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason}).")

@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from dashboard import settings
-from dashboard.settings import Settings, describe, truncation_bound
+from dashboard.settings import Settings, describe, truncation_bound, what_changed
 
 
 def test_docstring_example():
@@ -31,3 +31,13 @@ def test_describe_says_what_the_model_is():
     s = Settings(estimator="hutchinson", N=7, probes=2)
     assert describe(s.iresnet_config(), "moons") == "moons · c=0.9 · hutchinson N=7, 2 gaussian probes log-det · 8 × 2-128-128-2 · elu"
     assert describe(s.flow_config("glow"), "moons").startswith("moons · 8 Glow steps, coupling 1-")
+
+
+def test_what_changed_names_the_fields_since_the_last_note():
+    base = Settings()
+    moved = base.replace(c=0.85)
+    now = moved.replace(c=0.8)
+    # a fast slider drag: the note says the whole move since the person last saw one
+    assert what_changed(base, moved, now) == "c 0.9 → 0.8"
+    # the last note already showed these settings: the change since the last rerun
+    assert what_changed(now, moved, now) == "c 0.85 → 0.8"

@@ -6,6 +6,7 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow;
 * inverse curves for 5 values of c (``ic.analysis.inverse_curves``, 256 points, 50 iterations);
 * the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
+* reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
 * one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
 * the full Playground rerun: a tick plus the redraw (``dashboard.state.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 
 import iresnet_core as ic
 
@@ -63,6 +65,15 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
     return _run(quick, log)
 
 
+def _playground_grid() -> int:
+    """The density grid a person gets in the Playground (its default setting), 100 without the dashboard."""
+    try:
+        from dashboard.settings import Settings
+    except Exception:
+        return 100
+    return int(Settings().grid)
+
+
 def _run(quick: bool, log) -> dict[str, Any]:
     repeats = 3 if quick else 7
     rows: list[dict[str, Any]] = []
@@ -83,13 +94,19 @@ def _run(quick: bool, log) -> dict[str, Any]:
 
     add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200), origin)
     add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), gorigin)
-    add("density grid 120x120 (Playground default), i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=120), origin)
+    n_grid = _playground_grid()
+    add(f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",
+        lambda: ic.analysis.density_grid(flow, bounds, n=n_grid), origin)
     coeffs = [0.5, 0.7, 0.9, 0.95, 0.99]
     add("inverse curves, 5 values of c (256 points, 50 iterations)",
         lambda: ic.analysis.inverse_curves(flow, pts[:256], coeffs, max_iter=50), f"c = {coeffs}")
     add("truncation curve N = 1..20 (500 points, 64 Hutchinson draws)",
         lambda: ic.analysis.truncation_curve(flow, pts, n_max=20))
     add("samples: 1000 points through the fixed-point inverse", lambda: ic.analysis.samples(flow, 1000, seed=0))
+    block = np.random.default_rng(1).normal(size=(1000, 2)).round(5)
+    csv = ("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in block) * (ic.datasets.MAX_ROWS // 1000)).encode()
+    add(f"load_csv: the largest upload accepted ({ic.datasets.MAX_ROWS:,} rows, {len(csv) / 2**20:.0f} MB)",
+        lambda: ic.datasets.load_csv(csv), reps=3)
     data = ic.datasets.sample("8gaussians", 4000, seed=0)
     trainer = ic.Trainer(flow, data, seed=0)
     add("Trainer.evaluate (exact NLL on 2000 + 800 points)", trainer.evaluate)
@@ -120,5 +137,5 @@ def _run(quick: bool, log) -> dict[str, Any]:
             run.view = None
         playground_charts_of(pg)
 
-    add("Playground redraw only (density grid 120, 1000 samples, figures; 2 models)", redraw)
+    add(f"Playground redraw only (density grid {n_grid}, 1000 samples, figures; 2 models)", redraw)
     return {"rows": rows, "repeats": repeats, "flow_origin": origin}

@@ -11,8 +11,13 @@ import streamlit as st
 st.set_page_config(page_title="i-ResNet Playground", page_icon="🌀", layout="wide",
                    initial_sidebar_state="expanded")
 
+import iresnet_core as ic  # noqa: E402
 from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
+
+# Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
+# rather than faulting fresh pages in each time (iresnet_core.allocator: 2.7x on a 200x200 grid).
+ic.keep_freed_memory()
 
 PAGES = [
     st.Page(playground.render, title="Playground", icon=":material/tune:", url_path="playground", default=True),

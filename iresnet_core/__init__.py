@@ -12,6 +12,7 @@ Example:
 """
 
 from . import analysis, datasets, logdet
+from .allocator import keep_freed_memory
 from .checkpoint import load, load_bytes, save
 from .config import ACTIVATIONS, LOGDET_MODES, MODELS, PROBES, SPECTRAL_MODES, FlowConfig
 from .flow import ESTIMATOR_FIELDS, Flow
@@ -24,6 +25,6 @@ from .train import Trainer
 __all__ = [
     "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
     "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer",
-    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads",
+    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads", "keep_freed_memory",
     "analysis", "datasets", "logdet",
 ]

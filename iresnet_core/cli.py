@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import datasets
+from .allocator import keep_freed_memory
 from .checkpoint import save
 from .config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from .glow import match_glow
@@ -162,6 +163,7 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
 
 
 def _train(args: argparse.Namespace) -> int:
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

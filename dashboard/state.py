@@ -38,6 +38,7 @@ from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_d
 from dashboard.play_rate import PlayRate
 from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, dataset_bounds, dataset_entropy,
                                 dataset_label, describe, truncation_bound, what_changed)
+from dashboard.view import View, compute_view
 from iresnet_core.checkpoint import parse_config
 
 __all__ = [
@@ -49,25 +50,6 @@ __all__ = [
 N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
-
-
-@dataclass
-class View:
-    """What one redraw of one model shows: the density grid and samples at a given step."""
-
-    step: int
-    xs: np.ndarray
-    ys: np.ndarray
-    density: np.ndarray
-    samples: np.ndarray
-    mass: float
-    lip: float
-    inverse_iterations: int
-    inverse_converged: bool
-    inverse_diverged: bool
-    seconds: float
-    key: tuple = ()
-    made_at: float = 0.0
 
 
 @dataclass
@@ -439,27 +421,7 @@ class Playground:
         if (max_age_s is not None and run.view is not None and run.view.key[1:] == key[1:]
                 and time.perf_counter() - run.view.made_at < max_age_s):
             return run.view
-        t0 = time.perf_counter()
-        grid = ic.analysis.density_grid(run.flow, self.bounds, n=int(s.grid))
-        try:
-            samples, info = ic.analysis.samples(run.flow, n=int(s.n_samples), seed=0)
-            samples = np.asarray(samples, dtype=np.float32)
-            iters = int(getattr(info, "iterations", 0))
-            conv = bool(getattr(info, "converged", True))
-            div = bool(getattr(info, "diverged", False))
-        except Exception:  # an unconstrained ResNet may not invert: show no samples, say so
-            samples, iters, conv, div = np.zeros((0, 2), np.float32), 0, False, True
-        try:
-            lip = float(ic.analysis.lipschitz_bound(run.flow))
-        except Exception:
-            lip = float("nan")
-        run.view = View(
-            step=run.step, xs=np.asarray(grid.xs), ys=np.asarray(grid.ys),
-            density=np.asarray(grid.density, dtype=np.float32), samples=samples,
-            mass=float(getattr(grid, "mass", float("nan"))), lip=lip, inverse_iterations=iters,
-            inverse_converged=conv, inverse_diverged=div, seconds=time.perf_counter() - t0, key=key,
-            made_at=time.perf_counter(),
-        )
+        run.view = compute_view(run.flow, run.step, self.bounds, int(s.grid), int(s.n_samples), key)
         return run.view
 
     def config_json(self) -> dict[str, Any]:

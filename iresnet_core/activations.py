@@ -33,7 +33,9 @@ class Activation:
     def __call__(self, a: Tensor) -> Tensor:
         return self.value_and_derivative(a)[0]
 
-    def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+    def value_and_derivative(self, a: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        """``(phi(a), phi'(a))``; with ``out`` (shaped like ``a``, not aliasing it) ``phi(a)`` is written
+        there, so a caller that stacks rows saves a copy."""
         raise NotImplementedError
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:  # pragma: no cover
@@ -48,12 +50,14 @@ class _ELU(Activation):
     def __call__(self, a: Tensor) -> Tensor:
         return F.elu(a)
 
-    def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:
+    def value_and_derivative(self, a: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         # phi'(a) = exp(min(a, 0)) and phi(a) = max(a, phi'(a) - 1) (exp(a) - 1 >= a, with equality
         # only at 0): one exp for both and four cheap float passes; a boolean mask or torch.where
         # costs several times an exp here.
         dy = a.clamp(max=0.0).exp_()
-        return torch.maximum(a, dy - 1.0), dy
+        if out is None:
+            return torch.maximum(a, dy - 1.0), dy
+        return torch.maximum(a, torch.sub(dy, 1.0, out=out), out=out), dy
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
         # exp(a) = phi'(a) for a <= 0, 0 above: phi'(a) minus the step function sign(max(a, 0)).
@@ -66,9 +70,9 @@ class _LipSwish(Activation):
     def __call__(self, a: Tensor) -> Tensor:
         return F.silu(a) / _LIPSWISH_SCALE
 
-    def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:
+    def value_and_derivative(self, a: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         s = torch.sigmoid(a)
-        return a * s / _LIPSWISH_SCALE, (s + a * s * (1 - s)) / _LIPSWISH_SCALE
+        return torch.mul(a, s, out=out).div_(_LIPSWISH_SCALE), (s + a * s * (1 - s)) / _LIPSWISH_SCALE
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
         s = torch.sigmoid(a)
@@ -81,8 +85,8 @@ class _Tanh(Activation):
     def __call__(self, a: Tensor) -> Tensor:
         return torch.tanh(a)
 
-    def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:
-        y = torch.tanh(a)
+    def value_and_derivative(self, a: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y = torch.tanh(a, out=out)
         return y, 1 - y * y
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
@@ -95,8 +99,9 @@ class _Softplus(Activation):
     def __call__(self, a: Tensor) -> Tensor:
         return F.softplus(a)
 
-    def value_and_derivative(self, a: Tensor) -> tuple[Tensor, Tensor]:
-        return F.softplus(a), torch.sigmoid(a)
+    def value_and_derivative(self, a: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y = F.softplus(a)
+        return (y if out is None else out.copy_(y)), torch.sigmoid(a)
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
         return dy * (1 - dy)

@@ -69,16 +69,20 @@ class _GAndJacobian(torch.autograd.Function):
         ws = [w if r is None else w / r.s for w, r in zip(flat[0::2], rescales)]
         bs = flat[1::2]
         B, d = x.shape
+        # Every Z_k is filled in place, row block by row block (no concatenation copies).
         a = torch.addmm(bs[0], x, ws[0].t())
-        h, s = act.value_and_derivative(a)
+        Z = x.new_empty((1 + d) * B, a.shape[1])
+        _, s = act.value_and_derivative(a, out=Z[:B])
         # Z_1 = [h_1; s_1 * W_1[:, 0]; ...]: the first layer's tangents are W_1's columns.
-        Z = torch.cat([h] + [s * ws[0][:, i] for i in range(d)])
+        for i in range(d):
+            torch.mul(s, ws[0][:, i], out=Z[(i + 1) * B:(i + 2) * B])
         saved_a, saved_s, saved_Z, saved_P = [a], [s], [Z], []
         for w, b in zip(ws[1:-1], bs[1:-1]):
             Y = Z @ w.t()
             a, P = Y[:B].add_(b), Y[B:].view(d, B, -1)  # pre-activations, tangents P_k
-            h, s = act.value_and_derivative(a)
-            Z = torch.cat([h, (P * s).view(d * B, -1)])
+            Z = x.new_empty((1 + d) * B, a.shape[1])
+            _, s = act.value_and_derivative(a, out=Z[:B])
+            torch.mul(P, s, out=Z[B:].view(d, B, -1))
             saved_a.append(a), saved_s.append(s), saved_Z.append(Z), saved_P.append(P)
         Y = Z @ ws[-1].t()
         g, P = torch.add(Y[:B], bs[-1]), Y[B:].view(d, B, -1)
@@ -159,9 +163,12 @@ class _GAndJacobian(torch.autograd.Function):
                 for i in range(1, d):
                     ds.addcmul_(dT[i], w1[:, i])
                 da = torch.addcmul(dh * s, ds, dd)
-                dws[0] = torch.addmm((dT * s).sum(1).t(), da.t(), x)
+                # Both products have a side of length d: laid out this way round (and as d
+                # matrix-vector products for dx) they take a fraction of the time of da.t() @ x and
+                # da @ w1, which BLAS runs as skinny general products.
+                dws[0] = torch.addmm((dT * s).sum(1), x.t(), da).t().contiguous()
                 dbs[0] = da.sum(0)
-                dx = da @ w1
+                dx = torch.stack([torch.mv(da, w1[:, i]) for i in range(d)], 1) if d <= 4 else da @ w1
         grads: list[Tensor] = []
         for dw, db, w, r in zip(dws, dbs, ws, ctx.rescales):
             if r is not None:  # W_n = W / s, s = u^T W v / c: dW = (G - <G, W_n> / c u v^T) / s

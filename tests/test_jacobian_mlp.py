@@ -183,6 +183,12 @@ def test_activation_derivatives_match_autograd(activation):
     (d2,) = torch.autograd.grad(d1.sum(), a)
     torch.testing.assert_close(dy, d1, rtol=0, atol=1e-12)
     torch.testing.assert_close(act.second_derivative(a, y, dy), d2, rtol=0, atol=1e-12)
+    out = torch.full_like(a, float("nan"), requires_grad=False)
+    with torch.no_grad():
+        y_out, dy_out = act.value_and_derivative(a.detach(), out=out)
+    assert y_out.data_ptr() == out.data_ptr()  # written in place, for the stacked rows
+    torch.testing.assert_close(out, y.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(dy_out, dy.detach(), rtol=0, atol=0)
 
 
 def test_training_step_uses_the_fast_path_and_matches():

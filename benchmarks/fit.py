@@ -106,13 +106,14 @@ class _Run:
         if self.model == "nf_residual":
             lp = self.trainer.log_prob(x, chunk)
         else:
-            was = self.flow.training
-            self.flow.eval()
+            flow = self.trainer.eval_flow  # what the Playground shows: the running average of the weights
+            was = flow.training
+            flow.eval()
             try:
                 with torch.inference_mode():
-                    lp = torch.cat([self.flow.log_prob(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+                    lp = torch.cat([flow.log_prob(x[i:i + chunk]) for i in range(0, len(x), chunk)])
             finally:
-                self.flow.train(was)
+                flow.train(was)
         lp = lp.double()
         return float(-lp.mean()) if torch.isfinite(lp).all() else math.inf
 

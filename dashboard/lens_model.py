@@ -100,13 +100,14 @@ def get_model(source: str, dataset: str, state: MutableMapping[str, Any]) -> Len
         run = playground_run(state)
         if run is not None:
             pg = state[PLAYGROUND_KEY]
-            ident = (id(run.flow), int(run.step))
+            flow = run.shown  # what the Playground draws: the averaged weights when averaging is on
+            ident = (id(flow), int(run.step))
             hit = store.get("playground")
             if hit is None or hit[0] != ident:
                 data = np.asarray(pg.data, dtype=np.float32)
                 rng = np.random.default_rng(0)
                 data = data[rng.permutation(len(data))[:N_POINTS]] if len(data) > N_POINTS else data
-                lm = LensModel(run.flow, freeze(run.flow), param_key(run.flow), "playground",
+                lm = LensModel(flow, freeze(flow), param_key(flow), "playground",
                                f"the Playground's i-ResNet, step {run.step:,} ({run.origin})", pg.dataset,
                                tuple(float(b) for b in pg.bounds), data)
                 store["playground"] = (ident, lm)

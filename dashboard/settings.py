@@ -52,6 +52,7 @@ class Settings:
     lr: float = 1e-2  # with near-identity blocks the i-ResNet fits fastest here (benchmarks, issue 6)
     glow_lr: float = 3e-3  # Glow's own: at 1e-2 a pre-trained Glow falls apart within a few steps
     batch: int = 500
+    average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
     seed: int = 0
     pretrained: bool = True
     speed: str = "normal"

@@ -44,11 +44,12 @@ from iresnet_core.checkpoint import parse_config
 __all__ = [
     "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
     "CHECKPOINT_DIR", "MAX_WARNINGS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
-    "playground_charts_of", "MAX_BAD_STEPS",
+    "playground_charts_of", "MAX_BAD_STEPS", "AVERAGE_STEPS",
 ]
 
 N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
+AVERAGE_STEPS = round(1 / (1 - ic.AVERAGE_DECAY))  #: the running average's memory, in steps
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
 
 
@@ -70,6 +71,12 @@ class ModelRun:
     source: tuple[bytes, bytes, str] | None = None
     #: the step counter against the wall clock while playing (the status line's steps/s)
     rate: PlayRate = field(default_factory=PlayRate)
+
+    @property
+    def shown(self) -> Any:
+        """The flow the page draws, saves and hands to the lenses: the trainer's running average
+        of the weights when averaging is on (``ic.Trainer.eval_flow``), else the trained flow."""
+        return getattr(self.trainer, "eval_flow", self.flow)
 
     @property
     def skipped(self) -> int:
@@ -206,7 +213,8 @@ class Playground:
 
     def _trainer(self, flow: Any, s: Settings) -> Any:
         return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
-                          eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)))
+                          eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
+                          average=ic.AVERAGE_DECAY if s.average else None)
 
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
@@ -258,6 +266,11 @@ class Playground:
                 run.trainer.set_lr(s.lr_for(run.model))
                 run.trainer.set_batch_size(int(s.batch))
                 self.resume(run)
+        if s.average != old.average:  # applies live: which weights are shown, not how they train
+            for run in self.runs.values():
+                run.trainer.set_average(ic.AVERAGE_DECAY if s.average else None)
+            notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
+                         else "Showing the weights of the last step (no averaging).")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate
             for run in self.runs.values():
                 run.trainer.max_bad_steps = max(1, int(s.max_bad))
@@ -395,12 +408,13 @@ class Playground:
                         metrics=metrics, source=(bytes(weights), bytes(config), name))
 
     def checkpoint_zip(self, model: str) -> bytes:
-        """The current weights of ``model`` as a ZIP of ``model.safetensors`` + ``config.json``,
-        written by :func:`iresnet_core.save` (the files :meth:`load_checkpoint` reads back)."""
+        """The weights on screen of ``model`` (:attr:`ModelRun.shown`: the running average when
+        averaging is on) as a ZIP of ``model.safetensors`` + ``config.json``, written by
+        :func:`iresnet_core.save` (the files :meth:`load_checkpoint` reads back)."""
         with self.lock:  # not while a burst updates the weights (downloads run in a server thread)
             run = self.runs[model]
             with tempfile.TemporaryDirectory(prefix="iresnet-ckpt-") as d:
-                ic.save(run.flow, d)
+                ic.save(run.shown, d)
                 buf = io.BytesIO()
                 with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
                     for f in (WEIGHTS, CONFIG):
@@ -415,13 +429,13 @@ class Playground:
         that: during Play the density redraws every so often, not every tick (GAN Lab's rule).
         """
         s = self.settings
-        key = (run.step, id(run.flow), self.bounds, int(s.grid), int(s.n_samples))
+        key = (run.step, id(run.shown), self.bounds, int(s.grid), int(s.n_samples))
         if run.view is not None and run.view.key == key:
             return run.view
         if (max_age_s is not None and run.view is not None and run.view.key[1:] == key[1:]
                 and time.perf_counter() - run.view.made_at < max_age_s):
             return run.view
-        run.view = compute_view(run.flow, run.step, self.bounds, int(s.grid), int(s.n_samples), key)
+        run.view = compute_view(run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key)
         return run.view
 
     def config_json(self) -> dict[str, Any]:

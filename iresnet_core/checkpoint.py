@@ -9,7 +9,7 @@ Example:
     >>> import iresnet_core as ic, tempfile
     >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,)))
     >>> d = tempfile.mkdtemp()
-    >>> ic.save(flow, d)
+    >>> _ = ic.save(flow, d)
     >>> same = ic.load(d)
 """
 

@@ -158,7 +158,7 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
         "skipped_steps": trainer.skipped_total, "paused_reason": trainer.paused_reason,
         "history": trainer.history.as_dict(),
     }
-    save(flow, out, metrics=result)
+    save(trainer.eval_flow, out, metrics=result)  # the weights its NLL was measured on (averaged)
     return result
 
 

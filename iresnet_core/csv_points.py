@@ -1,4 +1,4 @@
-"""A person's own 2D points from a CSV file: read generously, refuse clearly.
+r"""A person's own 2D points from a CSV file: read generously, refuse clearly.
 
 :func:`load_csv` accepts a path, bytes or a file-like object (Streamlit's ``UploadedFile``):
 an optional header, comma / semicolon / tab / whitespace separators, UTF-8 with or without BOM,

@@ -149,6 +149,22 @@ def test_learning_rate_is_live_no_reset():
     assert not [i.value for i in at.info if "reset" in i.value]
 
 
+def test_averaged_weights_toggle_live_and_the_charts_follow():
+    at = _app(models="i-ResNet", **SMALL)
+    for _ in range(3):
+        at.button(key="step").click().run()
+    run = _pg(at).runs["iresnet"]
+    assert run.trainer.average == ic.AVERAGE_DECAY
+    assert run.shown is run.trainer.eval_flow and run.shown is not run.flow
+    z_avg = _density_z(at)
+    at.toggle(key="average").set_value(False).run()
+    _ok(at)
+    assert _pg(at).runs["iresnet"] is run and _counter(at) == [3]  # no reset
+    assert run.trainer.average is None and run.shown is run.flow
+    assert _density_z(at) != z_avg  # the last step's weights are drawn now
+    assert any("last step" in i.value for i in at.info)
+
+
 def test_step_advances_and_changes_density_reset_returns_to_zero():
     at = _app(models="i-ResNet", **SMALL)
     z0 = _density_z(at)

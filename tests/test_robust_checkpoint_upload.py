@@ -152,7 +152,9 @@ def test_round_trip_in_the_ui(good):
     pg_b = b.session_state[STATE_KEY]
     run = pg_b.runs["iresnet"]
     assert run.origin == "uploaded" and run.cfg == pg_a.runs["iresnet"].cfg and run.cfg.coeff == 0.8
-    for p, q in zip(run.flow.state_dict().values(), pg_a.runs["iresnet"].flow.state_dict().values()):
+    # the weights session A showed (its running average), now trained on and shown in session B
+    assert pg_a.runs["iresnet"].shown is not pg_a.runs["iresnet"].flow
+    for p, q in zip(run.flow.state_dict().values(), pg_a.runs["iresnet"].shown.state_dict().values()):
         assert torch.equal(p, q)
     assert pg_b.runs["glow"] is glow_b  # the other model stays
     assert any("Loaded i-ResNet" in i.value for i in b.info)

@@ -19,7 +19,7 @@ from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
 from dashboard.settings import CUSTOM, MAX_BAD_STEPS, SPEEDS, Settings, dataset_label, truncation_bound
-from dashboard.state import Playground, digest, playground_charts_of
+from dashboard.state import AVERAGE_STEPS, Playground, digest, playground_charts_of
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 
@@ -159,6 +159,11 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
     glow_lr = sb.select_slider("Glow learning rate", _LRS, value=_D.glow_lr, key="glow_lr", bind=URL,
                                format_func=lambda v: f"{v:g}",
                                help="Glow's own (it is unstable above about 3e-3). Applies live.")
+    average = sb.toggle("Show the averaged weights", value=_D.average, key="average", bind=URL,
+                        help="On: the density, samples and NLL are those of the running average of the "
+                             f"weights over about the last {AVERAGE_STEPS} steps, which sits closer to the optimum than "
+                             "the last step at a high learning rate. Off: the last step's weights (a single "
+                             "Step then shows its whole effect). Applies live, without a reset.")
     batch, seed, grid = _D.batch, _D.seed, _D.grid
     if rare:
         batch = sb.select_slider("Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep)
@@ -184,7 +189,8 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
     return (Settings(
         dataset=dataset, models=models, c=float(c), unconstrained=bool(unconstrained), estimator=estimator,
         N=int(n_terms), probes=int(probes), probe=probe, blocks=int(blocks), width=int(width),
-        activation=activation, lr=float(lr), glow_lr=float(glow_lr), batch=int(batch), seed=int(seed), pretrained=bool(pretrained),
+        activation=activation, lr=float(lr), glow_lr=float(glow_lr), batch=int(batch), average=bool(average),
+        seed=int(seed), pretrained=bool(pretrained),
         speed=speed, grid=int(grid), max_bad=int(max_bad or MAX_BAD_STEPS),
     ), upload, slot)
 

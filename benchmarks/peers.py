@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["NF_MODES", "POWER_ITERS", "build_nf_residual", "build_nf_glow", "NFTrainer", "nf_version"]
+__all__ = ["NF_MODES", "POWER_ITERS", "build_nf_residual", "build_nf_glow", "NFTrainer", "nf_log_prob", "nf_version"]
 
 #: Power iterations per optimiser step for normflows' spectral norm (ours does 1 + 1 refresh).
 POWER_ITERS = 2
@@ -159,12 +159,16 @@ class NFTrainer:
 
     def log_prob(self, x: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
         """Exact log density (normflows' eval mode takes the brute-force 2x2 determinant in 2D)."""
-        self.model.eval()
-        try:
-            out = []
-            for i in range(0, len(x), chunk):
-                lp = self.model.log_prob(x[i:i + chunk])
-                out.append(lp.detach())
-            return torch.cat(out)
-        finally:
-            self.model.train()
+        return nf_log_prob(self.model, x, chunk)
+
+
+def nf_log_prob(model, x: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
+    """Exact log density of a normflows model, in eval mode (brute-force 2x2 determinant in 2D)."""
+    model.eval()
+    try:
+        out = []
+        for i in range(0, len(x), chunk):
+            out.append(model.log_prob(x[i:i + chunk]).detach())
+        return torch.cat(out)
+    finally:
+        model.train()

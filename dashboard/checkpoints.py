@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import iresnet_core as ic
 from iresnet_core.checkpoint import CONFIG, WEIGHTS
 
 __all__ = ["CHECKPOINT_DIR", "WEIGHTS", "CONFIG", "MAX_FILE_BYTES", "checkpoint_dir", "checkpoint_matches",
-           "checkpoint_metrics", "shifted_history", "read_checkpoint_files"]
+           "checkpoint_metrics", "shifted_history", "read_checkpoint_files", "checkpoint_zip"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 MAX_FILE_BYTES = 64 * 2**20  #: bytes per file of an uploaded checkpoint (and per ZIP member)
@@ -91,3 +92,15 @@ def read_checkpoint_files(files: list[tuple[str, bytes]]) -> tuple[bytes, bytes,
         got = ", ".join(n for n, _ in files)
         raise ValueError(f"expected two files, model.safetensors and config.json (or the checkpoint ZIP); got {got}")
     return others[0][1], configs[0][1], f"{others[0][0]} + {configs[0][0]}"
+
+
+def checkpoint_zip(flow: Any) -> bytes:
+    """``flow`` as a ZIP of ``model.safetensors`` + ``config.json``, written by
+    :func:`iresnet_core.save`: the file :func:`read_checkpoint_files` reads back."""
+    with tempfile.TemporaryDirectory(prefix="iresnet-ckpt-") as d:
+        ic.save(flow, d)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in (WEIGHTS, CONFIG):
+                z.write(Path(d) / f, f)
+    return buf.getvalue()

@@ -20,22 +20,18 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
 import math
-import tempfile
 import threading
 import time
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import iresnet_core as ic
-from dashboard.checkpoints import (CHECKPOINT_DIR, CONFIG, WEIGHTS, checkpoint_dir, checkpoint_matches,
-                                   checkpoint_metrics, read_checkpoint_files, shifted_history)
-from dashboard.play_rate import PlayRate
+from dashboard.checkpoints import (CHECKPOINT_DIR, checkpoint_dir, checkpoint_matches, checkpoint_metrics,
+                                   checkpoint_zip, read_checkpoint_files, shifted_history)
+from dashboard.model_run import ModelRun
 from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, dataset_bounds, dataset_entropy,
                                 dataset_label, describe, truncation_bound, what_changed)
 from dashboard.view import View, compute_view
@@ -51,56 +47,6 @@ N_DATA = 4000
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
 AVERAGE_STEPS = round(1 / (1 - ic.AVERAGE_DECAY))  #: the running average's memory, in steps
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
-
-
-@dataclass
-class ModelRun:
-    """One model being trained: its flow, trainer, origin and last metrics."""
-
-    model: str
-    cfg: ic.FlowConfig
-    flow: Any
-    trainer: Any
-    origin: str  #: "pre-trained" or "scratch"
-    pretrained_steps: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
-    view: View | None = None
-    #: the checkpoint's own curves, shifted to steps <= 0 (drawn left of the live run)
-    pre_history: dict[str, list[float]] = field(default_factory=dict)
-    #: an uploaded checkpoint's bytes (weights, config, name): Reset returns to it
-    source: tuple[bytes, bytes, str] | None = None
-    #: the step counter against the wall clock while playing (the status line's steps/s)
-    rate: PlayRate = field(default_factory=PlayRate)
-
-    @property
-    def shown(self) -> Any:
-        """The flow the page draws, saves and hands to the lenses: the trainer's running average
-        of the weights when averaging is on (``ic.Trainer.eval_flow``), else the trained flow."""
-        return getattr(self.trainer, "eval_flow", self.flow)
-
-    @property
-    def skipped(self) -> int:
-        """Non-finite steps discarded so far (the trainer keeps the last good parameters)."""
-        return int(getattr(self.trainer, "skipped_total", 0))
-
-    @property
-    def step(self) -> int:
-        return int(self.trainer.step_count)
-
-    @property
-    def parameters(self) -> int:
-        return int(self.flow.num_parameters())
-
-    @property
-    def history(self) -> dict[str, list[float]]:
-        """The trainer's curves as plain lists (``step``, ``train_nll``, ``test_nll``)."""
-        h = self.trainer.history
-        live = h.as_dict() if hasattr(h, "as_dict") else {k: list(v) for k, v in dict(h).items()}
-        if not self.pre_history:
-            return live
-        n = len(live.get("step", []))
-        return {k: list(self.pre_history.get(k, [math.nan] * len(self.pre_history["step"])))
-                + list(live.get(k, [math.nan] * n)) for k in live}
 
 
 class Playground:
@@ -412,14 +358,7 @@ class Playground:
         averaging is on) as a ZIP of ``model.safetensors`` + ``config.json``, written by
         :func:`iresnet_core.save` (the files :meth:`load_checkpoint` reads back)."""
         with self.lock:  # not while a burst updates the weights (downloads run in a server thread)
-            run = self.runs[model]
-            with tempfile.TemporaryDirectory(prefix="iresnet-ckpt-") as d:
-                ic.save(run.shown, d)
-                buf = io.BytesIO()
-                with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-                    for f in (WEIGHTS, CONFIG):
-                        z.write(Path(d) / f, f)
-        return buf.getvalue()
+            return checkpoint_zip(self.runs[model].shown)
 
     # ----------------------------------------------------------------- views
     def view(self, run: ModelRun, max_age_s: float | None = None) -> View:

@@ -33,7 +33,7 @@ __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
 
 #: Learning rates that fit fastest with the defaults (near-identity i-ResNet blocks; Glow is less
 #: stable above 3e-3). See docs/benchmarks.md.
-DEFAULT_LR = {"iresnet": 1e-2, "glow": 3e-3}
+DEFAULT_LR = {"iresnet": 2e-2, "glow": 3e-3}  # the Playground's defaults (dashboard/settings.py)
 
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 

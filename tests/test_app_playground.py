@@ -303,10 +303,10 @@ def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_pat
 def test_each_model_has_its_own_learning_rate():
     at = _app(**SMALL)
     pg = at.session_state[STATE_KEY]
-    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 1e-2, "glow": 3e-3}
+    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 2e-2, "glow": 3e-3}
     at.select_slider(key="glow_lr").set_value(1e-3).run()
     _ok(at)
-    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 1e-2, "glow": 1e-3}
+    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 2e-2, "glow": 1e-3}
     assert not [i.value for i in at.info if "reset" in i.value]
 
 

@@ -38,7 +38,7 @@ _MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
 _ESTIMATORS = {"exact": "exact (2D det)", "series": "power series (exact traces)",
                "hutchinson": "Hutchinson (paper)", "roulette": "Russian roulette"}
 _WIDTHS = [16, 32, 64, 128, 256]
-_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
+_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
 _BATCHES = [1, 16, 64, 128, 256, 500, 1000, 2000]
 _GRIDS = [100, 120, 150, 200]
 _D = Settings()

@@ -416,17 +416,25 @@ def _jsonable(v: Any) -> Any:
 
 
 def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density", "contours"),
-                         presentation: bool = False, max_age_s: float | None = None) -> list:
+                         presentation: bool = False, max_age_s: float | None = None,
+                         step_in_names: bool = True) -> list:
     """Every chart the Playground shows right now (three per shown model), drawn by
     :func:`dashboard.figures.playground.playground_charts`; the page, the figure pack and the CLI
-    all call this."""
+    all call this.
+
+    ``step_in_names=False`` leaves the step out of the charts' file names. The page does so while
+    playing: the name is the camera button's plotly config, and plotly.js redraws a chart from
+    scratch (blank for a moment) whenever its config changes, so a name with the step in it made
+    every chart flicker on every tick.
+    """
     from .figures.playground import playground_charts
 
     charts = []
     for run in pg.shown_runs:
         v = pg.view(run, max_age_s)
         c = "free" if run.cfg.coeff is None else f"c={run.cfg.coeff:g}"
-        tag = f"{c}_step={run.step}" if run.model == "iresnet" else f"step={run.step}"
+        step = f"step={run.step}" if step_in_names else "live"
+        tag = f"{c}_{step}" if run.model == "iresnet" else step
         charts += playground_charts(
             dataset=pg.dataset, model=run.model, xs=v.xs, ys=v.ys, density=v.density, data=pg.data,
             samples=v.samples, history=run.history, entropy=pg.entropy, bounds=pg.bounds,

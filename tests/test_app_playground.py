@@ -193,6 +193,27 @@ def test_play_trains_a_burst_and_pause_stops():
     assert _counter(at)[0] == n
 
 
+def _image_names(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.config)["toImageButtonOptions"]["filename"] for c in at.get("plotly_chart")]
+
+
+def test_charts_keep_their_plotly_config_while_playing():
+    """A changed config makes plotly.js purge and redraw a chart (a blank flash): while playing,
+    tick after tick, each chart's config (its camera button's file name) stays the same; paused,
+    the name carries the step again."""
+    at = _app(models="i-ResNet", speed="slow motion", **SMALL)
+    assert all("_step=0" in n for n in _image_names(at))
+    at.button(key="play").click().run()
+    first, steps = _image_names(at), _counter(at)
+    at.run()
+    _ok(at)
+    assert _counter(at)[0] > steps[0]  # it trained on
+    assert _image_names(at) == first and all(n.endswith("_live") for n in first)
+    at.button(key="play").click().run()  # pause
+    n = _counter(at)[0]
+    assert all(f"_step={n}" in name for name in _image_names(at))
+
+
 def test_upload_good_then_bad_keeps_the_good_data():
     at = _app(models="i-ResNet", **SMALL)
     at.selectbox(key="dataset").set_value(CUSTOM).run()

@@ -292,8 +292,10 @@ def _live() -> None:
     # while playing, the grids redraw every REDRAW_S, or less often when they cost more than a third of it
     cost = max((r.view.seconds for r in runs if r.view is not None), default=0.0)
     max_age = max(REDRAW_S, 3 * cost) if pg.playing else None
+    # while playing, the file names leave the step out: a changing name is a changing plotly config,
+    # which plotly.js answers with a blank-then-redraw of the chart (flicker on every tick)
     charts = playground_charts_of(pg, layers=st.session_state.get("_layers", ("density", "contours")),
-                                  presentation=presentation, max_age_s=max_age)
+                                  presentation=presentation, max_age_s=max_age, step_in_names=not pg.playing)
     draw_s = time.perf_counter() - t1
     cols = st.columns(len(runs))
     for i, (run, col) in enumerate(zip(runs, cols)):

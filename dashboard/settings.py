@@ -66,6 +66,10 @@ class Settings:
         """The learning rate of ``model``: each flow has its own best one."""
         return float(self.glow_lr if model == "glow" else self.lr)
 
+    def average_decay(self) -> float | None:
+        """The trainers' running-average decay (``ic.Trainer(average=...)``), ``None`` when off."""
+        return ic.AVERAGE_DECAY if self.average else None
+
     def shown(self) -> tuple[str, ...]:
         """The models on screen, i-ResNet first."""
         return ("iresnet", "glow") if self.models == "both" else (self.models,)

@@ -160,7 +160,7 @@ class Playground:
     def _trainer(self, flow: Any, s: Settings) -> Any:
         return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
                           eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
-                          average=ic.AVERAGE_DECAY if s.average else None)
+                          average=s.average_decay())
 
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
@@ -214,7 +214,7 @@ class Playground:
                 self.resume(run)
         if s.average != old.average:  # applies live: which weights are shown, not how they train
             for run in self.runs.values():
-                run.trainer.set_average(ic.AVERAGE_DECAY if s.average else None)
+                run.trainer.set_average(s.average_decay())
             notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
                          else "Showing the weights of the last step (no averaging).")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate

@@ -57,7 +57,6 @@ class RunningAverage:
         if not (isinstance(decay, (int, float)) and 0 < decay < 1):
             raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
-        self.live = module
         self._avg = copy.deepcopy(module)
         self._avg.requires_grad_(False)
         self._avg_params = list(self._avg.parameters())

@@ -116,8 +116,9 @@ def truncation_curve(flow: Any, x: np.ndarray, n_max: int = 20, n_probes: int = 
             t = hutchinson_terms(j, n_max, v).cumsum(-1)  # (B, D*P, N): every N at once
             total = total + t.reshape(B, n_draws, n_probes, n_max).mean(2)
         draw_err = _finite((total - exact.sum(0)[:, None, None]).mean(0).numpy())  # (D, N): mean over points
-        if np.isfinite(draw_err).any():
-            q = np.nanquantile(draw_err, QUANTILES, axis=0)
+        some = np.isfinite(draw_err).any(0)  # N where some draw stayed finite (unconstrained: not all)
+        if some.any():
+            q[:, some] = np.nanquantile(draw_err[:, some], QUANTILES, axis=0)
     return TruncationCurve(ns, _finite(err_b), _finite(err_t), bound_c, bound_l,
                            _finite(partial.sum(0).mean(0).numpy()), float(exact.sum(0).mean()), q, lips, c)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -71,6 +72,7 @@ def test_inverse_page_follows_c_and_iterations_and_warns_when_unconstrained():
     assert "unconstrained" in " ".join(at.dataframe[0].value["c"])
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # diverged draws are reported, not averaged into NaN
 def test_logdet_page_follows_c_and_n_and_warns_when_unconstrained():
     at = _app("logdet")
     _ok(at)
@@ -92,6 +94,15 @@ def test_logdet_page_follows_c_and_n_and_warns_when_unconstrained():
     at.sidebar.toggle(key="ld_free").set_value(True).run()
     _ok(at)
     assert any("No guarantee" in w.value for w in at.warning)
+
+
+def test_estimator_summary_counts_diverged_draws():
+    from dashboard.views.logdet import mean_sd
+
+    assert mean_sd(np.array([1.0, 3.0])) == "2.000 ± 1.000"
+    assert mean_sd(np.array([1.0, np.nan, 3.0, np.inf])) == "2.000 ± 1.000 (2 of 4 diverged)"
+    assert mean_sd(np.full(5, np.nan)) == "diverged (5 of 5 draws)"
+    assert mean_sd(np.array([])) == "diverged (0 of 0 draws)"
 
 
 def test_lipschitz_page_follows_c_and_iterations_and_marks_folds():

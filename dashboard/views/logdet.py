@@ -21,7 +21,7 @@ from dashboard.figures.logdet import (cost_figure, cost_table, estimators_figure
 from dashboard.lens_model import LensModel, model_picker
 from dashboard.views.lens_common import Timer, coeff_controls, image_format, pack_button, show_chart
 
-__all__ = ["render", "N_MAX", "N_POINTS", "N_DRAWS", "GRID", "COST_NS"]
+__all__ = ["render", "mean_sd", "N_MAX", "N_POINTS", "N_DRAWS", "GRID", "COST_NS"]
 
 N_MAX = 20
 N_POINTS = 64  #: test points the curves average over
@@ -39,6 +39,17 @@ def _series_grid(key: str, c: float | None, bounds: tuple, n_grid: int, _fz: Fro
 def _cost(arch: str, n_points: int, _flow) -> dict[str, np.ndarray]:
     x = np.random.default_rng(0).normal(size=(n_points, 2)).astype(np.float32)
     return ic.analysis.estimator_cost(_flow, x, list(COST_NS), repeats=2)
+
+
+def mean_sd(draws: np.ndarray) -> str:
+    """``"mean ± sd"`` of an estimator's finite draws, saying how many diverged (without the
+    constraint a series can overflow; every draw may)."""
+    v = np.asarray(draws, dtype=float).ravel()
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return f"diverged ({v.size} of {v.size} draws)"
+    text = f"{ok.mean():.3f} ± {ok.std():.3f}"
+    return text if ok.size == v.size else f"{text} ({v.size - ok.size} of {v.size} diverged)"
 
 
 def render() -> None:
@@ -117,8 +128,8 @@ def render() -> None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("exact log-det (blocks, mean)", f"{exact_d:.4f}")
     m2.metric(f"series, N={n_terms}", f"{series_d:.4f}", f"{series_d - exact_d:+.4f} bias", delta_color="off")
-    m3.metric("Hutchinson mean ± sd", f"{np.nanmean(h):.3f} ± {np.nanstd(h):.3f}")
-    m4.metric("roulette mean ± sd", f"{np.nanmean(r):.3f} ± {np.nanstd(r):.3f}")
+    m3.metric("Hutchinson mean ± sd", mean_sd(h))
+    m4.metric("roulette mean ± sd", mean_sd(r))
     if c is None or float(lips.max()) >= 1:
         st.warning(f"**No guarantee here.** Without the constraint some block has Lip(g) ≥ 1 (product bound "
                    f"{float(lips.max()):.2f}): the power series need not converge, Theorem 3's bound is infinite "

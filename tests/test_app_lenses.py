@@ -99,10 +99,18 @@ def test_logdet_page_follows_c_and_n_and_warns_when_unconstrained():
 def test_estimator_summary_counts_diverged_draws():
     from dashboard.views.logdet import mean_sd
 
-    assert mean_sd(np.array([1.0, 3.0])) == "2.000 ± 1.000"
-    assert mean_sd(np.array([1.0, np.nan, 3.0, np.inf])) == "2.000 ± 1.000 (2 of 4 diverged)"
-    assert mean_sd(np.full(5, np.nan)) == "diverged (5 of 5 draws)"
-    assert mean_sd(np.array([])) == "diverged (0 of 0 draws)"
+    assert mean_sd(np.array([1.0, 3.0])) == ("2.000", "± 1.000 sd")
+    assert mean_sd(np.array([1.0, np.nan, 3.0, np.inf])) == ("2.000", "± 1.000 sd; 2 of 4 diverged")
+    assert mean_sd(np.full(5, np.nan)) == ("diverged", "all 5 draws")
+    assert mean_sd(np.array([9e10, 1.1e11])) == ("1.000e+11", "± 1.000e+10 sd")  # fits a metric box
+
+
+def test_numbers_switch_to_scientific_notation_when_large():
+    from dashboard.views.logdet import number
+
+    assert number(10.40271, 4) == "10.4027" and number(-0.5, sign=True) == "-0.500"
+    assert number(90125625694.5, 4) == "9.013e+10" and number(2e6, sign=True) == "+2.000e+06"
+    assert number(float("nan")) == "nan"
 
 
 def test_lipschitz_page_follows_c_and_iterations_and_marks_folds():

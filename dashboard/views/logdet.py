@@ -21,7 +21,7 @@ from dashboard.figures.logdet import (cost_figure, cost_table, estimators_figure
 from dashboard.lens_model import LensModel, model_picker
 from dashboard.views.lens_common import Timer, coeff_controls, image_format, pack_button, show_chart
 
-__all__ = ["render", "mean_sd", "N_MAX", "N_POINTS", "N_DRAWS", "GRID", "COST_NS"]
+__all__ = ["render", "mean_sd", "number", "N_MAX", "N_POINTS", "N_DRAWS", "GRID", "COST_NS"]
 
 N_MAX = 20
 N_POINTS = 64  #: test points the curves average over
@@ -41,15 +41,22 @@ def _cost(arch: str, n_points: int, _flow) -> dict[str, np.ndarray]:
     return ic.analysis.estimator_cost(_flow, x, list(COST_NS), repeats=2)
 
 
-def mean_sd(draws: np.ndarray) -> str:
-    """``"mean ± sd"`` of an estimator's finite draws, saying how many diverged (without the
-    constraint a series can overflow; every draw may)."""
+def number(x: float, digits: int = 3, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals, or in scientific notation once it is too large for a metric
+    box (a diverging series reaches 1e10 and more)."""
+    spec = ("+" if sign else "") + (f".{digits}f" if abs(x) < 1e5 or not np.isfinite(x) else ".3e")
+    return format(x, spec)
+
+
+def mean_sd(draws: np.ndarray) -> tuple[str, str]:
+    """``(mean, "± sd")`` of an estimator's finite draws, the second saying how many diverged
+    (without the constraint a series can overflow; every draw may)."""
     v = np.asarray(draws, dtype=float).ravel()
     ok = v[np.isfinite(v)]
     if ok.size == 0:
-        return f"diverged ({v.size} of {v.size} draws)"
-    text = f"{ok.mean():.3f} ± {ok.std():.3f}"
-    return text if ok.size == v.size else f"{text} ({v.size - ok.size} of {v.size} diverged)"
+        return "diverged", f"all {v.size} draws"
+    spread = f"± {number(ok.std())} sd"
+    return number(ok.mean()), spread if ok.size == v.size else f"{spread}; {v.size - ok.size} of {v.size} diverged"
 
 
 def render() -> None:
@@ -126,10 +133,12 @@ def render() -> None:
                    "(Theorem 3). Hutchinson replaces the traces by vᵀJᵏv; Russian roulette (Residual Flows) draws "
                    "the number of terms at random and reweights them, which removes the bias.")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("exact log-det (blocks, mean)", f"{exact_d:.4f}")
-    m2.metric(f"series, N={n_terms}", f"{series_d:.4f}", f"{series_d - exact_d:+.4f} bias", delta_color="off")
-    m3.metric("Hutchinson mean ± sd", mean_sd(h))
-    m4.metric("roulette mean ± sd", mean_sd(r))
+    m1.metric("exact log-det (blocks, mean)", number(exact_d, 4))
+    m2.metric(f"series, N={n_terms}", number(series_d, 4), f"{number(series_d - exact_d, 4, sign=True)} bias",
+              delta_color="off")
+    for box, name, draws in ((m3, "Hutchinson", h), (m4, "roulette", r)):
+        mean, spread = mean_sd(draws)
+        box.metric(f"{name}, mean of draws", mean, spread, delta_color="off", delta_arrow="off")
     if c is None or float(lips.max()) >= 1:
         st.warning(f"**No guarantee here.** Without the constraint some block has Lip(g) ≥ 1 (product bound "
                    f"{float(lips.max()):.2f}): the power series need not converge, Theorem 3's bound is infinite "

@@ -215,6 +215,10 @@ class Playground:
         if s.average != old.average:  # applies live: which weights are shown, not how they train
             for run in self.runs.values():
                 run.trainer.set_average(s.average_decay())
+                try:  # the NLL on screen is of the weights shown, also while paused
+                    run.metrics["train_nll"], run.metrics["test_nll"] = run.trainer.evaluate()
+                except Exception:
+                    pass
             notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
                          else "Showing the weights of the last step (no averaging).")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate

@@ -162,6 +162,8 @@ def test_averaged_weights_toggle_live_and_the_charts_follow():
     assert _pg(at).runs["iresnet"] is run and _counter(at) == [3]  # no reset
     assert run.trainer.average is None and run.shown is run.flow
     assert _density_z(at) != z_avg  # the last step's weights are drawn now
+    # and the NLL printed is theirs, though paused
+    assert run.metrics["test_nll"] == pytest.approx(run.trainer.evaluate()[1])
     assert any("last step" in i.value for i in at.info)
 
 

@@ -42,6 +42,14 @@ class ModelRun:
         of the weights when averaging is on (``ic.Trainer.eval_flow``), else the trained flow."""
         return getattr(self.trainer, "eval_flow", self.flow)
 
+    def evaluate(self) -> None:
+        """Put the exact NLL of the weights shown into :attr:`metrics` (before any training, after
+        a switch of weights); a failure leaves the old numbers, never the page."""
+        try:
+            self.metrics["train_nll"], self.metrics["test_nll"] = self.trainer.evaluate()
+        except Exception:
+            pass
+
     @property
     def skipped(self) -> int:
         """Non-finite steps discarded so far (the trainer keeps the last good parameters)."""

@@ -144,18 +144,14 @@ class Playground:
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
-        trainer = self._trainer(flow, s)
-        metrics: dict[str, Any] = {}
+        run = ModelRun(model=model, cfg=cfg, flow=flow, trainer=self._trainer(flow, s), origin=origin,
+                       pretrained_steps=pre_steps, pre_history=pre_hist)
         saved = checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
-            metrics = {"train_nll": saved.get("train_nll"), "test_nll": float(saved["test_nll"])}
+            run.metrics = {"train_nll": saved.get("train_nll"), "test_nll": float(saved["test_nll"])}
         else:
-            try:  # the NLL at step 0, so "NLL - entropy" shows before any training
-                metrics["train_nll"], metrics["test_nll"] = trainer.evaluate()
-            except Exception:
-                pass
-        return ModelRun(model=model, cfg=cfg, flow=flow, trainer=trainer, origin=origin,
-                        pretrained_steps=pre_steps, metrics=metrics, pre_history=pre_hist)
+            run.evaluate()  # the NLL at step 0, so "NLL - entropy" shows before any training
+        return run
 
     def _trainer(self, flow: Any, s: Settings) -> Any:
         return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
@@ -215,10 +211,7 @@ class Playground:
         if s.average != old.average:  # applies live: which weights are shown, not how they train
             for run in self.runs.values():
                 run.trainer.set_average(s.average_decay())
-                try:  # the NLL on screen is of the weights shown, also while paused
-                    run.metrics["train_nll"], run.metrics["test_nll"] = run.trainer.evaluate()
-                except Exception:
-                    pass
+                run.evaluate()  # the NLL on screen is of the weights shown, also while paused
             notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
                          else "Showing the weights of the last step (no averaging).")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate
@@ -348,14 +341,10 @@ class Playground:
         if cfg.dim != 2:
             raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
         flow = ic.load_bytes(weights, config)  # refuses oversized configs before building anything
-        trainer = self._trainer(flow, self.settings)
-        metrics: dict[str, Any] = {}
-        try:
-            metrics["train_nll"], metrics["test_nll"] = trainer.evaluate()
-        except Exception:
-            pass
-        return ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=trainer, origin="uploaded",
-                        metrics=metrics, source=(bytes(weights), bytes(config), name))
+        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=self._trainer(flow, self.settings),
+                       origin="uploaded", source=(bytes(weights), bytes(config), name))
+        run.evaluate()
+        return run
 
     def checkpoint_zip(self, model: str) -> bytes:
         """The weights on screen of ``model`` (:attr:`ModelRun.shown`: the running average when

@@ -1,6 +1,7 @@
 """Fit per second: exact test NLL minus the entropy floor against wall time of training.
 
-Set-up, the same for every model: the Playground's data (4000 points of the toy set, seed 0, a
+Set-up, the same for every model: our default architecture (``ic.FlowConfig()``, 32 blocks of
+2-32-32-2; Glow parameter-matched, normflows' residual flow at the same widths), the Playground's data (4000 points of the toy set, seed 0, a
 fifth held out exactly as ``ic.Trainer`` holds it out, so every model trains on the same 3200
 points), batch 500, Adam, each library's own optimiser step (``ic.Trainer``'s, normflows' README
 loop). Every evaluation happens with the clock stopped, on fresh points of the toy set (seed
@@ -76,7 +77,8 @@ class _Run:
             self.flow = ic.build_flow(cfg)
             self.trainer = ic.Trainer(self.flow, data, lr=lr, batch_size=500, seed=seed)
         else:
-            self.flow = peers.build_nf_residual("exact", seed=seed)
+            arch = ic.FlowConfig()  # the same architecture as ours
+            self.flow = peers.build_nf_residual("exact", n_blocks=arch.n_blocks, hidden=arch.hidden, seed=seed)
             self.trainer = peers.NFTrainer(self.flow, _split(data, seed), lr=lr, batch_size=500, seed=seed)
         # The peer with the averaging our Trainer does (is our lead the averaging or the flow?).
         self.average = RunningAverage(self.flow, ic.AVERAGE_DECAY) if model == "nf_residual_avg" else None
@@ -200,9 +202,15 @@ def _run(quick: bool, log) -> dict[str, Any]:
             log(f"  {name:12s} iresnet@{DEFAULT_LR:g} (default): " + ", ".join(f"{t}s {v['excess']:.3f}" for t, v in r["at"].items()))
             results.append(r)
     return {"checkpoints": list(checkpoints), "sweep": sw, "runs": results, "n_data": N_DATA, "default_lr": DEFAULT_LR,
-            "average_decay": ic.AVERAGE_DECAY,
+            "average_decay": ic.AVERAGE_DECAY, "architecture": _architecture(),
             "n_test_curve": n_curve, "n_test_final": n_final, "labels": LABELS,
             "clock": "wall seconds inside the optimiser steps, two threads"}
+
+
+def _architecture() -> str:
+    """Our default flow's architecture in words (the fit table's, for every model)."""
+    cfg = ic.FlowConfig()
+    return f"{cfg.n_blocks} blocks of 2-{'-'.join(str(h) for h in cfg.hidden)}-2, c = {cfg.coeff:g}"
 
 
 def excess_at(fit: dict[str, Any], model: str, name: str, t: float) -> float | None:

@@ -1,6 +1,6 @@
 """Latency of the dashboard's computations at their default settings, medians of repeats.
 
-The default flow (8 blocks of 2-128-128-2, c = 0.9), loaded from the 8gaussians checkpoint when
+The default flow (``ic.FlowConfig()``: 32 blocks of 2-32-32-2, c = 0.9), loaded from the 8gaussians checkpoint when
 one is there (what a person sees first) and otherwise trained for a few steps:
 
 * a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow;

@@ -190,7 +190,9 @@ def _fit_md(fit: dict[str, Any]) -> list[str]:
          f"of training time, counted as wall seconds inside the optimiser steps with two torch threads, the "
          "issue's setting on this two-core machine; the Playground's live bursts use one, as the browser takes the "
          f"other core. Evaluation happens with the clock stopped, on {fit['n_test_final']:,} fresh points "
-         f"(the standard error of one figure is about 0.01 nats). Data: {fit['n_data']} points, a fifth held out "
+         f"(the standard error of one figure is about 0.01 nats). Architecture: our default flow's, "
+         f"{fit.get('architecture', '8 blocks of 2-128-128-2, c = 0.9')}, for the residual flows; Glow parameter-matched. "
+         f"Data: {fit['n_data']} points, a fifth held out "
          "as the Playground does, batch 500. Our flows are evaluated as the Playground shows them: the running "
          f"average of the weights (`ic.Trainer.eval_flow`, decay {fit.get('average_decay', 0.98):g}; its update is inside "
          "the clocked step). normflows' residual flow is evaluated at its last iterate, as its README's loop leaves it.", "",
@@ -279,8 +281,10 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         L += ["Sections from earlier runs (`--only` reran the others): "
               + ", ".join(f"{name} ({res[name].get('date', 'date unknown')})" for name in res["kept"]) + ".", ""]
     notes = list(res.get("notes", [])) + [
-        "The residual-flow peer is normflows' `LipschitzMLP([2, 128, 128, 2], init_zeros=True, lipschitz_const=0.9)` "
-        "inside `nf.flows.Residual`, each followed by `nf.flows.ActNorm(2)`, base `DiagGaussian(2, trainable=False)`. "
+        "The residual-flow peer is normflows' `LipschitzMLP([2, h, h, 2], init_zeros=True, lipschitz_const=0.9)` "
+        "inside `nf.flows.Residual`, each followed by `nf.flows.ActNorm(2)`, base `DiagGaussian(2, trainable=False)`: "
+        "8 blocks with h = 128 in the throughput table (the issue's architecture), our default flow's 32 blocks "
+        "with h = 32 in the fit table. "
         "Its MLP puts a LipSwish (learnable beta) before every linear map, the first included, and starts its last "
         "layer near zero; ours is Linear-ELU-Linear-ELU-Linear, every layer starting on the constraint boundary but "
         "the last, which starts at 1e-3 of it (`init='identity'`, so each block starts near the identity). Same "

@@ -1,4 +1,7 @@
-"""Training steps per second at the default architecture: ours against normflows, per log-det mode.
+"""Training steps per second at the issue's architecture: ours against normflows, per log-det mode.
+
+The architecture is the issue's yardstick, 8 blocks of 2-128-128-2 (``peers.ISSUE_ARCH``), not our
+default flow's (``ic.FlowConfig()``, 32 blocks of 2-32-32-2), on both sides.
 
 Every contender is a full optimiser step as its library's own loop does it: for ours
 ``ic.Trainer.step(k)`` (its ``steps_per_s``, which leaves out the evaluation after the burst), for
@@ -39,7 +42,7 @@ def _cpu_rate(one_step, k: int):
 
 
 def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False):
-    cfg = ic.FlowConfig(**{k2: v for k2, v in changes.items() if k2 != "model"})
+    cfg = ic.FlowConfig(**peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"})
     if changes.get("model") == "glow":
         cfg = ic.match_glow(cfg)
     flow = ic.build_flow(cfg)
@@ -53,9 +56,9 @@ def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False):
 
 def _theirs(mode: str, data, k: int, reduce_memory: bool, cpu: bool = False):
     if mode == "glow":
-        model = peers.build_nf_glow(hidden=ic.match_glow(ic.FlowConfig()).hidden)
+        model = peers.build_nf_glow(hidden=ic.match_glow(ic.FlowConfig(**peers.ISSUE_ARCH)).hidden)
     else:
-        model = peers.build_nf_residual(mode, reduce_memory=reduce_memory)
+        model = peers.build_nf_residual(mode, reduce_memory=reduce_memory)  # at ISSUE_ARCH
     tr = peers.NFTrainer(model, data, lr=1e-3, batch_size=500, seed=0)
     tr.step(2)
     if cpu:

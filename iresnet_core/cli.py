@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seconds", type=_positive_float, default=None,
                    help="stop after this much training time instead (whichever comes first)")
     t.add_argument("--out", type=Path, required=True, help="output directory")
-    t.add_argument("--n-blocks", type=_positive_int, default=8, help="residual blocks")
-    t.add_argument("--hidden", type=_hidden, default=(128, 128), help="hidden widths of each block's MLP")
+    t.add_argument("--n-blocks", type=_positive_int, default=FlowConfig.n_blocks, help="residual blocks")
+    t.add_argument("--hidden", type=_hidden, default=FlowConfig.hidden, help="hidden widths of each block's MLP")
     t.add_argument("--coeff", type=float, default=0.9, help="Lipschitz coefficient c, in (0, 1)")
     t.add_argument("--unconstrained", action="store_true",
                    help="no spectral normalisation: a plain ResNet, no inverse guarantee")
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--probe", default="gaussian", choices=PROBES, help="probe distribution")
     t.add_argument("--no-actnorm", action="store_true", help="no ActNorm between blocks")
     t.add_argument("--lr", type=_positive_float, default=None,
-                   help="Adam learning rate (default: 1e-2 for the i-ResNet, 3e-3 for Glow)")
+                   help="Adam learning rate (default: 2e-2 for the i-ResNet, 3e-3 for Glow)")
     t.add_argument("--batch-size", type=_positive_int, default=500, help="points per step")
     t.add_argument("--n-data", type=_positive_int, default=20000, help="points drawn from a toy set")
     t.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batches")

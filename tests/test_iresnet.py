@@ -145,5 +145,7 @@ def test_bad_inverse_arguments_are_refused():
 
 
 def test_parameter_count_of_the_default():
-    # 8 blocks x (2*128+128 + 128*128+128 + 128*2+2) + 8 ActNorms x 4
-    assert ic.count_parameters(ic.FlowConfig()) == 8 * (384 + 16512 + 258) + 32
+    # 32 blocks x (2*32+32 + 32*32+32 + 32*2+2) + 32 ActNorms x 4
+    assert ic.count_parameters(ic.FlowConfig()) == 32 * (96 + 1056 + 66) + 128 == 39104
+    # the yardstick for speed: 8 blocks x (2*128+128 + 128*128+128 + 128*2+2) + 8 ActNorms x 4
+    assert ic.count_parameters(ic.FlowConfig(n_blocks=8, hidden=(128, 128))) == 8 * (384 + 16512 + 258) + 32

@@ -29,8 +29,8 @@ def test_no_truncation_bound_where_none_applies(changes):
 
 def test_describe_says_what_the_model_is():
     s = Settings(estimator="hutchinson", N=7, probes=2)
-    assert describe(s.iresnet_config(), "moons") == "moons · c=0.9 · hutchinson N=7, 2 gaussian probes log-det · 8 × 2-128-128-2 · elu"
-    assert describe(s.flow_config("glow"), "moons").startswith("moons · 8 Glow steps, coupling 1-")
+    assert describe(s.iresnet_config(), "moons") == "moons · c=0.9 · hutchinson N=7, 2 gaussian probes log-det · 32 × 2-32-32-2 · elu"
+    assert describe(s.flow_config("glow"), "moons").startswith("moons · 32 Glow steps, coupling 1-")
 
 
 def test_what_changed_names_the_fields_since_the_last_note():

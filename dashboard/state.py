@@ -144,7 +144,8 @@ class Playground:
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
-        run = ModelRun(model=model, cfg=cfg, flow=flow, trainer=self._trainer(flow, s), origin=origin,
+        trainer = self._trainer(flow, s, trained=origin == "pre-trained")
+        run = ModelRun(model=model, cfg=cfg, flow=flow, trainer=trainer, origin=origin,
                        pretrained_steps=pre_steps, pre_history=pre_hist)
         saved = checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
@@ -153,10 +154,12 @@ class Playground:
             run.evaluate()  # the NLL at step 0, so "NLL - entropy" shows before any training
         return run
 
-    def _trainer(self, flow: Any, s: Settings) -> Any:
+    def _trainer(self, flow: Any, s: Settings, *, trained: bool) -> Any:
+        """A trainer for ``flow``; one that starts from ``trained`` weights (a checkpoint) ramps its
+        step size up, so that Play does not throw the model off its optimum."""
         return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
                           eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
-                          average=s.average_decay())
+                          average=s.average_decay(), warmup=ic.RESUME_WARMUP if trained else 0)
 
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
@@ -341,7 +344,7 @@ class Playground:
         if cfg.dim != 2:
             raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
         flow = ic.load_bytes(weights, config)  # refuses oversized configs before building anything
-        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=self._trainer(flow, self.settings),
+        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=self._trainer(flow, self.settings, trained=True),
                        origin="uploaded", source=(bytes(weights), bytes(config), name))
         run.evaluate()
         return run

@@ -29,7 +29,7 @@ from .flow import Flow
 from .history import History
 from .lipschitz import refresh_power_iteration, spectral_layers
 
-__all__ = ["Trainer", "AVERAGE_DECAY"]
+__all__ = ["Trainer", "AVERAGE_DECAY", "RESUME_WARMUP"]
 
 #: Points used for the exact train and test NLL reported after every call.
 EVAL_POINTS = 2000
@@ -38,6 +38,11 @@ EVAL_POINTS = 2000
 #: 50 steps of memory. At lr 2e-2 on 8gaussians it halves the excess NLL after 1650 steps (0.068 /
 #: 0.049 -> 0.030 / 0.029, seeds 0 / 1); 0.99 and 0.995 did no better and lag further behind.
 AVERAGE_DECAY = 0.98
+
+#: Warm-up steps for a trainer that starts from trained weights (a checkpoint): the checkerboard
+#: checkpoint resumed at lr 2e-2 is 0.22 nats from its entropy; after 1 / 20 / 200 steps it is
+#: 2.20 / 0.38 / 0.30 without a warm-up, 0.22 / 0.23 / 0.25 with this one.
+RESUME_WARMUP = 100
 
 
 def _flat_state(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple:
@@ -90,6 +95,11 @@ class Trainer:
         average: the decay of the running average of the weights that evaluation uses
             (:attr:`eval_flow`, :mod:`iresnet_core.averaging`); ``None``: evaluate the trained
             weights themselves. :meth:`set_average` changes it live.
+        warmup: optimiser steps over which the step size ramps linearly up to ``lr``. Adam's
+            first step moves every weight by about ``lr`` whatever its gradient (its moments are
+            empty: ``m / sqrt(v) = sign(g)``, Kingma & Ba 2015, Sec. 2.1), which throws a trained
+            flow off its optimum: a checkpoint resumed at lr 2e-2 without it went from 0.22 to 2.2
+            nats from the entropy in one step (:data:`RESUME_WARMUP` is what a resumed flow gets). ``0``: none.
     """
 
     def __init__(
@@ -106,6 +116,7 @@ class Trainer:
         history_points: int = 2000,
         eval_every_s: float = 0.0,
         average: float | None = AVERAGE_DECAY,
+        warmup: int = 0,
     ) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
@@ -115,6 +126,8 @@ class Trainer:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         if max_bad_steps < 1:
             raise ValueError(f"max_bad_steps must be >= 1, got {max_bad_steps!r}")
+        if not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup must be a non-negative number of steps, got {warmup!r}")
         x = torch.as_tensor(np.asarray(data, dtype=np.float32))
         if x.ndim != 2 or x.shape[1] != flow.dim:
             raise ValueError(f"data must have shape (n, {flow.dim}), got {tuple(x.shape)}")
@@ -140,6 +153,9 @@ class Trainer:
         self.generator = gen
         flow.generator.manual_seed(seed)
         self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr, fused=True)  # one kernel for all tensors
+        self._lr = float(lr)  # what was asked for; the optimiser's is lower during the warm-up
+        self.warmup = warmup
+        self._updates = 0  # optimiser updates taken (the warm-up's clock)
         self._spectral = spectral_layers(flow)
         self.step_count = 0
         self.skipped_total = 0
@@ -156,14 +172,21 @@ class Trainer:
 
     @property
     def lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+        """The learning rate asked for (during the warm-up the optimiser takes a fraction of it)."""
+        return self._lr
 
     def set_lr(self, lr: float) -> None:
         """Change the learning rate now, keeping the optimiser's moments (no reset)."""
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        self._lr = float(lr)
+        self._apply_lr()
+
+    def _apply_lr(self) -> None:
+        """The optimiser's step size for the next update: ``lr``, ramped during the warm-up."""
+        ramp = min(1.0, (self._updates + 1) / self.warmup) if self.warmup else 1.0
         for group in self.optimizer.param_groups:
-            group["lr"] = float(lr)
+            group["lr"] = self._lr * ramp
 
     def set_batch_size(self, batch_size: int) -> None:
         """Change the batch size from the next step on (no reset)."""
@@ -226,6 +249,9 @@ class Trainer:
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             return float(loss.detach()), grad_norm, "non-finite gradient"
+        if self._updates < self.warmup:
+            self._apply_lr()
+        self._updates += 1
         if not self._update_can_overflow():
             self.optimizer.step()
             return float(loss.detach()), grad_norm, None

@@ -304,6 +304,8 @@ def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_pat
     pg = Playground(s, checkpoint_root=tmp_path)
     assert [r.origin for r in pg.shown_runs] == ["pre-trained", "pre-trained"]
     assert pg.runs["iresnet"].pretrained_steps == 3 and pg.runs["iresnet"].step == 0
+    # trained weights resume with a warm-up (Play must not throw them off); scratch needs none
+    assert [r.trainer.warmup for r in pg.shown_runs] == [ic.RESUME_WARMUP] * 2
     fresh = Playground(s.replace(pretrained=False), checkpoint_root=tmp_path)
     z_pre = pg.view(pg.runs["iresnet"]).density
     z_fresh = fresh.view(fresh.runs["iresnet"]).density
@@ -311,6 +313,7 @@ def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_pat
     # "start from scratch": one toggle; c moved away from the checkpoint's: i-ResNet from scratch, Glow kept
     notes = pg.apply(s.replace(pretrained=False))
     assert [r.origin for r in pg.shown_runs] == ["scratch", "scratch"] and notes
+    assert [r.trainer.warmup for r in pg.shown_runs] == [0, 0]
     pg2 = Playground(s, checkpoint_root=tmp_path)
     glow = pg2.runs["glow"]
     pg2.apply(s.replace(c=0.5))

@@ -63,6 +63,38 @@ def test_learning_rate_applies_live_without_reset():
         trainer.set_lr(-1)
 
 
+def _max_move(trainer: ic.Trainer, steps: int = 1) -> float:
+    before = [p.detach().clone() for p in trainer.flow.parameters()]
+    for _ in range(steps):
+        assert trainer._one_step()[2] is None
+    return max(float((p.detach() - b).abs().max()) for p, b in zip(trainer.flow.parameters(), before))
+
+
+def test_warmup_bounds_adams_first_steps_on_trained_weights():
+    # Adam's first update is lr * m / (sqrt(v) + eps) = lr * sign(g) (up to eps): every weight
+    # moves by about lr, whatever its gradient. The warm-up's step k (1-based) is at most lr * k / warmup.
+    trained = small()
+    ic.Trainer(trained, DATA, lr=1e-2, seed=0).step(100)
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    lr = 2e-2
+    cold = ic.Trainer(trained, DATA, lr=lr, seed=1)
+    assert _max_move(cold) == pytest.approx(lr, rel=1e-3)  # the jolt the warm-up prevents
+    trained.load_state_dict(state)
+    warm = ic.Trainer(trained, DATA, lr=lr, seed=1, warmup=10)
+    assert lr / 10 * 0.99 < _max_move(warm) <= lr / 10 * (1 + 1e-5)
+    _max_move(warm)
+    assert warm.lr == lr and warm.optimizer.param_groups[0]["lr"] == pytest.approx(lr * 2 / 10)
+    warm.set_lr(1e-2)  # a live change during the warm-up keeps the ramp
+    warm._one_step()
+    assert warm.lr == 1e-2 and warm.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 3 / 10)
+    _max_move(warm, 7)
+    assert warm.optimizer.param_groups[0]["lr"] == 1e-2  # ramp done after 10 updates
+    warm.set_lr(3e-3)
+    assert warm.optimizer.param_groups[0]["lr"] == 3e-3
+    with pytest.raises(ValueError, match="warmup"):
+        ic.Trainer(small(), DATA, warmup=-1)
+
+
 def test_non_finite_steps_are_skipped_and_the_last_good_model_kept():
     trainer = ic.Trainer(small(), DATA, lr=1e-3, seed=0, max_bad_steps=5)
     trainer.step(3)

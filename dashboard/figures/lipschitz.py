@@ -89,15 +89,15 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
                            presentation: bool = False, height: int | None = 470) -> go.Figure:
     """Per block: the product bound ``prod ||W_i||`` (exact sigma), the model as trained (power-iteration
     sigma) when given, and the empirical ``max ||J_g(x)||_2`` over points; ``c^depth`` dashed, 1 red."""
-    blocks = [f"block {i + 1}" for i in range(len(product_bound))]
+    blocks = np.arange(1, len(product_bound) + 1)  # numbers, not "block i" labels: 32 of those overlap
     fig = go.Figure()
     fig.add_trace(go.Bar(x=blocks, y=_fin(product_bound), name="product bound Π‖Wᵢ‖ (SVD)",
-                         marker_color="#08519c", hovertemplate="%{x}<br>bound %{y:.4f}<extra></extra>"))
+                         marker_color="#08519c", hovertemplate="block %{x}<br>bound %{y:.4f}<extra></extra>"))
     if trained is not None:
         fig.add_trace(go.Bar(x=blocks, y=_fin(trained), name="as trained (power-iteration σ)",
-                             marker_color="#9ecae1", hovertemplate="%{x}<br>as trained %{y:.4f}<extra></extra>"))
+                             marker_color="#9ecae1", hovertemplate="block %{x}<br>as trained %{y:.4f}<extra></extra>"))
     fig.add_trace(go.Bar(x=blocks, y=_fin(empirical), name="empirical max ‖J_g(x)‖₂", marker_color="#ff7f0e",
-                         hovertemplate="%{x}<br>empirical %{y:.4f}<extra></extra>"))
+                         hovertemplate="block %{x}<br>empirical %{y:.4f}<extra></extra>"))
     if coeff is not None:
         fig.add_hline(y=coeff ** depth, line=dict(color="#111", width=1.5, dash="dash"),
                       annotation_text=f"c^{depth} = {coeff ** depth:.3f}", annotation_position="top left")
@@ -105,6 +105,7 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
                   annotation_position="top right")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="Lipschitz constant of g", rangemode="tozero")
+    fig.update_xaxes(title_text="block", tickmode="auto", nticks=min(len(blocks), 16))
     style(fig, title=title, presentation=presentation, height=height)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0.0))
     return fig

@@ -95,11 +95,12 @@ class Trainer:
         average: the decay of the running average of the weights that evaluation uses
             (:attr:`eval_flow`, :mod:`iresnet_core.averaging`); ``None``: evaluate the trained
             weights themselves. :meth:`set_average` changes it live.
-        warmup: optimiser steps over which the step size ramps linearly up to ``lr``. Adam's
-            first step moves every weight by about ``lr`` whatever its gradient (its moments are
-            empty: ``m / sqrt(v) = sign(g)``, Kingma & Ba 2015, Sec. 2.1), which throws a trained
-            flow off its optimum: a checkpoint resumed at lr 2e-2 without it went from 0.22 to 2.2
-            nats from the entropy in one step (:data:`RESUME_WARMUP` is what a resumed flow gets). ``0``: none.
+        warmup: optimiser steps over which the step size ramps linearly up to ``lr`` (``0``:
+            none). Adam's first step moves every weight by about ``lr`` whatever its gradient
+            (its moments are empty: ``m / sqrt(v) = sign(g)``, Kingma & Ba 2015, Sec. 2.1),
+            which throws a trained flow off its optimum: a checkpoint resumed at lr 2e-2 went from
+            0.22 to 2.2 nats from the entropy in one step. A resumed flow gets
+            :data:`RESUME_WARMUP`.
     """
 
     def __init__(

@@ -195,6 +195,7 @@ def estimator_cost(flow: Any, x: np.ndarray, ns: Sequence[int], repeats: int = 3
     switched to training mode, so a live model's power-iteration vectors do not move."""
     twin = copy.deepcopy(flow)
     twin.train()
+    twin.requires_grad_(True)  # a running average's weights (Trainer.eval_flow) are frozen copies
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     out: dict[str, np.ndarray] = {}
     for mode in ("exact", "series", "hutchinson", "roulette"):

@@ -123,6 +123,18 @@ def test_series_error_grid_and_cost_shapes(trained):
     assert all(v.shape == (2,) and (v > 0).all() for v in cost.values())
 
 
+def test_estimator_cost_of_the_averaged_weights_the_playground_shows():
+    # Trainer.eval_flow's parameters do not require grad; timing a backward on it must still work
+    # (the Log-determinant page looking at the Playground's i-ResNet raised here).
+    tr = ic.Trainer(ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,))), DATA, batch_size=100, seed=0)
+    tr.step(3)
+    avg = tr.eval_flow
+    assert avg is not tr.flow and not any(p.requires_grad for p in avg.parameters())
+    cost = A.estimator_cost(avg, DATA[:50], [1, 3], repeats=1)
+    assert all(v.shape == (2,) and (v > 0).all() for v in cost.values())
+    assert not any(p.requires_grad for p in avg.parameters())  # the shown model is left as it was
+
+
 def test_glow_has_no_residual_analysis():
     glow = ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(16,), coeff=None))
     assert math.isnan(A.lipschitz_bound(glow))

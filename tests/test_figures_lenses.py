@@ -78,6 +78,12 @@ def test_lipschitz_figures():
     wf = fl.warp_figure(lx, lx * 2, det, np.linspace(0, 1, 5), np.linspace(0, 1, 5), grid_det, label="unconstrained",
                         folds=0.4)
     assert any(t.name == "det J ≤ 0 (fold)" and len(t.x) == 3 for t in wf.data)
+    # the share of folds sits in the data plane's title (red when there are folds), not over the other title
+    titles = wf.layout.annotations
+    assert len(titles) == 2 and "40.0 %" in titles[0].text and titles[0].font.color == fl.FOLD_COLOR
+    flat = fl.warp_figure(lx, lx * 2, np.ones((4, 6)), np.linspace(0, 1, 5), np.linspace(0, 1, 5), np.ones((5, 5)),
+                          label="c=0.9", folds=0.0)
+    assert "0.0 %" in flat.layout.annotations[0].text and flat.layout.annotations[0].font.color is None
     assert any(t.type == "contour" for t in wf.data)  # det J = 0 outlined
     sf = fl.warp_strip_figure([("c=0.5", lx, np.ones((4, 6)), 0.0), ("unconstrained", lx, det, 0.3)],
                               current="c=0.5")

@@ -134,7 +134,8 @@ def warp_figure(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray,
     """Left: the data plane with the sign and size of ``det J_F`` (blue > 0, red <= 0: a fold) and
     the straight grid. Right: the same grid lines after the flow, points with ``det J_F <= 0`` red."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=("data plane: det J_F (red ≤ 0: fold)", f"latent plane: F(grid), {label}"))
+                        subplot_titles=(f"data plane: det J_F (red ≤ 0: fold, {100 * folds:.1f} %)",
+                                        f"latent plane: F(grid), {label}"))
     d = np.asarray(det, dtype=np.float64)
     s = np.sign(d) * np.log10(1 + np.abs(d))
     m = float(np.nanmax(np.abs(s))) if np.isfinite(s).any() else 1.0
@@ -164,8 +165,8 @@ def warp_figure(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray,
     fig.update_yaxes(title_text="x₂", showgrid=False, zeroline=False, scaleanchor="x", row=1, col=1)
     fig.update_xaxes(title_text="z₁", showgrid=False, zeroline=False, row=1, col=2)
     fig.update_yaxes(title_text="z₂", showgrid=False, zeroline=False, row=1, col=2)
-    fig.add_annotation(text=f"folds: {100 * folds:.1f} % of the plane", xref="paper", yref="paper", x=1.0, y=1.0, yanchor="bottom",
-                       showarrow=False, xanchor="right", font=dict(color=FOLD_COLOR if folds > 0 else "#333"))
+    if folds > 0:  # the share of the plane in the left title turns red (it overlapped the right title as a note)
+        fig.layout.annotations[0].font.color = FOLD_COLOR
     style(fig, title=title, presentation=presentation, height=height)
     fig.update_layout(showlegend=False, margin_t=80, margin_b=40)
     return fig

@@ -48,6 +48,11 @@ def browser():
         b.close()
 
 
+#: plotly charts drawn and visible (hidden copies of earlier ticks do not count)
+_VISIBLE_PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => p.offsetParent !== null && p.getBoundingClientRect().height > 0).length"""
+
+
 def _wait_ready(page, n_charts: int, timeout_s: float = 90) -> None:
     wait_ready(page, n_charts, timeout_s)
     page.wait_for_timeout(800)  # let plotly finish drawing
@@ -74,8 +79,15 @@ def test_slider_play_pause_and_screenshots(server, browser):
     assert "c=0.85" in page.url or "c=0.8" in page.url  # the URL carries the setup
     _wait_ready(page, 6)
 
-    # Play: the counter grows while the page redraws
+    # Play: the six charts stay on screen through the first ticks (Streamlit used to drop the
+    # first tick's charts and blank the chart area for 1-1.5 s: FLUSH_S in views/playground.py)
     page.get_by_role("button", name=re.compile("Play")).click()
+    on_screen = []
+    for _ in range(30):
+        on_screen.append(page.evaluate(_VISIBLE_PLOTS))
+        page.wait_for_timeout(100)
+    assert min(on_screen) == 6, f"charts on screen after Play, every 0.1 s: {on_screen}"
+    # the counter grows while the page redraws
     page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
     first = steps_of(page)
     grew = False

@@ -31,6 +31,12 @@ TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back 
 # from 11 to 35 steps/s, the Glow's stayed at about 90 (iresnet_core.threads, issue 6).
 TRAIN_THREADS = 1
 REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at most this often
+#: While playing, each tick ends with this pause, so that the server sends the tick's charts before
+#: the next tick starts. Streamlit drops a fragment's unsent deltas when the fragment's next run
+#: starts (``AppSession._clear_queue`` on SCRIPT_STARTED) but keeps the previous run's "finished"
+#: message: back to back, the browser was told the run had finished without its charts, cleared them
+#: and showed a blank chart area for 1-1.5 s after every Play (and stale copies while playing).
+FLUSH_S = 0.05
 # Live redraws replace every chart several times a second: no greying-out of not-yet-redrawn elements.
 _NO_STALE_CSS = "<style>.stElementContainer[data-stale='true']{opacity:1 !important;transition:none !important}</style>"
 
@@ -334,6 +340,8 @@ def _live() -> None:
             file_name=f"playground_{pg.dataset}_figure-pack.zip", mime="application/zip",
             key="pack", on_click="ignore",
         )
+    if pg.playing:
+        time.sleep(FLUSH_S)  # let the server send this tick before the next one starts (see FLUSH_S)
 
 
 def render() -> None:

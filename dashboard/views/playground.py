@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import iresnet_core as ic
 from dashboard import export
@@ -31,11 +32,12 @@ TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back 
 # from 11 to 35 steps/s, the Glow's stayed at about 90 (iresnet_core.threads, issue 6).
 TRAIN_THREADS = 1
 REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at most this often
-#: While playing, each tick ends with this pause, so that the server sends the tick's charts before
-#: the next tick starts. Streamlit drops a fragment's unsent deltas when the fragment's next run
-#: starts (``AppSession._clear_queue`` on SCRIPT_STARTED) but keeps the previous run's "finished"
-#: message: back to back, the browser was told the run had finished without its charts, cleared them
-#: and showed a blank chart area for 1-1.5 s after every Play (and stale copies while playing).
+#: A full-page run while playing (the Play click, any control moved during Play) ends with this
+#: pause, so that the server sends its charts before the first timed tick starts. Streamlit drops a
+#: fragment's unsent deltas when the fragment's next run starts (``AppSession._clear_queue`` on
+#: SCRIPT_STARTED) but keeps the full run's "finished" message: the browser was told the page had
+#: finished without its charts, cleared them and showed a blank chart area for 1-1.5 s after every
+#: Play. (Timed ticks do not need it: their "finished" does not clear the page.)
 FLUSH_S = 0.05
 # Live redraws replace every chart several times a second: no greying-out of not-yet-redrawn elements.
 _NO_STALE_CSS = "<style>.stElementContainer[data-stale='true']{opacity:1 !important;transition:none !important}</style>"
@@ -340,8 +342,14 @@ def _live() -> None:
             file_name=f"playground_{pg.dataset}_figure-pack.zip", mime="application/zip",
             key="pack", on_click="ignore",
         )
-    if pg.playing:
-        time.sleep(FLUSH_S)  # let the server send this tick before the next one starts (see FLUSH_S)
+    if pg.playing and not _in_timed_tick():
+        time.sleep(FLUSH_S)  # let the server send this run's charts before the first tick (see FLUSH_S)
+
+
+def _in_timed_tick() -> bool:
+    """Whether this run is the fragment's own (a timed tick) rather than the whole page's."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def render() -> None:

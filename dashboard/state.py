@@ -344,7 +344,8 @@ class Playground:
         if cfg.dim != 2:
             raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
         flow = ic.load_bytes(weights, config)  # refuses oversized configs before building anything
-        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=self._trainer(flow, self.settings, trained=True),
+        trainer = self._trainer(flow, self.settings, trained=True)
+        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=trainer,
                        origin="uploaded", source=(bytes(weights), bytes(config), name))
         run.evaluate()
         return run

@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--probe", default="gaussian", choices=PROBES, help="probe distribution")
     t.add_argument("--no-actnorm", action="store_true", help="no ActNorm between blocks")
     t.add_argument("--lr", type=_positive_float, default=None,
-                   help="Adam learning rate (default: 2e-2 for the i-ResNet, 3e-3 for Glow)")
+                   help=f"Adam learning rate (default: {DEFAULT_LR['iresnet']:g} for the i-ResNet, "
+                        f"{DEFAULT_LR['glow']:g} for Glow)")
     t.add_argument("--batch-size", type=_positive_int, default=500, help="points per step")
     t.add_argument("--n-data", type=_positive_int, default=20000, help="points drawn from a toy set")
     t.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batches")

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from .frozen import CLAMP, DIVERGED, FrozenBlock, FrozenFlow, Weights, as_frozen, forward, inverse_n
 from .grid import Box, grid_points
-from .iresnet import mlp_forward
 
 __all__ = ["InverseCurves", "inverse_curves", "inverse_error_grid", "iterations_to_tol", "flow_ns"]
 
@@ -120,41 +119,103 @@ def _after_divergence(a: np.ndarray) -> tuple[np.ndarray, int]:
     return a, i + 1
 
 
-def _block_curves(ws: list, act: Any, y: Tensor, x_true: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
-    """Per point ``(residual, error)``, shape ``(B, horizon)``; stops early at a float64 fixed point."""
+def _stacked_mlp(ws: list[tuple[Tensor, Tensor]], act: Any, x: Tensor) -> Tensor:
+    """``g`` of K blocks at once: ``ws[j] = (W_j^T, b_j)`` stacked as ``(K, in, out)`` and ``(K, 1, out)``,
+    ``x`` of shape ``(K, B, d)``."""
+    *inner, (w, b) = ws
+    for wi, bi in inner:
+        x = act(torch.baddbmm(bi, x, wi))
+    return torch.baddbmm(b, x, w)
+
+
+def _stack(weights: list[list[tuple[Tensor, Tensor]]]) -> list[tuple[Tensor, Tensor]]:
+    """K blocks' ``[(W_j, b_j), ...]`` as the batched ``(W_j^T, b_j)`` of :func:`_stacked_mlp`."""
+    return [(torch.stack([p[j][0] for p in weights]).transpose(1, 2), torch.stack([p[j][1] for p in weights])[:, None])
+            for j in range(len(weights[0]))]
+
+
+def _block_curves(blocks: list[tuple[list, Any]], pairs: list[tuple[Tensor, Tensor]],
+                  horizon: int) -> tuple[Tensor, Tensor]:
+    """Per block the max over the points of ``(residual, error)``, each ``(K, horizon)``.
+
+    Every block iterates from its own output ``y`` towards its known input ``x*`` independently of
+    the others, so the K blocks run as one batch: one batched product per layer and iteration
+    instead of K small ones. A block whose residual has reached a float64 fixed point (below 1e-15,
+    from the third iteration on) leaves the batch and keeps that iteration's values for the rest
+    of the horizon: nothing moves any more.
+    """
+    act = blocks[0][1]
+    ws = _stack([p for p, _ in blocks])
+    x_true = torch.stack([h_in for h_in, _ in pairs])
+    y = torch.stack([out for _, out in pairs])
+    K = len(blocks)
+    R = torch.empty(K, horizon, dtype=y.dtype)
+    E = torch.empty(K, horizon, dtype=y.dtype)
+    active = torch.arange(K)
     x = y
-    res, err = [], []
     for n in range(horizon):
-        nxt = (y - mlp_forward(ws, act, x)).nan_to_num(nan=CLAMP, posinf=CLAMP, neginf=-CLAMP).clamp(-CLAMP, CLAMP)
-        res.append((nxt - x).norm(dim=-1))
-        err.append((nxt - x_true).norm(dim=-1))
+        nxt = (y - _stacked_mlp(ws, act, x)).nan_to_num(nan=CLAMP, posinf=CLAMP, neginf=-CLAMP).clamp(-CLAMP, CLAMP)
+        r = (nxt - x).norm(dim=-1).amax(1)
+        R[active, n] = r
+        E[active, n] = (nxt - x_true).norm(dim=-1).amax(1)
         x = nxt
-        if n >= 2 and float(res[-1].max()) < 1e-15:  # a fixed point up to rounding: nothing moves any more
-            pad = horizon - n - 1
-            res += [res[-1]] * pad
-            err += [err[-1]] * pad
-            break
-    return torch.stack(res, 1), torch.stack(err, 1)
+        if n >= 2:
+            done = r < 1e-15
+            if bool(done.any()):
+                rows = active[done]
+                R[rows, n + 1:] = R[rows, n:n + 1]
+                E[rows, n + 1:] = E[rows, n:n + 1]
+                go = ~done
+                active, x, y, x_true = active[go], x[go], y[go], x_true[go]
+                ws = [(w[go], b[go]) for w, b in ws]
+                if len(active) == 0:
+                    break
+    return R, E
 
 
-def _flow_error(fz: FrozenFlow, P: Weights, z: Tensor, x: Tensor, ns: np.ndarray) -> np.ndarray:
-    """``max ||F^-1_n(z) - x||`` for every n in ``ns`` (sorted), all in one batch: rows sorted by n,
-    so the rows still iterating at step k are a contiguous tail (no masks, no copies)."""
-    B, m = len(z), len(ns)
+_SETTLE_CHECK_EVERY = 4  #: the whole flow's inverse looks for a settled block every this many iterations
+
+
+def _flow_error(fz: FrozenFlow, Ps: list[Weights], z: Tensor, x: Tensor, ns: np.ndarray,
+                lips: np.ndarray) -> np.ndarray:
+    """``max ||F^-1_n(z) - x||`` for every n in ``ns`` (sorted), shape ``(C, len(ns))``, for the C sets
+    of weights ``Ps`` (one per c) with ``z`` their forward images ``(C, B, d)`` and ``lips`` their
+    bounds on Lip(g), ``(C, n_blocks)``. All in one batch: the C sets side by side, and rows sorted by
+    n, so the rows still iterating at step k are a contiguous tail (no masks, no copies). A
+    contracting block stops once those rows have all reached a float64 fixed point."""
+    C, B = z.shape[:2]
+    m = len(ns)
     starts = np.searchsorted(ns, np.arange(1, int(ns[-1]) + 1)) * B  # first row with n >= k
-    h = z.repeat(m, 1)
-    for layer, p in zip(reversed(fz.layers), reversed(P)):
+    h = z.repeat(1, m, 1)
+    blocks = [i for i, layer in enumerate(fz.layers) if isinstance(layer, FrozenBlock)]
+    for i in reversed(range(len(fz.layers))):
+        layer = fz.layers[i]
         if isinstance(layer, FrozenBlock):
+            ws = _stack([P[i] for P in Ps])
             xk = h.clone()
-            for s in starts:
-                nxt = h[s:] - mlp_forward(p, layer.act, xk[s:])
-                xk[s:] = nxt.nan_to_num(nan=CLAMP, posinf=CLAMP, neginf=-CLAMP).clamp(-CLAMP, CLAMP)
+            # Under Lip(g) < 1 the iteration contracts and no iterate can blow up: no clamping.
+            contracting = bool((lips[:, blocks.index(i)] < 1).all())
+            for k, s in enumerate(starts):
+                if contracting and k % _SETTLE_CHECK_EVERY == _SETTLE_CHECK_EVERY - 1:
+                    # Every few iterations: have the rows still iterating all reached a float64
+                    # fixed point? Then nothing moves any more, in this block, for any larger n.
+                    nxt = h[:, s:] - _stacked_mlp(ws, layer.act, xk[:, s:])
+                    moved = float((nxt - xk[:, s:]).norm(dim=-1).max())
+                    xk[:, s:] = nxt
+                    if moved < 1e-15:
+                        break
+                    continue
+                nxt = torch.sub(h[:, s:], _stacked_mlp(ws, layer.act, xk[:, s:]), out=xk[:, s:])
+                if not contracting:
+                    nxt.nan_to_num_(nan=CLAMP, posinf=CLAMP, neginf=-CLAMP).clamp_(-CLAMP, CLAMP)
             h = xk
         else:
-            h = h * torch.exp(-p[1]) - p[0]
-    e = (h - x.repeat(m, 1)).norm(dim=-1).reshape(m, B)
+            bias = torch.stack([P[i][0] for P in Ps])[:, None]
+            log_scale = torch.stack([P[i][1] for P in Ps])[:, None]
+            h = h * torch.exp(-log_scale) - bias
+    e = (h - x.repeat(m, 1)).norm(dim=-1).reshape(C, m, B)
     e = torch.where(torch.isfinite(e) & (e < DIVERGED), e, torch.full_like(e, math.nan))
-    return e.max(1).values.numpy()  # NaN propagates: one diverged point marks the n
+    return e.amax(2).numpy()  # NaN propagates: one diverged point marks the n
 
 
 @torch.inference_mode()
@@ -163,35 +224,50 @@ def inverse_curves(flow: Any, x: np.ndarray, coeffs: Sequence[float | None], max
     """For each ``c`` in ``coeffs``: the fixed-point inverse of every block on the flow's own forward
     pass of ``x`` (float64), and the whole flow's error on the first ``n_flow_points`` points.
 
+    Every c and every block iterate side by side in one batch (:func:`_block_curves`); the whole
+    flow's inverse goes block after block, every c at once. ``seconds`` on each result is the time
+    of the whole call.
+
     Args:
         flow: an i-ResNet :class:`iresnet_core.Flow` or its :class:`iresnet_core.frozen.FrozenFlow`.
         x: points ``(B, d)``; coeffs: the c to look at (``None``: the raw, unconstrained weights).
         max_iter: iterations per block (the curves' horizon); tol: for ``iterations_to_tol``.
     """
+    t0 = time.perf_counter()
     fz = as_frozen(flow)
-    out = []
+    coeffs = list(coeffs)
+    if not coeffs:
+        return []
     x0 = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(-1, fz.dim))
     ns = np.arange(1, max_iter + 1)
     fns = flow_ns(max_iter)
-    for c in coeffs:
-        t0 = time.perf_counter()
-        P = fz.weights(c)
-        lips = fz.lipschitz(c)
-        z, pairs = forward(fz, P, x0)
+    Ps = [fz.weights(c) for c in coeffs]
+    lips = np.array([fz.lipschitz(c) for c in coeffs])  # (C, n_blocks)
+    forwards = [forward(fz, P, x0) for P in Ps]
+    blocks, pairs = [], []
+    for P, (_, prs) in zip(Ps, forwards):
+        blocks += [(p, layer.act) for layer, p in zip(fz.layers, P) if isinstance(layer, FrozenBlock)]
+        pairs += prs
+    res, err = _block_curves(blocks, pairs, max_iter)
+    z = torch.stack([zc[:n_flow_points] for zc, _ in forwards])
+    fe = _flow_error(fz, Ps, z, x0[:n_flow_points], fns, lips)
+    K = fz.n_blocks
+    res, err = res.numpy().reshape(len(coeffs), K, max_iter), err.numpy().reshape(len(coeffs), K, max_iter)
+    out = []
+    for c, rc, ec, lc, fec in zip(coeffs, res, err, lips, fe):
         R, E, Bd, div = [], [], [], []
-        blocks = [(layer, p) for layer, p in zip(fz.layers, P) if isinstance(layer, FrozenBlock)]
-        for (b, p), (h_in, y), L in zip(blocks, pairs, lips):
-            r, e = _block_curves(p, b.act, y, h_in, max_iter)
-            first = r[:, 0].max().item()  # L^n/(1-L) is the same for every point: max of the bounds
-            r, d1 = _after_divergence(r.max(0).values.numpy())
-            e, d2 = _after_divergence(e.max(0).values.numpy())
+        for r, e, L in zip(rc, ec, lc):
+            first = float(r[0])  # L^n/(1-L) is the same for every point: max of the bounds
+            r, d1 = _after_divergence(r)
+            e, d2 = _after_divergence(e)
             d = min(v for v in (d1, d2) if v) if (d1 or d2) else 0
             bound = L ** ns / (1 - L) * first if L < 1 else np.full(max_iter, np.inf)
             R.append(r), E.append(e), Bd.append(bound), div.append(d)
-        fe = _flow_error(fz, P, z[:n_flow_points], x0[:n_flow_points], fns)
-        out.append(InverseCurves(fz.resolve(c), ns, np.array(R), np.array(E), np.array(Bd), lips,
+        out.append(InverseCurves(fz.resolve(c), ns, np.array(R), np.array(E), np.array(Bd), lc,
                                  np.array([iterations_to_tol(r, tol) for r in R], dtype=int),
-                                 np.array(div, dtype=int), fns, fe, tol, time.perf_counter() - t0))
+                                 np.array(div, dtype=int), fns, fec, tol, 0.0))
+    for cur in out:
+        cur.seconds = time.perf_counter() - t0
     return out
 
 

@@ -71,6 +71,47 @@ def test_inverse_error_under_banach_bound_per_c(small):
     assert err.shape == (6, 6) and np.nanmax(err) < 1e-8
 
 
+def test_batched_inverse_curves_are_the_plain_iteration(small):
+    """Every c and every block iterate in one batch: the numbers are those of Algorithm 1 run block
+    by block, one c at a time (residual, true error, the whole flow's reconstruction error)."""
+    flow = scramble(ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(16, 16), coeff=0.9, seed=2)), 1.5)
+    x = ic.datasets.sample("moons", 16, seed=3) + np.float32(2.0)
+    flow.nll(torch.as_tensor(x))  # ActNorm starts from these points: a bias and a scale to undo
+    fz = frozen.freeze(flow.eval())
+    coeffs = [0.3, 0.99, None]
+    together = A.inverse_curves(fz, x, coeffs, max_iter=40)
+    x0 = torch.as_tensor(x, dtype=torch.float64)
+    n_settled = 0
+    for c, cur in zip(coeffs, together):
+        (alone,) = A.inverse_curves(fz, x, [c], max_iter=40)
+        assert np.allclose(alone.residual, cur.residual, rtol=1e-12, atol=1e-300, equal_nan=True)
+        P = fz.weights(c)
+        z, pairs = frozen.forward(fz, P, x0)
+        blocks = [(layer, p) for layer, p in zip(fz.layers, P) if isinstance(layer, frozen.FrozenBlock)]
+        for k, ((layer, p), (x_true, y)) in enumerate(zip(blocks, pairs)):
+            xn, res, err = y, [], []
+            for _ in range(40):
+                nxt = y - frozen.mlp_forward(p, layer.act, xn)
+                res.append(float((nxt - xn).norm(dim=-1).max()))
+                err.append(float((nxt - x_true).norm(dim=-1).max()))
+                xn = nxt
+            settled = [n for n in range(2, 40) if res[n] < 1e-15]
+            if settled:  # the curves keep a float64 fixed point's values from there on
+                res[settled[0]:] = [res[settled[0]]] * (40 - settled[0])
+                err[settled[0]:] = [err[settled[0]]] * (40 - settled[0])
+            n_settled += bool(settled)
+            if settled:  # held exactly (a log-scale plot shows no drop to zero)
+                assert len(set(cur.residual[k][settled[0]:])) == 1 and len(set(cur.error[k][settled[0]:])) == 1
+            assert np.allclose(cur.residual[k], res, rtol=1e-9, atol=1e-14)
+            assert np.allclose(cur.error[k], err, rtol=1e-9, atol=1e-14)
+        for n in (1, 5, 40):
+            rec = frozen.inverse_n(fz, P, z[:8], n)
+            want = float((rec - x0[:8]).norm(dim=-1).max())
+            for r in (cur, alone):  # alone, a contracting block stops once settled
+                assert r.flow_error[list(r.flow_ns).index(n)] == pytest.approx(want, rel=1e-9, abs=1e-14)
+    assert n_settled >= 3  # the fixed-point shortcut was exercised
+
+
 def test_unconstrained_inverse_reports_without_crashing():
     # big raw weights: the iteration cannot be a contraction
     flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,), coeff=None, seed=0))

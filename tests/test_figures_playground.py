@@ -122,6 +122,21 @@ def test_common_helpers():
     assert isinstance(Chart("s", "t", density_figure(*_gauss(5))).csv(), str)
 
 
+def test_style_gives_the_house_template_even_when_plotly_default_moved():
+    import plotly.graph_objects as go
+
+    from dashboard.figures.common import TEMPLATE, style
+    white = pio.templates[TEMPLATE].layout.plot_bgcolor
+    assert style(go.Figure()).layout.template.layout.plot_bgcolor == white
+    was = pio.templates.default
+    pio.templates.default = "plotly"
+    try:
+        assert pio.templates["plotly"].layout.plot_bgcolor != white
+        assert style(go.Figure()).layout.template.layout.plot_bgcolor == white
+    finally:
+        pio.templates.default = was
+
+
 def test_figures_package_never_imports_streamlit():
     import subprocess
     import sys

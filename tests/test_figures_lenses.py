@@ -67,6 +67,12 @@ def test_lipschitz_figures():
     est = np.array([[0.5, 0.8, 0.89, 0.9], [0.1, 0.3, 0.5, 0.6]])
     fig = fl.power_figure(["W1", "W2"], est, np.array([0.9, 0.61]), k=3)
     assert _dashes(fig, "exact") == ["dash", "dash"] and fig.layout.yaxis2.type == "log"
+    # the right panel: every layer's gap; the ones not picked out share one NaN-broken trace
+    many = fl.power_figure([f"W{i}" for i in range(6)], np.tile(est[:1], (6, 1)), np.full(6, 0.9), k=3, show=[2])
+    gaps = [t for t in many.data if t.xaxis == "x2"]
+    assert [t.name for t in gaps] == ["gap, other layers", "gap W2"]
+    assert np.isnan(np.asarray(gaps[0].y, dtype=float)).sum() == 5 and len(gaps[0].y) == 5 * 5
+    assert set(gaps[0].customdata) == {"W0", "W1", "W3", "W4", "W5"}
     bl = fl.block_lipschitz_figure(np.array([0.7, 0.72]), np.array([0.4, 0.5]), coeff=0.9,
                                    trained=np.array([0.73, 0.8]))
     assert [t.type for t in bl.data] == ["bar", "bar", "bar"]

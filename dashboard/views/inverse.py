@@ -103,9 +103,13 @@ def render() -> None:
     heat_key = f"inv_heat_{st.session_state.get('_inv_click', 0)}"
     point = _clicked(heat_key)
     x = np.array([point], np.float32) if point is not None else lm.points(N_POINTS)
-    ref_cs = tuple(r for r in REF_COEFFS if c is None or abs(r - c) > 1e-9)
-    ref = timer.lap("curves", lambda: _curves(lm.key, ref_cs, horizon, x, lm.fz))
-    cur = timer.lap("curves", lambda: _curves(lm.key, (c,), horizon, x, lm.fz))[0]
+    # The reference curves do not depend on c: one batch per model, points and horizon. A c
+    # that is one of them takes its curves from there; any other c computes its own.
+    every_ref = timer.lap("curves", lambda: _curves(lm.key, REF_COEFFS, horizon, x, lm.fz))
+    is_c = [c is not None and abs(r.coeff - c) <= 1e-9 for r in every_ref]
+    ref = [r for r, same in zip(every_ref, is_c) if not same]
+    cur = (every_ref[is_c.index(True)] if any(is_c)
+           else timer.lap("curves", lambda: _curves(lm.key, (c,), horizon, x, lm.fz))[0])
     heat = timer.lap("heatmap", lambda: _heat(lm.key, c, lm.bounds, GRID, n_iter, lm.fz))
 
     everything = sorted([*ref, cur], key=lambda r: (r.coeff is None, r.coeff or 0))

@@ -40,6 +40,8 @@ __all__ = [
     "truncation_bound",
     "estimate_logdet",
     "make_probes",
+    "probe_moments",
+    "series_forms",
     "SeriesPlan",
     "series_plan",
     "power_series_2x2_partials",
@@ -207,6 +209,43 @@ def hutchinson_terms(J: Tensor, n_terms: int, v: Tensor) -> Tensor:
         sign = 1.0 if k % 2 else -1.0
         terms.append(sign * (v * w).sum(-1) / k)
     return torch.stack(terms, dim=-1)
+
+
+def probe_moments(shape: tuple[int, ...], n_probes: int, probe: str, generator: torch.Generator | None,
+                  dtype=torch.float64) -> Tensor:
+    """``mean_p v_p v_p^T`` over ``n_probes`` fresh 2D probes (:func:`make_probes`), as the three numbers
+    ``(v0^2, v0 v1, v1^2)``: shape ``(*shape, 3)``.
+
+    A 2D Hutchinson estimate ``mean_p v_p^T A v_p`` reads nothing else of its probes: it is
+    ``A00 m0 + (A01 + A10) m1 + A11 m2`` (:func:`series_forms`), so many draws of many probes cost
+    one contraction instead of a pass per probe and series term. The probes are drawn in float32
+    (a float64 Gaussian draw costs four times as much; the moments' rounding, 1e-7, is far below
+    the estimate's own spread) and the moments returned as ``dtype``.
+    """
+    v = make_probes((*shape, n_probes, 2), probe, generator, torch.float32)
+    v0, v1 = v[..., 0], v[..., 1]
+    return torch.stack([(v0 * v0).mean(-1), (v0 * v1).mean(-1), (v1 * v1).mean(-1)], -1).to(dtype)
+
+
+def series_forms(J: Tensor, n_terms: int) -> Tensor:
+    """The series terms ``(-1)^(k+1) J^k / k`` (eq. 5) of 2 x 2 Jacobians, k = 1..N, each as the three
+    numbers a quadratic form reads, ``(A00, A01 + A10, A11)``: shape ``(..., N, 3)`` for ``J`` of
+    shape ``(..., 2, 2)``.
+
+    Contracted with :func:`probe_moments` over the last axis, term k is :func:`hutchinson_terms`'s
+    k-th term averaged over the probes; with ``(1, 0, 1)`` it is the exact trace.
+    """
+    if J.shape[-2:] != (2, 2):
+        raise ValueError(f"series_forms is for 2 x 2 Jacobians, got {tuple(J.shape[-2:])}")
+    a, b, c, d = J[..., 0, 0], J[..., 0, 1], J[..., 1, 0], J[..., 1, 1]
+    p00, p01, p10, p11 = a, b, c, d  # J^k
+    forms = []
+    for k in range(1, n_terms + 1):
+        if k > 1:
+            p00, p01, p10, p11 = p00 * a + p01 * c, p00 * b + p01 * d, p10 * a + p11 * c, p10 * b + p11 * d
+        sign = (1.0 if k % 2 else -1.0) / k
+        forms.append(torch.stack([p00 * sign, (p01 + p10) * sign, p11 * sign], -1))
+    return torch.stack(forms, -2)
 
 
 def hutchinson_logdet(

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from .frozen import AS_BUILT, Coeff, as_frozen
 from .grid import Box, grid_points
-from .logdet import exact_logdet, hutchinson_terms, make_probes, series_terms, truncation_bound
+from .logdet import exact_logdet, hutchinson_terms, make_probes, probe_moments, series_forms, series_terms, truncation_bound
 
 __all__ = ["TruncationCurve", "block_jacobians", "truncation_curve", "mean_logdet", "hutchinson_draws",
            "roulette_draws", "series_error_grid", "estimator_cost"]
@@ -110,11 +110,15 @@ def truncation_curve(flow: Any, x: np.ndarray, n_max: int = 20, n_probes: int = 
     if n_draws > 0:
         gen = torch.Generator().manual_seed(seed)
         K, B, d, _ = J.shape
-        total = 0
-        for j in J:
-            v = make_probes((B, n_draws * n_probes, d), probe, gen, J.dtype)
-            t = hutchinson_terms(j, n_max, v).cumsum(-1)  # (B, D*P, N): every N at once
-            total = total + t.reshape(B, n_draws, n_probes, n_max).mean(2)
+        if d == 2:  # every block, draw and N in one contraction (probe_moments)
+            m = probe_moments((K, B, n_draws), n_probes, probe, gen, J.dtype)
+            total = torch.einsum("kbdq,kbnq->bdn", m, series_forms(J, n_max).cumsum(-2))  # (B, D, N)
+        else:
+            total = 0
+            for j in J:
+                v = make_probes((B, n_draws * n_probes, d), probe, gen, J.dtype)
+                t = hutchinson_terms(j, n_max, v).cumsum(-1)  # (B, D*P, N): every N at once
+                total = total + t.reshape(B, n_draws, n_probes, n_max).mean(2)
         draw_err = _finite((total - exact.sum(0)[:, None, None]).mean(0).numpy())  # (D, N): mean over points
         some = np.isfinite(draw_err).any(0)  # N where some draw stayed finite (unconstrained: not all)
         if some.any():
@@ -140,6 +144,9 @@ def hutchinson_draws(flow: Any, x: np.ndarray, n_terms: int, n_probes: int = 1, 
     J = block_jacobians(flow, x, coeff)
     gen = torch.Generator().manual_seed(seed)
     K, B, d, _ = J.shape
+    if d == 2:  # every block and draw in one contraction (probe_moments)
+        m = probe_moments((K, B, n_draws), n_probes, probe, gen, J.dtype)
+        return _finite((torch.einsum("kbdq,kbq->d", m, series_forms(J, n_terms).sum(-2)) / B).numpy())
     total = torch.zeros(n_draws, dtype=J.dtype)
     for j in J:
         v = make_probes((B, n_draws * n_probes, d), probe, gen, J.dtype)
@@ -165,6 +172,11 @@ def roulette_draws(flow: Any, x: np.ndarray, n_draws: int = 200, n_exact: int = 
     top = max(int(n_terms.max()), 1)
     ks = torch.arange(1, top + 1, dtype=J.dtype)
     weights = (1 - p) ** (-(ks - n_exact).clamp(min=0))
+    if d == 2:  # every block and draw in one contraction (probe_moments)
+        w = weights * (ks <= n_terms.to(J.dtype)[..., None])  # (D, K, T): a draw's weight of term k in a block
+        m = probe_moments((K, B, n_draws), n_probes, probe, gen, J.dtype)
+        u = torch.einsum("kbtq,dkt->kbdq", series_forms(J, top), w)
+        return _finite((torch.einsum("kbdq,kbdq->d", m, u) / B).numpy())
     total = torch.zeros(n_draws, dtype=J.dtype)
     for b, j in enumerate(J):
         v = make_probes((B, n_draws * n_probes, d), probe, gen, J.dtype)

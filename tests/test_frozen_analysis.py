@@ -137,6 +137,17 @@ def test_truncation_under_bound_roulette_unbiased_power_from_below(small):
     assert abs(r.mean() - ld.exact_total) < 4 * r.std() / math.sqrt(len(r)) + 1e-3
     h = A.hutchinson_draws(fz, x, 12, 2, "rademacher", 50, coeff=0.7)
     assert np.all(np.isfinite(h))
+    # Hutchinson is unbiased for the truncated series it estimates (every block, both probes), on
+    # blocks far enough from the identity that N = 1 and N = 3 differ by many standard errors
+    sc = frozen.freeze(scramble(ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(16, 16), seed=4)), 4.0).eval())
+    n1, n3 = A.mean_logdet(sc, x, 1, coeff=0.95), A.mean_logdet(sc, x, 3, coeff=0.95)
+    tc = A.truncation_curve(sc, x, 3, n_probes=64, n_draws=200, seed=6, coeff=0.95)
+    for probe in ("gaussian", "rademacher"):
+        h = A.hutchinson_draws(sc, x, 3, 1, probe, 8000, seed=5, coeff=0.95)
+        se = h.std() / math.sqrt(len(h))
+        assert abs(h.mean() - n3) < 4 * se and abs(n1 - n3) > 10 * se
+    # the truncation curve's draws (64 probes each: a narrow spread) sit on the series too
+    assert abs(tc.hutchinson_q[2, 2] - (n3 - tc.exact_total)) < abs(n1 - n3) / 3
     pw = A.power_iteration_trace(fz, n_iter=40, coeff=0.7)
     assert np.all(pw.estimates <= pw.exact[:, None] * (1 + 1e-9))
     gap = pw.exact - pw.estimates[:, -1]

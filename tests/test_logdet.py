@@ -117,3 +117,25 @@ def test_2d_closed_forms_equal_the_matrix_powers(n_terms):
         (gf,) = torch.autograd.grad(fast.sum(), J)
         (gs,) = torch.autograd.grad(slow.sum(), J)
         torch.testing.assert_close(gf, gs, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
+def test_series_forms_read_by_probe_moments_are_the_hutchinson_terms(probe):
+    """Term k of the 2D Hutchinson estimate through the probes' second moments only: the same
+    numbers as v^T J^k v averaged over the probes, and with (1, 0, 1) the exact trace."""
+    J = random_contractions(50, 0.9, 4)
+    forms = L.series_forms(J, 7)  # (B, N, 3)
+    v = L.make_probes((50, 6, 2), probe, torch.Generator().manual_seed(2), J.dtype)
+    m = torch.stack([(v[..., 0] ** 2).mean(1), (v[..., 0] * v[..., 1]).mean(1), (v[..., 1] ** 2).mean(1)], -1)
+    torch.testing.assert_close(torch.einsum("bnq,bq->bn", forms, m), L.hutchinson_terms(J, 7, v).mean(1),
+                               rtol=1e-12, atol=1e-14)
+    trace = torch.tensor([1.0, 0.0, 1.0], dtype=J.dtype)
+    torch.testing.assert_close(forms @ trace, L.series_terms(J, 7), rtol=1e-12, atol=1e-14)
+    # the moments of fresh probes: shape, E[v v^T] = I, and Rademacher's squares are exactly 1
+    mo = L.probe_moments((4000,), 3, probe, torch.Generator().manual_seed(0))
+    assert mo.shape == (4000, 3) and mo.dtype == torch.float64
+    assert torch.allclose(mo.mean(0), torch.tensor([1.0, 0.0, 1.0], dtype=mo.dtype), atol=0.06)
+    if probe == "rademacher":
+        assert torch.equal(mo[:, 0], torch.ones(4000, dtype=mo.dtype))
+    with pytest.raises(ValueError, match="2 x 2"):
+        L.series_forms(torch.zeros(3, 3, 3), 2)

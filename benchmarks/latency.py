@@ -9,7 +9,10 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
 * one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
 * the full Playground rerun: a tick plus the redraw (``dashboard.state.playground_charts_of``:
-  density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports.
+  density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports;
+* a slider moved on each analysis page (DESIGN's budget: "recomputes and draws in well under
+  300 ms"): the page run by Streamlit's ``AppTest`` (the script run a person waits for, less the
+  browser's drawing), the slider moved to a value the page has not seen, one after another.
 
 Two torch threads, as the Playground's redraws and lens pages run on this two-core machine (its
 training bursts use one: the live section measures those); each figure is the wall time a
@@ -138,4 +141,60 @@ def _run(quick: bool, log) -> dict[str, Any]:
         playground_charts_of(pg)
 
     add(f"Playground redraw only (density grid {n_grid}, 1000 samples, figures; 2 models)", redraw)
+    rows += _lens_moves(quick, log)
     return {"rows": rows, "repeats": repeats, "flow_origin": origin}
+
+
+#: Per analysis page: its module in ``dashboard.views``, then (slider key, what it is, the values it
+#: is moved to one after another; each new to the page, so nothing comes from a cache).
+LENS_MOVES: dict[str, list[tuple[str, str, list]]] = {
+    "inverse": [("inv_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+                ("inv_n", "iterations n (within 30)", [10, 20, 25, 12, 18, 22, 28])],
+    "logdet": [("ld_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+               ("ld_N", "series terms N", [6, 8, 10, 3, 12, 15, 7]),
+               ("ld_probes", "Hutchinson probes", [2, 4, 8, 3, 6, 12, 16])],
+    "lipschitz": [("lip_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+                  ("lip_k", "power iterations k", [3, 5, 20, 30, 7, 40, 15])],
+}
+LENS_TITLES = {"inverse": "Inverse", "logdet": "Log-determinant", "lipschitz": "Lipschitz"}
+
+
+def _lens_moves(quick: bool, log) -> list[dict[str, Any]]:
+    """One row per page and slider: wall time of the script run after each move (median, fastest,
+    slowest), and the page's own timer (its computations and figures) in the note."""
+    try:
+        from streamlit.testing.v1 import AppTest
+    except Exception as e:
+        return [{"name": "analysis pages", "median_ms": float("nan"), "error": f"streamlit not importable: {e}"}]
+    rows = []
+    for page, moves in LENS_MOVES.items():
+        # The page as streamlit_app.py mounts it, the heap frozen after the first run as there.
+        script = ("import streamlit as st\nst.set_page_config(layout='wide')\n"
+                  "from dashboard.controls import presentation_switch\nfrom dashboard.heap import freeze_long_lived_heap\n"
+                  "from dashboard.views import " + page + "\npresentation_switch()\n" + page + ".render()\n"
+                  "freeze_long_lived_heap()\n")
+        at = AppTest.from_string(script, default_timeout=600)
+        at.run()  # the page as opened: the model, its cached per-model computations
+        for key, what, values in moves:
+            name = f"{LENS_TITLES[page]} page: move {what}"
+            walls, own = [], []
+            try:
+                for v in values[:3] if quick else values:
+                    at.slider(key=key).set_value(v)
+                    t0 = time.perf_counter()
+                    at.run()
+                    walls.append(time.perf_counter() - t0)
+                    if at.exception:
+                        raise RuntimeError(at.exception[0].value)
+                    own.append(at.session_state["_lens_timing"][page]["total_s"])
+            except Exception as e:
+                rows.append({"name": name, "median_ms": float("nan"), "min_ms": float("nan"),
+                             "error": f"{type(e).__name__}: {e}"})
+                continue
+            r = {"name": name, "median_ms": 1e3 * median(walls), "min_ms": 1e3 * min(walls),
+                 "max_ms": 1e3 * max(walls), "cpu_ms": float("nan"), "repeats": len(walls), "lens": True,
+                 "note": (f"{len(walls)} moves, slowest {1e3 * max(walls):.0f} ms; the page's own timer "
+                          f"(computations and figures): median {1e3 * median(own):.0f}, slowest {1e3 * max(own):.0f} ms")}
+            log(f"  {name}: {r['median_ms']:.0f} ms median, {r['max_ms']:.0f} ms slowest")
+            rows.append(r)
+    return rows

@@ -193,8 +193,8 @@ def _lens_moves(quick: bool, log) -> list[dict[str, Any]]:
                 continue
             r = {"name": name, "median_ms": 1e3 * median(walls), "min_ms": 1e3 * min(walls),
                  "max_ms": 1e3 * max(walls), "cpu_ms": float("nan"), "repeats": len(walls), "lens": True,
-                 "note": (f"{len(walls)} moves, slowest {1e3 * max(walls):.0f} ms; the page's own timer "
-                          f"(computations and figures): median {1e3 * median(own):.0f}, slowest {1e3 * max(own):.0f} ms")}
+                 "note": (f"{len(walls)} moves, slowest {1e3 * max(walls):.0f} ms; computations and figures "
+                          f"alone (the page timer): median {1e3 * median(own):.0f}, slowest {1e3 * max(own):.0f} ms")}
             log(f"  {name}: {r['median_ms']:.0f} ms median, {r['max_ms']:.0f} ms slowest")
             rows.append(r)
     return rows

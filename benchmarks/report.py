@@ -230,6 +230,11 @@ def _latency_md(lat: dict[str, Any]) -> list[str]:
         note = r.get("error") or r.get("note", "")
         L.append(f"| {r['name']} | {_f(r.get('cpu_ms'), '.1f')} | {_f(r.get('median_ms'), '.1f')} | {_f(r.get('min_ms'), '.1f')} | {escape(str(note))} |")
     L.append("")
+    if any(r.get("lens") for r in lat["rows"]):
+        L += ["The analysis pages' rows: the page run by Streamlit's `AppTest` as `streamlit_app.py` mounts it "
+              "(what a person waits for after moving the slider, less the browser's drawing), the slider moved "
+              "to a value new to the page each time, so nothing comes from a cache; no CPU column (the page runs "
+              "in Streamlit's own thread).", ""]
     return L
 
 

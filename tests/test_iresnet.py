@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,6 +128,32 @@ def test_block_inverse_bound_dominates_error():
         assert info.iterations == n
         err = (x_n.double() - x.double()).norm(dim=1).max().item()
         assert err <= info.bound * (1 + 1e-6) + 1e-6
+
+
+def test_settled_points_leave_the_batch_without_changing_the_report():
+    """Points whose step fell below SETTLED * tol stop iterating: the residuals are those of the
+    plain iteration on every point, the answer within the bound, for every point."""
+    from iresnet_core.iresnet import SETTLED
+    cfg = ic.FlowConfig(n_blocks=1, hidden=(32, 32), coeff=0.9, actnorm=False, seed=6)
+    block: InvertibleResidualBlock = perturbed_flow(cfg, scale=4.0).layers[0]
+    x = torch.randn(400, 2, generator=torch.Generator().manual_seed(1)) * 2
+    with torch.no_grad():
+        y, _ = block(x, "exact")
+    tol = 1e-10
+    x_n, info = block.inverse(y, max_iter=200, tol=tol)
+    params = block.g.frozen(torch.float64)
+    xs, steps, plain = y.double(), [], []
+    for _ in range(info.iterations):  # the plain iteration, every point every time
+        nxt = y.double() - block.g.apply_frozen(params, xs)
+        steps.append((nxt - xs).norm(dim=-1))
+        plain.append(float(steps[-1].max()))
+        xs = nxt
+    assert info.converged and np.allclose(info.residuals, plain, rtol=1e-9, atol=0)
+    # some points settled iterations before the end (the shortcut ran) while others went on
+    assert any(bool((st < SETTLED * tol).any()) for st in steps[:-1])
+    err = (x_n.double() - x.double()).norm(dim=1)  # every point within Banach's bound (float32 x)
+    assert err.max().item() <= info.bound * (1 + 1e-6) + 1e-6
+    assert (x_n.double() - xs).norm(dim=1).max().item() < 1e-6  # the plain iterate, up to float32
 
 
 def test_samples_are_deterministic_and_finite():

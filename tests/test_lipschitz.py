@@ -4,7 +4,7 @@ import torch
 
 import iresnet_core as ic
 from helpers import scramble
-from iresnet_core.lipschitz import SpectralLinear, exact_sigma, spectral_report
+from iresnet_core.lipschitz import SpectralLinear, exact_sigma, power_iteration, spectral_report
 
 
 def test_normalized_weight_has_sigma_at_most_c_after_power_iterations():
@@ -53,3 +53,19 @@ def test_eval_reproduces_the_last_training_forward():
 def test_unconstrained_layer_is_plain():
     layer = SpectralLinear(3, 3, coeff=None)
     assert layer.normalized_weight() is layer.weight
+
+
+def test_a_new_layer_starts_on_the_boundary_with_its_top_singular_pair():
+    """Built on the constraint's boundary (sigma = c exactly), with the power iteration's vectors
+    already the top singular pair: the first estimate u^T W v is the exact sigma."""
+    torch.manual_seed(3)
+    for shape, c in (((32, 2), 0.9), ((32, 32), 0.5), ((2, 32), 0.97), ((16, 16), None)):
+        layer = SpectralLinear(shape[1], shape[0], coeff=c)
+        sigma = float(exact_sigma(layer.weight))
+        if c is not None:
+            assert abs(sigma - c) < 1e-6
+        assert abs(float(layer.u.norm()) - 1) < 1e-6 and abs(float(layer.v.norm()) - 1) < 1e-6
+        assert abs(float(layer.u @ layer.weight.detach() @ layer.v) - sigma) < 1e-6 * max(1.0, sigma)
+        assert layer.u.shape == (shape[0],) and layer.v.shape == (shape[1],)
+        u, v = power_iteration(layer.weight.detach(), layer.u, layer.v, 5)  # already its fixed point
+        assert torch.allclose(u, layer.u, atol=1e-4) and torch.allclose(v, layer.v, atol=1e-4)

@@ -118,6 +118,13 @@ def test_roulette_is_unbiased_on_a_flow():
 def test_series_error_grid_and_cost_shapes(trained):
     xs, ys, err = A.series_error_grid(trained, (-3, 3, -3, 3), 20, 3)
     assert err.shape == (20, 20) and (err >= 0).all()
+    # each cell is |exact - series_3| of the blocks' total log-det at that point
+    p = np.array([[xs[7], ys[4]]], dtype=np.float32)
+    assert err[4, 7] == pytest.approx(abs(A.mean_logdet(trained, p) - A.mean_logdet(trained, p, 3)), rel=1e-6, abs=1e-12)
+    every = A.series_error_grid(trained, (-3, 3, -3, 3), 20, 3, every_n=True)[2]
+    assert every.shape == (3, 20, 20) and np.allclose(every[-1], err)
+    p1 = abs(A.mean_logdet(trained, p) - A.mean_logdet(trained, p, 1))
+    assert every[0, 4, 7] == pytest.approx(p1, rel=1e-6, abs=1e-12)
     cost = A.estimator_cost(trained, DATA[:100], [1, 5], repeats=1)
     assert set(cost) == {"exact", "series", "hutchinson", "roulette"}
     assert all(v.shape == (2,) and (v > 0).all() for v in cost.values())

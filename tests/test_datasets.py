@@ -305,3 +305,17 @@ def test_extent():
     assert ds.extent(np.array([[1.0, 1.0]]), margin=0.0) == (0.0, 2.0, 0.0, 2.0)
     with pytest.raises(ValueError):
         ds.extent(np.zeros((5, 3)))
+
+
+def test_preload_imports_scikit_learn_once_in_the_background():
+    """preload_generators: one daemon thread per process that leaves sklearn.datasets imported
+    (in a fresh process, so this one's imports say nothing)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import sys, iresnet_core.datasets as d; assert 'sklearn' not in sys.modules; "
+            "t = d.preload_generators(); assert d.preload_generators() is t and t.daemon; t.join(120); "
+            "print('sklearn.datasets' in sys.modules, d.sample('moons', 5, seed=0).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.stdout.split() == ["True", "(5,", "2)"]

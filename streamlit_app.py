@@ -13,7 +13,7 @@ st.set_page_config(page_title="i-ResNet Playground", page_icon="🌀", layout="w
 
 import iresnet_core as ic  # noqa: E402
 from dashboard.controls import presentation_switch  # noqa: E402
-from dashboard.heap import freeze_long_lived_heap  # noqa: E402
+from dashboard.runtime import freeze_long_lived_heap, use_app_threads  # noqa: E402
 from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
@@ -22,6 +22,8 @@ ic.keep_freed_memory()
 # scikit-learn (moons, circles, swissroll) imports in the background: the first pick of one of
 # those sets took 1.1 s instead of 0.45 s, 0.7 s of it the import.
 ic.datasets.preload_generators()
+# Every run is a thread of Streamlit's own: torch runs on one thread there (dashboard/runtime.py).
+use_app_threads()
 
 PAGES = [
     st.Page(playground.render, title="Playground", icon=":material/tune:", url_path="playground", default=True),
@@ -35,5 +37,5 @@ page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")
 presentation_switch()
 page.run()
 # After the process's first page: what lives on leaves the garbage collector's full passes
-# (a 140 ms pause on a slider move became about 15 ms; dashboard/heap.py).
+# (a 140 ms pause on a slider move became about 15 ms; dashboard/runtime.py).
 freeze_long_lived_heap()

@@ -223,7 +223,7 @@ def _fit_md(fit: dict[str, Any]) -> list[str]:
 
 def _latency_md(lat: dict[str, Any]) -> list[str]:
     L = ["## Latency", "", f"Median of {lat['repeats']} repeats after one warm-up, default settings, the 8gaussians "
-         f"model ({lat.get('flow_origin', '')}), two torch threads (the Playground's redraws and lens pages; its training bursts use one). \"CPU\" is the CPU time "
+         f"model ({lat.get('flow_origin', '')}), two torch threads in the main thread (the best case here; the app runs its computations in Streamlit's own threads on one torch thread, dashboard/runtime.py, as the two rows marked so measure). \"CPU\" is the CPU time "
          "of the calling thread only (the second thread's share is not in it); \"wall\" is what a person waits.", "",
          "| computation | CPU (ms) | wall, median (ms) | wall, min (ms) | note |", "|---|---:|---:|---:|---|"]
     for r in lat["rows"]:

@@ -25,6 +25,7 @@ from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.classify import classify_charts, format_error, table1_figure, table1_table
 from dashboard.figures.common import Chart, image_button_config, slug
+from dashboard.runtime import use_app_threads
 from iresnet_core import classification_data as cd
 from iresnet_core import classify as C
 
@@ -82,7 +83,7 @@ def _data(s: Settings) -> tuple[np.ndarray, ...]:
 @st.cache_data(max_entries=48, show_spinner=False)
 def train_view(s: Settings) -> dict[str, Any]:
     """Train the classifier of ``s`` and return everything the page draws, as plain arrays."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    use_app_threads()  # a thread of Streamlit's: one torch thread (dashboard/runtime.py)
     x, y, x_tr, y_tr, x_te, y_te = _data(s)
     model, metrics = C.train_classifier(x_tr, y_tr, x_te, y_te, coeff=s.coeff, dim=s.dim, n_blocks=s.blocks,
                                         hidden=(s.width, s.width), steps=s.steps, seed=s.seed)
@@ -111,7 +112,7 @@ def train_view(s: Settings) -> dict[str, Any]:
 @st.cache_data(max_entries=256, show_spinner=False)
 def table_row(s: Settings, coeff: float | None) -> dict[str, Any]:
     """One Table 1 row for the settings ``s`` (its ``c`` ignored) and the coefficient ``coeff``."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    use_app_threads()  # a thread of Streamlit's: one torch thread (dashboard/runtime.py)
     return C.table1_row(s.dataset, coeff, s.steps, s.seed, n=N_POINTS, noise=s.noise,
                         test_fraction=s.test_fraction, dim=s.dim, n_blocks=s.blocks,
                         hidden=(s.width, s.width), fold_n=GRID)

@@ -12,11 +12,11 @@ import time
 from typing import Any, Callable
 
 import streamlit as st
-import torch
 
 from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import Chart, image_button_config
+from dashboard.runtime import use_app_threads
 
 __all__ = ["show_chart", "pack_button", "coeff_controls", "image_format", "Timer"]
 
@@ -71,10 +71,9 @@ class Timer:
     ``st.session_state["_lens_timing"][page]`` for the benchmarks."""
 
     def __init__(self, page: str) -> None:
-        # Streamlit runs the page in its own thread, whose OpenMP pool does not follow a
-        # torch.set_num_threads made elsewhere; the lenses' many small products crawl when it
-        # oversubscribes busy cores. Re-applying the process's setting here makes it follow.
-        torch.set_num_threads(max(1, torch.get_num_threads()))
+        # Streamlit runs the page in a thread of its own: torch on one thread there (the lenses'
+        # small products crawled on two; dashboard/runtime.py).
+        use_app_threads()
         self.page = page
         self.t0 = time.perf_counter()
         self.parts: dict[str, float] = {}

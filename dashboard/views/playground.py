@@ -19,6 +19,7 @@ from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
+from dashboard.runtime import use_app_threads
 from dashboard.settings import CUSTOM, MAX_BAD_STEPS, SPEEDS, Settings, dataset_label, truncation_bound
 from dashboard.state import AVERAGE_STEPS, Playground, digest, playground_charts_of
 
@@ -283,6 +284,7 @@ def _downloads(chart, key: str) -> None:
 
 
 def _live() -> None:
+    use_app_threads()  # a fragment run may be a thread of its own (dashboard/runtime.py)
     pg = _pg()
     presentation = is_presentation()
     was_playing = pg.playing

@@ -1,0 +1,59 @@
+"""The app process's own tuning: torch's thread count in Streamlit's threads, and the long-lived
+heap frozen out of the garbage collector's full passes.
+
+**Threads.** Streamlit runs every script and fragment run in a thread of its own, and each thread
+that starts parallel torch work gets its own OpenMP team. Once the teams hold more threads than
+there are cores, libgomp stops spinning between parallel regions and puts its workers to sleep
+(``GOMP_SPINCOUNT``), so every small parallel operation pays a wake-up. Measured on the two-core
+machine, from a thread other than the main one: a 100 x 100 density grid 123 ms on two torch
+threads against 66 ms on one, 1000 samples through the inverse 142 against 73 ms; the Inverse page
+redrawn after a move of c in the served app 158-219 ms against 118-141 ms. In the main thread two
+threads win (43 and 66 ms), which is what ``benchmarks/latency.py`` measures; the app never gets
+that, and its browser shares the cores. Served, with Chromium drawing on the same two cores, a
+move of the Playground's c took 295-408 ms on two threads and 246-334 ms on one. So the app's
+threads run torch on :data:`APP_THREADS` (:func:`use_app_threads`); the Playground's training
+bursts had already moved to one thread for the same reason (``TRAIN_THREADS``).
+
+**Heap.** The dashboard's process holds about 250,000 long-lived objects (torch, plotly, Streamlit,
+the pre-trained models) that every full collection of Python's cyclic garbage collector walks
+again: such a collection paused a slider move on an analysis page by 70-140 ms, half of the page's
+300 ms budget. Once the first page has run, :func:`freeze_long_lived_heap` collects what is
+garbage and moves the survivors out of the collector's sight (``gc.freeze``); full collections
+then take 6-22 ms. Frozen objects are still freed when their reference count drops to zero; only
+cycles among them stay, once, bounded by the first run.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import torch
+
+__all__ = ["APP_THREADS", "use_app_threads", "freeze_long_lived_heap"]
+
+#: torch intra-op threads in the app's own threads (script and fragment runs)
+APP_THREADS = 1
+
+_lock = threading.Lock()
+_frozen = False
+
+
+def use_app_threads() -> None:
+    """Run the calling thread's torch work on :data:`APP_THREADS` threads (OpenMP's thread count
+    belongs to each thread: call it at the start of every script or fragment run)."""
+    if torch.get_num_threads() != APP_THREADS:
+        torch.set_num_threads(APP_THREADS)
+
+
+def freeze_long_lived_heap() -> bool:
+    """Collect, then freeze everything the collector tracks: the first call in the process only
+    (True then; False after)."""
+    global _frozen
+    with _lock:
+        if _frozen:
+            return False
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+        return True

@@ -12,7 +12,10 @@ threads win (43 and 66 ms), which is what ``benchmarks/latency.py`` measures; th
 that, and its browser shares the cores. Served, with Chromium drawing on the same two cores, a
 move of the Playground's c took 295-408 ms on two threads and 246-334 ms on one. So the app's
 threads run torch on :data:`APP_THREADS` (:func:`use_app_threads`); the Playground's training
-bursts had already moved to one thread for the same reason (``TRAIN_THREADS``).
+bursts had already moved to one thread for the same reason (``TRAIN_THREADS``). One exception,
+measured: the redraws of Play's timed ticks, on :data:`PLAY_THREADS`; Play made 23.8-24.3 /
+24.3-24.7 steps/s (8gaussians / checkerboard, two runs) with two there, 22.3-23.3 / 22.1-23.7
+with one (runs differ by about 5 %).
 
 **Heap.** The dashboard's process holds about 250,000 long-lived objects (torch, plotly, Streamlit,
 the pre-trained models) that every full collection of Python's cyclic garbage collector walks
@@ -30,20 +33,22 @@ import threading
 
 import torch
 
-__all__ = ["APP_THREADS", "use_app_threads", "freeze_long_lived_heap"]
+__all__ = ["APP_THREADS", "PLAY_THREADS", "use_app_threads", "freeze_long_lived_heap"]
 
 #: torch intra-op threads in the app's own threads (script and fragment runs)
 APP_THREADS = 1
+#: torch threads for the redraws of Play's timed ticks (their training bursts run on one)
+PLAY_THREADS = 2
 
 _lock = threading.Lock()
 _frozen = False
 
 
-def use_app_threads() -> None:
-    """Run the calling thread's torch work on :data:`APP_THREADS` threads (OpenMP's thread count
-    belongs to each thread: call it at the start of every script or fragment run)."""
-    if torch.get_num_threads() != APP_THREADS:
-        torch.set_num_threads(APP_THREADS)
+def use_app_threads(n: int = APP_THREADS) -> None:
+    """Run the calling thread's torch work on ``n`` threads, :data:`APP_THREADS` unless told
+    (OpenMP's thread count belongs to each thread: call it at the start of every run)."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def freeze_long_lived_heap() -> bool:

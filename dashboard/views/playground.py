@@ -19,7 +19,7 @@ from dashboard import export
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
-from dashboard.runtime import use_app_threads
+from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, MAX_BAD_STEPS, SPEEDS, Settings, dataset_label, truncation_bound
 from dashboard.state import AVERAGE_STEPS, Playground, digest, playground_charts_of
 
@@ -284,7 +284,8 @@ def _downloads(chart, key: str) -> None:
 
 
 def _live() -> None:
-    use_app_threads()  # a fragment run may be a thread of its own (dashboard/runtime.py)
+    # a run is a thread of its own: one torch thread, two for a timed tick's redraw (dashboard/runtime.py)
+    use_app_threads(PLAY_THREADS if _in_timed_tick() else APP_THREADS)
     pg = _pg()
     presentation = is_presentation()
     was_playing = pg.playing

@@ -145,3 +145,22 @@ def test_figures_package_never_imports_streamlit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__('pathlib').Path(__file__).resolve().parent.parent))
     assert out.stdout.strip() == "False"
+
+
+def test_plane_figures_built_in_one_layout_keep_the_house_style():
+    """The Playground's figures take their layout whole at construction: the house style and each
+    figure's own settings merge (legend moved under the plot, its font kept; square axes)."""
+    xs = np.linspace(-2, 2, 5)
+    d = density_figure(xs, xs, np.ones((5, 5)), title="T", subtitle="sub", bounds=(-2, 2, -1, 1))
+    lay = d.layout
+    assert lay.title.text == "T" and lay.title.subtitle.text == "sub" and lay.margin.t == 70 and lay.margin.b == 70
+    assert lay.legend.y == -0.2 and lay.legend.font.size == 12 and lay.legend.orientation == "h"
+    assert lay.yaxis.scaleanchor == "x" and tuple(lay.xaxis.range) == (-2, 2) and tuple(lay.yaxis.range) == (-1, 1)
+    assert lay.plot_bgcolor == "#440154" and lay.uirevision == "keep" and lay.template.layout.plot_bgcolor == "white"
+    s = samples_figure(None, np.zeros((3, 2)), presentation=True)
+    assert s.layout.legend.x == 0.5 and s.layout.legend.font.size == 19 and s.layout.margin.b == 90
+    lo = loss_figure({"step": [-20, -10, 0, 10], "train_nll": [3, 2.9, 2.8, 2.7], "test_nll": [3.1, 3, 2.9, 2.8]},
+                     entropy=2.5, title="L")
+    assert [sh.type for sh in lo.layout.shapes] == ["line", "rect"]
+    assert [a.text for a in lo.layout.annotations][0::2] == ["entropy 2.500", "pre-trained"]
+    assert lo.layout.yaxis.range[0] < 2.5 < lo.layout.yaxis.range[1] and lo.layout.xaxis.title.text == "step"

@@ -22,7 +22,7 @@ import plotly.io as pio
 
 __all__ = [
     "Chart", "MODEL_LABELS", "MODEL_COLORS", "DATA_COLOR", "DENSITY_COLORSCALE",
-    "style", "table_to_csv", "image_button_config", "slug",
+    "style", "house_layout", "table_to_csv", "image_button_config", "slug",
 ]
 
 MODEL_LABELS: dict[str, str] = {"iresnet": "i-ResNet", "glow": "Glow"}
@@ -87,20 +87,33 @@ def table_to_csv(table: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
-def style(fig: go.Figure, *, title: str | None = None, presentation: bool = False,
-          height: int | None = None, square: bool = False) -> go.Figure:
-    """The house style: white template, readable fonts (bigger in presentation mode), tight margins."""
+def house_layout(*, title: str | None = None, presentation: bool = False, height: int | None = None) -> dict[str, Any]:
+    """The house style as a layout dict: readable fonts (bigger in presentation mode), tight margins.
+
+    Given to ``go.Figure(..., layout=...)`` it costs about 0.5 ms; the same through
+    ``update_layout`` (:func:`style`) about 3.6 ms, which a redraw of six charts pays six times.
+    """
     base = 20 if presentation else 13
-    if pio.templates.default != TEMPLATE:  # someone changed plotly's default: set ours the slow way
-        fig.update_layout(template=TEMPLATE)
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=base + 3), x=0.02, xanchor="left") if title else None,
+    layout: dict[str, Any] = dict(
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         margin=dict(l=10, r=10, t=50 if title else 10, b=10),
         legend=dict(font=dict(size=base - 1), orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-        height=height,
         uirevision="keep",  # zoom/pan survive live redraws
     )
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=base + 3), x=0.02, xanchor="left")
+    if height is not None:
+        layout["height"] = height
+    if pio.templates.default != TEMPLATE:  # someone changed plotly's default: name ours
+        layout["template"] = TEMPLATE
+    return layout
+
+
+def style(fig: go.Figure, *, title: str | None = None, presentation: bool = False,
+          height: int | None = None, square: bool = False) -> go.Figure:
+    """The house style (:func:`house_layout`) applied to a built figure; ``square`` keeps x and y at
+    one scale."""
+    fig.update_layout(house_layout(title=title, presentation=presentation, height=height))
     if square:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

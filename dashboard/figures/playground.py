@@ -15,13 +15,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import (DATA_COLOR, DENSITY_COLORSCALE, MODEL_COLORS, MODEL_LABELS, Chart, slug,
-                     style)
+from .common import DATA_COLOR, DENSITY_COLORSCALE, MODEL_COLORS, MODEL_LABELS, Chart, house_layout, slug
 
 __all__ = [
     "LAYERS", "density_figure", "density_table", "samples_figure", "samples_table",
@@ -50,13 +49,21 @@ def _finite_points(points: np.ndarray | None) -> np.ndarray | None:
     return points[np.isfinite(points).all(axis=1)]
 
 
-def _axes(fig: go.Figure, bounds: Sequence[float] | None) -> None:
+def _plane_layout(bounds: Sequence[float] | None, *, title: str | None, presentation: bool, height: int | None,
+                  legend: dict[str, Any]) -> dict[str, Any]:
+    """The layout of a square data-plane chart: the house style, axes x₁ and x₂ at one scale over
+    ``bounds``, the legend (or colour key) under the plot. One dict, given to the constructor
+    (:func:`dashboard.figures.common.house_layout`)."""
+    layout = house_layout(title=title, presentation=presentation, height=height)
+    xaxis: dict[str, Any] = dict(title=dict(text="x₁"), zeroline=False, showgrid=False)
+    yaxis: dict[str, Any] = dict(title=dict(text="x₂"), zeroline=False, showgrid=False, scaleanchor="x", scaleratio=1)
     if bounds is not None:
         x0, x1, y0, y1 = (float(b) for b in bounds)
-        fig.update_xaxes(range=[x0, x1], constrain="domain")
-        fig.update_yaxes(range=[y0, y1], constrain="domain")
-    fig.update_xaxes(title_text="x₁", zeroline=False, showgrid=False)
-    fig.update_yaxes(title_text="x₂", zeroline=False, showgrid=False)
+        xaxis.update(range=[x0, x1], constrain="domain")
+        yaxis.update(range=[y0, y1], constrain="domain")
+    layout.update(xaxis=xaxis, yaxis=yaxis, legend={**layout["legend"], **legend})
+    layout["margin"] = {**layout["margin"], "b": 90 if presentation else 70}
+    return layout
 
 
 def density_figure(xs: np.ndarray, ys: np.ndarray, density: np.ndarray, *,
@@ -78,13 +85,13 @@ def density_figure(xs: np.ndarray, ys: np.ndarray, density: np.ndarray, *,
     ys = np.asarray(ys, dtype=np.float32)
     z = np.nan_to_num(np.asarray(density, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     zmax = float(z.max()) if z.size and np.isfinite(z.max()) and z.max() > 0 else 1.0
-    fig = go.Figure()
+    traces: list[Any] = []
     # horizontal, under the plot: the square plot area then keeps its colour key next to it
     colorbar = dict(title=dict(text="p(x)", side="right"), orientation="h", thickness=10, len=0.6,
                     x=0.5, xanchor="center", y=-0.2, yanchor="top", nticks=4, tickformat=".2~g",
                     tickangle=0)
     if "density" in layers and "contours" in layers:
-        fig.add_trace(go.Contour(
+        traces.append(go.Contour(
             x=xs, y=ys, z=z, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax,
             contours=dict(coloring="heatmap", start=zmax / (n_contours + 1), end=zmax,
                           size=zmax / (n_contours + 1)),
@@ -92,35 +99,34 @@ def density_figure(xs: np.ndarray, ys: np.ndarray, density: np.ndarray, *,
             colorbar=colorbar, name="density", hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
         ))
     elif "density" in layers:
-        fig.add_trace(go.Heatmap(
+        traces.append(go.Heatmap(
             x=xs, y=ys, z=z, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax, zsmooth="best",
             colorbar=colorbar, name="density", hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
         ))
     elif "contours" in layers:
-        fig.add_trace(go.Contour(
+        traces.append(go.Contour(
             x=xs, y=ys, z=z, showscale=False, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax,
             contours=dict(coloring="lines", start=zmax / (n_contours + 1), end=zmax, size=zmax / (n_contours + 1)),
             line=dict(width=1.2), name="contours", hoverinfo="skip",
         ))
     if "data" in layers and data is not None:
         d = _thin(_finite_points(data))
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+        traces.append(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
                                    marker=dict(size=3, color="white", opacity=0.6,
                                                line=dict(width=0.5, color="black"))))
     if "samples" in layers and samples is not None:
         s = _thin(_finite_points(samples))
-        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", name="samples",
+        traces.append(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers", name="samples",
                                    marker=dict(size=3, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7)))
     if bounds is None and xs.size and ys.size:
         bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
-    _axes(fig, bounds)
-    style(fig, title=title, presentation=presentation, height=height, square=True)
-    fig.update_layout(plot_bgcolor="#440154" if "density" in layers else "white",
-                      margin_b=90 if presentation else 70, legend=dict(y=-0.2, yanchor="top", x=0.0, xanchor="left"))
+    layout = _plane_layout(bounds, title=title, presentation=presentation, height=height,
+                           legend=dict(y=-0.2, yanchor="top", x=0.0, xanchor="left"))
+    layout["plot_bgcolor"] = "#440154" if "density" in layers else "white"
     if subtitle and title:
-        fig.update_layout(title_subtitle_text=subtitle, title_subtitle_font_size=15 if presentation else 11,
-                          margin_t=70)
-    return fig
+        layout["title"]["subtitle"] = dict(text=subtitle, font=dict(size=15 if presentation else 11))
+        layout["margin"]["t"] = 70
+    return go.Figure(data=traces, layout=layout)
 
 
 def density_table(xs: np.ndarray, ys: np.ndarray, density: np.ndarray) -> dict[str, np.ndarray]:
@@ -133,23 +139,21 @@ def samples_figure(data: np.ndarray | None, samples: np.ndarray | None, *, model
                    bounds: Sequence[float] | None = None, title: str | None = None,
                    presentation: bool = False, height: int | None = 470) -> go.Figure:
     """Training data (grey) next to samples drawn through the model's inverse (model colour)."""
-    fig = go.Figure()
+    traces: list[Any] = []
     size = 5 if presentation else 4
     if data is not None:
         d = _thin(_finite_points(data))
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
+        traces.append(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data",
                                    marker=dict(size=size, color=DATA_COLOR, opacity=0.45)))
     if samples is not None:
         s = _thin(_finite_points(samples))
-        fig.add_trace(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers",
+        traces.append(go.Scattergl(x=s[:, 0], y=s[:, 1], mode="markers",
                                    name=f"{MODEL_LABELS.get(model, model)} samples",
                                    marker=dict(size=size, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7)))
-    _axes(fig, bounds)
-    style(fig, title=title, presentation=presentation, height=height, square=True)
     # legend under the plot, like the density's colour key: long titles stay readable
-    fig.update_layout(legend=dict(y=-0.18, yanchor="top", x=0.5, xanchor="center"),
-                      margin_b=90 if presentation else 70)
-    return fig
+    layout = _plane_layout(bounds, title=title, presentation=presentation, height=height,
+                           legend=dict(y=-0.18, yanchor="top", x=0.5, xanchor="center"))
+    return go.Figure(data=traces, layout=layout)
 
 
 def samples_table(data: np.ndarray | None, samples: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -185,7 +189,7 @@ def loss_figure(history: Mapping[str, Sequence[float]], *, entropy: float | None
     """
     steps = np.asarray(history.get("step", []), dtype=np.float64)
     color = MODEL_COLORS.get(model, "#d62728")
-    fig = go.Figure()
+    traces: list[Any] = []
     curves = [("train_nll", "train NLL", "solid", 0.55), ("test_nll", "test NLL", "solid", 1.0)]
     if loss_label:
         curves.append(("loss", loss_label, "dot", 0.8))
@@ -194,17 +198,24 @@ def loss_figure(history: Mapping[str, Sequence[float]], *, entropy: float | None
         if len(y) != len(steps):
             continue
         y = np.where(np.isfinite(y), y, np.nan)
-        fig.add_trace(go.Scatter(x=steps, y=y, mode="lines", name=name, opacity=opacity,
+        traces.append(go.Scatter(x=steps, y=y, mode="lines", name=name, opacity=opacity,
                                  line=dict(color=color, width=1.5 if key == "train_nll" else 2.5, dash=dash)))
+    # The shapes and their labels as plotly's add_hline / add_vrect would place them, in one dict
+    # for the constructor (dashboard.figures.common.house_layout).
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     if entropy is not None:
-        fig.add_hline(y=float(entropy), line=dict(color="black", dash="dash", width=1.5),
-                      annotation_text=f"entropy {entropy:.3f}", annotation_position="bottom left")
+        shapes.append(dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=float(entropy), y1=float(entropy),
+                           line=dict(color="black", dash="dash", width=1.5)))
+        notes.append(dict(text=f"entropy {entropy:.3f}", showarrow=False, xref="x domain", x=0, xanchor="left",
+                          yref="y", y=float(entropy), yanchor="top"))
     test = np.asarray(history.get("test_nll", []), dtype=np.float64)
     test = test[np.isfinite(test)]
     last = float(test[-1]) if test.size else None
-    fig.add_annotation(text=gap_text(last, entropy), xref="paper", yref="paper", x=0.99, y=0.97,
-                       showarrow=False, xanchor="right", yanchor="top",
-                       bgcolor="rgba(255,255,255,0.8)", font=dict(size=16 if presentation else 12))
+    notes.append(dict(text=gap_text(last, entropy), xref="paper", yref="paper", x=0.99, y=0.97,
+                      showarrow=False, xanchor="right", yanchor="top",
+                      bgcolor="rgba(255,255,255,0.8)", font=dict(size=16 if presentation else 12)))
+    yaxis: dict[str, Any] = dict(title=dict(text="NLL (nats)"))
     # Keep the interesting range: the early blow-up of a fresh model should not flatten the curve.
     ys = np.concatenate([np.asarray(history.get(k, []), dtype=np.float64) for k in ("train_nll", "test_nll")])
     ys = ys[np.isfinite(ys)]
@@ -212,14 +223,15 @@ def loss_figure(history: Mapping[str, Sequence[float]], *, entropy: float | None
         lo = min(float(np.min(ys)), entropy if entropy is not None else np.inf)
         hi = float(np.percentile(ys, 95))
         pad = 0.08 * max(hi - lo, 0.1)
-        fig.update_yaxes(range=[lo - pad, hi + pad])
+        yaxis["range"] = [lo - pad, hi + pad]
     if steps.size and steps.min() < 0:  # a pre-trained checkpoint's curve sits left of step 0
-        fig.add_vrect(x0=float(steps.min()), x1=0, fillcolor="rgba(0,0,0,0.05)", line_width=0,
-                      annotation_text="pre-trained", annotation_position="top left")
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="NLL (nats)")
-    style(fig, title=title, presentation=presentation, height=height)
-    return fig
+        shapes.append(dict(type="rect", xref="x", x0=float(steps.min()), x1=0, yref="y domain", y0=0, y1=1,
+                           fillcolor="rgba(0,0,0,0.05)", line=dict(width=0)))
+        notes.append(dict(text="pre-trained", showarrow=False, xref="x", x=float(steps.min()), xanchor="left",
+                          yref="y domain", y=1, yanchor="top"))
+    layout = house_layout(title=title, presentation=presentation, height=height)
+    layout.update(shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="step")), yaxis=yaxis)
+    return go.Figure(data=traces, layout=layout)
 
 
 def loss_table(history: Mapping[str, Sequence[float]], entropy: float | None = None) -> dict[str, np.ndarray]:

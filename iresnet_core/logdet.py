@@ -47,6 +47,10 @@ __all__ = [
     "power_series_2x2_partials",
 ]
 
+#: :func:`probe_moments` draws the probes' moments from their own law from this many probes on
+#: (one torch thread, 32 x 32 x 300 draws: 50 -> 21 ms at 16 probes, 28 -> 21 at 12, even at 8)
+EXACT_LAW_PROBES = 10
+
 #: Russian roulette never evaluates more terms than this (P(M >= 200) = 2^-200 at p = 0.5).
 ROULETTE_MAX_TERMS = 200
 
@@ -221,7 +225,26 @@ def probe_moments(shape: tuple[int, ...], n_probes: int, probe: str, generator: 
     one contraction instead of a pass per probe and series term. The probes are drawn in float32
     (a float64 Gaussian draw costs four times as much; the moments' rounding, 1e-7, is far below
     the estimate's own spread) and the moments returned as ``dtype``.
+
+    From :data:`EXACT_LAW_PROBES` probes on, the moments are drawn from their own law instead of
+    through the probes (3 random numbers per draw instead of ``2 n_probes``; at 16 probes the Log-
+    determinant page drew 24 million normals per move): for Gaussian probes ``sum_p v_p v_p^T`` is
+    Wishart(n_probes, I), drawn by Bartlett's decomposition ``L L^T`` with ``L = [[c1, 0], [z, c2]]``,
+    ``c1^2 ~ chi2(n)``, ``c2^2 ~ chi2(n - 1)``, ``z ~ N(0, 1)``; for Rademacher probes ``v0^2 = v1^2 = 1``
+    and ``sum_p v0 v1 = 2 Binomial(n, 1/2) - n``.
     """
+    if n_probes >= EXACT_LAW_PROBES and probe in ("gaussian", "rademacher"):
+        n = float(n_probes)
+        if probe == "gaussian":
+            c1 = 2.0 * torch._standard_gamma(torch.full(shape, n / 2), generator=generator)
+            c2 = 2.0 * torch._standard_gamma(torch.full(shape, (n - 1) / 2), generator=generator)
+            z = torch.randn(shape, generator=generator)
+            m = torch.stack([c1, c1.sqrt() * z, z * z + c2], -1) / n
+        else:
+            k = torch.binomial(torch.full(shape, n), torch.full(shape, 0.5), generator=generator)
+            one = torch.ones(shape)
+            m = torch.stack([one, (2.0 * k - n) / n, one], -1)
+        return m.to(dtype)
     v = make_probes((*shape, n_probes, 2), probe, generator, torch.float32)
     v0, v1 = v[..., 0], v[..., 1]
     return torch.stack([(v0 * v0).mean(-1), (v0 * v1).mean(-1), (v1 * v1).mean(-1)], -1).to(dtype)

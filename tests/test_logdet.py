@@ -139,3 +139,21 @@ def test_series_forms_read_by_probe_moments_are_the_hutchinson_terms(probe):
         assert torch.equal(mo[:, 0], torch.ones(4000, dtype=mo.dtype))
     with pytest.raises(ValueError, match="2 x 2"):
         L.series_forms(torch.zeros(3, 3, 3), 2)
+
+
+@pytest.mark.parametrize("probe", ["gaussian", "rademacher"])
+@pytest.mark.parametrize("n_probes", [3, 16])
+def test_probe_moments_follow_the_law_of_the_probes(probe, n_probes):
+    """Below EXACT_LAW_PROBES the moments are averaged from drawn probes, from it on drawn from
+    their own law (Wishart by Bartlett; 2 Binomial - n): the same first two moments either way,
+    E m = (1, 0, 1) and Var m = (2/n, 1/n, 2/n) for Gaussian probes, (0, 1/n, 0) for Rademacher."""
+    assert (n_probes >= L.EXACT_LAW_PROBES) == (n_probes == 16)
+    m = L.probe_moments((40_000,), n_probes, probe, torch.Generator().manual_seed(7))
+    assert m.shape == (40_000, 3) and m.dtype == torch.float64
+    torch.testing.assert_close(m.mean(0), torch.tensor([1.0, 0.0, 1.0], dtype=m.dtype), atol=0.02, rtol=0)
+    var = torch.tensor([2.0, 1.0, 2.0] if probe == "gaussian" else [0.0, 1.0, 0.0], dtype=m.dtype) / n_probes
+    torch.testing.assert_close(m.var(0), var, atol=0.01, rtol=0.06)
+    if probe == "rademacher":
+        assert torch.equal(m[:, 0], torch.ones(40_000, dtype=m.dtype)) and torch.equal(m[:, 2], m[:, 0])
+    a = L.probe_moments((5,), n_probes, probe, torch.Generator().manual_seed(1))
+    assert torch.equal(a, L.probe_moments((5,), n_probes, probe, torch.Generator().manual_seed(1)))  # seeded

@@ -6,7 +6,9 @@
 with checkpoints and a loaded model is never re-initialised.
 
 Example:
-    >>> import torch
+    >>> from collections.abc import Callable
+
+import torch
     >>> layer = ActNorm(2)
     >>> y, ld = layer(torch.randn(100, 2) * 3 + 1)   # initialises from this batch
     >>> x, _ = layer.inverse(y)
@@ -46,6 +48,11 @@ class ActNorm(FlowLayer):
             self.initialize(x)
         y = (x + self.bias) * self.log_scale.exp()
         return y, self.log_scale.sum().expand(x.shape[0])
+
+    @torch.no_grad()
+    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        bias, scale, logdet = self.bias.clone(), self.log_scale.exp(), self.log_scale.sum()
+        return lambda x: ((x + bias) * scale, logdet.expand(x.shape[0]))
 
     def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6):
         return y * torch.exp(-self.log_scale) - self.bias, None

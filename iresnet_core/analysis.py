@@ -79,7 +79,7 @@ def density_grid(flow: Flow, bounds: Box, n: int = 200, chunk: int = 4096) -> De
     _eval(flow)
     xs, ys, pts = grid_points(bounds, n)
     x = torch.from_numpy(pts)
-    logp = torch.cat([flow.log_prob(x[i:i + chunk]) for i in range(0, len(x), chunk)]).numpy().reshape(n, n)
+    logp = flow.log_prob_many(x, chunk).numpy().reshape(n, n)
     logp = np.where(np.isfinite(logp), logp, -np.inf)
     dens = np.exp(logp)
     cell = (xs[1] - xs[0]) * (ys[1] - ys[0])

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from .flow import Flow
 from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import Rescale, SpectralLinear, exact_sigma
-from .logdet import estimate_logdet, series_plan
+from .logdet import estimate_logdet, exact_logdet, series_plan
 
 __all__ = ["LipschitzMLP", "InvertibleResidualBlock", "build_iresnet", "DIVERGENCE_FACTOR", "mlp_forward",
            "mlp_forward_with_jacobian"]
@@ -63,12 +64,14 @@ def mlp_forward(params: Params, act, x: Tensor) -> Tensor:
 def mlp_forward_with_jacobian(params: Params, act, x: Tensor) -> tuple[Tensor, Tensor]:
     """``(g(x), J_g(x))`` with ``J_g = W_L D_{L-1} W_{L-1} ... D_1 W_1`` of shape ``(B, d, d)``, in one pass.
 
-    The transposed Jacobian is carried as a ``(B, d, width)`` tensor, so each layer costs one large
-    matrix product: ``J^T <- (J^T W^T) D`` with ``D = diag(phi'(a))``. The first ``D_1`` is folded
-    into the second layer's product, ``J^T W_2^T = phi'(a_1) @ M`` with the sample-independent
-    ``M[l, (i, k)] = W_1[l, i] W_2[k, l]``, so the pass never forms a ``(B, d, width)`` product with
-    ``W_1``. Differentiable in the weights (training) and usable on frozen copies
-    (:mod:`iresnet_core.frozen`).
+    The tangents travel direction-major, ``T[i] = d(pre-activations)/dx_i`` as a ``(d, B, width)``
+    tensor, so each layer costs one large matrix product, ``T <- (T * phi'(a)) W^T``, and the
+    product with ``phi'(a)`` broadcasts over the leading axis only (sample-major ``(B, d, width)``
+    tangents broadcast in torch's slow inner loop: 65 against 15 us for 4096 x 2 x 32). The first
+    ``D_1`` is folded into the second layer's product, ``T[i] = phi'(a_1) @ M[i]`` with the
+    sample-independent ``M[i][l, k] = W_1[l, i] W_2[k, l]``, so the pass never forms a
+    ``(d, B, width)`` product with ``W_1``. Differentiable in the weights (training with
+    SVD-normalised layers) and usable on frozen copies (:mod:`iresnet_core.frozen`).
     """
     B, d = x.shape
     (w, b), rest = params[0], params[1:]
@@ -76,14 +79,14 @@ def mlp_forward_with_jacobian(params: Params, act, x: Tensor) -> tuple[Tensor, T
         return torch.nn.functional.linear(x, w, b), w.expand(B, -1, -1)
     x, da = act.value_and_derivative(torch.nn.functional.linear(x, w, b))
     w_next, b_next = rest[0]
-    m = (w.unsqueeze(2) * w_next.t().unsqueeze(1)).reshape(w.shape[0], -1)  # (width_1, d * width_2)
-    jt = (da @ m).view(B, d, -1)  # J^T W_2^T: row i = d(pre-activations of layer 2)/dx_i
+    m = w.t().unsqueeze(2) * w_next.t().unsqueeze(0)  # (d, width_1, width_2): M[i][l, k]
+    t = torch.matmul(da, m)  # (d, B, width_2)
     for w_k, b_k in rest[1:]:
         x, da = act.value_and_derivative(torch.nn.functional.linear(x, w_next, b_next))
-        jt = ((jt * da.unsqueeze(1)).reshape(B * d, -1) @ w_k.t()).view(B, d, -1)
+        t = torch.matmul(t * da, w_k.t())
         w_next, b_next = w_k, b_k
     g = torch.nn.functional.linear(x, w_next, b_next)
-    return g, jt.transpose(1, 2)
+    return g, t.permute(1, 2, 0)  # J[b, j, i] = d g_j / d x_i = T[i, b, j]
 
 
 class LipschitzMLP(nn.Module):
@@ -209,6 +212,17 @@ class InvertibleResidualBlock(FlowLayer):
     def lipschitz_bound(self) -> float:
         """An upper bound on ``Lip(g)`` (product of exact spectral norms)."""
         return self.g.lipschitz_bound()
+
+    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """``x -> (x + g(x), ln |det(I + J_g(x))|)`` with the normalised weights taken once (a
+        200 x 200 density grid otherwise normalises each of them once per chunk of points)."""
+        params, act = self.g.frozen(self.g.linears[0].weight.dtype), self.g.act
+
+        def forward(x: Tensor) -> tuple[Tensor, Tensor]:
+            g, jac = mlp_forward_with_jacobian(params, act, x)
+            return x + g, exact_logdet(jac)
+
+        return forward
 
     @torch.no_grad()
     def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6) -> tuple[Tensor, BlockInverseInfo]:

@@ -8,6 +8,7 @@ inverse (ActNorm, Glow's parts). :class:`InverseInfo` gathers the block reports 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,15 @@ class FlowLayer(nn.Module):
     def jacobian(self, x: Tensor) -> Tensor:  # pragma: no cover
         """The layer's Jacobian ``dy/dx`` at every point, shape ``(B, d, d)``."""
         raise NotImplementedError
+
+    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """The exact forward ``x -> (y, logdet)`` as of now, for many batches without a gradient.
+
+        A layer whose weights need work before use (the i-ResNet block's spectral normalisation)
+        does that work once here instead of once per batch; the numbers are those of
+        ``self(x, "exact")``. Call it again after the weights change.
+        """
+        return lambda x: self(x, "exact")
 
 
 @dataclass

@@ -32,6 +32,26 @@ def test_density_grid_holds_unit_mass(trained):
     assert g.density[i, j] == pytest.approx(p, rel=1e-4)
 
 
+@pytest.mark.parametrize("model", ["iresnet", "glow"])
+def test_log_prob_many_matches_log_prob_with_weights_prepared_once(model):
+    """The density grid's pass (each layer's weights prepared once, points in chunks) gives the
+    numbers of ``log_prob``, on a flow far from its initialisation, with a ragged last chunk."""
+    cfg = ic.FlowConfig(model=model, n_blocks=3, hidden=(16, 16), coeff=0.9)
+    flow = ic.build_flow(cfg if model == "iresnet" else ic.match_glow(cfg))
+    with torch.no_grad():
+        for p in flow.parameters():  # ActNorm biases and scales too, not only the blocks' weights
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    scramble(flow, 3.0)
+    flow.eval()
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(1)) * 2
+    with torch.no_grad():
+        ref = flow.log_prob(x)
+    many = flow.log_prob_many(x, chunk=7)
+    assert many.shape == (50,)
+    assert torch.allclose(many, ref, atol=1e-5, rtol=1e-5)
+    assert flow.log_prob_many(x[:0]).shape == (0,)
+
+
 def test_inverse_error_lies_under_banach_bound(trained):
     curves = A.inverse_curves(trained, DATA[:100], [0.5, 0.7, 0.9, 0.99], max_iter=30, tol=1e-6)
     for cur in curves:

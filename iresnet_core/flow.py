@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -65,20 +67,26 @@ class Flow(nn.Module):
         z, logdet = self.forward(x, "exact")
         return standard_normal_log_prob(z) + logdet
 
-    @torch.inference_mode()
-    def log_prob_many(self, x: Tensor, chunk: int = 4096) -> Tensor:
-        """:meth:`log_prob` of many points without a gradient, ``chunk`` at a time, each layer's
-        weights prepared once (:meth:`FlowLayer.prepared`) rather than once per chunk."""
+    def log_prob_many(self, x: Tensor, chunk: int = 4096, workers: int | None = None) -> Tensor:
+        """:meth:`log_prob` of many points without a gradient: each layer's weights prepared once
+        (:meth:`FlowLayer.prepared`), the points in chunks of at most ``chunk``, spread over
+        ``workers`` threads (default: torch's thread count), each running torch on one thread.
+
+        Chunks keep a layer's tensors in cache: a 200 x 200 grid on two cores took 107 ms in chunks
+        of 4096 points, 123 in chunks of 2048 (more calls) and 115 in chunks of 10000. Whole chunks
+        per thread beat splitting every operation across two threads, 112 against 205 ms (medians
+        of 15, interleaved): an operation on a few thousand points is too short to share.
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk must be a positive number of points, got {chunk}")
         layers = [layer.prepared() for layer in self.layers]
-        out = []
-        for i in range(0, len(x), chunk):
-            h = x[i:i + chunk]
-            logdet = h.new_zeros(h.shape[0])
-            for layer in layers:
-                h, ld = layer(h)
-                logdet = logdet + ld
-            out.append(standard_normal_log_prob(h) + logdet)
-        return torch.cat(out) if out else x.new_zeros(0)
+        n_workers = torch.get_num_threads() if workers is None else workers
+        n_workers = max(1, min(n_workers, math.ceil(len(x) / chunk)))
+        if n_workers == 1:
+            return _log_prob_chunks(layers, x, chunk)
+        cuts = [round(i * len(x) / n_workers) for i in range(n_workers + 1)]
+        parts = [x[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+        return torch.cat(list(_pool(n_workers).map(lambda part: _log_prob_chunks(layers, part, chunk, threads=1), parts)))
 
     def nll(self, x: Tensor, mode: str | None = None) -> Tensor:
         """Mean negative log-likelihood with the given estimator: the training loss."""
@@ -130,3 +138,35 @@ class Flow(nn.Module):
     def num_parameters(self) -> int:
         """Number of trainable scalars."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """The process's ``n`` worker threads for :meth:`Flow.log_prob_many` (made on first use, kept)."""
+    with _POOLS_LOCK:
+        if n not in _POOLS:
+            _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="log-prob")
+        return _POOLS[n]
+
+
+@torch.inference_mode()
+def _log_prob_chunks(layers: list, x: Tensor, chunk: int, threads: int | None = None) -> Tensor:
+    """``log p`` of ``x`` through prepared layers, in even chunks of at most ``chunk`` points;
+    with ``threads``, torch runs on that many threads in the calling thread meanwhile."""
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)  # a worker's own setting (OpenMP's count is per thread)
+    n_chunks = max(1, math.ceil(len(x) / chunk))
+    size = max(1, math.ceil(len(x) / n_chunks))
+    out = []
+    for i in range(0, len(x), size):
+        h = x[i:i + size]
+        logdet = h.new_zeros(h.shape[0])
+        for layer in layers:
+            h, ld = layer(h)
+            logdet = logdet + ld
+        out.append(standard_normal_log_prob(h) + logdet)
+    return torch.cat(out) if out else x.new_zeros(0)
+

@@ -32,7 +32,7 @@ from .actnorm import ActNorm
 from .activations import get_activation
 from .config import FlowConfig
 from .flow import Flow
-from .jacobian_mlp import g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
+from .jacobian_mlp import ExactLogdet2D, g_and_exact_logdet, g_and_jacobian, g_and_series_logdet
 from .layers import BlockInverseInfo, FlowLayer
 from .lipschitz import Rescale, SpectralLinear, exact_sigma
 from .logdet import estimate_logdet, exact_logdet, series_plan
@@ -217,10 +217,16 @@ class InvertibleResidualBlock(FlowLayer):
         """``x -> (x + g(x), ln |det(I + J_g(x))|)`` with the normalised weights taken once (a
         200 x 200 density grid otherwise normalises each of them once per chunk of points)."""
         params, act = self.g.frozen(self.g.linears[0].weight.dtype), self.g.act
+        if self.cfg.dim == 2 and len(params) >= 2:
+            pass_2d = ExactLogdet2D(params, act)
 
-        def forward(x: Tensor) -> tuple[Tensor, Tensor]:
-            g, jac = mlp_forward_with_jacobian(params, act, x)
-            return x + g, exact_logdet(jac)
+            def forward(x: Tensor) -> tuple[Tensor, Tensor]:
+                g, logdet = pass_2d(x)
+                return x + g, logdet
+        else:
+            def forward(x: Tensor) -> tuple[Tensor, Tensor]:
+                g, jac = mlp_forward_with_jacobian(params, act, x)
+                return x + g, exact_logdet(jac)
 
         return forward
 

@@ -42,7 +42,7 @@ from .activations import Activation
 from .lipschitz import Rescale
 from .logdet import SeriesPlan, power_series_2x2_partials
 
-__all__ = ["g_and_jacobian", "g_and_exact_logdet", "g_and_series_logdet"]
+__all__ = ["g_and_jacobian", "g_and_exact_logdet", "g_and_series_logdet", "ExactLogdet2D"]
 
 Params = list[tuple[Tensor, Tensor]]  # (W, b) per linear map of g, W of shape (out, in)
 Rescales = list["Rescale | None"]  # per linear map: the active soft rule W / s, or None
@@ -246,3 +246,51 @@ def g_and_series_logdet(params: Params, act: Activation, x: Tensor, plan: Series
     if x.shape[-1] != 2:
         raise ValueError(f"g_and_series_logdet is for 2D data, got dimension {x.shape[-1]}")
     return _apply(params, act, x, rescales, logdet=plan)
+
+
+class ExactLogdet2D:
+    """``x -> (g(x), ln |det(I + J_g(x))|)`` for fixed weights and 2D data, without a gradient:
+    the pass of density grids (:meth:`iresnet_core.iresnet.InvertibleResidualBlock.prepared`).
+
+    The tangents of the second layer's pre-activations come from one product with the
+    sample-independent ``M[l, (i, k)] = W_1[l, i] W_2[k, l]`` (made once here), ``T = phi'(a_1) M``,
+    and travel on as ``(d, B, width)`` views. The last linear map takes the value and both
+    tangents in one product, computed transposed, ``W_L [h; t_1 * s; t_2 * s]^T``, so the four
+    entries of ``J_g`` come out as contiguous rows and the 2 x 2 determinant is five passes over
+    ``B`` numbers (from strided columns they cost three times as much). Results are written in
+    place, so nothing here is differentiable; the numbers are those of :func:`g_and_exact_logdet`
+    up to float rounding, which the tests check.
+    """
+
+    def __init__(self, params: Params, act: Activation) -> None:
+        if len(params) < 2:
+            raise ValueError("ExactLogdet2D needs at least one hidden layer")
+        if params[0][0].shape[1] != 2 or params[-1][0].shape[0] != 2:
+            raise ValueError("ExactLogdet2D is for 2D data")
+        self.params, self.act = params, act
+        self.m = None
+        if len(params) > 2:
+            w1, w2 = params[0][0], params[1][0]
+            self.m = (w1.t().unsqueeze(2) * w2.t().unsqueeze(0)).permute(1, 0, 2).reshape(w1.shape[0], -1)
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        B, act, params = x.shape[0], self.act, self.params
+        w, b = params[0]
+        a = torch.nn.functional.linear(x, w, b)
+        t = None  # the tangents of a, (2, B, width); None: the first layer's, W_1's columns
+        for k, (w_next, b_next) in enumerate(params[1:], start=2):
+            if k == len(params):  # w_next is the last linear map
+                Z = a.new_empty(3, B, a.shape[1])
+                _, s = act.value_and_derivative(a, out=Z[0])
+                torch.mul(w.t().unsqueeze(1) if t is None else t, s, out=Z[1:])
+                Y = (w_next @ Z.view(3 * B, -1).t()).view(2, 3, B)  # Y[j, 1 + i] = J_g[:, j, i]
+                det = (1 + Y[0, 1]) * (1 + Y[1, 2]) - Y[0, 2] * Y[1, 1]
+                return Y[:, 0].t() + b_next, det.abs_().log_()
+            h, s = act.value_and_derivative(a)
+            if t is None:
+                t = (s @ self.m).view(B, 2, -1).transpose(0, 1)
+            else:
+                t = torch.matmul(t * s, w_next.t())
+            a = torch.nn.functional.linear(h, w_next, b_next)
+            w = w_next
+        raise AssertionError("unreachable")  # pragma: no cover

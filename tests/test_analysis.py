@@ -32,11 +32,13 @@ def test_density_grid_holds_unit_mass(trained):
     assert g.density[i, j] == pytest.approx(p, rel=1e-4)
 
 
-@pytest.mark.parametrize("model", ["iresnet", "glow"])
-def test_log_prob_many_matches_log_prob_with_weights_prepared_once(model):
-    """The density grid's pass (each layer's weights prepared once, points in chunks) gives the
-    numbers of ``log_prob``, on a flow far from its initialisation, with a ragged last chunk."""
-    cfg = ic.FlowConfig(model=model, n_blocks=3, hidden=(16, 16), coeff=0.9)
+@pytest.mark.parametrize("model, hidden", [("iresnet", (16,)), ("iresnet", (16, 16)), ("iresnet", (8, 16, 8)),
+                                           ("glow", (16, 16))])
+def test_log_prob_many_matches_log_prob_with_weights_prepared_once(model, hidden):
+    """The density grid's pass (each layer's weights prepared once, points in chunks over worker
+    threads) gives the numbers of ``log_prob``, on a flow far from its initialisation, with a
+    ragged last chunk; one, two and three hidden layers take different branches of the pass."""
+    cfg = ic.FlowConfig(model=model, n_blocks=3, hidden=hidden, coeff=0.9)
     flow = ic.build_flow(cfg if model == "iresnet" else ic.match_glow(cfg))
     with torch.no_grad():
         for p in flow.parameters():  # ActNorm biases and scales too, not only the blocks' weights
@@ -46,10 +48,13 @@ def test_log_prob_many_matches_log_prob_with_weights_prepared_once(model):
     x = torch.randn(50, 2, generator=torch.Generator().manual_seed(1)) * 2
     with torch.no_grad():
         ref = flow.log_prob(x)
-    many = flow.log_prob_many(x, chunk=7)
-    assert many.shape == (50,)
-    assert torch.allclose(many, ref, atol=1e-5, rtol=1e-5)
+    for workers in (1, 3):
+        many = flow.log_prob_many(x, chunk=7, workers=workers)
+        assert many.shape == (50,)
+        torch.testing.assert_close(many, ref, atol=1e-5, rtol=1e-5)
     assert flow.log_prob_many(x[:0]).shape == (0,)
+    with pytest.raises(ValueError, match="chunk"):
+        flow.log_prob_many(x, chunk=0)
 
 
 def test_inverse_error_lies_under_banach_bound(trained):

@@ -50,9 +50,10 @@ class ActNorm(FlowLayer):
         return y, self.log_scale.sum().expand(x.shape[0])
 
     @torch.no_grad()
-    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-        bias, scale, logdet = self.bias.clone(), self.log_scale.exp(), self.log_scale.sum()
-        return lambda x: ((x + bias) * scale, logdet.expand(x.shape[0]))
+    def prepared(self) -> Callable[[Tensor], tuple[Tensor, float]]:
+        scale = self.log_scale.exp()
+        shift, logdet = self.bias * scale, float(self.log_scale.sum())
+        return lambda x: (torch.addcmul(shift, x, scale), logdet)  # (x + bias) * scale
 
     def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6):
         return y * torch.exp(-self.log_scale) - self.bias, None

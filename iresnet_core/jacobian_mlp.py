@@ -283,9 +283,11 @@ class ExactLogdet2D:
                 Z = a.new_empty(3, B, a.shape[1])
                 _, s = act.value_and_derivative(a, out=Z[0])
                 torch.mul(w.t().unsqueeze(1) if t is None else t, s, out=Z[1:])
-                Y = (w_next @ Z.view(3 * B, -1).t()).view(2, 3, B)  # Y[j, 1 + i] = J_g[:, j, i]
-                det = (1 + Y[0, 1]) * (1 + Y[1, 2]) - Y[0, 2] * Y[1, 1]
-                return Y[:, 0].t() + b_next, det.abs_().log_()
+                Y = w_next @ Z.view(3 * B, -1).t()  # (2, 3B): row j = [g_j - b_j, J_g[:, j, 0], J_g[:, j, 1]]
+                j00, j01, j10, j11 = Y[0, B:2 * B], Y[0, 2 * B:], Y[1, B:2 * B], Y[1, 2 * B:]
+                # det(I + J) = (1 + j00)(1 + j11) - j01 j10, rounded as exact_logdet rounds it
+                det = torch.addcmul((j00 + 1).mul_(j11 + 1), j01, j10, value=-1.0)
+                return Y[:, :B].t() + b_next, det.abs_().log_()
             h, s = act.value_and_derivative(a)
             if t is None:
                 t = (s @ self.m).view(B, 2, -1).transpose(0, 1)

@@ -31,12 +31,13 @@ class FlowLayer(nn.Module):
         """The layer's Jacobian ``dy/dx`` at every point, shape ``(B, d, d)``."""
         raise NotImplementedError
 
-    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor | float]]:
         """The exact forward ``x -> (y, logdet)`` as of now, for many batches without a gradient.
 
         A layer whose weights need work before use (the i-ResNet block's spectral normalisation)
         does that work once here instead of once per batch; the numbers are those of
-        ``self(x, "exact")``. Call it again after the weights change.
+        ``self(x, "exact")``, except that a log-determinant the same at every point may come as a
+        float. Call it again after the weights change.
         """
         return lambda x: self(x, "exact")
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .config import FlowConfig
 from .layers import FlowLayer, InverseInfo, invert_layers
+from .lipschitz import SpectralLinear, drop_prefetched, prefetch_training_rescales
 
 __all__ = ["Flow", "standard_normal_log_prob", "ESTIMATOR_FIELDS"]
 
@@ -57,10 +58,23 @@ class Flow(nn.Module):
         """``(z, logdet)`` with the log-det estimated per ``mode`` (default: ``cfg.logdet``)."""
         mode = mode or self.cfg.logdet
         logdet = x.new_zeros(x.shape[0])
-        for layer in self.layers:
-            x, ld = layer(x, mode)
-            logdet = logdet + ld
+        # A training forward's power iterations, all at once (lipschitz.prefetch_training_rescales)
+        prefetched = prefetch_training_rescales(self._spectral()) if self.training and torch.is_grad_enabled() else []
+        try:
+            for layer in self.layers:
+                x, ld = layer(x, mode)
+                logdet = logdet + ld
+        finally:
+            drop_prefetched(prefetched)
         return x, logdet
+
+    def _spectral(self) -> list[SpectralLinear]:
+        """The linear maps a training forward's batched power iteration covers (each residual
+        branch's ``batched_power_layers``), found once: the layers never change."""
+        if "_spectral_linears" not in self.__dict__:
+            self.__dict__["_spectral_linears"] = [
+                lin for m in self.modules() for lin in (m.batched_power_layers() if hasattr(m, "batched_power_layers") else [])]
+        return self.__dict__["_spectral_linears"]
 
     def log_prob(self, x: Tensor) -> Tensor:
         """The exact log density in nats, shape ``(B,)`` (exact log-det: the data are 2D)."""

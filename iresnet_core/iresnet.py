@@ -146,6 +146,14 @@ class LipschitzMLP(nn.Module):
         plan = series_plan(mode, x.shape[0], 2, n_terms, n_probes, probe, n_exact_terms, generator, x.dtype)
         return g_and_series_logdet(fast[0], self.act, x, plan, fast[1])
 
+    def batched_power_layers(self) -> list[SpectralLinear]:
+        """The linear maps whose training forward takes its power iteration from
+        :meth:`~iresnet_core.lipschitz.SpectralLinear.training_rescale` (the hand-written pass), which
+        :meth:`iresnet_core.flow.Flow.forward` iterates for all blocks at once."""
+        if len(self.linears) < 2 or any(lin.exact and lin.coeff is not None for lin in self.linears):
+            return []
+        return list(self.linears)
+
     def _hand_written_pass(self) -> tuple[Params, list[Rescale | None]] | None:
         """``(raw params, rescales)`` for :mod:`iresnet_core.jacobian_mlp` when a gradient will be
         taken and the pass applies (a hidden layer, power-iteration normalisation); else ``None``.

@@ -1,5 +1,6 @@
 """Spectral normalisation: the soft rule W / max(1, sigma/c) holds sigma <= c (checked by SVD)."""
 
+import pytest
 import torch
 
 import iresnet_core as ic
@@ -69,3 +70,40 @@ def test_a_new_layer_starts_on_the_boundary_with_its_top_singular_pair():
         assert layer.u.shape == (shape[0],) and layer.v.shape == (shape[1],)
         u, v = power_iteration(layer.weight.detach(), layer.u, layer.v, 5)  # already its fixed point
         assert torch.allclose(u, layer.u, atol=1e-4) and torch.allclose(v, layer.v, atol=1e-4)
+
+
+def test_batched_power_iteration_matches_each_layer_alone(tmp_path):
+    """A training forward of the flow iterates all layers at once: the same sigma, u and v as
+    each layer's own iteration (to float rounding), taken once, nothing left over; and a
+    checkpoint written afterwards holds every layer's own vectors (rows of one batched tensor)."""
+    import copy
+
+    from iresnet_core.lipschitz import drop_prefetched, prefetch_training_rescales
+
+    flow = scramble(ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(16, 8))), 3.0).train()
+    twin = copy.deepcopy(flow)
+    layers = [m for m in flow.modules() if isinstance(m, SpectralLinear)]
+    alone = [m.training_rescale() for m in twin.modules() if isinstance(m, SpectralLinear)]
+    taken = prefetch_training_rescales(layers)
+    assert {id(m) for m in taken} == {id(m) for m in layers}
+    batched = [m.training_rescale() for m in layers]
+    assert all("_prefetched" not in m.__dict__ for m in layers)  # each share is taken once
+    assert sum(r is not None for r in alone) >= 6  # the scrambled weights break the constraint
+    for a, b, m, t in zip(alone, batched, layers, [m for m in twin.modules() if isinstance(m, SpectralLinear)]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert b.s == pytest.approx(a.s, rel=1e-5)
+            torch.testing.assert_close(b.u, a.u, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(b.v, a.v, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(m.u, t.u, rtol=1e-4, atol=1e-5)  # persisted alike
+    prefetch_training_rescales(layers)
+    drop_prefetched(layers)
+    assert all("_prefetched" not in m.__dict__ for m in layers)
+    # a forward leaves nothing behind either, and the vectors it stored save and load
+    z, ld = flow(torch.randn(64, 2), "exact")
+    (z.square().sum() - ld.sum()).backward()
+    assert all("_prefetched" not in m.__dict__ for m in layers)
+    ic.save(flow, tmp_path / "ck")
+    loaded = ic.load(tmp_path / "ck")
+    for m, n in zip(layers, [m for m in loaded.modules() if isinstance(m, SpectralLinear)]):
+        torch.testing.assert_close(n.u, m.u, rtol=0, atol=0)

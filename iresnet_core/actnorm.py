@@ -6,15 +6,15 @@
 with checkpoints and a loaded model is never re-initialised.
 
 Example:
-    >>> from collections.abc import Callable
-
-import torch
+    >>> import torch
     >>> layer = ActNorm(2)
     >>> y, ld = layer(torch.randn(100, 2) * 3 + 1)   # initialises from this batch
     >>> x, _ = layer.inverse(y)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

@@ -310,8 +310,9 @@ def _live() -> None:
     charts = playground_charts_of(pg, layers=st.session_state.get("_layers", ("density", "contours")),
                                   presentation=presentation, max_age_s=max_age, step_in_names=not pg.playing)
     draw_s = time.perf_counter() - t1
-    cols = st.columns(len(runs))
-    for i, (run, col) in enumerate(zip(runs, cols)):
+    # Headers and charts in two rows of columns: a status line that wraps in one column (at 1400 px
+    # the i-ResNet's does) then pushes no chart below its neighbour's.
+    for run, col in zip(runs, st.columns(len(runs))):
         view = run.view  # computed (once) by playground_charts_of above
         with col:
             st.markdown(f"### {MODEL_LABELS[run.model]}"
@@ -322,6 +323,8 @@ def _live() -> None:
             if test is None and run.history.get("test_nll"):
                 test = run.history["test_nll"][-1]
             st.markdown(gap_text(test, pg.entropy))
+    for i, (run, col) in enumerate(zip(runs, st.columns(len(runs)))):
+        with col:
             mine = list(zip(("density", "samples", "nll"), charts[3 * i: 3 * i + 3]))
             if len(runs) == 1:  # one model: density and samples side by side, NLL below
                 slots = list(st.columns(2)) + [st.container()]

@@ -166,11 +166,20 @@ class Playground:
         with self.lock:
             return self._apply(s)
 
-    def take_notes(self) -> list[str]:
-        """The pending notes, once (the page shows them); later resets are described from here."""
-        notes, self.notes = list(self.notes), []
-        self._noted = self.settings
-        return notes
+    def pending_notes(self) -> tuple[list[str], Settings]:
+        """The notes not yet shown, and the settings they bring the person up to. The page shows
+        them and calls :meth:`notes_shown` when its run has reached the end: a run cut short by a
+        newer one (a fast slider drag) leaves them pending, so the next run's note still says what
+        changed since the person last saw one ("c 0.9 → 0.85", not "c 0.88 → 0.85")."""
+        return list(self.notes), self.settings
+
+    def notes_shown(self, notes: list[str], settings: Settings) -> None:
+        """``notes`` and ``settings`` from :meth:`pending_notes` are on screen: drop those notes
+        (newer ones stay) and describe later resets from ``settings``."""
+        with self.lock:
+            if self.notes[:len(notes)] == notes:
+                self.notes = self.notes[len(notes):]
+            self._noted = settings
 
     def _apply(self, s: Settings) -> list[str]:
         old, notes = self.settings, []

@@ -326,6 +326,24 @@ def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_pat
     assert pg3.runs["iresnet"].origin == "scratch" and any("checkpoint" in n for n in pg3.notes)
 
 
+def test_a_note_cut_short_by_a_newer_run_is_described_from_what_was_seen():
+    """A fast slider drag: the run that made a note can be cut short by the next one before the
+    note is on screen. The next run's note then covers both moves, "c 0.9 → 0.85", not "c 0.88 →
+    0.85" (the browser test waits for exactly that text); once shown, a note is gone."""
+    s = Settings(models="iresnet", blocks=2, width=16, grid=100, pretrained=False)
+    pg = Playground(s)
+    pg.apply(s.replace(c=0.88))
+    first, _ = pg.pending_notes()  # the page read it, then a newer run stopped this one
+    assert len(first) == 1 and "c 0.9 → 0.88" in first[0]
+    pg.apply(s.replace(c=0.85))
+    notes, noted = pg.pending_notes()
+    assert notes[0] == first[0] and "c 0.9 → 0.85" in notes[-1]  # the page keeps the latest
+    pg.notes_shown(notes, noted)  # this run reached its end
+    assert pg.pending_notes()[0] == []
+    pg.apply(s.replace(c=0.8))
+    assert "c 0.85 → 0.8" in pg.pending_notes()[0][-1]
+
+
 def test_each_model_has_its_own_learning_rate():
     at = _app(**SMALL)
     pg = at.session_state[STATE_KEY]

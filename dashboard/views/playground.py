@@ -380,8 +380,9 @@ def render() -> None:
     if not presentation:
         st.caption("Invertible residual networks (Behrmann et al., ICML 2019) next to Glow, trained live on "
                    f"**{dataset_label(pg.dataset)}**. Move a slider, press Play.")
+    notes, noted = pg.pending_notes()
     latest: dict[str, str] = {}  # one note per subject: fast slider drags make several resets
-    for n in pg.take_notes():
+    for n in notes:
         latest[n.split(" ")[0]] = n
     for n in latest.values():
         st.info(n, icon=":material/restart_alt:")
@@ -389,3 +390,4 @@ def render() -> None:
     st.html(_NO_STALE_CSS)
     run_every = TICK_S if pg.playing else None
     st.fragment(_live, run_every=run_every)()
+    pg.notes_shown(notes, noted)  # only a run that got here has shown them

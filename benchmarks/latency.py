@@ -8,7 +8,7 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
 * reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
 * one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
-* the full Playground rerun: a tick plus the redraw (``dashboard.state.playground_charts_of``:
+* the full Playground rerun: a tick plus the redraw (``dashboard.charts.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports;
 * a slider moved on each analysis page (DESIGN's budget: "recomputes and draws in well under
   300 ms"): the page run by Streamlit's ``AppTest`` (the script run a person waits for, less the
@@ -142,9 +142,10 @@ def _run(quick: bool, log) -> dict[str, Any]:
     add("Trainer.evaluate (exact NLL on 2000 + 800 points)", trainer.evaluate)
 
     try:
-        from dashboard.state import Playground, Settings, playground_charts_of
+        from dashboard.charts import playground_charts_of
+        from dashboard.state import Playground, Settings
     except Exception as e:
-        rows.append({"name": "Playground", "median_ms": float("nan"), "error": f"dashboard.state not importable: {e}"})
+        rows.append({"name": "Playground", "median_ms": float("nan"), "error": f"dashboard not importable: {e}"})
         return {"rows": rows, "repeats": repeats}
 
     add("Playground() construction (loads both checkpoints)", lambda: Playground(Settings()), reps=max(2, repeats // 3))

@@ -150,7 +150,8 @@ def write_pack(charts: Sequence[Chart], config: dict[str, Any] | None, out: str 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dashboard.export``: the Playground's figures for a dataset, from a checkpoint or fresh."""
-    from .state import CHECKPOINT_DIR, Playground, Settings, playground_charts_of
+    from .charts import playground_charts_of
+    from .state import CHECKPOINT_DIR, Playground, Settings
 
     ap = argparse.ArgumentParser(prog="python -m dashboard.export", description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="8gaussians")

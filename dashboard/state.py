@@ -40,7 +40,7 @@ from iresnet_core.checkpoint import parse_config
 __all__ = [
     "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
     "CHECKPOINT_DIR", "MAX_WARNINGS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
-    "playground_charts_of", "MAX_BAD_STEPS", "AVERAGE_STEPS",
+    "MAX_BAD_STEPS", "AVERAGE_STEPS",
 ]
 
 N_DATA = 4000
@@ -418,36 +418,3 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (str, int, bool)) or v is None:
         return v
     return str(v)
-
-
-
-def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density", "contours"),
-                         presentation: bool = False, max_age_s: float | None = None,
-                         step_in_names: bool = True) -> list:
-    """Every chart the Playground shows right now (three per shown model), drawn by
-    :func:`dashboard.figures.playground.playground_charts`; the page, the figure pack and the CLI
-    all call this.
-
-    ``step_in_names=False`` leaves the step out of the charts' file names. The page does so while
-    playing: the name is the camera button's plotly config, and plotly.js redraws a chart from
-    scratch (blank for a moment) whenever its config changes, so a name with the step in it made
-    every chart flicker on every tick.
-    """
-    from .figures.playground import playground_charts
-
-    charts = []
-    for run in pg.shown_runs:
-        v = pg.view(run, max_age_s)
-        c = "free" if run.cfg.coeff is None else f"c={run.cfg.coeff:g}"
-        step = f"step={run.step}" if step_in_names else "live"
-        tag = f"{c}_{step}" if run.model == "iresnet" else step
-        charts += playground_charts(
-            dataset=pg.dataset, model=run.model, xs=v.xs, ys=v.ys, density=v.density, data=pg.data,
-            samples=v.samples, history=run.history, entropy=pg.entropy, bounds=pg.bounds,
-            layers=layers, presentation=presentation, tag=tag, density_step=v.step,
-            subtitle=describe(run.cfg, pg.dataset),
-            loss_label=(f"train loss ({run.cfg.logdet}, N={run.cfg.n_terms})" if run.cfg.logdet in ("series", "hutchinson")
-                        else f"train loss ({run.cfg.logdet})" if run.cfg.logdet != "exact" else None)
-            if run.model == "iresnet" else None,
-        )
-    return charts

@@ -21,7 +21,8 @@ from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, gap_text
 from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, MAX_BAD_STEPS, SPEEDS, Settings, dataset_label, truncation_bound
-from dashboard.state import AVERAGE_STEPS, Playground, digest, playground_charts_of
+from dashboard.charts import playground_charts_of
+from dashboard.state import AVERAGE_STEPS, Playground, digest
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 

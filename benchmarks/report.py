@@ -200,8 +200,11 @@ def _fit_md(fit: dict[str, Any]) -> list[str]:
          f"other core. Evaluation happens with the clock stopped, on {fit['n_test_final']:,} fresh points "
          f"(the standard error of one figure is about 0.01 nats). Architecture: our default flow's, "
          f"{fit.get('architecture', '8 blocks of 2-128-128-2, c = 0.9')}, for the residual flows; Glow parameter-matched. "
-         f"Data: {fit['n_data']} points, a fifth held out "
-         "as the Playground does, batch 500. Our flows are evaluated as the Playground shows them: the running "
+         f"Data: {fit['n_data']:,} points, a fifth held out "
+         "as the Playground does, batch 500. "
+         + (f"Our i-ResNet's step size decays as lr / √(1 + t / {fit['lr_decay']:g}) after t steps, as in the Playground "
+            "(the table gives its lr at step 0); Glow's and normflows' are constant. " if fit.get("lr_decay") else "")
+         + "Our flows are evaluated as the Playground shows them: the running "
          f"average of the weights (`ic.Trainer.eval_flow`, decay {fit.get('average_decay', 0.98):g}; its update is inside "
          "the clocked step). normflows' residual flow is evaluated at its last iterate, as its README's loop leaves it.", "",
          "| data set | entropy | model | lr | " + " | ".join(f"after {c:g} s" for c in cps) + " | steps done |",

@@ -49,11 +49,10 @@ class Settings:
     blocks: int = _DEFAULT_CFG.n_blocks
     width: int = _DEFAULT_CFG.hidden[0]
     activation: str = _DEFAULT_CFG.activation
-    #: near-identity blocks and the running average of the weights let the i-ResNet fit fastest
-    #: here (benchmarks, issue 6: 8 blocks of 2-128-128-2, 8gaussians after 1650 steps 0.030 against
-    #: 0.046-0.074 at 1e-2; the default 32 blocks of 2-32-32-2, checkerboard after 80 s of one
-    #: thread 0.21-0.23 against 0.24-0.25 at 1e-2)
-    lr: float = 2e-2
+    #: the i-ResNet's starting step size, which decays as ``lr / sqrt(1 + t / ic.LR_DECAY)``:
+    #: near-identity blocks, the running average of the weights and the decay let it fit fastest
+    #: here (benchmarks, issue 6; ``iresnet_core.train.LR_DECAY`` has the numbers)
+    lr: float = 6e-2
     glow_lr: float = 3e-3  # Glow's own: at 1e-2 a pre-trained Glow falls apart within a few steps
     batch: int = 500
     average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
@@ -67,6 +66,10 @@ class Settings:
     def lr_for(self, model: str) -> float:
         """The learning rate of ``model``: each flow has its own best one."""
         return float(self.glow_lr if model == "glow" else self.lr)
+
+    def lr_decay_for(self, model: str) -> float | None:
+        """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is constant."""
+        return None if model == "glow" else float(ic.LR_DECAY)
 
     def average_decay(self) -> float | None:
         """The trainers' running-average decay (``ic.Trainer(average=...)``), ``None`` when off."""

@@ -27,13 +27,15 @@ from .checkpoint import save
 from .config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from .glow import match_glow
 from .models import build_flow
-from .train import Trainer
+from .train import LR_DECAY, Trainer
 
 __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
 
-#: Learning rates that fit fastest with the defaults (near-identity i-ResNet blocks; Glow is less
-#: stable above 3e-3). See docs/benchmarks.md.
-DEFAULT_LR = {"iresnet": 2e-2, "glow": 3e-3}  # the Playground's defaults (dashboard/settings.py)
+#: Learning rates that fit fastest with the defaults (near-identity i-ResNet blocks, whose step size
+#: decays as ``lr / sqrt(1 + t / LR_DECAY)``; Glow is less stable above 3e-3, at a constant lr).
+#: See docs/benchmarks.md.
+DEFAULT_LR = {"iresnet": 6e-2, "glow": 3e-3}  # the Playground's defaults (dashboard/settings.py)
+DEFAULT_LR_DECAY = {"iresnet": LR_DECAY, "glow": None}
 
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 
@@ -65,6 +67,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return v
 
 
@@ -101,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, default=None,
                    help=f"Adam learning rate (default: {DEFAULT_LR['iresnet']:g} for the i-ResNet, "
                         f"{DEFAULT_LR['glow']:g} for Glow)")
+    t.add_argument("--lr-decay", type=_non_negative_float, default=None, metavar="TAU",
+                   help=f"the step size decays as lr / sqrt(1 + t / TAU) over t steps; 0: constant "
+                        f"(default: {LR_DECAY:g} for the i-ResNet, 0 for Glow)")
     t.add_argument("--batch-size", type=_positive_int, default=500, help="points per step")
     t.add_argument("--n-data", type=_positive_int, default=20000, help="points drawn from a toy set")
     t.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batches")
@@ -128,10 +143,11 @@ def config_from_args(args: argparse.Namespace) -> FlowConfig:
 
 
 def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, seconds: float | None, lr: float,
-              batch_size: int, seed: int, dataset: str | None, quiet: bool = False) -> dict:
+              batch_size: int, seed: int, dataset: str | None, quiet: bool = False,
+              lr_decay: float | None = None) -> dict:
     """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out``."""
     flow = build_flow(cfg)
-    trainer = Trainer(flow, data, lr=lr, batch_size=batch_size, seed=seed)
+    trainer = Trainer(flow, data, lr=lr, batch_size=batch_size, seed=seed, lr_decay=lr_decay)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -155,7 +171,7 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
         "dataset": dataset, "model": cfg.model, "steps": trainer.step_count,
         "wall_seconds": round(time.perf_counter() - start, 2), "train_nll": train_nll, "test_nll": test_nll,
         "entropy": entropy, "nll_minus_entropy": (test_nll - entropy) if entropy is not None else None,
-        "parameters": flow.num_parameters(), "lr": lr, "batch_size": batch_size,
+        "parameters": flow.num_parameters(), "lr": lr, "lr_decay": lr_decay, "batch_size": batch_size,
         "skipped_steps": trainer.skipped_total, "paused_reason": trainer.paused_reason,
         "history": trainer.history.as_dict(),
     }
@@ -181,8 +197,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     lr = args.lr if args.lr is not None else DEFAULT_LR[cfg.model]
+    lr_decay = DEFAULT_LR_DECAY[cfg.model] if args.lr_decay is None else (args.lr_decay or None)
     result = train_run(cfg, data, args.out, steps=args.steps, seconds=args.seconds, lr=lr,
-                       batch_size=args.batch_size, seed=args.seed, dataset=dataset, quiet=args.quiet)
+                       batch_size=args.batch_size, seed=args.seed, dataset=dataset, quiet=args.quiet,
+                       lr_decay=lr_decay)
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary, indent=2, default=float))
     return 0 if result["paused_reason"] is None else 1
@@ -196,7 +214,7 @@ def _assets(args: argparse.Namespace) -> int:
             cfg = match_glow(base) if model == "glow" else base
             out = args.out / name / model
             r = train_run(cfg, data, out, steps=10**9, seconds=args.seconds, lr=DEFAULT_LR[model], batch_size=500, seed=0,
-                          dataset=name, quiet=True)
+                          dataset=name, quiet=True, lr_decay=DEFAULT_LR_DECAY[model])
             print(f"{name:13s} {model:8s} steps={r['steps']:5d} test_nll={r['test_nll']:.3f} "
                   f"entropy={r['entropy']:.3f} gap={r['nll_minus_entropy']:.3f}", flush=True)
     return 0

@@ -17,7 +17,7 @@ from safetensors.torch import save as st_save
 from streamlit.testing.v1 import AppTest
 
 import iresnet_core as ic
-from dashboard.state import Playground, Settings
+from dashboard.state import UNKNOWN_TRAINED_STEPS, Playground, Settings
 from dashboard.views.playground import STATE_KEY, handle_checkpoint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -152,6 +152,9 @@ def test_round_trip_in_the_ui(good):
     pg_b = b.session_state[STATE_KEY]
     run = pg_b.runs["iresnet"]
     assert run.origin == "uploaded" and run.cfg == pg_a.runs["iresnet"].cfg and run.cfg.coeff == 0.8
+    # how long it was trained is not in the ZIP: it trains on at a third of the starting step size
+    assert run.trainer.decay_from == UNKNOWN_TRAINED_STEPS
+    assert run.trainer.step_size == pytest.approx(run.trainer.lr / 3 / ic.RESUME_WARMUP)  # and warms up
     # the weights session A showed (its running average), now trained on and shown in session B
     assert pg_a.runs["iresnet"].shown is not pg_a.runs["iresnet"].flow
     for p, q in zip(run.flow.state_dict().values(), pg_a.runs["iresnet"].shown.state_dict().values()):

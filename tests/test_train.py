@@ -95,6 +95,37 @@ def test_warmup_bounds_adams_first_steps_on_trained_weights():
         ic.Trainer(small(), DATA, warmup=-1)
 
 
+def test_step_size_decays_as_lr_over_root_of_one_plus_t_over_tau():
+    # Adam's first update moves every weight by about its step size (sign(g), as above), so the
+    # step the optimiser takes, not only the number in its param group, follows the schedule.
+    lr, tau = 4e-2, 8
+    flow = small()
+    ic.Trainer(flow, DATA, lr=1e-3, seed=0).step(1)  # ActNorm's data-dependent start, done once
+    trainer = ic.Trainer(flow, DATA, lr=lr, seed=0, lr_decay=tau)
+    assert _max_move(trainer) == pytest.approx(lr, rel=1e-3)  # t = 0
+    trainer.step(23)  # t = 24 after these
+    assert trainer.step_size == pytest.approx(lr / math.sqrt(1 + 24 / tau))
+    m = trainer.step(1)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(lr / 2)  # the 25th update: t = 24
+    assert m["lr"] == lr and m["step_size"] == pytest.approx(lr / math.sqrt(1 + 25 / tau))
+    trainer.set_lr(1e-2)  # a live change moves the whole curve, the clock runs on
+    assert trainer.step_size == pytest.approx(1e-2 / math.sqrt(1 + 25 / tau))
+    # A resumed trainer starts where its weights' training left off, warm-up and decay together.
+    resumed = ic.Trainer(flow, DATA, lr=lr, seed=0, lr_decay=tau, decay_from=3 * tau, warmup=4)
+    assert resumed.step_size == pytest.approx(lr / 2 / 4)
+    assert _max_move(resumed) == pytest.approx(lr / 2 / 4, rel=1e-3)
+    resumed.step(3)
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(lr / math.sqrt(4 + 3 / tau))  # ramp done
+    constant = ic.Trainer(small(), DATA, lr=lr, seed=0)
+    constant.step(30)
+    assert constant.step_size == constant.optimizer.param_groups[0]["lr"] == lr
+    for bad in (0, -1.0, math.nan, "10"):
+        with pytest.raises(ValueError, match="lr_decay"):
+            ic.Trainer(small(), DATA, lr_decay=bad)
+    with pytest.raises(ValueError, match="decay_from"):
+        ic.Trainer(small(), DATA, lr_decay=10, decay_from=-1)
+
+
 def test_non_finite_steps_are_skipped_and_the_last_good_model_kept():
     trainer = ic.Trainer(small(), DATA, lr=1e-3, seed=0, max_bad_steps=5)
     trainer.step(3)

@@ -48,7 +48,7 @@ _MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
 _ESTIMATORS = {"exact": "exact (2D det)", "series": "power series (exact traces)",
                "hutchinson": "Hutchinson (paper)", "roulette": "Russian roulette"}
 _WIDTHS = [16, 32, 64, 128, 256]
-_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
+_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 6e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
 _BATCHES = [1, 16, 64, 128, 256, 500, 1000, 2000]
 _GRIDS = [100, 120, 150, 200]
 _D = Settings()
@@ -167,7 +167,9 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
         activation = st.session_state.get("activation", activation)
     sb.header("Training")
     lr = sb.select_slider("Learning rate", _LRS, value=_D.lr, key="lr", bind=URL,
-                          format_func=lambda v: f"{v:g}", help="The i-ResNet's. Applies live, without a reset.")
+                          format_func=lambda v: f"{v:g}",
+                          help=f"The i-ResNet's step size at step 0; after t steps it is lr / √(1 + t / {ic.LR_DECAY:g}) "
+                               "(a pre-trained model carries on where its training left off). Applies live, without a reset.")
     glow_lr = sb.select_slider("Glow learning rate", _LRS, value=_D.glow_lr, key="glow_lr", bind=URL,
                                format_func=lambda v: f"{v:g}",
                                help="Glow's own (it is unstable above about 3e-3). Applies live.")

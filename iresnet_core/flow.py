@@ -57,16 +57,17 @@ class Flow(nn.Module):
     def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
         """``(z, logdet)`` with the log-det estimated per ``mode`` (default: ``cfg.logdet``)."""
         mode = mode or self.cfg.logdet
-        logdet = x.new_zeros(x.shape[0])
         # A training forward's power iterations, all at once (lipschitz.prefetch_training_rescales)
         prefetched = prefetch_training_rescales(self._spectral()) if self.training and torch.is_grad_enabled() else []
+        lds = []
         try:
             for layer in self.layers:
                 x, ld = layer(x, mode)
-                logdet = logdet + ld
+                lds.append(ld)
         finally:
             drop_prefetched(prefetched)
-        return x, logdet
+        # summed at once: one node of the autograd graph where a running sum made one per layer
+        return x, torch.stack(lds).sum(0) if lds else x.new_zeros(x.shape[0])
 
     def _spectral(self) -> list[SpectralLinear]:
         """The linear maps a training forward's batched power iteration covers (each residual

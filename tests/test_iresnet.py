@@ -176,3 +176,26 @@ def test_parameter_count_of_the_default():
     assert ic.count_parameters(ic.FlowConfig()) == 32 * (96 + 1056 + 66) + 128 == 39104
     # the issue's yardstick for speed: 8 blocks x (2*128+128 + 128*128+128 + 128*2+2) + 8 ActNorms x 4
     assert ic.count_parameters(ic.FlowConfig(n_blocks=8, hidden=(128, 128))) == 8 * (384 + 16512 + 258) + 32
+
+
+def test_actnorm_node_has_the_gradient_of_its_formula():
+    """ActNorm's one-node forward and hand-written backward against autograd on
+    ``((x + b) e^s, sum(s))``, and a finite-difference check in float64."""
+    from iresnet_core.actnorm import _ActNormFunction
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True)
+    dy, dld = torch.randn(9, 2, generator=gen, dtype=torch.float64), torch.randn(9, generator=gen, dtype=torch.float64)
+    y, ld = _ActNormFunction.apply(x, b, s)
+    got = torch.autograd.grad((y * dy).sum() + (ld * dld).sum(), (x, b, s))
+    y_ref, ld_ref = (x + b) * s.exp(), s.sum().expand(9)
+    want = torch.autograd.grad((y_ref * dy).sum() + (ld_ref * dld).sum(), (x, b, s))
+    assert torch.allclose(y, y_ref) and torch.allclose(ld, ld_ref)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    assert torch.autograd.gradcheck(lambda *a: _ActNormFunction.apply(*a), (x, b, s))
+    # only the log-det used (the density of the last layer's output not asked for)
+    g_s = torch.autograd.grad(_ActNormFunction.apply(x, b, s)[1].sum(), s)[0]
+    torch.testing.assert_close(g_s, torch.full((2,), 9.0, dtype=torch.float64))

@@ -35,6 +35,7 @@ import copy
 import torch
 from torch import nn
 
+from .flat_params import FlatParameters
 from .lipschitz import refresh_power_iteration, spectral_layers
 
 __all__ = ["RunningAverage", "warmup_decay"]
@@ -60,6 +61,8 @@ class RunningAverage:
         self._avg = copy.deepcopy(module)
         self._avg.requires_grad_(False)
         self._avg_params = list(self._avg.parameters())
+        same = len({(p.dtype, p.device) for p in self._avg_params}) == 1
+        self._avg_flat = FlatParameters(self._avg_params, grads=False) if same and self._avg_params else None
         self._live_params = list(module.parameters())
         self._pairs = [(a, b) for a, b in zip(self._avg.modules(), module.modules()) if b._buffers]
         self._spectral = spectral_layers(self._avg)
@@ -67,10 +70,19 @@ class RunningAverage:
         self._stale = False
 
     @torch.no_grad()
-    def update(self) -> None:
-        """Fold the module's current weights into the average (after each optimiser step)."""
+    def update(self, live_flat: torch.Tensor | None = None) -> None:
+        """Fold the module's current weights into the average (after each optimiser step).
+
+        ``live_flat``: the module's parameters as one flat tensor, in their order (the trainer's
+        :class:`~iresnet_core.flat_params.FlatParameters`), when they are kept that way: then the
+        average is one operation, not one per tensor.
+        """
         self.steps += 1
-        torch._foreach_lerp_(self._avg_params, self._live_params, 1.0 - warmup_decay(self.decay, self.steps))
+        weight = 1.0 - warmup_decay(self.decay, self.steps)
+        if live_flat is not None and self._avg_flat is not None and live_flat.shape == self._avg_flat.data.shape:
+            self._avg_flat.data.lerp_(live_flat, weight)
+        else:
+            torch._foreach_lerp_(self._avg_params, self._live_params, weight)
         self._stale = True
 
     @property

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .averaging import RunningAverage
+from .flat_params import FlatParameters
 from .flow import Flow
 from .history import History
 from .lipschitz import refresh_power_iteration, spectral_layers
@@ -52,34 +53,41 @@ LR_DECAY = 1000
 RESUME_WARMUP = 100
 
 
-def _flat_state(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple:
-    """Adam's per-parameter state as flat tensors: ``(params that have state, steps, m, v)``."""
-    keys = [p for p in params if opt.state.get(p)]
-    if not keys:
-        return keys, None, None, None
-    states = [opt.state[p] for p in keys]
-    return (keys, torch.stack([torch.as_tensor(st["step"], dtype=torch.float32) for st in states]),
-            torch.cat([st["exp_avg"].reshape(-1) for st in states]),
-            torch.cat([st["exp_avg_sq"].reshape(-1) for st in states]))
+def _saved_state(opt: torch.optim.Optimizer, p: torch.Tensor) -> dict[str, Any] | None:
+    """A copy of the optimiser's state of ``p`` (Adam: step, moments), ``None`` when it has none."""
+    st = opt.state.get(p)
+    return {k: v.clone() if torch.is_tensor(v) else v for k, v in st.items()} if st else None
 
 
-def _restore_state(opt: torch.optim.Optimizer, params: list[torch.Tensor], flat: tuple) -> None:
-    """Put back what :func:`_flat_state` saved; state that did not exist then is dropped."""
-    keys, steps, m, v = flat
-    had = set(map(id, keys))
-    for p in params:
-        if id(p) not in had:
-            opt.state.pop(p, None)
-    i = 0
-    for k, p in enumerate(keys):
-        st, n = opt.state[p], p.numel()
-        if torch.is_tensor(st["step"]):
-            st["step"].copy_(steps[k])
+def _restore_state(opt: torch.optim.Optimizer, p: torch.Tensor, saved: dict[str, Any] | None) -> None:
+    """Put back what :func:`_saved_state` copied (no state then: none now)."""
+    if saved is None:
+        opt.state.pop(p, None)
+        return
+    st = opt.state[p]
+    for k, v in saved.items():
+        if torch.is_tensor(v) and torch.is_tensor(st.get(k)):
+            st[k].copy_(v)
         else:
-            st["step"] = float(steps[k])
-        st["exp_avg"].copy_(m[i:i + n].view_as(p))
-        st["exp_avg_sq"].copy_(v[i:i + n].view_as(p))
-        i += n
+            st[k] = v
+
+
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float | None) -> float:
+    """The global L2 norm of ``grads``; when it exceeds ``max_norm`` every gradient is scaled by
+    ``max_norm / norm`` in place (``None``: never). Non-finite norms leave the gradients alone.
+
+    What ``torch.nn.utils.clip_grad_norm_`` does, in one norm over the concatenated gradients and
+    no multiplication when nothing is clipped: for the default flow's 256 gradient tensors that
+    takes 0.2 ms of a 25 ms step instead of 1.1 ms (issue 6).
+    """
+    if not grads:
+        return 0.0
+    norm = float(torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads])))
+    if max_norm is not None and math.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in grads:
+            g.mul_(scale)
+    return norm
 
 
 class Trainer:
@@ -170,7 +178,10 @@ class Trainer:
         self._eval_test = self.test_x[:EVAL_POINTS]
         self.generator = gen
         flow.generator.manual_seed(seed)
-        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr, fused=True)  # one kernel for all tensors
+        # Every trainable tensor a view of one buffer: Adam, the clipping norm, zeroing and the
+        # running average are one operation each (iresnet_core.flat_params)
+        self._flat = FlatParameters([p for p in flow.parameters() if p.requires_grad])
+        self.optimizer = torch.optim.Adam([self._flat.data], lr=lr, fused=True)
         self._lr = float(lr)  # what was asked for; the optimiser's is lower during the warm-up
         self.warmup = warmup
         self.lr_decay = None if lr_decay is None else float(lr_decay)
@@ -260,21 +271,20 @@ class Trainer:
         grad_norm, skip reason or None)."""
         loss, grad_norm, reason = self._optimizer_step()
         if reason is None and self._average is not None:
-            self._average.update()
+            self._average.update(self._flat.data)
         return loss, grad_norm, reason
 
     def _optimizer_step(self) -> tuple[float, float, str | None]:
-        flow, params = self.flow, [p for p in self.flow.parameters() if p.requires_grad]
+        flow, flat = self.flow, self._flat
         idx = torch.randint(self.train_x.shape[0], (self.batch_size,), generator=self.generator)
         loss = flow.nll(self.train_x[idx])
         if not torch.isfinite(loss):
             return float(loss.detach()), math.nan, "non-finite loss"
-        self.optimizer.zero_grad(set_to_none=True)
+        flat.zero_grad()
         loss.backward()
-        max_norm = self.clip_grad if self.clip_grad is not None else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        grad_norm = clip_grad_norm([flat.grad], self.clip_grad)
         if not math.isfinite(grad_norm):
-            self.optimizer.zero_grad(set_to_none=True)
+            flat.zero_grad()
             return float(loss.detach()), grad_norm, "non-finite gradient"
         if self._updates < self.warmup or self.lr_decay is not None:
             self._apply_lr()
@@ -282,21 +292,15 @@ class Trainer:
         if not self._update_can_overflow():
             self.optimizer.step()
             return float(loss.detach()), grad_norm, None
-        # One flat copy of the parameters and of Adam's moments (a few ops, not one clone per
-        # tensor): the rare non-finite update is rolled back from it.
+        # A copy of the parameters and of Adam's moments: the rare non-finite update is rolled back from it.
         with torch.no_grad():
-            backup = torch.cat([p.reshape(-1) for p in params])
-            opt_backup = _flat_state(self.optimizer, params)
+            backup = flat.data.clone()
+            opt_backup = _saved_state(self.optimizer, flat.data)
         self.optimizer.step()
-        with torch.no_grad():
-            finite = bool(torch.isfinite(torch.cat([p.reshape(-1) for p in params])).all())
-        if not finite:
+        if not bool(torch.isfinite(flat.data).all()):
             with torch.no_grad():
-                i = 0
-                for p in params:
-                    p.copy_(backup[i:i + p.numel()].view_as(p))
-                    i += p.numel()
-            _restore_state(self.optimizer, params, opt_backup)
+                flat.data.copy_(backup)
+            _restore_state(self.optimizer, flat.data, opt_backup)
             return float(loss.detach()), grad_norm, "non-finite parameters after the update"
         return float(loss.detach()), grad_norm, None
 

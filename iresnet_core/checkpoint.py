@@ -49,7 +49,9 @@ def save(flow: Flow, directory: str | Path, metrics: dict[str, Any] | None = Non
     """Write ``model.safetensors`` + ``config.json`` (+ ``metrics.json``) into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in flow.state_dict().items()}
+    # A flow in training holds its parameters as views of one buffer (iresnet_core.flat_params):
+    # each tensor gets storage of its own, which every safetensors version accepts.
+    tensors = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in flow.state_dict().items()}
     save_file(tensors, str(directory / WEIGHTS), metadata={"format": _FORMAT})
     (directory / CONFIG).write_text(json.dumps(flow.cfg.to_dict(), indent=2) + "\n")
     if metrics is not None:

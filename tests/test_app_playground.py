@@ -67,6 +67,9 @@ def test_defaults_run_and_show_everything():
     assert abs(pg.runs["iresnet"].view.mass - 1) < 0.05
     captions = " ".join(c.value for c in at.caption)
     assert "steps/s" in captions and "parameters" in captions and "Lip ≤" in captions
+    # the i-ResNet's decaying step size is on its status line (one of the two), Glow's constant one is not
+    step_size = pg.runs["iresnet"].trainer.step_size
+    assert captions.count("lr now") == 1 and f"lr now {step_size:.2g}" in captions
     assert any("NLL − entropy" in m.value for m in at.markdown)
     # the entropy floor is drawn on the NLL chart
     assert any(abs(s.get("y0", 0) - ic.datasets.entropy("8gaussians")) < 1e-6 for s in specs[2]["layout"]["shapes"])

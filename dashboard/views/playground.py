@@ -261,6 +261,7 @@ def _status(run, view, pg: Playground) -> str:
     parts = [
         f"**step {run.step:,}**" + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
         speed,
+        *([f"lr now {run.trainer.step_size:.2g}"] if run.trainer.lr_decay is not None else []),  # the decay at work
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]

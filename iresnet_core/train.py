@@ -93,6 +93,11 @@ def clip_grad_norm(grads: list[torch.Tensor], max_norm: float | None) -> float:
 class Trainer:
     """Adam on the negative log-likelihood, with a held-out test split.
 
+    The trainer keeps the flow's trainable parameters as views of one buffer
+    (:class:`~iresnet_core.flat_params.FlatParameters`). Two trainers of one flow take the
+    parameters over in turn: each binds them back to its own buffer, current values kept, when it
+    steps.
+
     Args:
         flow: the flow to train (trained in place).
         data: training points, ``(n, d)``; a ``test_fraction`` of them is held out unless

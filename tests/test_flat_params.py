@@ -77,3 +77,18 @@ def test_trainer_steps_match_per_tensor_adam():
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
     for a, q in zip(trainer._average._avg_params, avg):
         torch.testing.assert_close(a.detach(), q, rtol=1e-5, atol=1e-6)
+
+
+def test_two_trainers_of_one_flow_take_the_parameters_over_in_turn():
+    data = ic.datasets.sample("moons", 1000, seed=0)
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16, 16), seed=0))
+    first = ic.Trainer(flow, data, lr=1e-2, batch_size=100, seed=0)
+    first.step(2)
+    second = ic.Trainer(flow, data, lr=1e-2, batch_size=100, seed=1)
+    second.step(2)
+    values = torch.cat([p.detach().reshape(-1) for p in flow.parameters()]).clone()
+    assert torch.equal(second._flat.data, values) and not torch.equal(first._flat.data, values)
+    assert first._one_step()[2] is None  # takes them back from where the second left them
+    assert first._flat.intact() and not second._flat.intact()
+    moved = torch.cat([p.detach().reshape(-1) for p in flow.parameters()])
+    assert torch.equal(first._flat.data, moved) and 0 < float((moved - values).abs().max()) < 0.05

@@ -219,13 +219,24 @@ class Trainer:
         self._apply_lr()
 
     @property
+    def decayed_lr(self) -> float:
+        """``lr / sqrt(1 + t / lr_decay)`` with ``t = decay_from +`` updates taken (``lr`` without a
+        decay): the step size of the next update once the warm-up is over."""
+        if self.lr_decay is None:
+            return self._lr
+        return self._lr / math.sqrt(1.0 + (self.decay_from + self._updates) / self.lr_decay)
+
+    @property
+    def warmup_left(self) -> int:
+        """Updates still to come in the warm-up's ramp (0 when there is none or it is over)."""
+        return max(0, self.warmup - self._updates)
+
+    @property
     def step_size(self) -> float:
-        """The optimiser's step size for the next update: ``lr``, ramped during the warm-up and
-        decayed as ``lr / sqrt(1 + t / lr_decay)``, ``t = decay_from +`` updates taken."""
+        """The optimiser's step size for the next update: :attr:`decayed_lr`, ramped linearly
+        during the warm-up."""
         ramp = min(1.0, (self._updates + 1) / self.warmup) if self.warmup else 1.0
-        if self.lr_decay is not None:
-            ramp /= math.sqrt(1.0 + (self.decay_from + self._updates) / self.lr_decay)
-        return self._lr * ramp
+        return self.decayed_lr * ramp
 
     def _apply_lr(self) -> None:
         for group in self.optimizer.param_groups:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import iresnet_core as ic
 from dashboard.state import CUSTOM, Playground, Settings
-from dashboard.views.playground import STATE_KEY, handle_upload
+from dashboard.views.playground import STATE_KEY, _step_size, handle_upload
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 SMALL = {"blocks": "2", "width": "16", "grid": "100"}  # tiny models keep each run short
@@ -68,8 +68,11 @@ def test_defaults_run_and_show_everything():
     captions = " ".join(c.value for c in at.caption)
     assert "steps/s" in captions and "parameters" in captions and "Lip ≤" in captions
     # the i-ResNet's decaying step size is on its status line (one of the two), Glow's constant one is not
-    step_size = pg.runs["iresnet"].trainer.step_size
-    assert captions.count("lr now") == 1 and f"lr now {step_size:.2g}" in captions
+    tr = pg.runs["iresnet"].trainer
+    if tr.warmup_left:  # pre-trained: the step size the warm-up ramps towards, not the ramp's first 1 %
+        assert captions.count("after warm-up") == 1 and f"lr {tr.decayed_lr:.2g} after warm-up (0/{tr.warmup})" in captions
+    else:
+        assert captions.count("lr now") == 1 and f"lr now {tr.step_size:.2g}" in captions
     assert any("NLL − entropy" in m.value for m in at.markdown)
     # the entropy floor is drawn on the NLL chart
     assert any(abs(s.get("y0", 0) - ic.datasets.entropy("8gaussians")) < 1e-6 for s in specs[2]["layout"]["shapes"])
@@ -369,3 +372,14 @@ def test_server_config_keeps_the_live_loop_cheap():
     cfg = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["fileWatcherType"] == "none"
     assert cfg["runner"]["postScriptGC"] is False
+
+
+def test_status_gives_the_step_size_the_warm_up_ramps_towards_then_the_one_taken():
+    data = ic.datasets.sample("8gaussians", 500, seed=0)
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16, 16)))
+    tr = ic.Trainer(flow, data, lr=0.06, seed=0, lr_decay=1000, decay_from=3000, warmup=10)
+    assert _step_size(tr) == "lr 0.03 after warm-up (0/10)"  # not the ramp's first step, 0.003
+    tr.step(4)
+    assert _step_size(tr) == "lr 0.03 after warm-up (4/10)"
+    tr.step(6)
+    assert _step_size(tr) == f"lr now {0.06 / (1 + 3010 / 1000) ** 0.5:.2g}"

@@ -113,8 +113,10 @@ def test_step_size_decays_as_lr_over_root_of_one_plus_t_over_tau():
     # A resumed trainer starts where its weights' training left off, warm-up and decay together.
     resumed = ic.Trainer(flow, DATA, lr=lr, seed=0, lr_decay=tau, decay_from=3 * tau, warmup=4)
     assert resumed.step_size == pytest.approx(lr / 2 / 4)
+    assert resumed.decayed_lr == pytest.approx(lr / 2) and resumed.warmup_left == 4
     assert _max_move(resumed) == pytest.approx(lr / 2 / 4, rel=1e-3)
     resumed.step(3)
+    assert resumed.warmup_left == 0 and resumed.step_size == resumed.decayed_lr
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(lr / math.sqrt(4 + 3 / tau))  # ramp done
     constant = ic.Trainer(small(), DATA, lr=lr, seed=0)
     constant.step(30)

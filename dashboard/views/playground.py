@@ -248,6 +248,13 @@ def _transport(pg: Playground) -> None:
 
 
 # --------------------------------------------------------------- live view
+def _step_size(trainer: ic.Trainer) -> str:
+    """The i-ResNet's step size now, or the one its warm-up ramps towards (not the ramp's 1 %)."""
+    if trainer.warmup_left:
+        return f"lr {trainer.decayed_lr:.2g} after warm-up ({trainer.warmup - trainer.warmup_left}/{trainer.warmup})"
+    return f"lr now {trainer.step_size:.2g}"
+
+
 def _status(run, view, pg: Playground) -> str:
     m = run.metrics
     sps = m.get("steps_per_s")
@@ -261,7 +268,7 @@ def _status(run, view, pg: Playground) -> str:
     parts = [
         f"**step {run.step:,}**" + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
         speed,
-        *([f"lr now {run.trainer.step_size:.2g}"] if run.trainer.lr_decay is not None else []),  # the decay at work
+        *([_step_size(run.trainer)] if run.trainer.lr_decay is not None else []),  # the decay at work
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]

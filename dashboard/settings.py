@@ -52,8 +52,8 @@ class Settings:
     #: the i-ResNet's starting step size, which decays as ``lr / sqrt(1 + t / ic.LR_DECAY)``:
     #: near-identity blocks, the running average of the weights and the decay let it fit fastest
     #: here (benchmarks, issue 6; ``iresnet_core.train.LR_DECAY`` has the numbers)
-    lr: float = 6e-2
-    glow_lr: float = 3e-3  # Glow's own: at 1e-2 a pre-trained Glow falls apart within a few steps
+    lr: float = ic.DEFAULT_LR["iresnet"]
+    glow_lr: float = ic.DEFAULT_LR["glow"]  # Glow's own, constant (ic.DEFAULT_LR says why)
     batch: int = 500
     average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
     seed: int = 0
@@ -69,7 +69,7 @@ class Settings:
 
     def lr_decay_for(self, model: str) -> float | None:
         """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is constant."""
-        return None if model == "glow" else float(ic.LR_DECAY)
+        return ic.DEFAULT_LR_DECAY[model]
 
     def average_decay(self) -> float | None:
         """The trainers' running-average decay (``ic.Trainer(average=...)``), ``None`` when off."""

@@ -20,11 +20,11 @@ from .glow import match_glow
 from .layers import BlockInverseInfo, InverseInfo
 from .models import build_flow, count_parameters
 from .threads import torch_threads
-from .train import AVERAGE_DECAY, LR_DECAY, RESUME_WARMUP, Trainer
+from .train import AVERAGE_DECAY, DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, RESUME_WARMUP, Trainer
 
 __all__ = [
     "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
-    "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY",
+    "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY", "DEFAULT_LR", "DEFAULT_LR_DECAY",
     "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads", "keep_freed_memory",
     "analysis", "datasets", "logdet",
 ]

@@ -27,15 +27,9 @@ from .checkpoint import save
 from .config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from .glow import match_glow
 from .models import build_flow
-from .train import LR_DECAY, Trainer
+from .train import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
 __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
-
-#: Learning rates that fit fastest with the defaults (near-identity i-ResNet blocks, whose step size
-#: decays as ``lr / sqrt(1 + t / LR_DECAY)``; Glow is less stable above 3e-3, at a constant lr).
-#: See docs/benchmarks.md.
-DEFAULT_LR = {"iresnet": 6e-2, "glow": 3e-3}  # the Playground's defaults (dashboard/settings.py)
-DEFAULT_LR_DECAY = {"iresnet": LR_DECAY, "glow": None}
 
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 

@@ -30,7 +30,7 @@ from .flow import Flow
 from .history import History
 from .lipschitz import refresh_power_iteration, spectral_layers
 
-__all__ = ["Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY"]
+__all__ = ["Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY", "DEFAULT_LR", "DEFAULT_LR_DECAY"]
 
 #: Points used for the exact train and test NLL reported after every call.
 EVAL_POINTS = 2000
@@ -46,6 +46,12 @@ AVERAGE_DECAY = 0.98
 #: a constant 0.02 on 4000 points; 2spirals 0.085 / 0.044 against 0.073 / 0.077; 8gaussians
 #: -0.004 after 2000. tau 500 and 2000 did no better on checkerboard, tau 500 worse on 2spirals.
 LR_DECAY = 1000
+
+#: Each model's default learning rate (Adam's, at step 0) and step-size decay (``None``: constant):
+#: near-identity i-ResNet blocks fit fastest at 6e-2, decaying; Glow is unstable above about 3e-3
+#: (at 1e-2 a pre-trained Glow falls apart within a few steps). The Playground's and the CLI's.
+DEFAULT_LR = {"iresnet": 6e-2, "glow": 3e-3}
+DEFAULT_LR_DECAY: dict[str, float | None] = {"iresnet": LR_DECAY, "glow": None}
 
 #: Warm-up steps for a trainer that starts from trained weights (a checkpoint): the checkerboard
 #: checkpoint resumed at lr 2e-2 is 0.22 nats from its entropy; after 1 / 20 / 200 steps it is

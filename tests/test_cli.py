@@ -17,6 +17,7 @@ def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 30
+    assert (metrics["lr"], metrics["lr_decay"]) == (ic.DEFAULT_LR["iresnet"], ic.LR_DECAY)  # the Playground's
     assert metrics["entropy"] == pytest.approx(ic.datasets.entropy("moons"))
     assert metrics["nll_minus_entropy"] == pytest.approx(metrics["test_nll"] - metrics["entropy"])
     flow = ic.load(out)
@@ -32,6 +33,10 @@ def test_train_glow_is_parameter_matched(tmp_path):
                  "--out", str(out), "--quiet", "--n-data", "500"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"] == "glow"
+    assert json.loads((out / "metrics.json").read_text())["lr_decay"] is None  # Glow's lr is constant
+    assert main(["train", "--steps", "2", "--n-blocks", "2", "--hidden", "16", "--lr-decay", "0",
+                 "--out", str(tmp_path / "c"), "--quiet", "--n-data", "500"]) == 0
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["lr_decay"] is None  # 0: constant
     assert abs(cfg["extra"]["parameters"] - cfg["extra"]["matched_to"]) / cfg["extra"]["matched_to"] < 0.1
 
 
@@ -41,6 +46,7 @@ def test_train_glow_is_parameter_matched(tmp_path):
         (["--coeff", "0"], "coeff"),
         (["--coeff", "1.2"], "< 1"),
         (["--lr", "-1"], "positive"),
+        (["--lr-decay", "-5"], ">= 0"),
         (["--n-terms", "0"], "positive"),
         (["--n-blocks", "0"], "positive"),
         (["--hidden", "a,b"], "widths"),

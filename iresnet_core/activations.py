@@ -30,6 +30,9 @@ class Activation:
     """A pointwise 1-Lipschitz function ``phi``, its derivative ``phi'`` and its second derivative."""
 
     name: str = ""
+    #: whether the second derivative needs ``a`` itself (else :meth:`dlog_derivative` gives
+    #: ``phi'' / phi'`` from ``phi(a)`` and ``phi'(a)``, and the Jacobian pass need not keep ``a``)
+    needs_preactivation: bool = False
 
     def __call__(self, a: Tensor) -> Tensor:
         return self.value_and_derivative(a)[0]
@@ -42,6 +45,11 @@ class Activation:
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:  # pragma: no cover
         """``phi''(a)``, given ``y = phi(a)`` and ``dy = phi'(a)`` (the hand-written backward of the
         Jacobian pass, :mod:`iresnet_core.jacobian_mlp`, differentiates ``phi'``)."""
+        raise NotImplementedError
+
+    def dlog_derivative(self, y: Tensor, dy: Tensor) -> Tensor:  # pragma: no cover
+        """``phi''(a) / phi'(a) = d ln phi'(a) / da`` from ``y = phi(a)`` and ``dy = phi'(a)`` alone
+        (where :attr:`needs_preactivation` is false)."""
         raise NotImplementedError
 
 
@@ -66,9 +74,14 @@ class _ELU(Activation):
         # exp(a) = phi'(a) for a <= 0, 0 above: phi'(a) minus the step function sign(max(a, 0)).
         return dy - a.clamp(min=0.0).sign_()
 
+    def dlog_derivative(self, y: Tensor, dy: Tensor) -> Tensor:
+        # ln phi'(a) = min(a, 0): 1 for a <= 0, 0 above, and phi(a) > 0 exactly where a > 0.
+        return torch.rsub(y.clamp(min=0.0).sign_(), 1.0)
+
 
 class _LipSwish(Activation):
     name = "lipswish"
+    needs_preactivation = True  # phi' has zeros: phi'' / phi' is not bounded
 
     def __call__(self, a: Tensor) -> Tensor:
         return F.silu(a) / _LIPSWISH_SCALE
@@ -95,6 +108,9 @@ class _Tanh(Activation):
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
         return -2 * y * dy
 
+    def dlog_derivative(self, y: Tensor, dy: Tensor) -> Tensor:
+        return -2 * y
+
 
 class _Softplus(Activation):
     name = "softplus"
@@ -108,6 +124,9 @@ class _Softplus(Activation):
 
     def second_derivative(self, a: Tensor, y: Tensor, dy: Tensor) -> Tensor:
         return dy * (1 - dy)
+
+    def dlog_derivative(self, y: Tensor, dy: Tensor) -> Tensor:
+        return 1 - dy
 
 
 _ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (_ELU(), _LipSwish(), _Tanh(), _Softplus())}

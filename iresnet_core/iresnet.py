@@ -131,20 +131,23 @@ class LipschitzMLP(nn.Module):
         return mlp_forward_with_jacobian(params, self.act, x)
 
     def forward_with_logdet(self, x: Tensor, mode: str, n_terms: int = 5, n_probes: int = 1, probe: str = "gaussian",
-                            n_exact_terms: int = 2, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """``(g(x), ln det(I + J_g(x)))`` estimated per ``mode`` (:func:`iresnet_core.logdet.estimate_logdet`).
+                            n_exact_terms: int = 2, generator: torch.Generator | None = None,
+                            residual: bool = False) -> tuple[Tensor, Tensor]:
+        """``(g(x), ln det(I + J_g(x)))`` estimated per ``mode`` (:func:`iresnet_core.logdet.estimate_logdet`);
+        with ``residual``, ``x + g(x)`` in place of ``g(x)``.
 
-        In training with 2D data the whole of it is one hand-written node: the exact determinant, or
-        the series with the same draws from ``generator`` (:func:`iresnet_core.logdet.series_plan`).
+        In training with 2D data the whole of it is one hand-written node (the residual add
+        included): the exact determinant, or the series with the same draws from ``generator``
+        (:func:`iresnet_core.logdet.series_plan`).
         """
         fast = self._hand_written_pass() if x.shape[-1] == 2 else None
         if fast is None:
             g, jac = self.forward_with_jacobian(x)
-            return g, estimate_logdet(jac, mode, n_terms, n_probes, probe, n_exact_terms, generator)
+            return x + g if residual else g, estimate_logdet(jac, mode, n_terms, n_probes, probe, n_exact_terms, generator)
         if mode == "exact":
-            return g_and_exact_logdet(fast[0], self.act, x, fast[1])
+            return g_and_exact_logdet(fast[0], self.act, x, fast[1], residual=residual)
         plan = series_plan(mode, x.shape[0], 2, n_terms, n_probes, probe, n_exact_terms, generator, x.dtype)
-        return g_and_series_logdet(fast[0], self.act, x, plan, fast[1])
+        return g_and_series_logdet(fast[0], self.act, x, plan, fast[1], residual=residual)
 
     def batched_power_layers(self) -> list[SpectralLinear]:
         """The linear maps whose training forward takes its power iteration from
@@ -209,9 +212,8 @@ class InvertibleResidualBlock(FlowLayer):
 
     def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
-        g, logdet = self.g.forward_with_logdet(x, mode or cfg.logdet, cfg.n_terms, cfg.n_probes, cfg.probe,
-                                               cfg.n_exact_terms, self.generator)
-        return x + g, logdet
+        return self.g.forward_with_logdet(x, mode or cfg.logdet, cfg.n_terms, cfg.n_probes, cfg.probe,
+                                          cfg.n_exact_terms, self.generator, residual=True)
 
     def jacobian(self, x: Tensor) -> Tensor:
         _, jac = self.g.forward_with_jacobian(x)

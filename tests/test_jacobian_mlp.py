@@ -92,8 +92,10 @@ def test_spectral_rescale_gradients_match_autograd():
 
 
 @pytest.mark.parametrize("activation", ic.ACTIVATIONS)
-def test_fused_exact_logdet_matches_the_determinant(activation):
-    """``ln |det(I + J)|`` inside the pass: the value and every gradient of the two-step route."""
+@pytest.mark.parametrize("residual", [False, True])
+def test_fused_exact_logdet_matches_the_determinant(activation, residual):
+    """``ln |det(I + J)|`` inside the pass: the value and every gradient of the two-step route;
+    with ``residual``, the block's ``x + g(x)`` and its gradient with respect to ``x`` as well."""
     gen = torch.Generator().manual_seed(6)
     act = get_activation(activation)
     params = _params((2, 9, 8, 2), gen)
@@ -103,8 +105,11 @@ def test_fused_exact_logdet_matches_the_determinant(activation):
     cg, cl = torch.randn(17, 2, generator=gen, dtype=torch.float64), torch.randn(17, generator=gen, dtype=torch.float64)
     leaves = [x] + [t for wb in params for t in wb]
     g0, J = g_and_jacobian(params, act, x)
+    g0 = x + g0 if residual else g0
     ld0 = exact_logdet(J)
-    g1, ld1 = g_and_exact_logdet(params, act, x)
+    g1, ld1 = g_and_exact_logdet(params, act, x, residual=residual)
+    torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
+    assert g1.is_contiguous()
     assert bool((torch.linalg.det(torch.eye(2, dtype=torch.float64) + J) < 0).any())
     torch.testing.assert_close(ld1, ld0, rtol=0, atol=1e-12)
     _assert_same_gradients((g1 * cg).sum() + (ld1 * cl).sum(), (g0 * cg).sum() + (ld0 * cl).sum(), leaves)
@@ -112,8 +117,9 @@ def test_fused_exact_logdet_matches_the_determinant(activation):
         g_and_exact_logdet(_params((3, 4, 3), gen), act, torch.randn(2, 3, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("mode,n_probes", [("series", 1), ("hutchinson", 1), ("hutchinson", 3), ("roulette", 2)])
-def test_fused_series_estimators_match_the_two_step_route(mode, n_probes):
+@pytest.mark.parametrize("mode,n_probes,residual", [("series", 1, False), ("hutchinson", 1, False), ("hutchinson", 3, True),
+                                                    ("roulette", 2, True)])
+def test_fused_series_estimators_match_the_two_step_route(mode, n_probes, residual):
     """The series estimate inside the pass: same draws, same value, same gradients as
     ``g_and_jacobian`` then ``estimate_logdet`` (which the analysis views use)."""
     gen = torch.Generator().manual_seed(8)
@@ -124,9 +130,11 @@ def test_fused_series_estimators_match_the_two_step_route(mode, n_probes):
     leaves = [x] + [t for wb in params for t in wb]
     for seed in range(4):  # roulette: several draws of the number of terms
         g0, J = g_and_jacobian(params, act, x)
+        g0 = x + g0 if residual else g0
         ld0 = estimate_logdet(J, mode, 5, n_probes, "gaussian", 2, torch.Generator().manual_seed(seed))
         plan = series_plan(mode, 19, 2, 5, n_probes, "gaussian", 2, torch.Generator().manual_seed(seed), torch.float64)
-        g1, ld1 = g_and_series_logdet(params, act, x, plan)
+        g1, ld1 = g_and_series_logdet(params, act, x, plan, residual=residual)
+        torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
         torch.testing.assert_close(ld1, ld0, rtol=1e-10, atol=1e-12)
         _assert_same_gradients((g1 * cg).sum() + (ld1 * cl).sum(), (g0 * cg).sum() + (ld0 * cl).sum(), leaves,
                                rtol=1e-9, atol=1e-11)
@@ -183,6 +191,8 @@ def test_activation_derivatives_match_autograd(activation):
     (d2,) = torch.autograd.grad(d1.sum(), a)
     torch.testing.assert_close(dy, d1, rtol=0, atol=1e-12)
     torch.testing.assert_close(act.second_derivative(a, y, dy), d2, rtol=0, atol=1e-12)
+    if not act.needs_preactivation:  # phi'' / phi' from phi and phi' alone (the pass keeps no a)
+        torch.testing.assert_close(act.dlog_derivative(y.detach(), dy.detach()) * dy.detach(), d2, rtol=0, atol=1e-12)
     out = torch.full_like(a, float("nan"), requires_grad=False)
     with torch.no_grad():
         y_out, dy_out = act.value_and_derivative(a.detach(), out=out)
@@ -212,13 +222,13 @@ def test_training_step_uses_the_fast_path_and_matches():
         flow.double()
         original, calls = ir.g_and_exact_logdet, []
 
-        def counted(*args):
+        def counted(*args, **kw):
             calls.append(1)
-            return original(*args)
+            return original(*args, **kw)
 
-        def reference(*args):
+        def reference(*args, residual=False):
             g, J = _autograd_reference(*args)
-            return g, exact_logdet(J)
+            return g + args[2] if residual else g, exact_logdet(J)
 
         ir.g_and_exact_logdet = counted if fast else reference
         try:

@@ -58,16 +58,34 @@ class Flow(nn.Module):
         """``(z, logdet)`` with the log-det estimated per ``mode`` (default: ``cfg.logdet``)."""
         mode = mode or self.cfg.logdet
         # A training forward's power iterations, all at once (lipschitz.prefetch_training_rescales)
-        prefetched = prefetch_training_rescales(self._spectral()) if self.training and torch.is_grad_enabled() else []
+        training = self.training and torch.is_grad_enabled()
+        prefetched = prefetch_training_rescales(self._spectral()) if training else []
         lds = []
+        layers = self._layer_list()
+        i, n = 0, len(layers)
         try:
-            for layer in self.layers:
-                x, ld = layer(x, mode)
+            while i < n:
+                layer = layers[i]
+                # in training a layer may take the next one into its own step (a residual block
+                # its ActNorm: FlowLayer.forward_then); else, and elsewhere, one by one
+                out = layer.forward_then(x, mode, layers[i + 1]) if training and i + 1 < n else None
+                if out is None:
+                    out, i = layer(x, mode), i + 1
+                else:
+                    i += 2
+                x, ld = out
                 lds.append(ld)
         finally:
             drop_prefetched(prefetched)
         # summed at once: one node of the autograd graph where a running sum made one per layer
         return x, torch.stack(lds).sum(0) if lds else x.new_zeros(x.shape[0])
+
+    def _layer_list(self) -> list[FlowLayer]:
+        """The layers as a plain list (an ``nn.ModuleList`` looks each index up by its string key),
+        made once: the layers never change."""
+        if "_layers_list" not in self.__dict__:
+            self.__dict__["_layers_list"] = list(self.layers)
+        return self.__dict__["_layers_list"]
 
     def _spectral(self) -> list[SpectralLinear]:
         """The linear maps a training forward's batched power iteration covers (each residual

@@ -83,16 +83,20 @@ class _GAndJacobian(torch.autograd.Function):
     ``d`` outputs and leaves each entry of ``J_g`` a contiguous row); ``"exact"`` returns
     ``ln |det(I + J_g)|``; a :class:`SeriesPlan` returns that series estimate. The last two need
     ``d = 2``. With ``residual`` the first output is the block's ``x + g(x)``, its add part of
-    this node rather than one more of the graph.
+    this node rather than one more of the graph. With ``affine`` (and ``residual``) the last two
+    of ``flat`` are an ActNorm's ``bias`` and ``log_scale``, applied to that output in the same
+    node: ``(x + g(x) + bias) * exp(log_scale)``, with ``sum(log_scale)`` added to the log-det
+    (:mod:`iresnet_core.actnorm`).
     """
 
     @staticmethod
     def forward(ctx, act: Activation, rescales: Rescales, logdet: "str | SeriesPlan | None", residual: bool,  # type: ignore[override]
-                x: Tensor, *flat: Tensor):
+                affine: bool, x: Tensor, *flat: Tensor):
         # The spectral normalisation W / s happens here, outside autograd; backward maps the
         # gradient back to the raw W (Rescale's docstring).
-        ws = [w if r is None else w / r.s if r.normalized is None else r.normalized for w, r in zip(flat[0::2], rescales)]
-        bs = flat[1::2]
+        params = flat[:-2] if affine else flat
+        ws = [w if r is None else w / r.s if r.normalized is None else r.normalized for w, r in zip(params[0::2], rescales)]
+        bs = params[1::2]
         B, d = x.shape
         # Every Z_k is filled in place, row block by row block (no concatenation copies).
         a = torch.addmm(bs[0], x, ws[0].t())
@@ -116,7 +120,7 @@ class _GAndJacobian(torch.autograd.Function):
             g = torch.add(x, bs[-1]).add_(Yt[:, :B].t())
         else:
             g = torch.add(Yt[:, :B].t(), bs[-1]).contiguous()
-        ctx.act, ctx.rescales, ctx.logdet, ctx.n_layers, ctx.residual = act, rescales, logdet, len(ws), residual
+        ctx.act, ctx.rescales, ctx.logdet, ctx.n_layers, ctx.residual, ctx.affine = act, rescales, logdet, len(ws), residual, affine
         ctx.w1t = w1t  # an intermediate: kept on ctx, not saved
         # The backward takes phi'' / phi' from h_k and s_k where the activation allows
         # (Activation.dlog_derivative): then neither a_k nor P_k is kept, and the products Y that
@@ -124,35 +128,54 @@ class _GAndJacobian(torch.autograd.Function):
         ctx.keeps_a = act.needs_preactivation
         tensors = [x, *ws, *saved_s, *saved_Z, *(saved_a + saved_P if ctx.keeps_a else [])]
         if logdet is None:
+            if affine:
+                raise ValueError("the ActNorm goes with a log-det, not with the Jacobian")
             ctx.save_for_backward(*tensors)
             return g, Q
         if logdet == "exact":
             A = Q.add_(_eye(Q.dtype))  # I + J, in place: Q is not returned
             det = _det2(A)
-            ctx.save_for_backward(*tensors, A, det)
-            return g, det.abs().log_()
-        if not logdet.coeffs:  # a roulette draw of no terms
-            ctx.save_for_backward(*tensors)
-            return g, x.new_zeros(B)
-        # tr_v(alpha J + beta I) = alpha v^T J v + beta v^T v (mean over the probes; exact: tr J, 2)
-        j00, j01, j10, j11 = Q[0, 0], Q[0, 1], Q[1, 0], Q[1, 1]
-        acc_p, acc_q = power_series_2x2_partials(j00 + j11, j01 * j10 - j00 * j11, logdet.coeffs)
-        if logdet.probes is None:
-            M = None
-            q, vv = j00 + j11, 2.0
+            extra, ld = [A, det], det.abs().log_()
+        elif not logdet.coeffs:  # a roulette draw of no terms
+            extra, ld = [], x.new_zeros(B)
         else:
-            v0, v1 = logdet.probes[..., 0], logdet.probes[..., 1]
-            M = torch.stack([(v0 * v0).mean(-1), (v0 * v1).mean(-1), (v1 * v1).mean(-1)])  # mean v v^T
-            q, vv = j00 * M[0] + (j01 + j10) * M[1] + j11 * M[2], M[0] + M[2]
-        ctx.vv = vv
-        ctx.save_for_backward(*tensors, Q, acc_p, acc_q, q, *([] if M is None else [M]))
-        return g, acc_p[0] * q + acc_q[0] * vv
+            # tr_v(alpha J + beta I) = alpha v^T J v + beta v^T v (mean over the probes; exact: tr J, 2)
+            j00, j01, j10, j11 = Q[0, 0], Q[0, 1], Q[1, 0], Q[1, 1]
+            acc_p, acc_q = power_series_2x2_partials(j00 + j11, j01 * j10 - j00 * j11, logdet.coeffs)
+            if logdet.probes is None:
+                M = None
+                q, vv = j00 + j11, 2.0
+            else:
+                v0, v1 = logdet.probes[..., 0], logdet.probes[..., 1]
+                M = torch.stack([(v0 * v0).mean(-1), (v0 * v1).mean(-1), (v1 * v1).mean(-1)])  # mean v v^T
+                q, vv = j00 * M[0] + (j01 + j10) * M[1] + j11 * M[2], M[0] + M[2]
+            ctx.vv = vv
+            extra, ld = [Q, acc_p, acc_q, q, *([] if M is None else [M])], acc_p[0] * q + acc_q[0] * vv
+        if affine:  # the ActNorm after the block: (y + bias) * e^s, log-det + sum(s)
+            if not residual:
+                raise ValueError("the ActNorm follows a residual block's output x + g(x)")
+            bias, log_scale = flat[-2:]
+            scale = log_scale.exp()
+            g.add_(bias).mul_(scale)
+            ld.add_(log_scale.sum())
+            extra += [g, scale]
+        ctx.save_for_backward(*tensors, *extra)
+        return g, ld
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dg: Tensor, dout: Tensor):  # type: ignore[override]
         L, act = ctx.n_layers, ctx.act
         saved = ctx.saved_tensors
+        affine_grads: list[Tensor] = []
+        if ctx.affine:  # z = (y + bias) * scale: dy = dz * scale, d bias = sum dy, d log_scale = sum dz * z + sum dout
+            saved, z, scale = saved[:-2], saved[-2], saved[-1]
+            dz = dg if dg is not None else torch.zeros_like(z)
+            dlog_scale = (dz * z).sum(0)
+            if dout is not None:
+                dlog_scale.add_(dout.sum())
+            dg = dz * scale
+            affine_grads = [dg.sum(0), dlog_scale]
         x, rest = saved[0], saved[1:]
         ws, rest = rest[:L], rest[L:]
         s_, rest = rest[:L - 1], rest[L - 1:]  # s_k for k = 1..L-1
@@ -226,7 +249,7 @@ class _GAndJacobian(torch.autograd.Function):
                 dot = float(torch.dot(dw.reshape(-1), w.reshape(-1)))
                 dw = torch.addr(dw, r.u, r.v, beta=1.0 / r.s, alpha=-dot / (r.coeff * r.s))
             grads += [dw, db]
-        return (None, None, None, None, dx, *grads)
+        return (None, None, None, None, None, dx, *grads, *affine_grads)
 
 
 def _series_backward(dout: Tensor, vv, Q: Tensor, acc_p: Tensor, acc_q: Tensor, q: Tensor,
@@ -248,14 +271,15 @@ def _series_backward(dout: Tensor, vv, Q: Tensor, acc_p: Tensor, acc_q: Tensor, 
     return torch.stack([torch.stack([d00, d01]), torch.stack([d10, d11])])  # dQ[j, i] = dJ[:, j, i]
 
 
-def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None, logdet, residual: bool = False):
+def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None, logdet, residual: bool = False,
+           affine: "tuple[Tensor, Tensor] | None" = None):
     if len(params) < 2:
         raise ValueError("g_and_jacobian needs at least one hidden layer")
     rescales = [None] * len(params) if rescales is None else list(rescales)
     if len(rescales) != len(params):
         raise ValueError(f"one rescale per layer: {len(params)} layers, {len(rescales)} rescales")
-    flat = [t for wb in params for t in wb]
-    return _GAndJacobian.apply(act, rescales, logdet, residual, x, *flat)
+    flat = [t for wb in params for t in wb] + (list(affine) if affine is not None else [])
+    return _GAndJacobian.apply(act, rescales, logdet, residual, affine is not None, x, *flat)
 
 
 def g_and_jacobian(params: Params, act: Activation, x: Tensor,
@@ -273,30 +297,32 @@ def g_and_jacobian(params: Params, act: Activation, x: Tensor,
     return g, Q.permute(2, 0, 1)  # J[b, j, i] = d g_j / d x_i = Q[j, i, b]
 
 
-def g_and_exact_logdet(params: Params, act: Activation, x: Tensor,
-                       rescales: Rescales | None = None, residual: bool = False) -> tuple[Tensor, Tensor]:
+def g_and_exact_logdet(params: Params, act: Activation, x: Tensor, rescales: Rescales | None = None,
+                       residual: bool = False, affine: "tuple[Tensor, Tensor] | None" = None) -> tuple[Tensor, Tensor]:
     """``(g(x), ln |det(I + J_g(x))|)`` for 2D data, the log-det's gradient in closed form.
 
     The same as :func:`g_and_jacobian` followed by :func:`iresnet_core.logdet.exact_logdet`, as
-    a single node of the autograd graph; with ``residual``, ``x + g(x)`` in place of ``g(x)``.
+    a single node of the autograd graph; with ``residual``, ``x + g(x)`` in place of ``g(x)``;
+    with ``affine = (bias, log_scale)`` as well, the ActNorm after the block in the same node:
+    ``(x + g(x) + bias) * exp(log_scale)`` and the log-det plus ``sum(log_scale)``.
     """
     if x.shape[-1] != 2:
         raise ValueError(f"g_and_exact_logdet is for 2D data, got dimension {x.shape[-1]}")
-    return _apply(params, act, x, rescales, logdet="exact", residual=residual)
+    return _apply(params, act, x, rescales, logdet="exact", residual=residual, affine=affine)
 
 
-def g_and_series_logdet(params: Params, act: Activation, x: Tensor, plan: SeriesPlan,
-                        rescales: Rescales | None = None, residual: bool = False) -> tuple[Tensor, Tensor]:
+def g_and_series_logdet(params: Params, act: Activation, x: Tensor, plan: SeriesPlan, rescales: Rescales | None = None,
+                        residual: bool = False, affine: "tuple[Tensor, Tensor] | None" = None) -> tuple[Tensor, Tensor]:
     """``(g(x), tr_v(sum_k c_k J_g^k))`` for 2D data: a series estimate of the log-det (truncated,
     Hutchinson or Russian roulette, drawn by :func:`iresnet_core.logdet.series_plan`) in the same
     node, its gradient in closed form (Cayley-Hamilton, :func:`~iresnet_core.logdet.power_series_2x2_partials`).
 
     The same numbers as :func:`g_and_jacobian` followed by :func:`iresnet_core.logdet.estimate_logdet`
-    with a generator in the same state; with ``residual``, ``x + g(x)`` in place of ``g(x)``.
+    with a generator in the same state; ``residual`` and ``affine`` as in :func:`g_and_exact_logdet`.
     """
     if x.shape[-1] != 2:
         raise ValueError(f"g_and_series_logdet is for 2D data, got dimension {x.shape[-1]}")
-    return _apply(params, act, x, rescales, logdet=plan, residual=residual)
+    return _apply(params, act, x, rescales, logdet=plan, residual=residual, affine=affine)
 
 
 class ExactLogdet2D:

@@ -31,6 +31,12 @@ class FlowLayer(nn.Module):
         """The layer's Jacobian ``dy/dx`` at every point, shape ``(B, d, d)``."""
         raise NotImplementedError
 
+    def forward_then(self, x: Tensor, mode: str | None, following: "FlowLayer") -> tuple[Tensor, Tensor] | None:
+        """``following(self(x))`` with the two log-dets summed, as one step where the layer can fuse
+        the two (a training forward; :meth:`iresnet_core.flow.Flow.forward` asks), else ``None``:
+        the flow then runs them one by one."""
+        return None
+
     def prepared(self) -> Callable[[Tensor], tuple[Tensor, Tensor | float]]:
         """The exact forward ``x -> (y, logdet)`` as of now, for many batches without a gradient.
 

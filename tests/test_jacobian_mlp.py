@@ -226,9 +226,13 @@ def test_training_step_uses_the_fast_path_and_matches():
             calls.append(1)
             return original(*args, **kw)
 
-        def reference(*args, residual=False):
+        def reference(*args, residual=False, affine=None):  # autograd throughout, ActNorm included
             g, J = _autograd_reference(*args)
-            return g + args[2] if residual else g, exact_logdet(J)
+            y, ld = g + args[2] if residual else g, exact_logdet(J)
+            if affine is None:
+                return y, ld
+            bias, log_scale = affine
+            return (y + bias) * log_scale.exp(), ld + log_scale.sum()
 
         ir.g_and_exact_logdet = counted if fast else reference
         try:
@@ -242,3 +246,64 @@ def test_training_step_uses_the_fast_path_and_matches():
         states.append({k: v.clone() for k, v in flow.state_dict().items()})
     for k in states[0]:
         torch.testing.assert_close(states[0][k], states[1][k], rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("mode", ["exact", "hutchinson"])
+def test_actnorm_inside_the_block_matches_the_two_layers(mode):
+    """The ActNorm after a block, taken into the block's node: the output, the log-det and every
+    gradient (x, g's weights, the ActNorm's bias and log-scale) of the block then the ActNorm."""
+    gen = torch.Generator().manual_seed(11)
+    act = get_activation("elu")
+    params = _params((2, 9, 8, 2), gen)
+    bias = torch.randn(2, generator=gen, dtype=torch.float64).requires_grad_()
+    log_scale = torch.randn(2, generator=gen, dtype=torch.float64).requires_grad_()
+    x = torch.randn(13, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    cz, cl = torch.randn(13, 2, generator=gen, dtype=torch.float64), torch.randn(13, generator=gen, dtype=torch.float64)
+    leaves = [x, bias, log_scale] + [t for wb in params for t in wb]
+
+    def pass_(affine):
+        if mode == "exact":
+            return g_and_exact_logdet(params, act, x, residual=True, affine=affine)
+        plan = series_plan(mode, 13, 2, 5, 1, "gaussian", 2, torch.Generator().manual_seed(3), torch.float64)
+        return g_and_series_logdet(params, act, x, plan, residual=True, affine=affine)
+
+    y, ld = pass_(None)
+    z0, ld0 = (y + bias) * log_scale.exp(), ld + log_scale.sum()
+    z1, ld1 = pass_((bias, log_scale))
+    torch.testing.assert_close(z1, z0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ld1, ld0, rtol=0, atol=1e-12)
+    _assert_same_gradients((z1 * cz).sum() + (ld1 * cl).sum(), (z0 * cz).sum() + (ld0 * cl).sum(), leaves)
+    with pytest.raises(ValueError, match="residual"):
+        g_and_exact_logdet(params, act, x, affine=(bias, log_scale))
+
+
+def test_flow_training_forward_takes_each_actnorm_into_its_block():
+    """A training forward runs each (block, ActNorm) pair as one node, with the loss and the
+    gradients of running the layers one by one; the first, initialising forward runs them apart."""
+    from iresnet_core.layers import FlowLayer
+
+    x = torch.as_tensor(ic.datasets.sample("8gaussians", 300, seed=0)).double()
+    flows = [ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(16, 16), seed=2)).double().train() for _ in range(2)]
+    grads = []
+    for fused, flow in zip((True, False), flows):
+        flow(x[:100])  # ActNorm's initialising forward
+        one_by_one, pairs = FlowLayer.forward_then, []  # the default: None, no pairs
+        block_type = type(flow.layers[0])
+        block_original = block_type.forward_then
+
+        def counted(self, *args):
+            out = block_original(self, *args)
+            pairs.append(out is not None)
+            return out
+
+        block_type.forward_then = counted if fused else one_by_one
+        try:
+            loss = flow.nll(x)
+            loss.backward()
+        finally:
+            block_type.forward_then = block_original
+        assert (sum(pairs) == 3) == fused
+        grads.append((float(loss.detach()), [p.grad.clone() for p in flow.parameters()]))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-12)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

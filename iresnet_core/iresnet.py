@@ -100,6 +100,9 @@ class LipschitzMLP(nn.Module):
             SpectralLinear(a, b, coeff, n_power_iter, exact_sn) for a, b in zip(widths[:-1], widths[1:])
         )
         self.act = get_activation(activation)
+        #: the hand-written Jacobian pass applies: a hidden layer, no layer normalised by SVD
+        #: (fixed at construction; asked once a block and training step)
+        self._hand_written = len(self.linears) >= 2 and not (exact_sn and coeff is not None)
         # The last layer starts near zero, so every block starts near the identity and the flow
         # starts as its ActNorms (a Gaussian fit), as in Residual Flows and Glow's zero-initialised
         # couplings. Scaling W keeps its singular vectors, so the stored u, v stay valid. With
@@ -155,16 +158,13 @@ class LipschitzMLP(nn.Module):
     def takes_hand_written_pass(self, x: Tensor) -> bool:
         """Whether :meth:`forward_with_logdet` of ``x`` is the hand-written pass: a gradient will be
         taken, the data are 2D, there is a hidden layer and no layer is normalised by SVD."""
-        return (torch.is_grad_enabled() and x.shape[-1] == 2 and len(self.linears) >= 2
-                and not any(lin.exact and lin.coeff is not None for lin in self.linears))
+        return self._hand_written and x.shape[-1] == 2 and torch.is_grad_enabled()
 
     def batched_power_layers(self) -> list[SpectralLinear]:
         """The linear maps whose training forward takes its power iteration from
         :meth:`~iresnet_core.lipschitz.SpectralLinear.training_rescale` (the hand-written pass), which
         :meth:`iresnet_core.flow.Flow.forward` iterates for all blocks at once."""
-        if len(self.linears) < 2 or any(lin.exact and lin.coeff is not None for lin in self.linears):
-            return []
-        return list(self.linears)
+        return list(self.linears) if self._hand_written else []
 
     def _hand_written_pass(self) -> tuple[Params, list[Rescale | None]] | None:
         """``(raw params, rescales)`` for :mod:`iresnet_core.jacobian_mlp` when a gradient will be
@@ -173,9 +173,7 @@ class LipschitzMLP(nn.Module):
         The soft rule's sigma is taken here as a plain number (one power iteration, vectors kept);
         the hand-written backward differentiates it.
         """
-        if not torch.is_grad_enabled() or len(self.linears) < 2:
-            return None
-        if any(lin.exact and lin.coeff is not None for lin in self.linears):
+        if not (self._hand_written and torch.is_grad_enabled()):
             return None
         rescales = [lin.training_rescale() for lin in self.linears]
         return [(lin.weight, lin.bias) for lin in self.linears], rescales

@@ -136,8 +136,6 @@ class _GAndJacobian(torch.autograd.Function):
         ctx.keeps_a = act.needs_preactivation
         tensors = [x, *ws, *saved_s, *saved_Z, *(saved_a + saved_P if ctx.keeps_a else [])]
         if logdet is None:
-            if affine:
-                raise ValueError("the ActNorm goes with a log-det, not with the Jacobian")
             ctx.save_for_backward(*tensors)
             return g, Q
         if logdet == "exact":
@@ -160,8 +158,6 @@ class _GAndJacobian(torch.autograd.Function):
             ctx.vv = vv
             extra, ld = [Q, acc_p, acc_q, q, *([] if M is None else [M])], acc_p[0] * q + acc_q[0] * vv
         if affine:  # the ActNorm after the block: (y + bias) * e^s, log-det + sum(s)
-            if not residual:
-                raise ValueError("the ActNorm follows a residual block's output x + g(x)")
             bias, log_scale = flat[-2:]
             scale = log_scale.exp()
             g.add_(bias).mul_(scale)
@@ -287,6 +283,8 @@ def _apply(params: Params, act: Activation, x: Tensor, rescales: Rescales | None
     rescales = [None] * len(params) if rescales is None else list(rescales)
     if len(rescales) != len(params):
         raise ValueError(f"one rescale per layer: {len(params)} layers, {len(rescales)} rescales")
+    if affine is not None and (not residual or logdet is None):
+        raise ValueError("an ActNorm in the pass follows the block's residual output x + g(x) and goes with its log-det")
     flat = [t for wb in params for t in wb] + (list(affine) if affine is not None else [])
     return _GAndJacobian.apply(act, rescales, logdet, residual, affine is not None, x, *flat)
 

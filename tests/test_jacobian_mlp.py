@@ -277,13 +277,16 @@ def test_actnorm_inside_the_block_matches_the_two_layers(mode):
         g_and_exact_logdet(params, act, x, affine=(bias, log_scale))
 
 
-def test_flow_training_forward_takes_each_actnorm_into_its_block():
+@pytest.mark.parametrize("coeff,logdet", [(0.9, "exact"), (None, "exact"), (0.9, "roulette")])
+def test_flow_training_forward_takes_each_actnorm_into_its_block(coeff, logdet):
     """A training forward runs each (block, ActNorm) pair as one node, with the loss and the
-    gradients of running the layers one by one; the first, initialising forward runs them apart."""
+    gradients of running the layers one by one (constrained or not; the roulette's draws in the
+    same order); the first, initialising forward runs them apart."""
     from iresnet_core.layers import FlowLayer
 
     x = torch.as_tensor(ic.datasets.sample("8gaussians", 300, seed=0)).double()
-    flows = [ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(16, 16), seed=2)).double().train() for _ in range(2)]
+    cfg = ic.FlowConfig(n_blocks=3, hidden=(16, 16), seed=2, coeff=coeff, logdet=logdet)
+    flows = [ic.build_flow(cfg).double().train() for _ in range(2)]
     grads = []
     for fused, flow in zip((True, False), flows):
         flow(x[:100])  # ActNorm's initialising forward

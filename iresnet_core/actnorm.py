@@ -21,19 +21,36 @@ from torch import Tensor, nn
 
 from .layers import FlowLayer
 
-__all__ = ["ActNorm"]
+__all__ = ["ActNorm", "actnorm_forward", "actnorm_backward"]
+
+
+def actnorm_forward(x: Tensor, bias: Tensor, log_scale: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(y, scale)`` with ``y = (x + bias) * scale`` and ``scale = e^log_scale``; with ``out``
+    (which may be ``x`` itself) ``y`` is written there. The one forward of :class:`_ActNormFunction`
+    and of the residual block that takes its ActNorm into its own node
+    (:mod:`iresnet_core.jacobian_mlp`)."""
+    scale = log_scale.exp()
+    return torch.add(x, bias, out=out).mul_(scale), scale
+
+
+def actnorm_backward(dy: Tensor, y: Tensor, scale: Tensor, dld: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(dx, d bias, d log_scale)`` from ``dy`` and the log-det's gradient ``dld`` (per sample, or
+    ``None``): ``dx = dy * e^s``, ``d bias = sum_b dx``, ``d s = sum_b dy * y + sum_b dld``."""
+    dx = dy * scale
+    dlog = (dy * y).sum(0)
+    if dld is not None:
+        dlog.add_(dld.sum())
+    return dx, dx.sum(0), dlog
 
 
 class _ActNormFunction(torch.autograd.Function):
-    """``(y, logdet)`` of ActNorm as one node of the autograd graph, its backward by hand:
-    ``dx = dy * e^s``, ``d bias = sum_b dx``, ``d s = sum_b dy * y + sum_b d logdet``. Autograd
-    recorded five nodes per layer for the same (the add, exp, product, sum and expand), 64 of the
-    default flow's layers (issue 6)."""
+    """``(y, logdet)`` of ActNorm as one node of the autograd graph, its backward by hand
+    (:func:`actnorm_backward`). Autograd recorded five nodes per layer for the same (the add, exp,
+    product, sum and expand), 64 of the default flow's layers (issue 6)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, bias: Tensor, log_scale: Tensor):  # type: ignore[override]
-        scale = log_scale.exp()
-        y = (x + bias).mul_(scale)
+        y, scale = actnorm_forward(x, bias, log_scale)
         ctx.save_for_backward(y, scale)
         return y, log_scale.sum().expand(x.shape[0])
 
@@ -41,13 +58,7 @@ class _ActNormFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy: Tensor | None, dld: Tensor | None):  # type: ignore[override]
         y, scale = ctx.saved_tensors
-        if dy is None:
-            dy = torch.zeros_like(y)
-        dx = dy * scale
-        dlog = (dy * y).sum(0)
-        if dld is not None:
-            dlog = dlog + dld.sum()
-        return dx, dx.sum(0), dlog
+        return actnorm_backward(torch.zeros_like(y) if dy is None else dy, y, scale, dld)
 
 
 class ActNorm(FlowLayer):

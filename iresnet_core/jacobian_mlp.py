@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .actnorm import actnorm_backward, actnorm_forward
 from .activations import Activation
 from .lipschitz import Rescale
 from .logdet import SeriesPlan, power_series_2x2_partials
@@ -159,8 +160,7 @@ class _GAndJacobian(torch.autograd.Function):
             extra, ld = [Q, acc_p, acc_q, q, *([] if M is None else [M])], acc_p[0] * q + acc_q[0] * vv
         if affine:  # the ActNorm after the block: (y + bias) * e^s, log-det + sum(s)
             bias, log_scale = flat[-2:]
-            scale = log_scale.exp()
-            g.add_(bias).mul_(scale)
+            g, scale = actnorm_forward(g, bias, log_scale, out=g)
             ld.add_(log_scale.sum())
             extra += [g, scale]
         ctx.save_for_backward(*tensors, *extra)
@@ -172,14 +172,10 @@ class _GAndJacobian(torch.autograd.Function):
         L, act = ctx.n_layers, ctx.act
         saved = ctx.saved_tensors
         affine_grads: list[Tensor] = []
-        if ctx.affine:  # z = (y + bias) * scale: dy = dz * scale, d bias = sum dy, d log_scale = sum dz * z + sum dout
+        if ctx.affine:  # the ActNorm's z = (y + bias) * scale first: dg becomes dy
             saved, z, scale = saved[:-2], saved[-2], saved[-1]
-            dz = dg if dg is not None else torch.zeros_like(z)
-            dlog_scale = (dz * z).sum(0)
-            if dout is not None:
-                dlog_scale.add_(dout.sum())
-            dg = dz * scale
-            affine_grads = [dg.sum(0), dlog_scale]
+            dg, dbias, dlog_scale = actnorm_backward(torch.zeros_like(z) if dg is None else dg, z, scale, dout)
+            affine_grads = [dbias, dlog_scale]
         x, rest = saved[0], saved[1:]
         ws, rest = rest[:L], rest[L:]
         s_, rest = rest[:L - 1], rest[L - 1:]  # s_k for k = 1..L-1

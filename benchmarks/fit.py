@@ -38,7 +38,7 @@ from iresnet_core.averaging import RunningAverage
 from . import peers
 from .common import median
 
-__all__ = ["DATASETS", "MODELS", "DEFAULT_LR", "SPREAD_SEEDS", "run", "seed_spread"]
+__all__ = ["DATASETS", "MODELS", "DEFAULT_LR", "SPREAD_SETS", "SPREAD_SEEDS", "run", "seed_spread"]
 
 DATASETS = ("8gaussians", "checkerboard", "2spirals", "rings")
 MODELS = ("iresnet", "glow", "nf_residual", "nf_residual_avg")

@@ -23,6 +23,8 @@ def _f(x: float | None, fmt: str = ".3f") -> str:
         return "–"
     if isinstance(x, float) and math.isinf(x):
         return "inf"
+    if isinstance(x, float) and abs(x) >= 1e5:  # a run that blew up: 1.28e+31, not 32 digits
+        return format(x, ".2e")
     return format(x, fmt)
 
 

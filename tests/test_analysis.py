@@ -157,6 +157,8 @@ def test_series_error_grid_and_cost_shapes(trained):
     cost = A.estimator_cost(trained, DATA[:100], [1, 5], repeats=1)
     assert set(cost) == {"exact", "series", "hutchinson", "roulette"}
     assert all(v.shape == (2,) and (v > 0).all() for v in cost.values())
+    # exact and roulette do not use N: one figure for the whole row (roulette's a mean over its draws)
+    assert np.ptp(cost["exact"]) == 0 and np.ptp(cost["roulette"]) == 0
 
 
 def test_estimator_cost_of_the_averaged_weights_the_playground_shows():

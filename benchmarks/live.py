@@ -5,9 +5,10 @@ the rate of the whole loop: a time-budgeted burst per 0.1 s tick, the redraw, St
 browser. ``streamlit run streamlit_app.py`` (with the repository's ``.streamlit/config.toml``)
 serves one headless Debian Chromium page per row (Playwright, never a downloaded browser), started
 from scratch (``pretrained=false``) at the default settings; Play is pressed and the page's step
-counter read at the start and the end of a window that begins a few seconds after Play. The ratio to the trainer's own rate says how
-much of the time goes to training. Skipped, with the reason, where Chromium or Playwright is
-missing.
+counter read at the start and the end of a window that begins a few seconds after Play. The ratio to
+the trainer's own rate (:func:`trainer_rates`: the same models at the same settings, outside the
+app) says how much of the time goes to training. Skipped, with the reason, where Chromium or
+Playwright is missing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,44 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["ROWS", "run"]
+import iresnet_core as ic
+
+from .common import median
+
+__all__ = ["ROWS", "run", "trainer_rates"]
 
 WARMUP_S = 5.0
 
 #: (data set, models shown, the models' counters in page order): one page each.
 ROWS = [("8gaussians", "i-ResNet", ("i-ResNet",)), ("checkerboard", "i-ResNet", ("i-ResNet",)),
         ("8gaussians", "Both", ("i-ResNet", "Glow"))]
+
+
+def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
+    """Steps per second of each Playground model's own trainer, outside the app: the default
+    settings' i-ResNet and Glow from scratch, each ``ic.Trainer`` made with the arguments the
+    Playground gives it (``dashboard.state``), on ``TRAIN_THREADS`` torch threads as its bursts run;
+    the median of ``blocks`` blocks of ``steps`` steps after one block of warm-up."""
+    from dashboard.settings import Settings
+    from dashboard.state import EVAL_EVERY_S, N_DATA
+    from dashboard.views.playground import TRAIN_THREADS
+
+    s = Settings()
+    data = ic.datasets.sample("8gaussians", N_DATA, seed=0)  # a step costs the same on every set
+    out = {}
+    with ic.torch_threads(TRAIN_THREADS):
+        for model, name in (("iresnet", "i-ResNet"), ("glow", "Glow")):
+            tr = ic.Trainer(ic.build_flow(s.flow_config(model)), data, lr=s.lr_for(model), batch_size=int(s.batch),
+                            seed=int(s.seed), eval_every_s=EVAL_EVERY_S, average=s.average_decay(),
+                            lr_decay=s.lr_decay_for(model))
+            tr.step(steps)  # ActNorm's data initialisation, the first allocations
+            rates = []
+            for _ in range(blocks):
+                t = time.perf_counter()
+                tr.step(steps)
+                rates.append(steps / (time.perf_counter() - t))
+            out[name] = median(rates)
+    return out
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
@@ -36,6 +68,8 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"rows": [], "window_s": seconds, "skipped": "playwright is not installed"}
+    own = trainer_rates(blocks=2 if quick else 5)  # before the server starts: the machine to itself
+    log("  the trainers alone: " + ", ".join(f"{n} {r:.1f}" for n, r in own.items()) + " steps per second")
     rows = []
     proc, url = start_server()
     try:
@@ -63,4 +97,4 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
             browser.close()
     finally:
         stop_server(proc)
-    return {"rows": rows, "window_s": seconds, "warmup_s": WARMUP_S}
+    return {"rows": rows, "window_s": seconds, "warmup_s": WARMUP_S, "trainer_rates": own}

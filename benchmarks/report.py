@@ -258,24 +258,26 @@ def _latency_md(lat: dict[str, Any]) -> list[str]:
     return L
 
 
-def _live_md(live: dict[str, Any], tp: dict[str, Any] | None) -> list[str]:
+def _live_md(live: dict[str, Any]) -> list[str]:
+    own = live.get("trainer_rates", {})
     L = ["## Live training", "",
          f"Steps per second of Play in the Playground itself: `streamlit run` with the repository's config, one "
          f"headless Chromium page per row on the same two cores, from scratch at the default settings, the page's step "
-         f"counter read {live.get('window_s', 0):g} s apart, from {live.get('warmup_s', 0):g} s after Play. The trainer alone does the throughput table's rate; the "
-         "share is how much of the loop (burst, redraw, Streamlit, browser) goes to training. Each model trains in "
+         f"counter read {live.get('window_s', 0):g} s apart, from {live.get('warmup_s', 0):g} s after Play. "
+         "The share is the Play rate over the trainer's own rate, measured alone before the server starts (the same "
+         "models at the same settings, made as the Playground makes them, one torch thread"
+         + (": " + ", ".join(f"{n} {r:.1f} steps/s" for n, r in own.items()) if own else "")
+         + "): how much of the loop (burst, redraw, Streamlit, browser) goes to training. Each model trains in "
          "its own burst of every tick, so with both shown each gets under half the time. Bursts run on one torch "
          "thread (`TRAIN_THREADS` in `dashboard/views/playground.py`): with two, a step stalled at every parallel "
          "operation's barrier while the browser held the other core (`iresnet_core/threads.py`).", ""]
     if live.get("skipped"):
         return L + [f"Not measured: {live['skipped']}.", ""]
-    trainer = {"i-ResNet": "exact", "Glow": "glow"}  # each model's own rate in the throughput table
-    ours = {r["mode"]: r["ours"] for r in (tp or {}).get("rows", [])}
     L += ["| data set | models shown | steps per second of Play | share of the trainer's own rate |",
           "|---|---|---:|---:|"]
     for r in live["rows"]:
         rates = r["steps_per_s"]
-        shares = [f"{n} {x / ours[trainer[n]]:.0%}" for n, x in rates.items() if trainer.get(n) in ours]
+        shares = [f"{n} {x / own[n]:.0%}" for n, x in rates.items() if own.get(n)]
         L.append(f"| {r['dataset']} | {r['models']} | {', '.join(f'{n} {x:.1f}' for n, x in rates.items())} | "
                  f"{', '.join(shares) or '–'} |")
     L.append("")
@@ -309,7 +311,7 @@ def write(res: dict[str, Any], docs: Path) -> Path:
     if "latency" in res:
         L += _latency_md(res["latency"])
     if "live" in res:
-        L += _live_md(res["live"], res.get("throughput"))
+        L += _live_md(res["live"])
     if res.get("kept"):
         L += ["Sections from earlier runs (`--only` reran the others): "
               + ", ".join(f"{name} ({res[name].get('date', 'date unknown')})" for name in res["kept"]) + ".", ""]

@@ -41,7 +41,7 @@ from .grid import Box, grid_points
 from .logdet import exact_logdet, hutchinson_terms, make_probes, probe_moments, series_forms, series_terms, truncation_bound
 
 __all__ = ["TruncationCurve", "block_jacobians", "truncation_curve", "mean_logdet", "hutchinson_draws",
-           "roulette_draws", "series_error_grid", "estimator_cost", "N_FREE_MODES"]
+           "roulette_draws", "series_error_grid", "estimator_cost"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -209,20 +209,15 @@ def series_error_grid(flow: Any, bounds: Box, n: int, n_terms: int, coeff: Coeff
     return xs, ys, (e if every_n else e[-1])
 
 
-#: The estimators whose cost does not depend on N: the 2x2 determinant, and Russian roulette, whose
-#: number of terms is drawn afresh on every pass (the exact terms plus a Geometric(0.5) draw).
-N_FREE_MODES = ("exact", "roulette")
-
-
 def estimator_cost(flow: Any, x: np.ndarray, ns: Sequence[int], repeats: int = 3) -> dict[str, np.ndarray]:
     """Milliseconds for one forward + backward of the NLL with each estimator (exact, series,
     Hutchinson, roulette) at each N, timed on a deep copy: the flow itself is never switched to
     training mode, so a live model's power-iteration vectors do not move.
 
-    The two series take the best of ``repeats`` passes at each N. The estimators of
-    :data:`N_FREE_MODES` are timed once for the whole row: exact as the best of ``repeats``;
-    roulette as the mean of ``2 * repeats`` passes, since each pass costs what its own draw of terms
-    costs (the best of a few would report the cheapest draws). With the Log-determinant page's 6
+    The two series take the best of ``repeats`` passes at each N. Exact and roulette do not use N
+    (roulette draws its number of terms afresh on every pass), so each is timed once for the whole
+    row: exact as the best of ``repeats``; roulette as the mean of ``2 * repeats`` passes, since each
+    pass costs what its own draw of terms costs (the best of a few would report the cheapest draws). With the Log-determinant page's 6
     values of N and 2 repeats that is 30 passes instead of 48.
     """
     twin = copy.deepcopy(flow)

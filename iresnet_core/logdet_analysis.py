@@ -217,8 +217,8 @@ def estimator_cost(flow: Any, x: np.ndarray, ns: Sequence[int], repeats: int = 3
     The two series take the best of ``repeats`` passes at each N. Exact and roulette do not use N
     (roulette draws its number of terms afresh on every pass), so each is timed once for the whole
     row: exact as the best of ``repeats``; roulette as the mean of ``2 * repeats`` passes, since each
-    pass costs what its own draw of terms costs (the best of a few would report the cheapest draws). With the Log-determinant page's 6
-    values of N and 2 repeats that is 30 passes instead of 48.
+    pass costs what its own draw of terms costs (the best of a few would report the cheapest draws).
+    With the Log-determinant page's 6 values of N and 2 repeats that is 30 passes instead of 48.
     """
     twin = copy.deepcopy(flow)
     twin.train()

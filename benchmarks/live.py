@@ -32,22 +32,19 @@ ROWS = [("8gaussians", "i-ResNet", ("i-ResNet",)), ("checkerboard", "i-ResNet", 
 
 
 def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
-    """Steps per second of each Playground model's own trainer, outside the app: the default
-    settings' i-ResNet and Glow from scratch, each ``ic.Trainer`` made with the arguments the
-    Playground gives it (``dashboard.state``), on ``TRAIN_THREADS`` torch threads as its bursts run;
-    the median of ``blocks`` blocks of ``steps`` steps after one block of warm-up."""
+    """Steps per second of each Playground model's own trainer, outside the app: the trainers of a
+    ``dashboard.state.Playground`` at the default settings from scratch (the page's own objects, no
+    server, no browser), on ``TRAIN_THREADS`` torch threads as its bursts run; the median of
+    ``blocks`` blocks of ``steps`` steps after one block of warm-up."""
     from dashboard.settings import Settings
-    from dashboard.state import EVAL_EVERY_S, N_DATA
+    from dashboard.state import Playground
     from dashboard.views.playground import TRAIN_THREADS
 
-    s = Settings()
-    data = ic.datasets.sample("8gaussians", N_DATA, seed=0)  # a step costs the same on every set
+    pg = Playground(Settings(pretrained=False, models="both"))
     out = {}
     with ic.torch_threads(TRAIN_THREADS):
         for model, name in (("iresnet", "i-ResNet"), ("glow", "Glow")):
-            tr = ic.Trainer(ic.build_flow(s.flow_config(model)), data, lr=s.lr_for(model), batch_size=int(s.batch),
-                            seed=int(s.seed), eval_every_s=EVAL_EVERY_S, average=s.average_decay(),
-                            lr_decay=s.lr_decay_for(model))
+            tr = pg.runs[model].trainer
             tr.step(steps)  # ActNorm's data initialisation, the first allocations
             rates = []
             for _ in range(blocks):

@@ -264,8 +264,8 @@ def _live_md(live: dict[str, Any]) -> list[str]:
          f"Steps per second of Play in the Playground itself: `streamlit run` with the repository's config, one "
          f"headless Chromium page per row on the same two cores, from scratch at the default settings, the page's step "
          f"counter read {live.get('window_s', 0):g} s apart, from {live.get('warmup_s', 0):g} s after Play. "
-         "The share is the Play rate over the trainer's own rate, measured alone before the server starts (the same "
-         "models at the same settings, made as the Playground makes them, one torch thread"
+         "The share is the Play rate over the trainer's own rate, measured alone before the server starts ("
+         "the trainers of a Playground state at the default settings, from scratch, one torch thread"
          + (": " + ", ".join(f"{n} {r:.1f} steps/s" for n, r in own.items()) if own else "")
          + "): how much of the loop (burst, redraw, Streamlit, browser) goes to training. Each model trains in "
          "its own burst of every tick, so with both shown each gets under half the time. Bursts run on one torch "

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import report
-from .common import machine_info, setup_torch
+from .common import machine_info, reference_speed, setup_torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("throughput", "fit", "latency", "live")
@@ -54,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[{name}]", flush=True)
         mod = __import__(f"benchmarks.{name}", fromlist=["run"])
+        reference = reference_speed()
         s = time.perf_counter()
         res[name] = mod.run(quick=a.quick, log=lambda m: print(m, flush=True))
         res[name]["seconds"] = time.perf_counter() - s
         res[name]["date"] = time.strftime("%Y-%m-%d %H:%M")
+        res[name]["reference"] = reference
     res["total_s"] = time.perf_counter() - t0
     res["machine"]["load_avg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     a.docs.mkdir(parents=True, exist_ok=True)

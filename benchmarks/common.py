@@ -19,7 +19,7 @@ import torch
 
 import iresnet_core as ic
 
-__all__ = ["THREADS", "setup_torch", "machine_info", "interleaved", "median", "timed"]
+__all__ = ["THREADS", "setup_torch", "machine_info", "reference_speed", "interleaved", "median", "timed"]
 
 THREADS = 2
 
@@ -75,6 +75,32 @@ def machine_info() -> dict[str, Any]:
         "plotly": _version("plotly"),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def reference_speed(blocks: int = 5, steps: int = 5) -> dict[str, Any]:
+    """Milliseconds per training step of our default flow (``ic.FlowConfig()``, batch 500, from
+    scratch) on one thread: the median over ``blocks`` blocks of ``steps`` steps, in that thread's
+    CPU time (what a core of this machine does with the step) and in wall time (what it got).
+
+    Taken at the start of every section. ``make bench --only`` keeps sections of earlier runs, and
+    those may have run on another machine of the same description (a session's machine is drawn
+    anew, and their speeds differ by up to 2x): this figure, the same workload everywhere, says
+    whether two sections' absolute numbers are comparable. Ratios measured inside one section are.
+    """
+    data = ic.datasets.sample("8gaussians", 4000, seed=0)
+    with ic.torch_threads(1):
+        trainer = ic.Trainer(ic.build_flow(ic.FlowConfig()), data, batch_size=500, seed=0)
+        trainer.step(3)  # ActNorm initialisation and warm-up
+        trainer.flow.train()
+        cpu, wall = [], []
+        for _ in range(blocks):
+            c0, t0 = time.thread_time(), time.perf_counter()
+            for _ in range(steps):
+                trainer._one_step()  # the optimiser steps only, as the throughput's one-thread table
+            cpu.append((time.thread_time() - c0) / steps)
+            wall.append((time.perf_counter() - t0) / steps)
+    return {"step_cpu_ms": 1e3 * median(cpu), "step_wall_ms": 1e3 * median(wall),
+            "load_avg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def median(xs: list[float]) -> float:

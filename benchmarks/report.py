@@ -53,6 +53,9 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         r = tp.get(mode)
         if r:
             extra = f"; one thread, CPU time: {one[mode]['ratio']:.2f}x" if mode in one else ""
+            if "products" in r:
+                extra += (f"; the step's large matrix products alone would run {r['products']['bound']:.2f}x "
+                          f"normflows and are {r['products']['share']:.0%} of our step")
             rows.append((f"{label}: ≥ {need:g}x", f"{r['ratio']:.2f}x ({r['ours']:.1f} vs {r['peer']:.1f} steps/s, two threads{extra})",
                          "yes" if r["ratio"] >= need else "no"))
         else:
@@ -178,6 +181,7 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
           "computed inside the forward; `False` backpropagates through the series. The roulette rows draw a random "
           "number of terms per step on both sides (normflows: 2 + Geometric(0.5) on {1, 2, ...}, mean 4 terms; "
           "ours: 2 + Geometric(0.5) on {0, 1, ...}, mean 3 terms).", ""]
+    L += _products_md(tp)
     if "one_thread" in tp:
         one = tp["one_thread"]
         L += ["### One thread, CPU time", "",
@@ -193,6 +197,28 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
             L.append(f"| {r['label']} | {r['ours']:.1f} | {theirs} | **{r['ratio']:.2f}x** | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} |")
         L.append("")
     return L
+
+
+def _products_md(tp: dict[str, Any]) -> list[str]:
+    """Where the exact row's time goes: the step's large matrix products timed alone in the same rounds."""
+    rows = [(r, "two threads, wall time") for r in tp["rows"] if "products" in r]
+    rows += [(r, "one thread, CPU time") for r in tp.get("one_thread", {}).get("rows", []) if "products" in r]
+    if not rows:
+        return []
+    L = ["### Where the exact row's time goes", "",
+         "The analytic 2D Jacobian pass multiplies, per block and hidden-to-hidden map, the value and both "
+         "tangent rows (3 x 500 rows) by the weight forward and takes the weight's and the rows' gradients "
+         "backward: three products of 1500 x 128 by 128 x 128, 9 B H² multiply-adds, the pass's arithmetic. "
+         "Timed alone (no elementwise work, optimiser or Python; operands in cache) as one more contender of "
+         "the same rounds, they show how far the arithmetic alone would allow the ratio to go on this machine, "
+         "and what share of our step it takes: the rest is elementwise passes over the saved rows, the products "
+         "with a side of 2, the optimiser and Python.", "",
+         "| clock | products alone (steps/s) | their ratio to normflows | share of our step in them |",
+         "|---|---:|---:|---:|"]
+    for r, clock in rows:
+        p = r["products"]
+        L.append(f"| {clock} | {p['rate']:.1f} | {p['bound']:.2f}x | {p['share']:.0%} |")
+    return L + [""]
 
 
 def _fit_md(fit: dict[str, Any]) -> list[str]:
@@ -284,6 +310,22 @@ def _live_md(live: dict[str, Any]) -> list[str]:
     return L
 
 
+def _reference_md(res: dict[str, Any]) -> list[str]:
+    """One line: each section's reference speed (:func:`benchmarks.common.reference_speed`) and date."""
+    parts = []
+    for name in ("throughput", "fit", "latency", "live"):
+        if name in res:
+            ref = res[name].get("reference")
+            speed = f"{ref['step_cpu_ms']:.1f} ms" if ref else "not recorded"
+            parts.append(f"{name} {speed} ({res[name].get('date', 'date unknown')})")
+    if not parts:
+        return []
+    return ["- reference speed at the start of each section, our default flow's training step on one thread in CPU "
+            "time (the same workload in every run: machines drawn for different runs differ by up to 2x, so "
+            "absolute figures compare across sections only where these agree; ratios are measured within a "
+            "section): " + ", ".join(parts)]
+
+
 def write(res: dict[str, Any], docs: Path) -> Path:
     docs.mkdir(parents=True, exist_ok=True)
     m = res["machine"]
@@ -298,7 +340,8 @@ def write(res: dict[str, Any], docs: Path) -> Path:
          "absolute figures are noisy, ratios are measured interleaved)",
          f"- Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, normflows {m['normflows']}, "
          f"streamlit {m['streamlit']}, plotly {m['plotly']}",
-         f"- {m['platform']}; run on {m['date']}, {res.get('total_s', 0) / 60:.1f} min in all", "",
+         f"- {m['platform']}; run on {m['date']}, {res.get('total_s', 0) / 60:.1f} min in all",
+         *_reference_md(res), "",
          "## Targets (issue 6)", "", "| target | measured | met? |", "|---|---|---|"]
     for t, v, ok in targets(res):
         L.append(f"| {t} | {v} | {ok} |")

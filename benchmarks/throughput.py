@@ -7,6 +7,11 @@ Every contender is a full optimiser step as its library's own loop does it: for 
 ``ic.Trainer.step(k)`` (its ``steps_per_s``, which leaves out the evaluation after the burst), for
 normflows :class:`benchmarks.peers.NFTrainer` (Adam on ``forward_kld``, ``update_lipschitz``). All
 run at batch 500 with two threads, in alternating blocks of ``k`` steps inside one loop.
+
+The exact row has a third contender that is not a trainer: the matrix products of our step's
+hidden-to-hidden maps alone (:func:`_products_alone`), timed in the same rounds: the arithmetic of
+the analytic 2D Jacobian pass at this CPU's speed. Its rate over normflows' is as far as the
+arithmetic alone would let the ratio go; ours over it is the share of our step that it takes.
 """
 
 from __future__ import annotations
@@ -38,6 +43,44 @@ def _cpu_rate(one_step, k: int):
         for _ in range(k):
             one_step()
         return k / (time.thread_time() - t0)
+    return rate
+
+
+#: The name of the contender that is only our step's large matrix products (no trainer).
+PRODUCTS = "matrix products alone"
+
+
+def _products_alone(cfg: "ic.FlowConfig", batch: int, k: int, cpu: bool = False):
+    """Steps per second of doing nothing but the large matrix products of our exact training step.
+
+    Per hidden-to-hidden map ``W`` (``H_out x H_in``) and block, :mod:`iresnet_core.jacobian_mlp`
+    multiplies the stacked value and tangent rows ``Z`` (``(1 + d) B x H_in``) by ``W^T`` forward and
+    takes ``dW = dY^T Z`` and ``dZ = dY W`` backward: ``3 (1 + d) B H_in H_out`` multiply-adds, the
+    Jacobian pass's arithmetic (the value and each of the ``d`` input directions forward, twice that
+    backward). The first and last maps have a side of length ``d`` and are left out, as are all
+    elementwise work, the optimiser and Python: this is a floor, not a model of the step.
+    """
+    import torch
+
+    widths = (cfg.dim, *cfg.hidden, cfg.dim)
+    rows = (1 + cfg.dim) * batch
+    gen = torch.Generator().manual_seed(0)
+    mats = [(torch.randn(rows, a, generator=gen), torch.randn(b, a, generator=gen), torch.randn(rows, b, generator=gen))
+            for a, b in zip(widths[1:-2], widths[2:-1])]
+
+    def one_step() -> None:
+        for _ in range(cfg.n_blocks):
+            for Z, W, dY in mats:
+                Z @ W.t(), dY.t() @ Z, dY @ W
+
+    if cpu:
+        return _cpu_rate(one_step, k)
+
+    def rate() -> float:
+        t0 = time.perf_counter()
+        for _ in range(k):
+            one_step()
+        return k / (time.perf_counter() - t0)
     return rate
 
 
@@ -101,8 +144,10 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
             name = f"normflows (reduce_memory={rm})" if len(variants) > 1 else "normflows"
             model, contenders[name] = _theirs(mode, data, k, rm, cpu)
             params[name] = peers.num_parameters(model)
+        if mode == "exact":
+            contenders[PRODUCTS] = _products_alone(ic.FlowConfig(**peers.ISSUE_ARCH), 500, k, cpu)
         per_round = interleaved(contenders, rounds)
-        theirs = [n for n in contenders if n != "ours"]
+        theirs = [n for n in contenders if n not in ("ours", PRODUCTS)]
         best = max(theirs, key=lambda n: median(per_round[n]))
         ratios = [o / t for o, t in zip(per_round["ours"], per_round[best])]
         row = {
@@ -113,6 +158,12 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
             "ratio": median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
             "params": params, "per_round": per_round,
         }
+        if PRODUCTS in per_round:
+            floor = per_round[PRODUCTS]
+            row["products"] = {"rate": median(floor), "bound": median([f / t for f, t in zip(floor, per_round[best])]),
+                               "share": median([o / f for o, f in zip(per_round["ours"], floor)])}
+            log(f"    {PRODUCTS}: {row['products']['rate']:.1f} steps/s, {row['products']['bound']:.2f}x normflows; "
+                f"ours spends {row['products']['share']:.0%} of its step in them")
         log(f"  {label}: ours {row['ours']:.1f} steps/s, {best} {row['peer']:.1f} steps/s, ratio {row['ratio']:.2f}")
         rows.append(row)
     return {"rows": rows, "batch": 500, "rounds": rounds, "steps_per_block": k,

@@ -122,19 +122,49 @@ def test_common_helpers():
     assert isinstance(Chart("s", "t", density_figure(*_gauss(5))).csv(), str)
 
 
-def test_style_gives_the_house_template_even_when_plotly_default_moved():
+def test_house_layout_gives_the_house_template_even_when_plotly_default_moved():
     import plotly.graph_objects as go
 
-    from dashboard.figures.common import TEMPLATE, style
+    from dashboard.figures.common import TEMPLATE, house_layout
     white = pio.templates[TEMPLATE].layout.plot_bgcolor
-    assert style(go.Figure()).layout.template.layout.plot_bgcolor == white
+    assert go.Figure(layout=house_layout()).layout.template.layout.plot_bgcolor == white
     was = pio.templates.default
     pio.templates.default = "plotly"
     try:
         assert pio.templates["plotly"].layout.plot_bgcolor != white
-        assert style(go.Figure()).layout.template.layout.plot_bgcolor == white
+        assert go.Figure(layout=house_layout()).layout.template.layout.plot_bgcolor == white
     finally:
         pio.templates.default = was
+
+
+def test_layout_helpers_place_what_plotly_own_helpers_place():
+    """side_by_side, hline and vline stand in for make_subplots, add_hline and add_vline (which
+    validate the whole figure on every call): the same axes, domains, shapes and labels."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from dashboard.figures.common import hline, house_layout, side_by_side, vline
+    theirs = make_subplots(rows=1, cols=3, column_widths=[0.2, 0.3, 0.5], horizontal_spacing=0.05,
+                           subplot_titles=("a", "b", "c"))
+    ours = go.Figure(layout=side_by_side(3, titles=("a", "b", "c"), widths=[0.2, 0.3, 0.5], spacing=0.05))
+    for axis in ("xaxis", "xaxis2", "xaxis3", "yaxis3"):
+        assert ours.layout[axis].anchor == theirs.layout[axis].anchor
+        assert np.allclose(ours.layout[axis].domain, theirs.layout[axis].domain)
+    assert [(a.text, round(a.x, 9), a.y) for a in ours.layout.annotations] == \
+        [(a.text, round(a.x, 9), a.y) for a in theirs.layout.annotations]
+    line = dict(color="#111", width=1, dash="dot")
+    for position in ("top right", "bottom left", "top left"):
+        theirs = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))
+        theirs.add_hline(y=0.5, line=line, annotation_text="h", annotation_position=position)
+        theirs.add_vline(x=0.25, line=line, annotation_text="v", annotation_position=position)
+        (hs, hn), (vs, vn) = hline(0.5, line, text="h", position=position), vline(0.25, line, text="v", position=position)
+        ours = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout=dict(shapes=[hs, vs], annotations=hn + vn))
+        assert ours.layout.shapes == theirs.layout.shapes, position
+        assert ours.layout.annotations == theirs.layout.annotations, position
+    # a label on a log axis sits at the line (annotations take decades there; plotly's helper does not)
+    assert hline(1e-6, line, text="tol", log=True)[1][0]["y"] == -6
+    # a placement for the legend keeps the house font
+    assert house_layout(presentation=True, legend=dict(y=-0.2))["legend"]["font"]["size"] == 19
 
 
 def test_figures_package_never_imports_streamlit():

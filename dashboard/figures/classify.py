@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import Chart, slug, style
+from .common import Chart, house_layout, slug
 
 __all__ = [
     "CLASS_COLORS", "PROBABILITY_COLORSCALE", "boundary_figure", "boundary_table", "warped_grid_figure",
@@ -43,16 +43,17 @@ def _points(x: np.ndarray | None) -> np.ndarray:
     return x[np.isfinite(x).all(1)]
 
 
-def _scatter_classes(fig: go.Figure, x: np.ndarray | None, y: np.ndarray | None, *, kind: str,
-                     presentation: bool) -> None:
+def _scatter_classes(x: np.ndarray | None, y: np.ndarray | None, *, kind: str,
+                     presentation: bool) -> list[go.Scattergl]:
     """One marker trace per class; ``kind`` is ``"train"`` (circles) or ``"test"`` (diamonds)."""
     if x is None or y is None:
-        return
+        return []
     x = np.asarray(x, dtype=np.float32).reshape(-1, 2)
     y = np.asarray(y).reshape(-1)
     ok = np.isfinite(x).all(1)
     x, y = x[ok], y[ok]
     size = (9 if presentation else 6) + (1 if kind == "test" else 0)
+    traces = []
     for c, color in enumerate(CLASS_COLORS):
         pts = x[y == c]
         if len(pts) > _MAX_POINTS:
@@ -60,9 +61,10 @@ def _scatter_classes(fig: go.Figure, x: np.ndarray | None, y: np.ndarray | None,
         marker = dict(size=size, color=color, symbol="circle" if kind == "train" else "diamond",
                       line=dict(width=0.8 if kind == "train" else 1.2, color="white" if kind == "train" else "black"),
                       opacity=0.85)
-        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=marker,
+        traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=marker,
                                    name=f"class {c} ({kind})",
                                    hovertemplate=f"class {c} ({kind})<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    return traces
 
 
 def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, *, x_train: np.ndarray | None = None,
@@ -80,32 +82,31 @@ def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, *, x_train: n
     xs = np.asarray(xs, dtype=np.float32)
     ys = np.asarray(ys, dtype=np.float32)
     z = np.nan_to_num(np.asarray(p, dtype=np.float32), nan=0.5)
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        x=xs, y=ys, z=z, zmin=0.0, zmax=1.0, colorscale=PROBABILITY_COLORSCALE, zsmooth="best", name="p(class 1)",
-        colorbar=dict(title=dict(text="p(class 1)", side="right"), thickness=10, len=0.55, x=1.0, xanchor="left",
-                      y=0.5, yanchor="middle", tickvals=[0, 0.5, 1]),
-        hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p(class 1)=%{z:.3f}<extra></extra>",
-    ))
-    fig.add_trace(go.Contour(
-        x=xs, y=ys, z=z, showscale=False, contours=dict(coloring="none", start=0.5, end=0.5, size=1),
-        line=dict(color="black", width=2.5 if presentation else 2), name="boundary p = 0.5", hoverinfo="skip",
-        showlegend=True,
-    ))
+    traces: list = [
+        go.Heatmap(
+            x=xs, y=ys, z=z, zmin=0.0, zmax=1.0, colorscale=PROBABILITY_COLORSCALE, zsmooth="best", name="p(class 1)",
+            colorbar=dict(title=dict(text="p(class 1)", side="right"), thickness=10, len=0.55, x=1.0, xanchor="left",
+                          y=0.5, yanchor="middle", tickvals=[0, 0.5, 1]),
+            hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p(class 1)=%{z:.3f}<extra></extra>",
+        ),
+        go.Contour(
+            x=xs, y=ys, z=z, showscale=False, contours=dict(coloring="none", start=0.5, end=0.5, size=1),
+            line=dict(color="black", width=2.5 if presentation else 2), name="boundary p = 0.5", hoverinfo="skip",
+            showlegend=True,
+        ),
+    ]
     if folded is not None and np.asarray(folded).any():
         f = np.asarray(folded, dtype=np.float32)
-        fig.add_trace(go.Contour(
+        traces.append(go.Contour(
             x=xs, y=ys, z=f, showscale=False, contours=dict(coloring="none", start=0.5, end=0.5, size=1),
             line=dict(color=_FOLD_COLOR, width=1.5, dash="dot"), name="fold: det J ≤ 0", hoverinfo="skip",
             showlegend=True,
         ))
-    _scatter_classes(fig, x_train, y_train, kind="train", presentation=presentation)
-    _scatter_classes(fig, x_test, y_test, kind="test", presentation=presentation)
-    fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], constrain="domain", title_text="x₁",
-                     zeroline=False, showgrid=False)
-    fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], constrain="domain", title_text="x₂",
-                     zeroline=False, showgrid=False)
-    return _finish(fig, title, subtitle, presentation, height)
+    traces += _scatter_classes(x_train, y_train, kind="train", presentation=presentation)
+    traces += _scatter_classes(x_test, y_test, kind="test", presentation=presentation)
+    return _plane_figure(traces, dict(range=[float(xs[0]), float(xs[-1])], title=dict(text="x₁")),
+                         dict(range=[float(ys[0]), float(ys[-1])], title=dict(text="x₂")),
+                         title, subtitle, presentation, height)
 
 
 def boundary_table(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, folded: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -115,11 +116,6 @@ def boundary_table(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, folded: np.nda
     if folded is not None:
         table["folded"] = np.asarray(folded).ravel().astype(int)
     return table
-
-
-def _legend_below(fig: go.Figure) -> None:
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.13, xanchor="center", x=0.5),
-                      margin_b=90)
 
 
 def _polyline(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,15 +141,18 @@ def warped_grid_figure(horizontal: np.ndarray, vertical: np.ndarray, *, z_train:
             (for ``dim > 2`` the boundary is a hyperplane, not a line of this projection).
         dim: the feature map's width (the title says "projection" when ``dim > 2``).
     """
-    fig = go.Figure()
     hx, hy = _polyline(horizontal)
     vx, vy = _polyline(vertical)
     lw = 1.4 if presentation else 1.0
-    fig.add_trace(go.Scatter(x=hx, y=hy, mode="lines", line=dict(color="#6a51a3", width=lw), name="x₂ = const",
-                             hoverinfo="skip", opacity=0.7))
-    fig.add_trace(go.Scatter(x=vx, y=vy, mode="lines", line=dict(color="#238b45", width=lw), name="x₁ = const",
-                             hoverinfo="skip", opacity=0.7))
-    _scatter_classes(fig, z_train, y_train, kind="train", presentation=presentation)
+    traces: list = [
+        go.Scatter(x=hx, y=hy, mode="lines", line=dict(color="#6a51a3", width=lw), name="x₂ = const",
+                   hoverinfo="skip", opacity=0.7),
+        go.Scatter(x=vx, y=vy, mode="lines", line=dict(color="#238b45", width=lw), name="x₁ = const",
+                   hoverinfo="skip", opacity=0.7),
+        *_scatter_classes(z_train, y_train, kind="train", presentation=presentation),
+    ]
+    xaxis: dict[str, Any] = dict(title=dict(text="F₁"))
+    yaxis: dict[str, Any] = dict(title=dict(text="F₂"))
     # frame the mapped data (the outer grid lines may leave the frame): that is where the map matters
     pts = _points(z_train)
     margin = 1.35
@@ -167,24 +166,26 @@ def warped_grid_figure(horizontal: np.ndarray, vertical: np.ndarray, *, z_train:
             a, b = np.asarray(head[0], dtype=np.float64), float(head[1])
             line = _line_in_box(a, b, (x0, x1, y0, y1))
             if line is not None:
-                fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", name="linear head: p = 0.5",
+                traces.append(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", name="linear head: p = 0.5",
                                          line=dict(color="black", width=2.5 if presentation else 2, dash="dash"),
                                          hoverinfo="skip"))
-        fig.update_xaxes(range=[float(x0), float(x1)], constrain="domain")
-        fig.update_yaxes(range=[float(y0), float(y1)], constrain="domain")
-    fig.update_xaxes(title_text="F₁", zeroline=False, showgrid=False)
-    fig.update_yaxes(title_text="F₂", zeroline=False, showgrid=False)
-    return _finish(fig, title, subtitle, presentation, height)
+        xaxis["range"], yaxis["range"] = [float(x0), float(x1)], [float(y0), float(y1)]
+    return _plane_figure(traces, xaxis, yaxis, title, subtitle, presentation, height)
 
 
-def _finish(fig: go.Figure, title: str, subtitle: str, presentation: bool, height: int) -> go.Figure:
-    """The shared style of the square plane figures: legend below, optional subtitle."""
-    style(fig, title=title, presentation=presentation, height=height, square=True)
-    _legend_below(fig)
+def _plane_figure(traces: list, xaxis: dict[str, Any], yaxis: dict[str, Any], title: str | None,
+                  subtitle: str | None, presentation: bool, height: int | None) -> go.Figure:
+    """The shared style of the square plane figures: one scale on both axes (``xaxis`` and ``yaxis``
+    add their ranges and titles), no grid, the legend below, an optional subtitle."""
+    plane = dict(constrain="domain", zeroline=False, showgrid=False)
+    layout = house_layout(title=title, presentation=presentation, height=height,
+                          legend=dict(yanchor="top", y=-0.13, xanchor="center", x=0.5))
+    layout.update(xaxis={**plane, **xaxis}, yaxis={**plane, **yaxis, "scaleanchor": "x", "scaleratio": 1})
+    layout["margin"]["b"] = 90
     if subtitle and title:
-        fig.update_layout(title_subtitle_text=subtitle, title_subtitle_font_size=15 if presentation else 11,
-                          margin_t=70)
-    return fig
+        layout["title"]["subtitle"] = dict(text=subtitle, font=dict(size=15 if presentation else 11))
+        layout["margin"]["t"] = 70
+    return go.Figure(data=traces, layout=layout)
 
 
 def _line_in_box(a: np.ndarray, b: float, box: Sequence[float]) -> np.ndarray | None:
@@ -231,16 +232,15 @@ def table1_figure(rows: Sequence[Mapping[str, Any]], *, dataset: str = "", title
     colors = ["#7f7f7f" if r.get("coeff") is None else "#d62728" for r in rows]
     text = [f"{e:.1f}%<br>inverse {'✓' if r.get('inverse_converged') else '✗'} · folds {100 * float(r['fold_share']):.0f}%"
             for e, r in zip(err, rows)]
-    fig = go.Figure(go.Bar(x=labels, y=err, marker_color=colors, text=text, textposition="outside",
-                           cliponaxis=False, name="test error",
-                           hovertemplate="%{x}: test error %{y:.2f}%<extra></extra>"))
+    bars = go.Bar(x=labels, y=err, marker_color=colors, text=text, textposition="outside", cliponaxis=False,
+                  name="test error", hovertemplate="%{x}: test error %{y:.2f}%<extra></extra>")
     top = max(err + [1.0])
-    fig.update_yaxes(title_text="test error (%)", range=[0, top * 1.35], rangemode="tozero")
-    fig.update_xaxes(title_text="setting (vanilla: no Lipschitz constraint)", type="category")
-    style(fig, title=title or f"Table 1 on {dataset}: test error per Lipschitz coefficient",
-          presentation=presentation, height=height)
-    fig.update_layout(showlegend=False)
-    return fig
+    layout = house_layout(title=title or f"Table 1 on {dataset}: test error per Lipschitz coefficient",
+                          presentation=presentation, height=height)
+    layout.update(showlegend=False,
+                  yaxis=dict(title=dict(text="test error (%)"), range=[0, top * 1.35], rangemode="tozero"),
+                  xaxis=dict(title=dict(text="setting (vanilla: no Lipschitz constraint)"), type="category"))
+    return go.Figure(data=[bars], layout=layout)
 
 
 def table1_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

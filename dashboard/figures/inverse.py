@@ -22,9 +22,8 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .common import MODEL_COLORS, style
+from .common import MODEL_COLORS, house_layout, hline, side_by_side, vline
 
 __all__ = [
     "REF_COEFFS", "CurveSet", "coeff_label", "coeff_color", "convergence_figure", "convergence_table",
@@ -78,47 +77,45 @@ def convergence_figure(curves: Sequence[CurveSet], *, tol: float, n_mark: int | 
                        title: str | None = None, subtitle: str | None = None, presentation: bool = False, height: int | None = 400) -> go.Figure:
     """Residual ``||x_n - x_{n-1}||`` (left) and error ``||x_n - x*||`` with Banach's bound dashed
     (right) against n, one colour per c, log y; the tolerance as a grey line."""
-    fig = make_subplots(rows=1, cols=2, shared_xaxes=True, horizontal_spacing=0.08,
-                        subplot_titles=("residual ‖xₙ − xₙ₋₁‖", "error ‖xₙ − x*‖ and Banach bound (dashed)"))
+    traces = []
     for cs in curves:
         width = 3 if cs.current else 1.8
         group = cs.label + (" (current)" if cs.current else "")
-        fig.add_trace(go.Scatter(x=cs.ns, y=_pos(cs.residual), mode="lines", name=group, legendgroup=group,
+        traces.append(go.Scatter(x=cs.ns, y=_pos(cs.residual), mode="lines", name=group, legendgroup=group,
                                  line=dict(color=cs.color, width=width), showlegend=True,
-                                 hovertemplate=f"{cs.label}<br>n=%{{x}}<br>residual %{{y:.2e}}<extra></extra>"),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=cs.ns, y=_pos(cs.error), mode="lines", name=f"error {cs.label}", legendgroup=group,
-                                 line=dict(color=cs.color, width=width), showlegend=False,
-                                 hovertemplate=f"{cs.label}<br>n=%{{x}}<br>error %{{y:.2e}}<extra></extra>"),
-                      row=1, col=2)
+                                 hovertemplate=f"{cs.label}<br>n=%{{x}}<br>residual %{{y:.2e}}<extra></extra>"))
+        traces.append(go.Scatter(x=cs.ns, y=_pos(cs.error), mode="lines", name=f"error {cs.label}", legendgroup=group,
+                                 line=dict(color=cs.color, width=width), showlegend=False, xaxis="x2", yaxis="y2",
+                                 hovertemplate=f"{cs.label}<br>n=%{{x}}<br>error %{{y:.2e}}<extra></extra>"))
         bound = _pos(cs.bound)
         if np.isfinite(bound).any():
-            fig.add_trace(go.Scatter(x=cs.ns, y=bound, mode="lines", name=f"bound {cs.label}", legendgroup=group,
+            traces.append(go.Scatter(x=cs.ns, y=bound, mode="lines", name=f"bound {cs.label}", legendgroup=group,
                                      line=dict(color=cs.color, width=max(width - 0.6, 1), dash="dash"),
-                                     showlegend=False,
-                                     hovertemplate=f"Banach bound, {cs.label}<br>n=%{{x}}<br>%{{y:.2e}}<extra></extra>"),
-                          row=1, col=2)
-    shapes = [dict(type="line", xref=f"x{s} domain", yref=f"y{s}", x0=0, x1=1, y0=tol, y1=tol,
-                   line=dict(color="#888", width=1, dash="dot")) for s in ("", "2")]
+                                     showlegend=False, xaxis="x2", yaxis="y2",
+                                     hovertemplate=f"Banach bound, {cs.label}<br>n=%{{x}}<br>%{{y:.2e}}<extra></extra>"))
+    layout = side_by_side(2, titles=("residual ‖xₙ − xₙ₋₁‖", "error ‖xₙ − x*‖ and Banach bound (dashed)"), spacing=0.08)
+    shapes, notes = [], []
+    for plot in ("", "2"):
+        line, label = hline(tol, dict(color="#888", width=1, dash="dot"), plot=plot, log=True,
+                            text=f"tol {tol:.0e}" if plot == "" else None, position="bottom left",
+                            font=dict(size=11, color="#666"))
+        shapes.append(line), notes.extend(label)
     if n_mark is not None:
-        shapes += [dict(type="line", xref=f"x{s}", yref=f"y{s} domain", x0=n_mark, x1=n_mark, y0=0, y1=1,
-                        line=dict(color="#555", width=1, dash="dash")) for s in ("", "2")]
-    fig.update_layout(shapes=shapes)
-    fig.add_annotation(text=f"tol {tol:.0e}", xref="x domain", yref="y", x=0.01, y=np.log10(tol), showarrow=False,
-                       xanchor="left", yanchor="top", font=dict(size=11, color="#666"))
+        shapes += [vline(n_mark, dict(color="#555", width=1, dash="dash"), plot=plot)[0] for plot in ("", "2")]
     top = max([float(np.nanmax(_pos(np.r_[cs.residual, cs.error]))) for cs in curves
                if np.isfinite(_pos(np.r_[cs.residual, cs.error])).any()] or [1.0])
     yr = [-16.5, np.log10(top) + 0.5]  # below 1e-16 is float64 rounding; the bounds may go lower
-    fig.update_yaxes(type="log", exponentformat="power", range=yr, row=1, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", range=yr, row=1, col=2)
-    fig.update_xaxes(title_text="iteration n")
-    style(fig, title=title, presentation=presentation, height=height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0))
+    for plot in ("", "2"):
+        layout[f"yaxis{plot}"].update(type="log", exponentformat="power", range=yr)
+        layout[f"xaxis{plot}"]["title"] = dict(text="iteration n")
+    layout.update(house_layout(title=title, presentation=presentation, height=height,
+                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0.0)), shapes=shapes)
+    layout["annotations"] += notes
     if subtitle and title:
-        fig.update_layout(title_subtitle_text=subtitle, title_subtitle_font_size=15 if presentation else 11,
-                          margin_t=105)
-        fig.update_annotations(selector=dict(text="residual ‖xₙ − xₙ₋₁‖"), yshift=4)
-    return fig
+        layout["title"]["subtitle"] = dict(text=subtitle, font=dict(size=15 if presentation else 11))
+        layout["margin"]["t"] = 105
+        layout["annotations"][0]["yshift"] = 4
+    return go.Figure(data=traces, layout=layout)
 
 
 def convergence_table(curves: Sequence[CurveSet]) -> dict[str, np.ndarray]:
@@ -138,19 +135,20 @@ def flow_error_figure(series: Sequence[tuple[str, str, np.ndarray, np.ndarray, b
                       height: int | None = 340) -> go.Figure:
     """The whole flow: ``||F^-1_n(F(x)) - x||`` with n iterations in every block, per c (``(label,
     color, ns, error, current)``), log y, the tolerance dotted."""
-    fig = go.Figure()
-    for label, color, ns, err, current in series:
-        fig.add_trace(go.Scatter(x=ns, y=_pos(err), mode="lines+markers" if len(ns) < 40 else "lines",
-                                 name=label + (" (current)" if current else ""),
-                                 line=dict(color=color, width=3 if current else 1.8), marker=dict(size=4),
-                                 hovertemplate=f"{label}<br>n=%{{x}}<br>error %{{y:.2e}}<extra></extra>"))
-    fig.add_hline(y=float(tol), line=dict(color="#888", width=1, dash="dot"),
-                  annotation_text=f"tol {tol:.0e}", annotation_position="bottom left")
+    traces = [go.Scatter(x=ns, y=_pos(err), mode="lines+markers" if len(ns) < 40 else "lines",
+                         name=label + (" (current)" if current else ""),
+                         line=dict(color=color, width=3 if current else 1.8), marker=dict(size=4),
+                         hovertemplate=f"{label}<br>n=%{{x}}<br>error %{{y:.2e}}<extra></extra>")
+              for label, color, ns, err, current in series]
+    line, notes = hline(float(tol), dict(color="#888", width=1, dash="dot"), text=f"tol {tol:.0e}",
+                        position="bottom left", log=True)
+    shapes = [line]
     if n_mark is not None:
-        fig.add_vline(x=n_mark, line=dict(color="#888", width=1, dash="dash"))
-    fig.update_yaxes(type="log", exponentformat="power", title_text="‖F⁻¹ₙ(F(x)) − x‖ (max over points)")
-    fig.update_xaxes(title_text="iterations per block n")
-    return style(fig, title=title, presentation=presentation, height=height)
+        shapes.append(vline(n_mark, dict(color="#888", width=1, dash="dash"))[0])
+    layout = house_layout(title=title, presentation=presentation, height=height)
+    layout.update(shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="iterations per block n")),
+                  yaxis=dict(type="log", exponentformat="power", title=dict(text="‖F⁻¹ₙ(F(x)) − x‖ (max over points)")))
+    return go.Figure(data=traces, layout=layout)
 
 
 def iterations_rows(labels: Sequence[str], lipschitz: Sequence[np.ndarray], its: Sequence[Sequence[int]],
@@ -183,38 +181,36 @@ def error_heatmap_figure(xs: np.ndarray, ys: np.ndarray, err: np.ndarray, *, n: 
     e = np.asarray(err, dtype=np.float64)
     z = np.log10(np.clip(np.where(np.isfinite(e), e, CAP), FLOOR, CAP))
     ticks = np.arange(int(np.log10(FLOOR)), int(np.log10(CAP)) + 1)
-    fig = go.Figure(go.Heatmap(
+    traces: list = [go.Heatmap(
         x=xs, y=ys, z=z, zmin=float(ticks[0]), zmax=float(ticks[-1]), colorscale=_ERR_SCALE, zsmooth="best",
-        colorbar=dict(title=dict(text="error", side="right"), thickness=12, len=0.85, tickvals=ticks,
+        colorbar=dict(title=dict(text="error", side="right"), thickness=12, len=0.85, tickvals=ticks, x=1.02,
                       ticktext=[f"≤1e{t} (float32)" if t == ticks[0] else (f"≥1e{t}" if t == ticks[-1] else f"1e{t}") for t in ticks]),
         customdata=e, hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>error %{customdata:.2e}<extra></extra>",
         name="error",
-    ))
+    )]
     if data is not None and len(data):
         d = np.asarray(data)[:600]
-        fig.add_trace(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data", hoverinfo="skip",
+        traces.append(go.Scattergl(x=d[:, 0], y=d[:, 1], mode="markers", name="data", hoverinfo="skip",
                                    marker=dict(size=3, color="#08519c", opacity=0.5), showlegend=False))
     if click_grid:
         gx = np.linspace(float(xs[0]), float(xs[-1]), click_grid)
         gy = np.linspace(float(ys[0]), float(ys[-1]), click_grid)
         mx, my = np.meshgrid(gx, gy)
-        fig.add_trace(go.Scatter(x=mx.ravel(), y=my.ravel(), mode="markers", name="click a point",
+        traces.append(go.Scatter(x=mx.ravel(), y=my.ravel(), mode="markers", name="click a point",
                                  marker=dict(size=9, color="rgba(0,0,0,0.02)"), showlegend=False,
                                  hovertemplate="click: curves for (%{x:.2f}, %{y:.2f})<extra></extra>"))
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="clicked point",
+        traces.append(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="clicked point",
                                  marker=dict(size=14, symbol="x-thin", line=dict(width=3, color="#00e5ff"))))
     if bounds is None:
         bounds = (float(xs[0]), float(xs[-1]), float(ys[0]), float(ys[-1]))
-    fig.update_xaxes(range=[bounds[0], bounds[1]], title_text="x₁", showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[bounds[2], bounds[3]], title_text="x₂", showgrid=False, zeroline=False, constrain="domain")
-    style(fig, title=title or f"Reconstruction error after n={n} iterations per block ({label})",
-          presentation=presentation, height=height, square=True)
-    fig.update_layout(clickmode="event+select", dragmode="zoom",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
-    fig.data[0].update(colorbar_x=1.02)
-    return fig
-
+    plane = dict(showgrid=False, zeroline=False, constrain="domain")
+    layout = house_layout(title=title or f"Reconstruction error after n={n} iterations per block ({label})",
+                          presentation=presentation, height=height)
+    layout.update(xaxis=dict(range=[bounds[0], bounds[1]], title=dict(text="x₁"), **plane),
+                  yaxis=dict(range=[bounds[2], bounds[3]], title=dict(text="x₂"), scaleanchor="x", scaleratio=1, **plane),
+                  clickmode="event+select", dragmode="zoom")
+    return go.Figure(data=traces, layout=layout)
 
 
 def heatmap_table(xs: np.ndarray, ys: np.ndarray, err: np.ndarray) -> dict[str, np.ndarray]:

@@ -20,9 +20,8 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .common import MODEL_COLORS, style
+from .common import MODEL_COLORS, house_layout, hline, side_by_side, vline
 
 __all__ = [
     "power_figure", "power_table", "block_lipschitz_figure", "block_lipschitz_table",
@@ -48,17 +47,15 @@ def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray,
     exact = np.asarray(exact, dtype=np.float64)
     ks = np.arange(est.shape[1])
     show = list(range(min(3, len(names)))) if show is None else list(show)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("σ estimate vs exact (dashed)", "relative underestimate (σ − est)/σ, every layer"))
+    traces = []
     for j, i in enumerate(show):
         col = _LAYER_COLORS[j % len(_LAYER_COLORS)]
-        fig.add_trace(go.Scatter(x=ks, y=_fin(est[i]), mode="lines", name=names[i], legendgroup=names[i],
+        traces.append(go.Scatter(x=ks, y=_fin(est[i]), mode="lines", name=names[i], legendgroup=names[i],
                                  line=dict(color=col, width=2),
-                                 hovertemplate=f"{names[i]}<br>k=%{{x}}<br>estimate %{{y:.5f}}<extra></extra>"),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[exact[i], exact[i]], mode="lines", name=f"exact {names[i]}",
+                                 hovertemplate=f"{names[i]}<br>k=%{{x}}<br>estimate %{{y:.5f}}<extra></extra>"))
+        traces.append(go.Scatter(x=[ks[0], ks[-1]], y=[exact[i], exact[i]], mode="lines", name=f"exact {names[i]}",
                                  legendgroup=names[i], showlegend=False, line=dict(color=col, width=1.5, dash="dash"),
-                                 hovertemplate=f"{names[i]}: exact σ %{{y:.5f}}<extra></extra>"), row=1, col=1)
+                                 hovertemplate=f"{names[i]}: exact σ %{{y:.5f}}<extra></extra>"))
     gap = (exact[:, None] - est) / np.where(exact[:, None] > 0, exact[:, None], np.nan)
     gap = np.where(gap > 1e-16, gap, 1e-16)  # converged to rounding: sit on the floor
     # The layers not picked out share one trace, broken by NaN between layers (a trace per layer
@@ -69,20 +66,23 @@ def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray,
         xs = np.tile(np.append(ks, np.nan), len(rest))
         ys = np.concatenate([np.append(gap[i], np.nan) for i in rest])
         who = np.repeat(np.asarray([names[i] for i in rest], dtype=object), n)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="gap, other layers", showlegend=False, customdata=who,
-                                 line=dict(color="rgba(31,119,180,0.35)", width=1),
-                                 hovertemplate="%{customdata}<br>k=%{x}<br>%{y:.1e}<extra></extra>"), row=1, col=2)
+        traces.append(go.Scatter(x=xs, y=ys, mode="lines", name="gap, other layers", showlegend=False, customdata=who,
+                                 line=dict(color="rgba(31,119,180,0.35)", width=1), xaxis="x2", yaxis="y2",
+                                 hovertemplate="%{customdata}<br>k=%{x}<br>%{y:.1e}<extra></extra>"))
     for j, i in enumerate(show):
-        fig.add_trace(go.Scatter(x=ks, y=gap[i], mode="lines", name=f"gap {names[i]}", showlegend=False,
-                                 line=dict(color=_LAYER_COLORS[j % len(_LAYER_COLORS)], width=2),
-                                 hovertemplate=f"{names[i]}<br>k=%{{x}}<br>%{{y:.1e}}<extra></extra>"), row=1, col=2)
-    for col in (1, 2):
-        fig.add_vline(x=k, line=dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), row=1, col=col)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-    fig.update_xaxes(title_text="power iterations k")
-    style(fig, title=title, presentation=presentation, height=height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0), margin_t=80)
-    return fig
+        traces.append(go.Scatter(x=ks, y=gap[i], mode="lines", name=f"gap {names[i]}", showlegend=False,
+                                 line=dict(color=_LAYER_COLORS[j % len(_LAYER_COLORS)], width=2), xaxis="x2", yaxis="y2",
+                                 hovertemplate=f"{names[i]}<br>k=%{{x}}<br>%{{y:.1e}}<extra></extra>"))
+    layout = side_by_side(2, titles=("σ estimate vs exact (dashed)", "relative underestimate (σ − est)/σ, every layer"))
+    for plot in ("", "2"):
+        layout[f"xaxis{plot}"]["title"] = dict(text="power iterations k")
+    layout["yaxis2"].update(type="log", exponentformat="power")
+    layout.update(house_layout(title=title, presentation=presentation, height=height,
+                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0)),
+                  shapes=[vline(k, dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), plot=plot)[0]
+                          for plot in ("", "2")])
+    layout["margin"]["t"] = 80
+    return go.Figure(data=traces, layout=layout)
 
 
 def power_table(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,25 +100,26 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
     """Per block: the product bound ``prod ||W_i||`` (exact sigma), the model as trained (power-iteration
     sigma) when given, and the empirical ``max ||J_g(x)||_2`` over points; ``c^depth`` dashed, 1 red."""
     blocks = np.arange(1, len(product_bound) + 1)  # numbers, not "block i" labels: 32 of those overlap
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=blocks, y=_fin(product_bound), name="product bound Π‖Wᵢ‖ (SVD)",
-                         marker_color="#08519c", hovertemplate="block %{x}<br>bound %{y:.4f}<extra></extra>"))
+    traces = [go.Bar(x=blocks, y=_fin(product_bound), name="product bound Π‖Wᵢ‖ (SVD)",
+                     marker_color="#08519c", hovertemplate="block %{x}<br>bound %{y:.4f}<extra></extra>")]
     if trained is not None:
-        fig.add_trace(go.Bar(x=blocks, y=_fin(trained), name="as trained (power-iteration σ)",
+        traces.append(go.Bar(x=blocks, y=_fin(trained), name="as trained (power-iteration σ)",
                              marker_color="#9ecae1", hovertemplate="block %{x}<br>as trained %{y:.4f}<extra></extra>"))
-    fig.add_trace(go.Bar(x=blocks, y=_fin(empirical), name="empirical max ‖J_g(x)‖₂", marker_color="#ff7f0e",
+    traces.append(go.Bar(x=blocks, y=_fin(empirical), name="empirical max ‖J_g(x)‖₂", marker_color="#ff7f0e",
                          hovertemplate="block %{x}<br>empirical %{y:.4f}<extra></extra>"))
+    shapes, notes = [], []
     if coeff is not None:
-        fig.add_hline(y=coeff ** depth, line=dict(color="#111", width=1.5, dash="dash"),
-                      annotation_text=f"c^{depth} = {coeff ** depth:.3f}", annotation_position="top left")
-    fig.add_hline(y=1.0, line=dict(color=FOLD_COLOR, width=1.5), annotation_text="1: invertibility lost above",
-                  annotation_position="top right")
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="Lipschitz constant of g", rangemode="tozero")
-    fig.update_xaxes(title_text="block", tickmode="auto", nticks=min(len(blocks), 16))
-    style(fig, title=title, presentation=presentation, height=height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0.0))
-    return fig
+        line, label = hline(coeff ** depth, dict(color="#111", width=1.5, dash="dash"),
+                            text=f"c^{depth} = {coeff ** depth:.3f}", position="top left")
+        shapes.append(line), notes.extend(label)
+    line, label = hline(1.0, dict(color=FOLD_COLOR, width=1.5), text="1: invertibility lost above")
+    shapes.append(line), notes.extend(label)
+    layout = house_layout(title=title, presentation=presentation, height=height,
+                          legend=dict(yanchor="top", y=-0.15, xanchor="left", x=0.0))
+    layout.update(barmode="group", shapes=shapes, annotations=notes,
+                  yaxis=dict(title=dict(text="Lipschitz constant of g"), rangemode="tozero"),
+                  xaxis=dict(title=dict(text="block"), tickmode="auto", nticks=min(len(blocks), 16)))
+    return go.Figure(data=traces, layout=layout)
 
 
 def block_lipschitz_table(product_bound, empirical, trained=None) -> dict[str, np.ndarray]:
@@ -143,43 +144,45 @@ def warp_figure(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray,
                 presentation: bool = False, height: int | None = 470) -> go.Figure:
     """Left: the data plane with the sign and size of ``det J_F`` (blue > 0, red <= 0: a fold) and
     the straight grid. Right: the same grid lines after the flow, points with ``det J_F <= 0`` red."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=(f"data plane: det J_F (red ≤ 0: fold, {100 * folds:.1f} %)",
-                                        f"latent plane: F(grid), {label}"))
     d = np.asarray(det, dtype=np.float64)
     s = np.sign(d) * np.log10(1 + np.abs(d))
     m = float(np.nanmax(np.abs(s))) if np.isfinite(s).any() else 1.0
-    fig.add_trace(go.Heatmap(x=xs, y=ys, z=s, zmid=0, zmin=-m, zmax=m, colorscale="RdBu", customdata=d, showscale=False,
-                             hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>det J = %{customdata:.3g}<extra></extra>"),
-                  row=1, col=1)
-    fig.add_trace(_lines_trace(lines_x, "rgba(0,0,0,0.35)", 0.8, "grid", showlegend=False), row=1, col=1)
+    traces: list = [
+        go.Heatmap(x=xs, y=ys, z=s, zmid=0, zmin=-m, zmax=m, colorscale="RdBu", customdata=d, showscale=False,
+                   hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>det J = %{customdata:.3g}<extra></extra>"),
+        _lines_trace(lines_x, "rgba(0,0,0,0.35)", 0.8, "grid", showlegend=False),
+    ]
     if np.nanmin(d) <= 0 if np.isfinite(d).any() else False:
-        fig.add_trace(go.Contour(x=xs, y=ys, z=d, contours=dict(start=0, end=0, size=1, coloring="none"),
+        traces.append(go.Contour(x=xs, y=ys, z=d, contours=dict(start=0, end=0, size=1, coloring="none"),
                                  line=dict(color=FOLD_COLOR, width=2.5), showscale=False, name="det J = 0",
-                                 hoverinfo="skip"), row=1, col=1)
-    fig.add_trace(_lines_trace(lines_z, "#08519c", 1.0, "F(grid lines)"), row=1, col=2)
+                                 hoverinfo="skip"))
+    right = dict(xaxis="x2", yaxis="y2")
+    traces.append(_lines_trace(lines_z, "#08519c", 1.0, "F(grid lines)").update(**right))
     dl = np.asarray(det_lines)
     fold = dl <= 0
     if fold.any():
         pts = np.asarray(lines_z)[fold]
-        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name="det J ≤ 0 (fold)",
-                                   marker=dict(color=FOLD_COLOR, size=4), hoverinfo="skip"), row=1, col=2)
+        traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name="det J ≤ 0 (fold)",
+                                   marker=dict(color=FOLD_COLOR, size=4), hoverinfo="skip", **right))
+    layout = side_by_side(2, spacing=0.08, titles=(f"data plane: det J_F (red ≤ 0: fold, {100 * folds:.1f} %)",
+                                                   f"latent plane: F(grid), {label}"))
+    plane = dict(showgrid=False, zeroline=False)
+    layout["xaxis"].update(title=dict(text="x₁"), **plane)
+    layout["yaxis"].update(title=dict(text="x₂"), scaleanchor="x", **plane)
+    layout["xaxis2"].update(title=dict(text="z₁"), **plane)
+    layout["yaxis2"].update(title=dict(text="z₂"), **plane)
     z = np.asarray(lines_z, dtype=np.float64).reshape(-1, 2)
     z = z[np.isfinite(z).all(1)]
     if len(z):
         lo, hi = np.percentile(z, [1, 99], axis=0)
         pad = 0.08 * (hi - lo + 1e-9)
-        fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], row=1, col=2)
-        fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], row=1, col=2)
-    fig.update_xaxes(title_text="x₁", showgrid=False, zeroline=False, row=1, col=1)
-    fig.update_yaxes(title_text="x₂", showgrid=False, zeroline=False, scaleanchor="x", row=1, col=1)
-    fig.update_xaxes(title_text="z₁", showgrid=False, zeroline=False, row=1, col=2)
-    fig.update_yaxes(title_text="z₂", showgrid=False, zeroline=False, row=1, col=2)
+        layout["xaxis2"]["range"] = [lo[0] - pad[0], hi[0] + pad[0]]
+        layout["yaxis2"]["range"] = [lo[1] - pad[1], hi[1] + pad[1]]
     if folds > 0:  # the share of the plane in the left title turns red (it overlapped the right title as a note)
-        fig.layout.annotations[0].font.color = FOLD_COLOR
-    style(fig, title=title, presentation=presentation, height=height)
-    fig.update_layout(showlegend=False, margin_t=80, margin_b=40)
-    return fig
+        layout["annotations"][0]["font"]["color"] = FOLD_COLOR
+    layout.update(house_layout(title=title, presentation=presentation, height=height), showlegend=False)
+    layout["margin"].update(t=80, b=40)
+    return go.Figure(data=traces, layout=layout)
 
 
 def warp_table(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray) -> dict[str, np.ndarray]:
@@ -193,25 +196,28 @@ def warp_strip_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray, float]
                       title: str | None = None, presentation: bool = False, height: int | None = 260) -> go.Figure:
     """Small multiples: ``(label, lines_z, det_lines, folds)`` per c, left to right, folds red."""
     n = len(panels)
-    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.02,
-                        subplot_titles=[f"{'▶ ' if lab == current else ''}{lab}" + (f" · folds {100 * f:.0f} %" if f > 0 else "")
-                                        for lab, _, _, f in panels])
+    layout = side_by_side(n, spacing=0.02, title_size=16 if presentation else 12,
+                          titles=[f"{'▶ ' if lab == current else ''}{lab}" + (f" · folds {100 * f:.0f} %" if f > 0 else "")
+                                  for lab, _, _, f in panels])
+    traces: list = []
     for i, (lab, lz, dl, f) in enumerate(panels, start=1):
-        fig.add_trace(_lines_trace(lz, MODEL_COLORS["iresnet"] if lab == current else "#08519c", 0.8, lab,
-                                   showlegend=False), row=1, col=i)
+        k = "" if i == 1 else str(i)
+        axes = dict(xaxis=f"x{k}", yaxis=f"y{k}")
+        traces.append(_lines_trace(lz, MODEL_COLORS["iresnet"] if lab == current else "#08519c", 0.8, lab,
+                                   showlegend=False).update(**axes))
         fold = np.asarray(dl) <= 0
         if fold.any():
             pts = np.asarray(lz)[fold]
-            fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
-                                       marker=dict(color=FOLD_COLOR, size=3)), row=1, col=i)
+            traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", showlegend=False, hoverinfo="skip",
+                                       marker=dict(color=FOLD_COLOR, size=3), **axes))
+        bare = dict(showticklabels=False, showgrid=False, zeroline=False)
+        layout[f"xaxis{k}"].update(bare)
+        layout[f"yaxis{k}"].update(bare)
         z = np.asarray(lz, dtype=np.float64).reshape(-1, 2)
         z = z[np.isfinite(z).all(1)]
         if len(z):
             lo, hi = np.percentile(z, [1, 99], axis=0)
-            fig.update_xaxes(range=[lo[0], hi[0]], row=1, col=i)
-            fig.update_yaxes(range=[lo[1], hi[1]], row=1, col=i)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    style(fig, title=title, presentation=presentation, height=height)
-    fig.update_annotations(font_size=16 if presentation else 12)
-    return fig
+            layout[f"xaxis{k}"]["range"] = [lo[0], hi[0]]
+            layout[f"yaxis{k}"]["range"] = [lo[1], hi[1]]
+    layout.update(house_layout(title=title, presentation=presentation, height=height))
+    return go.Figure(data=traces, layout=layout)

@@ -30,6 +30,9 @@ def test_inverse_figures():
     assert set(fi.convergence_table(sets)) == {"c", "n", "residual", "error", "bound"}
     ff = fi.flow_error_figure([("c=0.5", "#000", ns, 0.5 ** ns, True)], tol=1e-6, n_mark=5)
     assert ff.layout.yaxis.type == "log" and len(ff.data) == 1
+    # the tolerance's label sits on its line: on a log axis an annotation's y is in decades
+    (label,) = [a for a in ff.layout.annotations if a.text.startswith("tol")]
+    assert label.y == -6 and [s.y0 for s in ff.layout.shapes if s.y0 == s.y1] == [1e-6]
     xs = ys = np.linspace(-1, 1, 5)
     err = np.full((5, 5), 1e-3)
     err[0, 0] = np.nan
@@ -48,6 +51,10 @@ def test_logdet_figures():
                               error_blocks=np.vstack([0.4 ** ns, 0.3 ** ns]))
     assert tr.layout.yaxis.type == "log"
     assert [t.line.dash for t in tr.data if t.name.startswith("bound")] == ["dash", "dot"]
+    # the blocks' own curves: one trace, each block's 20 values then a NaN break
+    (blocks,) = [t for t in tr.data if t.name == "per block"]
+    assert len(blocks.y) == 2 * 21 and np.isnan(np.asarray(blocks.y, dtype=float)).sum() == 2
+    assert list(blocks.customdata[:21]) == [1] * 21 and blocks.y[21] == 0.3
     free = fd.truncation_figure(ns, 0.5 ** ns, np.full(20, np.inf), None, n_terms=5, n_blocks=2)
     assert not any(t.name.startswith("bound") for t in free.data)
     q = np.vstack([np.full(20, v) for v in (-2, -1, 0, 1, 2)])

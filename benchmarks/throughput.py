@@ -36,13 +36,16 @@ PAIRS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def _cpu_rate(one_step, k: int):
-    """Steps per CPU second of this thread over ``k`` optimiser steps (one-thread pass)."""
+def _rate(one_step, k: int, cpu: bool):
+    """Steps per second over ``k`` calls of ``one_step``: in this thread's CPU time with ``cpu``
+    (the one-thread pass), else in wall time."""
+    clock = time.thread_time if cpu else time.perf_counter
+
     def rate() -> float:
-        t0 = time.thread_time()
+        t0 = clock()
         for _ in range(k):
             one_step()
-        return k / (time.thread_time() - t0)
+        return k / (clock() - t0)
     return rate
 
 
@@ -73,15 +76,7 @@ def _products_alone(cfg: "ic.FlowConfig", batch: int, k: int, cpu: bool = False)
             for Z, W, dY in mats:
                 Z @ W.t(), dY.t() @ Z, dY @ W
 
-    if cpu:
-        return _cpu_rate(one_step, k)
-
-    def rate() -> float:
-        t0 = time.perf_counter()
-        for _ in range(k):
-            one_step()
-        return k / (time.perf_counter() - t0)
-    return rate
+    return _rate(one_step, k, cpu)
 
 
 def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False):
@@ -93,7 +88,7 @@ def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False):
     trainer.step(2)  # ActNorm initialisation and warm-up
     if cpu:
         trainer.flow.train()
-        return flow, _cpu_rate(trainer._one_step, k)
+        return flow, _rate(trainer._one_step, k, cpu=True)
     return flow, (lambda: trainer.step(k)["steps_per_s"])
 
 
@@ -105,7 +100,7 @@ def _theirs(mode: str, data, k: int, reduce_memory: bool, cpu: bool = False):
     tr = peers.NFTrainer(model, data, lr=1e-3, batch_size=500, seed=0)
     tr.step(2)
     if cpu:
-        return model, _cpu_rate(tr._one_step, k)
+        return model, _rate(tr._one_step, k, cpu=True)
     return model, (lambda: tr.step(k)["steps_per_s"])
 
 

@@ -222,9 +222,10 @@ def estimator_cost(flow: Any, x: np.ndarray, ns: Sequence[int], repeats: int = 3
     With the Log-determinant page's 6 values of N and 2 repeats that is 30 passes instead of 48.
 
     Each pass runs on one torch thread and is clocked in that thread's CPU time, after one untimed
-    pass: what the computation costs, not what the machine's neighbours left of it. Wall time on a
-    shared two-core machine put the exact pass, the cheapest, above the series (75 against 30-40
-    ms at 256 points) on a page that keeps its first measurement for the session.
+    pass, and the passes go in rounds over all estimators: what the computation costs, not what the
+    machine's neighbours left of it. Wall time in blocks of one estimator put the exact pass, the
+    cheapest, above the series on a shared two-core machine (75 against 30-40 ms at 256 points), on
+    a page that keeps its first measurement for the session.
     """
     twin = copy.deepcopy(flow)
     twin.train()
@@ -236,18 +237,20 @@ def estimator_cost(flow: Any, x: np.ndarray, ns: Sequence[int], repeats: int = 3
         twin.nll(xt, mode).backward()
         return (time.thread_time() - t) * 1e3
 
-    out: dict[str, np.ndarray] = {}
+    # A round times every (estimator, N) once (roulette twice: its figure is a mean); ``repeats``
+    # rounds follow one another, so a slow moment of the machine costs one pass of several
+    # estimators instead of every pass of one of them.
+    plan = [("exact", None), *[(m, int(n)) for m in ("series", "hutchinson") for n in ns], ("roulette", None),
+            ("roulette", None)]
+    times: dict[tuple[str, int | None], list[float]] = {key: [] for key in plan}
     with torch_threads(1):
         ms("exact")  # the twin's first pass sets up what the others reuse
-        for mode in ("exact", "series", "hutchinson", "roulette"):
-            if mode == "exact":
-                out[mode] = np.full(len(ns), min(ms(mode) for _ in range(repeats)))
-            elif mode == "roulette":
-                out[mode] = np.full(len(ns), float(np.mean([ms(mode) for _ in range(2 * repeats)])))
-            else:
-                times = []
-                for n in ns:
-                    twin.set_estimator(n_terms=int(n))
-                    times.append(min(ms(mode) for _ in range(repeats)))
-                out[mode] = np.array(times)
-    return out
+        for _ in range(repeats):
+            for mode, n in plan:
+                if n is not None:
+                    twin.set_estimator(n_terms=n)
+                times[(mode, n)].append(ms(mode))
+    return {"exact": np.full(len(ns), min(times[("exact", None)])),
+            "series": np.array([min(times[("series", int(n))]) for n in ns]),
+            "hutchinson": np.array([min(times[("hutchinson", int(n))]) for n in ns]),
+            "roulette": np.full(len(ns), float(np.mean(times[("roulette", None)])))}

@@ -165,6 +165,13 @@ def test_layout_helpers_place_what_plotly_own_helpers_place():
     assert hline(1e-6, line, text="tol", log=True)[1][0]["y"] == -6
     # a placement for the legend keeps the house font
     assert house_layout(presentation=True, legend=dict(y=-0.2))["legend"]["font"]["size"] == 19
+    # presentation mode wraps a long title (plotly never does; a half-width chart cut it off) and
+    # grows the figure by the extra line, so the plot keeps its height
+    long = "Reconstruction error after n=15 iterations per block (c=0.9)"
+    talk, desk = house_layout(title=long, presentation=True, height=400), house_layout(title=long, height=400)
+    assert talk["title"]["text"].count("<br>") == 1 and talk["title"]["text"].replace("<br>", " ") == long
+    assert talk["height"] - desk["height"] == talk["margin"]["t"] - desk["margin"]["t"] > 0
+    assert desk["title"]["text"] == long and house_layout(title="short", presentation=True)["title"]["text"] == "short"
 
 
 def test_figures_package_never_imports_streamlit():

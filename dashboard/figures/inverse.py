@@ -108,12 +108,16 @@ def convergence_figure(curves: Sequence[CurveSet], *, tol: float, n_mark: int | 
     for plot in ("", "2"):
         layout[f"yaxis{plot}"].update(type="log", exponentformat="power", range=yr)
         layout[f"xaxis{plot}"]["title"] = dict(text="iteration n")
-    layout.update(house_layout(title=title, presentation=presentation, height=height,
-                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0.0)), shapes=shapes)
+    # Presentation mode: bigger type in the same space; the figure grows by what the title, the
+    # subtitle and the legend under the plots take more.
+    extra = 100 if presentation and subtitle and title else 0
+    layout.update(house_layout(title=title, presentation=presentation, height=height and height + extra,
+                               legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0.0)),
+                  shapes=shapes)
     layout["annotations"] += notes
     if subtitle and title:
         layout["title"]["subtitle"] = dict(text=subtitle, font=dict(size=15 if presentation else 11))
-        layout["margin"]["t"] = 105
+        layout["margin"]["t"] += 125 if presentation else 55  # the subtitle, then the plots' own titles
         layout["annotations"][0]["yshift"] = 4
     return go.Figure(data=traces, layout=layout)
 
@@ -145,9 +149,14 @@ def flow_error_figure(series: Sequence[tuple[str, str, np.ndarray, np.ndarray, b
     shapes = [line]
     if n_mark is not None:
         shapes.append(vline(n_mark, dict(color="#888", width=1, dash="dash"))[0])
-    layout = house_layout(title=title, presentation=presentation, height=height)
+    # In presentation mode the legend goes under the plot (above it, it covered the title) and
+    # the y axis keeps the norm alone (the title says "max over points").
+    layout = house_layout(title=title, presentation=presentation,
+                          height=(height and height + 60) if presentation else height,
+                          legend=dict(yanchor="top", y=-0.3, xanchor="left", x=0.0) if presentation else None)
     layout.update(shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="iterations per block n")),
-                  yaxis=dict(type="log", exponentformat="power", title=dict(text="‖F⁻¹ₙ(F(x)) − x‖ (max over points)")))
+                  yaxis=dict(type="log", exponentformat="power",
+                             title=dict(text="‖F⁻¹ₙ(F(x)) − x‖" + ("" if presentation else " (max over points)"))))
     return go.Figure(data=traces, layout=layout)
 
 

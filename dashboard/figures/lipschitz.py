@@ -73,15 +73,18 @@ def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray,
         traces.append(go.Scatter(x=ks, y=gap[i], mode="lines", name=f"gap {names[i]}", showlegend=False,
                                  line=dict(color=_LAYER_COLORS[j % len(_LAYER_COLORS)], width=2), xaxis="x2", yaxis="y2",
                                  hovertemplate=f"{names[i]}<br>k=%{{x}}<br>%{{y:.1e}}<extra></extra>"))
-    layout = side_by_side(2, titles=("σ estimate vs exact (dashed)", "relative underestimate (σ − est)/σ, every layer"))
+    layout = side_by_side(2, titles=("σ estimate vs exact (dashed)", "relative underestimate (σ − est)/σ, every layer"),
+                          title_size=18 if presentation else 16)
     for plot in ("", "2"):
         layout[f"xaxis{plot}"]["title"] = dict(text="power iterations k")
     layout["yaxis2"].update(type="log", exponentformat="power")
-    layout.update(house_layout(title=title, presentation=presentation, height=height,
-                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0)),
+    # presentation mode: the legend further below the bigger axis titles, the figure taller by as much
+    layout.update(house_layout(title=title, presentation=presentation,
+                               height=(height and height + 50) if presentation else height,
+                               legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0)),
                   shapes=[vline(k, dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), plot=plot)[0]
                           for plot in ("", "2")])
-    layout["margin"]["t"] = 80
+    layout["margin"]["t"] += 30  # the plots' own titles under the title
     return go.Figure(data=traces, layout=layout)
 
 
@@ -114,8 +117,9 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
         shapes.append(line), notes.extend(label)
     line, label = hline(1.0, dict(color=FOLD_COLOR, width=1.5), text="1: invertibility lost above")
     shapes.append(line), notes.extend(label)
-    layout = house_layout(title=title, presentation=presentation, height=height,
-                          legend=dict(yanchor="top", y=-0.15, xanchor="left", x=0.0))
+    layout = house_layout(title=title, presentation=presentation,
+                          height=(height and height + 50) if presentation else height,
+                          legend=dict(yanchor="top", y=-0.25 if presentation else -0.15, xanchor="left", x=0.0))
     layout.update(barmode="group", shapes=shapes, annotations=notes,
                   yaxis=dict(title=dict(text="Lipschitz constant of g"), rangemode="tozero"),
                   xaxis=dict(title=dict(text="block"), tickmode="auto", nticks=min(len(blocks), 16)))
@@ -181,7 +185,8 @@ def warp_figure(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray,
     if folds > 0:  # the share of the plane in the left title turns red (it overlapped the right title as a note)
         layout["annotations"][0]["font"]["color"] = FOLD_COLOR
     layout.update(house_layout(title=title, presentation=presentation, height=height), showlegend=False)
-    layout["margin"].update(t=80, b=40)
+    layout["margin"]["t"] += 30  # the plots' own titles under the title
+    layout["margin"]["b"] = 40
     return go.Figure(data=traces, layout=layout)
 
 
@@ -220,4 +225,6 @@ def warp_strip_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray, float]
             layout[f"xaxis{k}"]["range"] = [lo[0], hi[0]]
             layout[f"yaxis{k}"]["range"] = [lo[1], hi[1]]
     layout.update(house_layout(title=title, presentation=presentation, height=height))
+    if presentation and title:  # the panels' titles under the bigger title
+        layout["margin"]["t"] += 30
     return go.Figure(data=traces, layout=layout)

@@ -38,8 +38,15 @@ _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=
 
 
 def _layout(title: str | None, presentation: bool, height: int | None, **entries) -> dict:
-    """The house layout with ``entries`` (axes, shapes, legend, ...) for the figure's constructor."""
-    layout = house_layout(title=title, presentation=presentation, height=height, legend=entries.pop("legend", None))
+    """The house layout with ``entries`` (axes, shapes, legend, ...) for the figure's constructor.
+
+    A legend under the plot goes lower in presentation mode, below the bigger axis title, and the
+    figure grows by as much."""
+    legend = entries.pop("legend", None)
+    if presentation and legend is _LEGEND_BELOW:
+        legend = {**legend, "y": -0.32}
+        height = height and height + 50
+    layout = house_layout(title=title, presentation=presentation, height=height, legend=legend)
     layout.update(entries)
     return layout
 
@@ -150,7 +157,7 @@ def estimators_figure(exact: float, series_value: float, hutchinson: np.ndarray,
     exact_line = dict(color="#111", width=2, dash="dash")
     left, _ = hline(float(exact), exact_line)
     right, label = hline(float(exact), exact_line, plot="2", text=f"exact {exact:.3f}")
-    layout["yaxis"]["title"] = dict(text="mean log-det of the blocks (nats)")
+    layout["yaxis"]["title"] = dict(text="mean log-det" + (" (nats)" if presentation else " of the blocks (nats)"))
     if presentation:  # the category names, at that size, turn and overlap the legend that names them too
         layout["xaxis"]["showticklabels"] = False
     layout["xaxis2"].update(title=dict(text="draws"), type="log")
@@ -164,7 +171,7 @@ def estimators_figure(exact: float, series_value: float, hutchinson: np.ndarray,
     layout["annotations"] += label
     layout = _layout(title, presentation, height, **layout)
     if title:  # room for the title above the plots' own titles
-        layout["margin"]["t"] = 80
+        layout["margin"]["t"] += 30
     return go.Figure(data=traces, layout=layout)
 
 

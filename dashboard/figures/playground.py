@@ -125,7 +125,7 @@ def density_figure(xs: np.ndarray, ys: np.ndarray, density: np.ndarray, *,
     layout["plot_bgcolor"] = "#440154" if "density" in layers else "white"
     if subtitle and title:
         layout["title"]["subtitle"] = dict(text=subtitle, font=dict(size=15 if presentation else 11))
-        layout["margin"]["t"] = 70
+        layout["margin"]["t"] += 20
     return go.Figure(data=traces, layout=layout)
 
 

@@ -172,6 +172,7 @@ def test_layout_helpers_place_what_plotly_own_helpers_place():
     assert talk["title"]["text"].count("<br>") == 1 and talk["title"]["text"].replace("<br>", " ") == long
     assert talk["height"] - desk["height"] == talk["margin"]["t"] - desk["margin"]["t"] > 0
     assert desk["title"]["text"] == long and house_layout(title="short", presentation=True)["title"]["text"] == "short"
+    assert [house_layout(height=400, presentation=p, presentation_extra=50)["height"] for p in (True, False)] == [450, 400]
 
 
 def test_figures_package_never_imports_streamlit():

@@ -110,8 +110,8 @@ def convergence_figure(curves: Sequence[CurveSet], *, tol: float, n_mark: int | 
         layout[f"xaxis{plot}"]["title"] = dict(text="iteration n")
     # Presentation mode: bigger type in the same space; the figure grows by what the title, the
     # subtitle and the legend under the plots take more.
-    extra = 100 if presentation and subtitle and title else 0
-    layout.update(house_layout(title=title, presentation=presentation, height=height and height + extra,
+    layout.update(house_layout(title=title, presentation=presentation, height=height,
+                               presentation_extra=100 if subtitle and title else 0,
                                legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0.0)),
                   shapes=shapes)
     layout["annotations"] += notes
@@ -152,7 +152,7 @@ def flow_error_figure(series: Sequence[tuple[str, str, np.ndarray, np.ndarray, b
     # In presentation mode the legend goes under the plot (above it, it covered the title) and
     # the y axis keeps the norm alone (the title says "max over points").
     layout = house_layout(title=title, presentation=presentation,
-                          height=(height and height + 60) if presentation else height,
+                          height=height, presentation_extra=60,
                           legend=dict(yanchor="top", y=-0.3, xanchor="left", x=0.0) if presentation else None)
     layout.update(shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="iterations per block n")),
                   yaxis=dict(type="log", exponentformat="power",

@@ -80,7 +80,7 @@ def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray,
     layout["yaxis2"].update(type="log", exponentformat="power")
     # presentation mode: the legend further below the bigger axis titles, the figure taller by as much
     layout.update(house_layout(title=title, presentation=presentation,
-                               height=(height and height + 50) if presentation else height,
+                               height=height, presentation_extra=50,
                                legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0)),
                   shapes=[vline(k, dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), plot=plot)[0]
                           for plot in ("", "2")])
@@ -118,7 +118,7 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
     line, label = hline(1.0, dict(color=FOLD_COLOR, width=1.5), text="1: invertibility lost above")
     shapes.append(line), notes.extend(label)
     layout = house_layout(title=title, presentation=presentation,
-                          height=(height and height + 50) if presentation else height,
+                          height=height, presentation_extra=50,
                           legend=dict(yanchor="top", y=-0.25 if presentation else -0.15, xanchor="left", x=0.0))
     layout.update(barmode="group", shapes=shapes, annotations=notes,
                   yaxis=dict(title=dict(text="Lipschitz constant of g"), rangemode="tozero"),

@@ -43,10 +43,11 @@ def _layout(title: str | None, presentation: bool, height: int | None, **entries
     A legend under the plot goes lower in presentation mode, below the bigger axis title, and the
     figure grows by as much."""
     legend = entries.pop("legend", None)
-    if presentation and legend is _LEGEND_BELOW:
+    below = legend is _LEGEND_BELOW
+    if presentation and below:
         legend = {**legend, "y": -0.32}
-        height = height and height + 50
-    layout = house_layout(title=title, presentation=presentation, height=height, legend=legend)
+    layout = house_layout(title=title, presentation=presentation, height=height, legend=legend,
+                          presentation_extra=50 if below else 0)
     layout.update(entries)
     return layout
 

@@ -130,3 +130,17 @@ def test_presentation_mode_screenshot(server, browser):
     _wait_ready(page, 3)
     assert not page.get_by_text("Hutchinson probes").count()  # a rare control is hidden
     page.screenshot(path=str(SHOTS / "playground-presentation.png"))
+
+
+def test_presentation_mode_makes_the_numbers_bigger(server, browser):
+    """The presentation stylesheet enlarges a page's metrics (its rule for markdown paragraphs had
+    shrunk them to body size: st.metric draws its value as one)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    sizes = {}
+    for mode in ("false", "true"):
+        page.goto(server + f"/lipschitz?presentation={mode}", wait_until="domcontentloaded")
+        page.wait_for_selector("[data-testid='stMetricValue'] p", timeout=90_000)
+        sizes[mode] = page.locator("[data-testid='stMetricValue'] p").first.evaluate(
+            "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert sizes["true"] > 1.2 * sizes["false"], sizes
+    page.close()

@@ -18,6 +18,8 @@ PRESENTATION_CSS = """
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem; }
+[data-testid="stMetricLabel"] { min-height: 3.1em; align-items: flex-start; }
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { white-space: normal; }
 [data-testid="stSidebar"] label p { font-size: 1.1rem; }
 </style>
 """

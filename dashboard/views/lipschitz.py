@@ -118,7 +118,7 @@ def render() -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric(f"largest underestimate after k={k}", f"{100 * float(np.nanmax(gaps)):.2g} %")
     m2.metric("largest product bound", f"{float(np.max(bound)):.3f}")
-    m3.metric("folds (det J ≤ 0)", f"{100 * w.folds:.1f} % of the plane")
+    m3.metric("folds: share of the plane with det\u00a0J\u00a0≤\u00a00", f"{100 * w.folds:.1f} %")
     if w.folds > 0:
         st.warning(f"**The map folds the plane.** With {'the constraint off' if c is None else tag}, det J_F ≤ 0 on "
                    f"{100 * w.folds:.1f} % of the box (red): there F is not locally invertible, two points land "

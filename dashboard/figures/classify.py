@@ -179,7 +179,7 @@ def _plane_figure(traces: list, xaxis: dict[str, Any], yaxis: dict[str, Any], ti
     add their ranges and titles), no grid, the legend below, an optional subtitle."""
     plane = dict(constrain="domain", zeroline=False, showgrid=False)
     layout = house_layout(title=title, presentation=presentation, height=height,
-                          legend=dict(yanchor="top", y=-0.18 if presentation else -0.13, xanchor="center", x=0.5))
+                          legend=dict(yanchor="top", y=-0.13, xanchor="center", x=0.5))
     layout.update(xaxis={**plane, **xaxis}, yaxis={**plane, **yaxis, "scaleanchor": "x", "scaleratio": 1})
     layout["margin"]["b"] = 90
     if subtitle and title:

@@ -98,6 +98,8 @@ def table_to_csv(table: Mapping[str, Any]) -> str:
 PRESENTATION_TITLE_CHARS = 44
 #: The top margin a presentation title's every further line adds.
 TITLE_LINE_PX = 28
+#: How much lower (in plot heights) a legend under the plot sits in presentation mode.
+PRESENTATION_LEGEND_DROP = 0.1
 
 
 def wrap_title(title: str, width: int) -> tuple[str, int]:
@@ -112,7 +114,8 @@ def wrap_title(title: str, width: int) -> tuple[str, int]:
 def house_layout(*, title: str | None = None, presentation: bool = False, height: int | None = None,
                  legend: Mapping[str, Any] | None = None, presentation_extra: int = 0) -> dict[str, Any]:
     """The house style as a layout dict: readable fonts (bigger in presentation mode), tight margins,
-    the legend above the plot at the right (``legend``: another placement, the font kept).
+    the legend above the plot at the right (``legend``: another placement, the font kept; one under
+    the plot, ``y < 0``, goes lower in presentation mode, below the bigger axis title).
     ``presentation_extra``: pixels a figure of given ``height`` grows by in presentation mode, for
     what its bigger type takes around the plot (a legend under it, a subtitle).
 
@@ -123,11 +126,14 @@ def house_layout(*, title: str | None = None, presentation: bool = False, height
     lines = 1
     if title and presentation:  # plotly never wraps a title: at 23 px a half-width chart cut it off
         title, lines = wrap_title(title, PRESENTATION_TITLE_CHARS)
+    placement = dict(legend or {})
+    if presentation and placement.get("y", 1.0) < 0:
+        placement["y"] -= PRESENTATION_LEGEND_DROP
     layout: dict[str, Any] = dict(
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         margin=dict(l=10, r=10, t=(50 + TITLE_LINE_PX * (lines - 1)) if title else 10, b=10),
         legend={**dict(font=dict(size=base - 1), orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                **(legend or {})},
+                **placement},
         uirevision="keep",  # zoom/pan survive live redraws
     )
     if title:

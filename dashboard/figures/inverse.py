@@ -112,7 +112,7 @@ def convergence_figure(curves: Sequence[CurveSet], *, tol: float, n_mark: int | 
     # subtitle and the legend under the plots take more.
     layout.update(house_layout(title=title, presentation=presentation, height=height,
                                presentation_extra=100 if subtitle and title else 0,
-                               legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0.0)),
+                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0.0)),
                   shapes=shapes)
     layout["annotations"] += notes
     if subtitle and title:
@@ -153,7 +153,7 @@ def flow_error_figure(series: Sequence[tuple[str, str, np.ndarray, np.ndarray, b
     # the y axis keeps the norm alone (the title says "max over points").
     layout = house_layout(title=title, presentation=presentation,
                           height=height, presentation_extra=60,
-                          legend=dict(yanchor="top", y=-0.3, xanchor="left", x=0.0) if presentation else None)
+                          legend=dict(yanchor="top", y=-0.2, xanchor="left", x=0.0) if presentation else None)
     layout.update(shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="iterations per block n")),
                   yaxis=dict(type="log", exponentformat="power",
                              title=dict(text="‖F⁻¹ₙ(F(x)) − x‖" + ("" if presentation else " (max over points)"))))

@@ -81,7 +81,7 @@ def power_figure(names: Sequence[str], estimates: np.ndarray, exact: np.ndarray,
     # presentation mode: the legend further below the bigger axis titles, the figure taller by as much
     layout.update(house_layout(title=title, presentation=presentation,
                                height=height, presentation_extra=50,
-                               legend=dict(yanchor="top", y=-0.3 if presentation else -0.18, xanchor="left", x=0)),
+                               legend=dict(yanchor="top", y=-0.18, xanchor="left", x=0)),
                   shapes=[vline(k, dict(color=MODEL_COLORS["iresnet"], width=1.5, dash="dash"), plot=plot)[0]
                           for plot in ("", "2")])
     layout["margin"]["t"] += 30  # the plots' own titles under the title
@@ -119,7 +119,7 @@ def block_lipschitz_figure(product_bound: np.ndarray, empirical: np.ndarray, *, 
     shapes.append(line), notes.extend(label)
     layout = house_layout(title=title, presentation=presentation,
                           height=height, presentation_extra=50,
-                          legend=dict(yanchor="top", y=-0.25 if presentation else -0.15, xanchor="left", x=0.0))
+                          legend=dict(yanchor="top", y=-0.15, xanchor="left", x=0.0))
     layout.update(barmode="group", shapes=shapes, annotations=notes,
                   yaxis=dict(title=dict(text="Lipschitz constant of g"), rangemode="tozero"),
                   xaxis=dict(title=dict(text="block"), tickmode="auto", nticks=min(len(blocks), 16)))

@@ -38,16 +38,12 @@ _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=
 
 
 def _layout(title: str | None, presentation: bool, height: int | None, **entries) -> dict:
-    """The house layout with ``entries`` (axes, shapes, legend, ...) for the figure's constructor.
-
-    A legend under the plot goes lower in presentation mode, below the bigger axis title, and the
-    figure grows by as much."""
+    """The house layout with ``entries`` (axes, shapes, legend, ...) for the figure's constructor;
+    with a legend (always under the plot here) the figure grows in presentation mode by what the
+    legend's lower place takes (:func:`~dashboard.figures.common.house_layout`)."""
     legend = entries.pop("legend", None)
-    below = legend is _LEGEND_BELOW
-    if presentation and below:
-        legend = {**legend, "y": -0.32}
     layout = house_layout(title=title, presentation=presentation, height=height, legend=legend,
-                          presentation_extra=50 if below else 0)
+                          presentation_extra=50 if legend else 0)
     layout.update(entries)
     return layout
 

@@ -173,6 +173,9 @@ def test_layout_helpers_place_what_plotly_own_helpers_place():
     assert talk["height"] - desk["height"] == talk["margin"]["t"] - desk["margin"]["t"] > 0
     assert desk["title"]["text"] == long and house_layout(title="short", presentation=True)["title"]["text"] == "short"
     assert [house_layout(height=400, presentation=p, presentation_extra=50)["height"] for p in (True, False)] == [450, 400]
+    # a legend under the plot goes lower in presentation mode (below the bigger axis title); one above stays
+    under = [house_layout(presentation=p, legend=dict(y=-0.2))["legend"]["y"] for p in (True, False)]
+    assert under[0] < under[1] == -0.2 and house_layout(presentation=True)["legend"]["y"] == 1.0
 
 
 def test_figures_package_never_imports_streamlit():

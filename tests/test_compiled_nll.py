@@ -1,0 +1,147 @@
+"""The compiled training loss: the eager loss's numbers and gradients, and the eager loss wherever
+it does not apply or compiling fails."""
+
+import pytest
+import torch
+
+import iresnet_core as ic
+from iresnet_core import compiled_nll
+from iresnet_core.compiled_nll import CompiledNLL, residual_exact
+from iresnet_core.iresnet import InvertibleResidualBlock
+
+# One architecture for every compiled call here: each new one costs a compile (about 10 s).
+CFG = dict(n_blocks=2, hidden=(16, 16), seed=0)
+DATA = torch.as_tensor(ic.datasets.sample("moons", 1000, seed=0), dtype=torch.float32)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_failure_state():
+    compiled_nll._FAILURE.clear()
+    yield
+    compiled_nll._FAILURE.clear()
+
+
+def _ready_flow(**kw) -> ic.Flow:
+    """A small i-ResNet whose ActNorms have seen a batch, with the soft rule W / (sigma / c) active
+    on each block's middle map (sigma 4x the initial c) and not on the others (half of it).
+
+    The maps start with sigma = c exactly, where the rule's gradient has a kink: float32 rounding
+    decides which side a step sees, so a comparison there compares roundings, not passes."""
+    flow = ic.build_flow(ic.FlowConfig(**{**CFG, **kw}))
+    flow.train()
+    flow.nll(DATA[:200])  # initialises the ActNorms
+    with torch.no_grad():
+        for block in (m for m in flow.layers if isinstance(m, InvertibleResidualBlock)):
+            for k, lin in enumerate(block.g.linears):
+                lin.weight.mul_(4.0 if k == 1 else 0.5)
+    return flow
+
+
+def _loss_and_grads(flow: ic.Flow, loss_fn, x):
+    state = {k: v.clone() for k, v in flow.state_dict().items()}  # u, v: both runs start alike
+    for p in flow.parameters():
+        p.grad = None
+    loss = loss_fn(x)
+    loss.backward()
+    grads = [p.grad.clone() for p in flow.parameters()]
+    flow.load_state_dict(state)
+    return loss.detach(), grads
+
+
+def test_residual_exact_matches_autograd_jacobian_logdet():
+    torch.manual_seed(0)
+    act = ic.activations.get_activation("elu")
+    ws = [torch.randn(8, 2) * 0.5, torch.randn(8, 8) * 0.3, torch.randn(2, 8) * 0.3]
+    bs = [torch.randn(8) * 0.1, torch.randn(8) * 0.1, torch.randn(2) * 0.1]
+    x = torch.randn(50, 2, dtype=torch.float64)
+    ws, bs = [w.double() for w in ws], [b.double() for b in bs]
+
+    def g(x1):
+        h = x1
+        for k, (w, b) in enumerate(zip(ws, bs)):
+            h = torch.nn.functional.linear(h, w, b)
+            if k < len(ws) - 1:
+                h = torch.nn.functional.elu(h)
+        return h
+
+    jac = torch.stack([torch.autograd.functional.jacobian(g, xi.unsqueeze(0)).squeeze() for xi in x])
+    y, ld = residual_exact(act, x, ws, bs)
+    assert torch.allclose(y, x + g(x), atol=1e-12)
+    assert torch.allclose(ld, torch.linalg.slogdet(torch.eye(2, dtype=x.dtype) + jac)[1], atol=1e-10)
+    bias, log_scale = torch.tensor([0.3, -0.2], dtype=x.dtype), torch.tensor([0.1, -0.4], dtype=x.dtype)
+    ya, lda = residual_exact(act, x, ws, bs, bias, log_scale)
+    assert torch.allclose(ya, (y + bias) * log_scale.exp(), atol=1e-12)
+    assert torch.allclose(lda, ld + log_scale.sum(), atol=1e-12)
+
+
+def test_compiled_loss_and_gradients_are_the_eager_ones():
+    flow = _ready_flow()
+    x = DATA[200:700]
+    sigma = [float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2)) / flow.cfg.coeff for lin in flow._spectral()]
+    assert max(sigma) > 2 and min(sigma) < 0.9  # the soft rule in play and not, far from its kink
+    eager_loss, eager_grads = _loss_and_grads(flow, flow.nll, x)
+    loss_fn = CompiledNLL(flow)
+    assert loss_fn.applies()
+    loss, grads = _loss_and_grads(flow, loss_fn, x)
+    assert compiled_nll.compile_failure() is None
+    assert float(loss) == pytest.approx(float(eager_loss), rel=1e-5)
+    scale = max(float(w.abs().max()) for w in eager_grads)
+    for got, want in zip(grads, eager_grads):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6 * scale)
+    diff = torch.cat([(g - w).flatten() for g, w in zip(grads, eager_grads)]).norm()
+    assert float(diff) < 1e-5 * float(torch.cat([w.flatten() for w in eager_grads]).norm())
+
+
+def test_a_compiled_trainer_follows_the_eager_one():
+    eager = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=3e-2, batch_size=200, seed=0)
+    compiled = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=3e-2, batch_size=200, seed=0, compile=True)
+    first_e, first_c = eager.step(1)["test_nll"], compiled.step(1)["test_nll"]
+    assert first_c == pytest.approx(first_e, abs=1e-6)  # the first step initialises the ActNorms: eager
+    after_e, after_c = eager.step(80)["test_nll"], compiled.step(80)["test_nll"]
+    assert compiled_nll.compile_failure() is None
+    assert after_c < first_c - 0.2  # it learns
+    assert after_c == pytest.approx(after_e, abs=1e-3)  # along the same path, up to rounding
+
+
+def test_other_flows_are_refused_with_a_reason():
+    glow = ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(16,)))
+    with pytest.raises(ValueError, match="residual blocks and ActNorms; this flow has"):
+        CompiledNLL(glow)
+    with pytest.raises(ValueError, match="power iteration"):
+        CompiledNLL(ic.build_flow(ic.FlowConfig(**{**CFG, "spectral": "exact"})))
+    with pytest.raises(ValueError, match="residual blocks"):
+        ic.Trainer(glow, DATA, lr=1e-3, batch_size=100, seed=0, compile=True)
+
+
+def test_series_modes_and_fresh_actnorms_take_the_eager_loss():
+    flow = _ready_flow(logdet="hutchinson")
+    loss_fn = CompiledNLL(flow)
+    assert not loss_fn.applies()
+    x = DATA[:300]
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    flow.generator.manual_seed(5)
+    want = flow.nll(x)
+    flow.load_state_dict(state)
+    flow.generator.manual_seed(5)
+    assert torch.equal(loss_fn(x), want)  # the same estimator, the same draws
+    fresh = CompiledNLL(ic.build_flow(ic.FlowConfig(**CFG)))
+    assert not fresh.applies()  # its ActNorms start from the first batch, eagerly
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_loss_once(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no C++ compiler\nmore detail")
+
+    monkeypatch.setattr(compiled_nll, "_compiled", lambda: broken)
+    flow = _ready_flow()
+    x = DATA[:300]
+    loss_fn = CompiledNLL(flow)
+    with pytest.warns(RuntimeWarning, match="training goes on uncompiled .RuntimeError: no C\\+\\+ compiler\\)"):
+        loss = loss_fn(x)
+    assert compiled_nll.compile_failure() == "RuntimeError: no C++ compiler"
+    assert not loss_fn.applies()
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    again = loss_fn(x)  # no second attempt, no second warning
+    flow.load_state_dict(state)
+    assert torch.equal(again, flow.nll(x))
+    assert torch.isfinite(loss) and loss.requires_grad

@@ -79,12 +79,41 @@ def _products_alone(cfg: "ic.FlowConfig", batch: int, k: int, cpu: bool = False)
     return _rate(one_step, k, cpu)
 
 
-def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False):
+#: The name of the contender that is ours with the compiled loss.
+COMPILED = "ours, compiled"
+
+
+def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
+    """The wall time of ``trainer``'s first compiled step with an empty inductor cache (its first
+    step, which initialises the ActNorms, runs eagerly and is not counted)."""
+    import os
+    import tempfile
+
+    trainer.step(1)
+    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        try:
+            t0 = time.perf_counter()
+            trainer.step(1)
+            return time.perf_counter() - t0
+        finally:
+            if old is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
+
+
+def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False, compile: bool = False):
     cfg = ic.FlowConfig(**peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"})
     if changes.get("model") == "glow":
         cfg = ic.match_glow(cfg)
     flow = ic.build_flow(cfg)
-    trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0)
+    trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile)
+    if compile:
+        compile_s = _cold_compile_seconds(trainer)
+        trainer.step(2)
+        return flow, (lambda: trainer.step(k)["steps_per_s"]), compile_s
     trainer.step(2)  # ActNorm initialisation and warm-up
     if cpu:
         trainer.flow.train()
@@ -139,10 +168,14 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
             name = f"normflows (reduce_memory={rm})" if len(variants) > 1 else "normflows"
             model, contenders[name] = _theirs(mode, data, k, rm, cpu)
             params[name] = peers.num_parameters(model)
+        compile_s = None
         if mode == "exact":
             contenders[PRODUCTS] = _products_alone(ic.FlowConfig(**peers.ISSUE_ARCH), 500, k, cpu)
+            if not cpu:
+                log("    compiling ours (empty inductor cache) ...")
+                _, contenders[COMPILED], compile_s = _ours(changes, data, k, compile=True)
         per_round = interleaved(contenders, rounds)
-        theirs = [n for n in contenders if n not in ("ours", PRODUCTS)]
+        theirs = [n for n in contenders if n not in ("ours", PRODUCTS, COMPILED)]
         best = max(theirs, key=lambda n: median(per_round[n]))
         ratios = [o / t for o, t in zip(per_round["ours"], per_round[best])]
         row = {
@@ -153,6 +186,14 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
             "ratio": median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
             "params": params, "per_round": per_round,
         }
+        if COMPILED in per_round:
+            fast = per_round[COMPILED]
+            rel = [f / t for f, t in zip(fast, per_round[best])]
+            row["compiled"] = {"rate": median(fast), "ratio": median(rel), "ratio_min": min(rel), "ratio_max": max(rel),
+                               "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
+                               "compile_s": compile_s}
+            log(f"    {COMPILED}: {row['compiled']['rate']:.1f} steps/s, {row['compiled']['ratio']:.2f}x normflows, "
+                f"{row['compiled']['vs_eager']:.2f}x eager; first compiled step {compile_s:.1f} s")
         if PRODUCTS in per_round:
             floor = per_round[PRODUCTS]
             row["products"] = {"rate": median(floor), "bound": median([f / t for f, t in zip(floor, per_round[best])]),

@@ -29,21 +29,29 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import queue
 import threading
 import warnings
+import weakref
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from .activations import Activation
 from .actnorm import ActNorm
+from .flat_params import FlatParameters
 from .flow import Flow, standard_normal_log_prob
 from .iresnet import InvertibleResidualBlock
 from .lipschitz import drop_prefetched, prefetch_training_rescales
 
-__all__ = ["residual_exact", "CompiledNLL", "compile_failure", "reset_compiled"]
+__all__ = ["residual_exact", "CompiledNLL", "compile_failure", "reset_compiled", "COMPILE_STATES"]
+
+#: :attr:`CompiledNLL.state`'s values: compiling in the background (the loss is eager meanwhile),
+#: compiled (the loss takes the graph where it applies), failed (eager for good).
+COMPILE_STATES = ("compiling", "compiled", "failed")
 
 #: Dynamo compiles a function again for every new structure it sees (number of blocks, widths,
 #: activation) and gives up after ``recompile_limit`` of them (8 by default); a Playground
@@ -135,9 +143,14 @@ class CompiledNLL:
     normalisation by power iteration) and ActNorms; anything else is a ``ValueError`` here, not a
     surprise later. Calls in training mode run the power iteration as :meth:`Flow.forward` does
     (one batched iteration, vectors kept), so a step sees the same weights either way.
+
+    With ``background``, the first call does not wait for the compiler: a worker thread compiles
+    the graph on a copy of ``flow`` (batches of ``batch_size``) while the calls here take the eager
+    loss, and the first call after it is done takes the graph (:attr:`state` tells which). A live
+    page keeps training through the compile instead of freezing for it.
     """
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, background: bool = False, batch_size: int = 500) -> None:
         layers = list(flow.layers)
         blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
         others = [type(m).__name__ for m in layers if not isinstance(m, (InvertibleResidualBlock, ActNorm))]
@@ -155,12 +168,28 @@ class CompiledNLL:
         # c as tensors, not numbers: dynamo would compile again for every new value of a number
         self._coeffs = {i: [torch.tensor(lin.coeff, dtype=lin.weight.dtype) for lin in m.g.linears]
                         for i, m in enumerate(layers) if isinstance(m, InvertibleResidualBlock) and m.g.linears[0].coeff is not None}
+        self._ready = threading.Event()
+        if background:
+            _Worker.submit(self, _warm_up_copy(flow), batch_size)
+        else:
+            self._ready.set()
+
+    @property
+    def state(self) -> str:
+        """One of :data:`COMPILE_STATES`."""
+        if _FAILURE:
+            return "failed"
+        return "compiled" if self._ready.is_set() else "compiling"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background compile is over (done or failed); ``False`` on ``timeout``."""
+        return self._ready.wait(timeout)
 
     def applies(self) -> bool:
         """Whether the next call takes the compiled graph: exact log-det, ActNorms initialised, a
-        gradient to take, and compiling has not failed."""
+        gradient to take, compiled (not still compiling in the background), and not failed."""
         flow = self.flow
-        return (flow.cfg.logdet == "exact" and torch.is_grad_enabled() and not _FAILURE
+        return (flow.cfg.logdet == "exact" and torch.is_grad_enabled() and not _FAILURE and self._ready.is_set()
                 and all(bool(m.initialized) for m in self._layers if isinstance(m, ActNorm)))
 
     def _steps(self) -> list[tuple]:
@@ -196,10 +225,63 @@ class CompiledNLL:
             try:
                 return _compiled()(self._act, x, steps)
             except Exception as exc:  # noqa: BLE001  (any compiler failure: the eager loss is the same)
-                text = str(exc).strip()
-                _FAILURE.append(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}")
-                warnings.warn(f"compiling the training loss failed, training goes on uncompiled ({_FAILURE[0]})",
-                              RuntimeWarning, stacklevel=2)
+                _record_failure(exc)
         # (this step's power iteration ran already; the eager loss runs one more, which only
         # refines sigma's estimate)
         return flow.nll(x)
+
+
+def _record_failure(exc: BaseException) -> None:
+    text = str(exc).strip()
+    _FAILURE.append(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}")
+    warnings.warn(f"compiling the training loss failed, training goes on uncompiled ({_FAILURE[0]})",
+                  RuntimeWarning, stacklevel=3)
+
+
+def _warm_up_copy(flow: Flow) -> Flow:
+    """A copy of ``flow`` to compile on, laid out as a :class:`iresnet_core.train.Trainer` lays out
+    its parameters (views of one buffer), its ActNorms marked initialised and its log-det exact.
+    Made in the caller's thread: the original may be training while the worker compiles."""
+    with torch.no_grad():
+        twin = copy.deepcopy(flow)
+    twin.cfg = dataclasses.replace(flow.cfg, logdet="exact")
+    FlatParameters([p for p in twin.parameters() if p.requires_grad])
+    for m in twin.layers:
+        if isinstance(m, ActNorm):
+            m.initialized.fill_(1)
+    return twin.train()
+
+
+class _Worker:
+    """The one thread that compiles in the background, one request after another; a request whose
+    owner is gone by its turn (a Playground that moved on to another architecture) is skipped."""
+
+    _queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+    _thread: threading.Thread | None = None
+    _start_lock = threading.Lock()
+
+    @classmethod
+    def submit(cls, owner: CompiledNLL, twin: Flow, batch_size: int) -> None:
+        cls._queue.put((weakref.ref(owner), twin, int(batch_size)))
+        with cls._start_lock:
+            if cls._thread is None or not cls._thread.is_alive():
+                cls._thread = threading.Thread(target=cls._serve, name="iresnet-compile", daemon=True)
+                cls._thread.start()
+
+    @classmethod
+    def _serve(cls) -> None:
+        while True:
+            ref, twin, batch_size = cls._queue.get()
+            if ref() is None:
+                continue
+            try:
+                dtype = next(twin.parameters()).dtype
+                x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
+                with torch.enable_grad():
+                    CompiledNLL(twin)(x).backward()  # the forward graph, then the backward's
+            except Exception as exc:  # noqa: BLE001  (not the compiler's: the copy itself failed)
+                _record_failure(exc)
+            owner = ref()
+            if owner is not None:
+                owner._ready.set()
+            del twin, owner

@@ -133,10 +133,12 @@ class Trainer:
             0.22 to 2.2 nats from the entropy in one step. A resumed flow gets
             :data:`RESUME_WARMUP`.
         compile: take the loss through :class:`iresnet_core.compiled_nll.CompiledNLL`, the whole
-            exact NLL as one ``torch.compile`` graph: about 1.5x the steps per second of the eager
-            loss (``docs/benchmarks.md``), after a first step that compiles (20-40 s cold, a few
-            seconds with inductor's cache warm). For an i-ResNet of residual blocks and ActNorms
-            (else a ``ValueError``); in any log-det mode but ``"exact"`` the loss stays eager.
+            exact NLL as one ``torch.compile`` graph: 1.3-1.7x the steps per second of the eager
+            loss (``docs/benchmarks.md``). ``True`` compiles at the first step after the ActNorms'
+            (30-80 s cold, 10-15 s with inductor's cache on disk warm); ``"background"`` trains
+            eagerly while a worker thread compiles, then switches (:attr:`compile_state`). For an
+            i-ResNet of residual blocks and ActNorms (else a ``ValueError``); in any log-det mode
+            but ``"exact"`` the loss stays eager.
     """
 
     def __init__(
@@ -156,12 +158,14 @@ class Trainer:
         warmup: int = 0,
         lr_decay: float | None = None,
         decay_from: int = 0,
-        compile: bool = False,
+        compile: bool | str = False,
     ) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if compile not in (False, True, "background"):
+            raise ValueError(f"compile must be False, True or 'background', got {compile!r}")
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         if max_bad_steps < 1:
@@ -200,7 +204,9 @@ class Trainer:
         # running average are one operation each (iresnet_core.flat_params)
         self._flat = FlatParameters([p for p in flow.parameters() if p.requires_grad])
         # after the flat parameters: the compiled graph takes the parameters as they are bound now
-        self._loss = CompiledNLL(flow) if compile else flow.nll
+        self._compiled = CompiledNLL(flow, background=True, batch_size=batch_size) if compile == "background" else (
+            CompiledNLL(flow) if compile is True else None)
+        self._loss = self._compiled or flow.nll
         self.optimizer = torch.optim.Adam([self._flat.data], lr=lr, fused=True)
         self._lr = float(lr)  # what was asked for; the optimiser's is lower during the warm-up
         self.warmup = warmup
@@ -220,6 +226,13 @@ class Trainer:
         self._last_eval_time = -math.inf
         self._average: RunningAverage | None = None
         self.set_average(average)
+
+    @property
+    def compile_state(self) -> str | None:
+        """``None`` without ``compile``, else the compiled loss's state: ``"compiling"`` (a
+        background compile is running; the steps are eager meanwhile), ``"compiled"`` or
+        ``"failed"`` (:data:`iresnet_core.compiled_nll.COMPILE_STATES`)."""
+        return None if self._compiled is None else self._compiled.state
 
     @property
     def lr(self) -> float:

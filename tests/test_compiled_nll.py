@@ -145,3 +145,26 @@ def test_a_failing_compiler_falls_back_to_the_eager_loss_once(monkeypatch):
     flow.load_state_dict(state)
     assert torch.equal(again, flow.nll(x))
     assert torch.isfinite(loss) and loss.requires_grad
+
+
+def test_a_background_compile_trains_eagerly_then_takes_the_graph_without_compiling_again():
+    from torch._dynamo.utils import counters
+
+    # tanh, where the other tests take ELU: a graph of its own, so the worker really compiles
+    trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG, activation="tanh")), DATA, lr=3e-2, batch_size=160,
+                         seed=0, compile="background")
+    assert trainer.compile_state in ("compiling", "compiled")
+    first = trainer.step(3)["test_nll"]  # trains meanwhile, eagerly
+    assert trainer._compiled.wait(timeout=300), "the background compile did not finish in 5 minutes"
+    assert trainer.compile_state == "compiled" and compiled_nll.compile_failure() is None
+    graphs = sum(counters["stats"].values()), dict(counters["stats"])
+    after = trainer.step(80)["test_nll"]
+    assert dict(counters["stats"]) == graphs[1], "the first compiled step in this thread compiled again"
+    assert trainer._compiled.applies()
+    assert after < first - 0.15
+
+
+def test_compile_takes_only_known_values():
+    with pytest.raises(ValueError, match="compile must be False, True or 'background', got 'yes'"):
+        ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-3, batch_size=100, seed=0, compile="yes")
+    assert ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-3, batch_size=100, seed=0).compile_state is None

@@ -56,6 +56,9 @@ class Settings:
     glow_lr: float = ic.DEFAULT_LR["glow"]  # Glow's own, constant (ic.DEFAULT_LR says why)
     batch: int = 500
     average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
+    #: train the i-ResNet through the compiled loss, compiled in the background while it trains on
+    #: (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live
+    compiled: bool = False
     seed: int = 0
     pretrained: bool = True
     speed: str = "normal"

@@ -55,6 +55,12 @@ AVERAGE_STEPS = round(1 / (1 - ic.AVERAGE_DECAY))  #: the running average's memo
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
 
 
+
+def _compile_mode(flow: Any, s: Settings) -> str | bool:
+    """``ic.Trainer``'s ``compile`` for ``flow`` under ``s``: in the background for an i-ResNet the
+    compiled loss takes (``ic.not_compilable``), else off (Glow, an uploaded model it cannot take)."""
+    return "background" if s.compiled and ic.not_compilable(flow) is None else False
+
 class Playground:
     """The state behind one browser session's Playground page.
 
@@ -169,7 +175,8 @@ class Playground:
         return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
                           eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
                           average=s.average_decay(), warmup=ic.RESUME_WARMUP if trained else 0,
-                          lr_decay=s.lr_decay_for(flow.cfg.model), decay_from=decay_from)
+                          lr_decay=s.lr_decay_for(flow.cfg.model), decay_from=decay_from,
+                          compile=_compile_mode(flow, s))
 
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
@@ -236,6 +243,16 @@ class Playground:
                 run.evaluate()  # the NLL on screen is of the weights shown, also while paused
             notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
                          else "Showing the weights of the last step (no averaging).")
+        if s.compiled != old.compiled:  # applies live: how the i-ResNet's step runs, not what it computes
+            for run in self.runs.values():
+                mode = _compile_mode(run.flow, s)
+                run.trainer.set_compile(mode)
+                if s.compiled and run.model == "iresnet":
+                    notes.append("i-ResNet: compiling its training step in the background (about a minute the first "
+                                 "time for an architecture, seconds after); it trains on meanwhile. "
+                                 + ("" if mode else f"Not for this model: {ic.not_compilable(run.flow)}."))
+                elif run.model == "iresnet":
+                    notes.append("i-ResNet trains through the uncompiled step again.")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate
             for run in self.runs.values():
                 run.trainer.max_bad_steps = max(1, int(s.max_bad))

@@ -47,7 +47,7 @@ from .flow import Flow, standard_normal_log_prob
 from .iresnet import InvertibleResidualBlock
 from .lipschitz import drop_prefetched, prefetch_training_rescales
 
-__all__ = ["residual_exact", "CompiledNLL", "compile_failure", "reset_compiled", "COMPILE_STATES"]
+__all__ = ["residual_exact", "CompiledNLL", "not_compilable", "compile_failure", "reset_compiled", "COMPILE_STATES"]
 
 #: :attr:`CompiledNLL.state`'s values: compiling in the background (the loss is eager meanwhile),
 #: compiled (the loss takes the graph where it applies), failed (eager for good).
@@ -136,6 +136,22 @@ def _compiled() -> Callable[..., Tensor]:
     return _COMPILED[0]
 
 
+def not_compilable(flow: Flow) -> str | None:
+    """Why :class:`CompiledNLL` cannot take ``flow``, or ``None`` when it can."""
+    layers = list(flow.layers)
+    blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
+    others = [type(m).__name__ for m in layers if not isinstance(m, (InvertibleResidualBlock, ActNorm))]
+    if not blocks or others:
+        return ("compiled training is for an i-ResNet of residual blocks and ActNorms"
+                + (f"; this flow has {', '.join(sorted(set(others)))}" if others else ""))
+    if flow.dim != 2:
+        return f"compiled training is for 2D data, this flow is {flow.dim}D"
+    if not all(b.g._hand_written for b in blocks):
+        return ("compiled training needs a hidden layer in every block and spectral normalisation by "
+                "power iteration (not spectral='exact')")
+    return None
+
+
 class CompiledNLL:
     """``flow``'s training loss ``flow.nll(x)``, through the compiled graph where it applies.
 
@@ -151,17 +167,11 @@ class CompiledNLL:
     """
 
     def __init__(self, flow: Flow, background: bool = False, batch_size: int = 500) -> None:
+        reason = not_compilable(flow)
+        if reason is not None:
+            raise ValueError(reason)
         layers = list(flow.layers)
         blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
-        others = [type(m).__name__ for m in layers if not isinstance(m, (InvertibleResidualBlock, ActNorm))]
-        if not blocks or others:
-            raise ValueError("compiled training is for an i-ResNet of residual blocks and ActNorms"
-                             + (f"; this flow has {', '.join(sorted(set(others)))}" if others else ""))
-        if flow.dim != 2:
-            raise ValueError(f"compiled training is for 2D data, this flow is {flow.dim}D")
-        if not all(b.g._hand_written for b in blocks):
-            raise ValueError("compiled training needs a hidden layer in every block and spectral "
-                             "normalisation by power iteration (not spectral='exact')")
         self.flow = flow
         self._layers = layers
         self._act = blocks[0].g.act

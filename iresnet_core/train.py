@@ -164,8 +164,6 @@ class Trainer:
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if compile not in (False, True, "background"):
-            raise ValueError(f"compile must be False, True or 'background', got {compile!r}")
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         if max_bad_steps < 1:
@@ -204,9 +202,9 @@ class Trainer:
         # running average are one operation each (iresnet_core.flat_params)
         self._flat = FlatParameters([p for p in flow.parameters() if p.requires_grad])
         # after the flat parameters: the compiled graph takes the parameters as they are bound now
-        self._compiled = CompiledNLL(flow, background=True, batch_size=batch_size) if compile == "background" else (
-            CompiledNLL(flow) if compile is True else None)
-        self._loss = self._compiled or flow.nll
+        self._compiled: CompiledNLL | None = None
+        self._loss = flow.nll
+        self.set_compile(compile)
         self.optimizer = torch.optim.Adam([self._flat.data], lr=lr, fused=True)
         self._lr = float(lr)  # what was asked for; the optimiser's is lower during the warm-up
         self.warmup = warmup
@@ -226,6 +224,19 @@ class Trainer:
         self._last_eval_time = -math.inf
         self._average: RunningAverage | None = None
         self.set_average(average)
+
+    def set_compile(self, compile: bool | str) -> None:
+        """Train through the compiled loss from the next step on (``True``; ``"background"``: once
+        a worker thread has compiled it), or eagerly again (``False``): the weights, the
+        optimiser's moments and the step count stay. See the ``compile`` argument."""
+        if compile not in (False, True, "background"):
+            raise ValueError(f"compile must be False, True or 'background', got {compile!r}")
+        self._compile_mode = compile
+        if compile is False:
+            self._compiled = None
+        else:
+            self._compiled = CompiledNLL(self.flow, background=compile == "background", batch_size=self.batch_size)
+        self._loss = self._compiled or self.flow.nll
 
     @property
     def compile_state(self) -> str | None:
@@ -274,6 +285,9 @@ class Trainer:
         """Change the batch size from the next step on (no reset)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size != self.batch_size and self._compile_mode == "background":
+            self.batch_size = batch_size
+            self.set_compile("background")  # the graph is for one batch size: compile the new one aside
         self.batch_size = batch_size
 
     @property

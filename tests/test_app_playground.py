@@ -383,3 +383,25 @@ def test_status_gives_the_step_size_the_warm_up_ramps_towards_then_the_one_taken
     assert _step_size(tr) == "lr 0.03 after warm-up (4/10)"
     tr.step(6)
     assert _step_size(tr) == f"lr now {0.06 / (1 + 3010 / 1000) ** 0.5:.2g}"
+
+
+def test_compiled_step_toggles_live_compiles_aside_and_says_so():
+    at = _app(models="Both", **SMALL)
+    at.button(key="step").click().run()
+    runs = _pg(at).runs
+    assert runs["iresnet"].trainer.compile_state is None
+    at.toggle(key="compiled").set_value(True).run()
+    _ok(at)
+    assert _pg(at).runs["iresnet"] is runs["iresnet"] and _counter(at) == [1, 1]  # no reset
+    trainer = runs["iresnet"].trainer
+    assert trainer.compile_state in ("compiling", "compiled")
+    assert runs["glow"].trainer.compile_state is None  # Glow has no compiled step
+    assert any("compiling its training step in the background" in i.value for i in at.info)
+    assert trainer._compiled.wait(timeout=300)
+    at.button(key="step").click().run()
+    _ok(at)
+    assert trainer.compile_state == "compiled" and _counter(at) == [2, 2]
+    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert any("compiled step ✓" in t for t in texts), texts
+    at.toggle(key="compiled").set_value(False).run()
+    assert trainer.compile_state is None and any("uncompiled step again" in i.value for i in at.info)

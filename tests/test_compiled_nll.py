@@ -168,3 +168,20 @@ def test_compile_takes_only_known_values():
     with pytest.raises(ValueError, match="compile must be False, True or 'background', got 'yes'"):
         ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-3, batch_size=100, seed=0, compile="yes")
     assert ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-3, batch_size=100, seed=0).compile_state is None
+
+
+def test_compiling_switches_on_and_off_live_keeping_the_training_state():
+    trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=3e-2, batch_size=200, seed=0)
+    trainer.step(5)
+    weights = trainer._flat.data.clone()
+    trainer.set_compile(True)
+    assert trainer.compile_state == "compiled" and trainer._loss is trainer._compiled
+    assert torch.equal(trainer._flat.data, weights)  # nothing reset
+    m = trainer.step(5)
+    assert m["step"] == 10 and compiled_nll.compile_failure() is None
+    trainer.set_compile(False)
+    assert trainer.compile_state is None and trainer._loss == trainer.flow.nll
+    assert trainer.step(1)["step"] == 11
+    with pytest.raises(ValueError, match="residual blocks"):
+        ic.Trainer(ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(16,))), DATA, lr=1e-3,
+                   batch_size=100, seed=0).set_compile("background")

@@ -47,6 +47,9 @@ _NO_STALE_CSS = "<style>.stElementContainer[data-stale='true']{opacity:1 !import
 _MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
 _ESTIMATORS = {"exact": "exact (2D det)", "series": "power series (exact traces)",
                "hutchinson": "Hutchinson (paper)", "roulette": "Russian roulette"}
+#: the status line's word on the compiled step (``ic.Trainer.compile_state``)
+_COMPILE_STATUS = {"compiling": ":blue[compiling the step in the background…]", "compiled": "compiled step ✓",
+                   "failed": ":orange[compiling failed: uncompiled step]"}
 _WIDTHS = [16, 32, 64, 128, 256]
 _LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 6e-2, 0.1, 0.3, 1.0, 3.0, 10.0]  # up to 10: to show what breaks
 _BATCHES = [1, 16, 64, 128, 256, 500, 1000, 2000]
@@ -178,6 +181,12 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
                              f"weights over about the last {AVERAGE_STEPS} steps, which sits closer to the optimum than "
                              "the last step at a high learning rate. Off: the last step's weights (a single "
                              "Step then shows its whole effect). Applies live, without a reset.")
+    compiled = sb.toggle("Compiled training step", value=_D.compiled, key="compiled", bind=URL,
+                         help="Trains the i-ResNet through its whole exact loss compiled by torch.compile into "
+                              "one graph: about 1.7x the steps per second at the default architecture. It compiles "
+                              "in the background (about a minute the first time for an architecture, seconds "
+                              "after) while training goes on uncompiled; the status line says when it is done. "
+                              "Exact log-det only. Applies live, without a reset.")
     batch, seed, grid = _D.batch, _D.seed, _D.grid
     if rare:
         batch = sb.select_slider("Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep)
@@ -204,6 +213,7 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
         dataset=dataset, models=models, c=float(c), unconstrained=bool(unconstrained), estimator=estimator,
         N=int(n_terms), probes=int(probes), probe=probe, blocks=int(blocks), width=int(width),
         activation=activation, lr=float(lr), glow_lr=float(glow_lr), batch=int(batch), average=bool(average),
+        compiled=bool(compiled),
         seed=int(seed), pretrained=bool(pretrained),
         speed=speed, grid=int(grid), max_bad=int(max_bad or MAX_BAD_STEPS),
     ), upload, slot)
@@ -272,6 +282,10 @@ def _status(run, view, pg: Playground) -> str:
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a")) if run.model == "iresnet" else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]
+    compile_state = run.trainer.compile_state
+    if compile_state is not None:
+        parts.append(_COMPILE_STATUS[compile_state] if compile_state != "compiled" or run.cfg.logdet == "exact"
+                     else "compiled step (exact log-det only: uncompiled now)")
     if run.skipped:
         parts.append(f":orange[{run.skipped:,} non-finite steps skipped]")
     tb = truncation_bound(run.cfg)

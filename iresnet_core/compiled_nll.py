@@ -11,9 +11,12 @@ the 2 x 2 determinant). ``torch.compile`` traces it once into a forward and a ba
 differentiated), fuses the pointwise passes into a few loops per layer and leaves the products
 to BLAS. The numbers are those of :meth:`iresnet_core.flow.Flow.nll` up to float rounding.
 
-What it costs: a C++ compiler at run time, and a first step that compiles (20-40 s cold for
-8 x 2-128-128-2; a few seconds once inductor's cache on disk is warm), again for every new
-architecture. So it is opt-in (:class:`iresnet_core.train.Trainer`'s ``compile``). The loss falls
+What it costs: a C++ compiler at run time, and a compile for every new architecture, batch size
+and thread count: 30 s cold for 8 x 2-128-128-2, two minutes for the default 32 x 2-32-32-2 (most
+of it gcc and inductor's scheduler), 5 s once inductor's cache on disk has it. So it is opt-in
+(:class:`iresnet_core.train.Trainer`'s ``compile``), and can compile in the background. What it
+gives, on two cores: the 8 x 2-128-128-2 step 16 -> 11 ms at two threads; the default flow's step
+at one thread 29 -> 14 ms (34 -> 71 steps a second). The loss falls
 back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers, wherever the
 compiled graph does not apply: before the ActNorms have seen their first batch, in any log-det
 mode but ``"exact"``, and, with one :class:`RuntimeWarning`, for good once compiling has failed.
@@ -61,7 +64,7 @@ RECOMPILE_LIMIT = 64
 # Streamlit runs each browser session in a thread of its own; dynamo is not meant to compile in
 # two threads at once, so the compiled calls take turns (uncontended, well under a microsecond).
 _LOCK = threading.RLock()
-_COMPILED: list[Callable[..., Tensor]] = []
+_COMPILED: dict[int, Callable[..., Tensor]] = {}
 _FAILURE: list[str] = []
 
 
@@ -94,21 +97,47 @@ def residual_exact(act: Activation, x: Tensor, ws: list[Tensor], bs: list[Tensor
     return y, ld
 
 
-def _flow_nll(act: Activation, x: Tensor, steps: list[tuple]) -> Tensor:
-    """The mean NLL of ``x`` through ``steps``, each ``("actnorm", bias, log_scale)`` or
-    ``("block", ws, us, vs, coeffs, bs, affine)`` (``us``/``vs``/``coeffs`` ``None`` for an
-    unconstrained block, ``affine`` ``None`` or the following ActNorm's ``(bias, log_scale)``)."""
+#: A flow as :func:`_flow_nll` reads it: the sizes of the flat parameter vector's pieces, and per
+#: layer which pieces are its tensors (and where the power iteration's vectors sit in theirs). Plain ints in tuples: dynamo takes them as
+#: constants of the graph, and a flow of another architecture gets a graph of its own.
+Spec = tuple
+
+
+def _flow_nll(act: Activation, x: Tensor, params: Tensor, uv: Tensor, coeffs: Tensor, spec: Spec) -> Tensor:
+    """The mean NLL of ``x`` through the layers ``spec`` describes, their tensors pieces of
+    ``params`` (all trainable parameters, one vector) and slices of ``uv`` (every map's ``u`` and
+    ``v``).
+
+    ``spec`` is ``(sizes, layers)``: ``params`` splits into pieces of ``sizes``, and each layer is
+    ``("actnorm", bias, log_scale)`` or ``("block", maps, affine)`` by piece index, with ``maps``
+    of ``(w, (out, in), b, norm)`` (``norm``: ``None`` for an unconstrained map, else
+    ``(u_at, v_at, coeff_index)``, offsets into ``uv``) and ``affine`` ``None`` or the following
+    ActNorm's ``(bias, log_scale)``. Taking the flow as three vectors instead of some 500 tensors
+    saves the compiler most of its work (each input is traced and guarded) and the backward one
+    accumulation per parameter: the gradient of ``params``, one concatenation of the pieces'
+    gradients (a split's), is the trainer's flat gradient.
+    """
+    sizes, layers = spec
+    pieces = torch.split(params, sizes)
     lds = []
-    for step in steps:
+    for step in layers:
         if step[0] == "actnorm":
-            _, bias, log_scale = step
+            bias, log_scale = pieces[step[1]], pieces[step[2]]
             x = (x + bias) * log_scale.exp()
             lds.append(log_scale.sum().expand(x.shape[0]))
             continue
-        _, ws, us, vs, coeffs, bs, affine = step
-        if coeffs is not None:  # the soft rule W / max(1, sigma / c), sigma = u^T W v (u, v held fixed)
-            ws = [w / torch.clamp(torch.dot(u, torch.mv(w, v)) / c, min=1.0) for w, u, v, c in zip(ws, us, vs, coeffs)]
-        x, ld = residual_exact(act, x, ws, bs, *(affine or ()))
+        _, maps, affine = step
+        ws, bs = [], []
+        for w_i, (n_out, n_in), b_i, norm in maps:
+            w = pieces[w_i].view(n_out, n_in)
+            if norm is not None:  # the soft rule W / max(1, sigma / c), sigma = u^T W v (u, v held fixed)
+                u_at, v_at, k = norm
+                sigma = torch.dot(uv[u_at:u_at + n_out], torch.mv(w, uv[v_at:v_at + n_in]))
+                w = w / torch.clamp(sigma / coeffs[k], min=1.0)
+            ws.append(w)
+            bs.append(pieces[b_i])
+        an = () if affine is None else (pieces[affine[0]], pieces[affine[1]])
+        x, ld = residual_exact(act, x, ws, bs, *an)
         lds.append(ld)
     return -(standard_normal_log_prob(x) + torch.stack(lds).sum(0)).mean()
 
@@ -125,15 +154,18 @@ def reset_compiled() -> None:
         _FAILURE.clear()
 
 
-def _compiled() -> Callable[..., Tensor]:
-    if not _COMPILED:
+def _compiled(threads: int) -> Callable[..., Tensor]:
+    """The compiled :func:`_flow_nll` whose kernels run on ``threads`` threads (inductor writes the
+    number into them: kernels for one thread run a 2-thread step 1.3x slower, for two a 1-thread
+    page's step on both cores)."""
+    if threads not in _COMPILED:
         import torch._dynamo.config as dynamo_config
 
         dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
         # fullgraph: a graph break would run part of the loss eagerly without a word; an error
         # instead falls back to Flow.nll, once, with a warning.
-        _COMPILED.append(torch.compile(_flow_nll, fullgraph=True))
-    return _COMPILED[0]
+        _COMPILED[threads] = torch.compile(_flow_nll, fullgraph=True, options={"cpp.threads": threads})
+    return _COMPILED[threads]
 
 
 def not_compilable(flow: Flow) -> str | None:
@@ -161,23 +193,30 @@ class CompiledNLL:
     (one batched iteration, vectors kept), so a step sees the same weights either way.
 
     With ``background``, the first call does not wait for the compiler: a worker thread compiles
-    the graph on a copy of ``flow`` (batches of ``batch_size``) while the calls here take the eager
-    loss, and the first call after it is done takes the graph (:attr:`state` tells which). A live
-    page keeps training through the compile instead of freezing for it.
+    the graph for batches of ``batch_size`` while the calls here take the eager loss, and the first
+    call after it is done takes the graph (:attr:`state` tells which). The compiler's Python holds
+    the interpreter's lock for most of a minute, which would starve a training thread beside it, so
+    the worker has a child process compile first, into inductor's cache on disk, and then loads the
+    graph from there in a few seconds. A live page keeps training through the compile.
+
+    The kernels are made for ``threads`` threads (default: torch's thread count when this is made).
     """
 
-    def __init__(self, flow: Flow, background: bool = False, batch_size: int = 500) -> None:
+    def __init__(self, flow: Flow, flat: FlatParameters | None = None, background: bool = False,
+                 batch_size: int = 500, threads: int | None = None) -> None:
         reason = not_compilable(flow)
         if reason is not None:
             raise ValueError(reason)
-        layers = list(flow.layers)
-        blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
         self.flow = flow
-        self._layers = layers
-        self._act = blocks[0].g.act
-        # c as tensors, not numbers: dynamo would compile again for every new value of a number
-        self._coeffs = {i: [torch.tensor(lin.coeff, dtype=lin.weight.dtype) for lin in m.g.linears]
-                        for i, m in enumerate(layers) if isinstance(m, InvertibleResidualBlock) and m.g.linears[0].coeff is not None}
+        #: the trainable parameters as views of one vector (a Trainer's own; else made here, which
+        #: binds the flow's parameters to it as a Trainer would)
+        self.flat = flat if flat is not None else FlatParameters([p for p in flow.parameters() if p.requires_grad])
+        self._layers = list(flow.layers)
+        self._act = next(m for m in self._layers if isinstance(m, InvertibleResidualBlock)).g.act
+        self._spec, self._uv_layers, coeffs = _spec_of(self._layers, self.flat)
+        self._coeffs = torch.tensor(coeffs or [1.0], dtype=self.flat.data.dtype)
+        #: the threads the compiled kernels are made for: torch's thread count now, by default
+        self.threads = int(threads or torch.get_num_threads())
         self._ready = threading.Event()
         if background:
             _Worker.submit(self, _warm_up_copy(flow), batch_size)
@@ -202,27 +241,6 @@ class CompiledNLL:
         return (flow.cfg.logdet == "exact" and torch.is_grad_enabled() and not _FAILURE and self._ready.is_set()
                 and all(bool(m.initialized) for m in self._layers if isinstance(m, ActNorm)))
 
-    def _steps(self) -> list[tuple]:
-        steps: list[tuple] = []
-        layers, i = self._layers, 0
-        while i < len(layers):
-            layer = layers[i]
-            if isinstance(layer, ActNorm):
-                steps.append(("actnorm", layer.bias, layer.log_scale))
-                i += 1
-                continue
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            affine = (following.bias, following.log_scale) if isinstance(following, ActNorm) else None
-            lins = list(layer.g.linears)
-            if lins[0].coeff is None:
-                us = vs = coeffs = None
-            else:
-                us, vs = [lin.u for lin in lins], [lin.v for lin in lins]
-                coeffs = self._coeffs[i]
-            steps.append(("block", [lin.weight for lin in lins], us, vs, coeffs, [lin.bias for lin in lins], affine))
-            i += 2 if affine is not None else 1
-        return steps
-
     def __call__(self, x: Tensor) -> Tensor:
         """The mean NLL of ``x``, differentiable: the compiled graph's, or ``flow.nll(x)``'s."""
         flow = self.flow
@@ -230,15 +248,53 @@ class CompiledNLL:
             return flow.nll(x)
         if flow.training:  # this step's power iteration, all blocks at once, as Flow.forward runs it
             drop_prefetched(prefetch_training_rescales(flow._spectral()))
-        steps = self._steps()
+        # The parameters enter as one new leaf on the flat vector whose gradient is the flat
+        # gradient: the backward accumulates into it in one addition.
+        params = self.flat.data.detach().requires_grad_(True)
+        params.grad = self.flat.grad
+        uv = torch.cat([t for lin in self._uv_layers for t in (lin.u, lin.v)]) if self._uv_layers else self._coeffs
         with _LOCK:
             try:
-                return _compiled()(self._act, x, steps)
+                return _compiled(self.threads)(self._act, x, params, uv, self._coeffs, self._spec)
             except Exception as exc:  # noqa: BLE001  (any compiler failure: the eager loss is the same)
                 _record_failure(exc)
         # (this step's power iteration ran already; the eager loss runs one more, which only
         # refines sigma's estimate)
         return flow.nll(x)
+
+
+def _spec_of(layers: list, flat: FlatParameters) -> tuple[Spec, list, list[float]]:
+    """``(spec, maps, coeffs)``: :func:`_flow_nll`'s ``spec`` of ``layers`` by their parameters'
+    places in ``flat``, the constrained maps in the order their ``u, v`` are concatenated, their ``c``."""
+    index = {id(p): i for i, p in enumerate(flat.params)}
+    sizes = tuple(p.numel() for p in flat.params)
+    spec: list[tuple] = []
+    uv_layers: list = []
+    coeffs: list[float] = []
+    uv_at, i = 0, 0
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, ActNorm):
+            spec.append(("actnorm", index[id(layer.bias)], index[id(layer.log_scale)]))
+            i += 1
+            continue
+        maps = []
+        for lin in layer.g.linears:
+            n_out, n_in = lin.weight.shape
+            norm = None
+            if lin.coeff is not None:
+                norm = (uv_at, uv_at + n_out, len(coeffs))
+                uv_at += n_out + n_in
+                uv_layers.append(lin)
+                coeffs.append(float(lin.coeff))
+            maps.append((index[id(lin.weight)], (n_out, n_in), index[id(lin.bias)], norm))
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        affine = None
+        if isinstance(following, ActNorm):
+            affine = (index[id(following.bias)], index[id(following.log_scale)])
+        spec.append(("block", tuple(maps), affine))
+        i += 2 if affine is not None else 1
+    return (sizes, tuple(spec)), uv_layers, coeffs
 
 
 def _record_failure(exc: BaseException) -> None:
@@ -249,22 +305,64 @@ def _record_failure(exc: BaseException) -> None:
 
 
 def _warm_up_copy(flow: Flow) -> Flow:
-    """A copy of ``flow`` to compile on, laid out as a :class:`iresnet_core.train.Trainer` lays out
-    its parameters (views of one buffer), its ActNorms marked initialised and its log-det exact.
+    """A copy of ``flow`` to compile on, its ActNorms marked initialised and its log-det exact.
     Made in the caller's thread: the original may be training while the worker compiles."""
     with torch.no_grad():
         twin = copy.deepcopy(flow)
     twin.cfg = dataclasses.replace(flow.cfg, logdet="exact")
-    FlatParameters([p for p in twin.parameters() if p.requires_grad])
     for m in twin.layers:
         if isinstance(m, ActNorm):
             m.initialized.fill_(1)
     return twin.train()
 
 
+def _compile_in_child(cfg: dict, batch_size: int, threads: int, dtype: torch.dtype, timeout: float = 1800) -> str | None:
+    """Compile the graph of a flow of ``cfg`` in a child process, which leaves it in inductor's
+    cache on disk for this process to load; ``None`` when it did, else what went wrong."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    job = json.dumps({"cfg": cfg, "batch_size": batch_size, "threads": threads, "dtype": str(dtype).split(".")[-1]})
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    code = "import sys; from iresnet_core.compiled_nll import _child_main; _child_main(sys.argv[1])"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, job], env=env, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if done.returncode == 0 else (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+
+
+def _child_main(job_json: str) -> None:
+    """The child of :func:`_compile_in_child`: build the flow, compile its loss, run it once
+    forward and backward (which compiles the backward), exit."""
+    import json
+
+    from .config import FlowConfig
+    from .models import build_flow
+
+    job = json.loads(job_json)
+    torch.set_num_threads(int(job["threads"]))
+    flow = build_flow(FlowConfig.from_dict(job["cfg"])).to(getattr(torch, job["dtype"]))
+    for m in flow.layers:
+        if isinstance(m, ActNorm):
+            m.initialized.fill_(1)
+    loss_fn = CompiledNLL(flow.train(), threads=int(job["threads"]))
+    x = torch.randn(int(job["batch_size"]), flow.dim, dtype=loss_fn.flat.data.dtype)
+    loss_fn(x).backward()
+    if _FAILURE:
+        raise SystemExit(_FAILURE[0])
+
+
 class _Worker:
     """The one thread that compiles in the background, one request after another; a request whose
-    owner is gone by its turn (a Playground that moved on to another architecture) is skipped."""
+    owner is gone by its turn (a Playground that moved on to another architecture) is skipped.
+
+    Each request is compiled twice: in a child process first (the long part: its Python runs on
+    a core of its own, not under this process's lock), then here from the cache on disk it left."""
 
     _queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
     _thread: threading.Thread | None = None
@@ -272,7 +370,7 @@ class _Worker:
 
     @classmethod
     def submit(cls, owner: CompiledNLL, twin: Flow, batch_size: int) -> None:
-        cls._queue.put((weakref.ref(owner), twin, int(batch_size)))
+        cls._queue.put((weakref.ref(owner), twin, int(batch_size), owner.threads))
         with cls._start_lock:
             if cls._thread is None or not cls._thread.is_alive():
                 cls._thread = threading.Thread(target=cls._serve, name="iresnet-compile", daemon=True)
@@ -281,14 +379,17 @@ class _Worker:
     @classmethod
     def _serve(cls) -> None:
         while True:
-            ref, twin, batch_size = cls._queue.get()
+            ref, twin, batch_size, threads = cls._queue.get()
             if ref() is None:
                 continue
             try:
                 dtype = next(twin.parameters()).dtype
-                x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
-                with torch.enable_grad():
-                    CompiledNLL(twin)(x).backward()  # the forward graph, then the backward's
+                # A child that fails leaves nothing on disk: compiling here then says why.
+                _compile_in_child(twin.cfg.to_dict(), batch_size, threads, dtype)
+                if ref() is not None:
+                    x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
+                    with torch.enable_grad():
+                        CompiledNLL(twin, threads=threads)(x).backward()  # the forward graph, then the backward's
             except Exception as exc:  # noqa: BLE001  (not the compiler's: the copy itself failed)
                 _record_failure(exc)
             owner = ref()

@@ -133,10 +133,10 @@ class Trainer:
             0.22 to 2.2 nats from the entropy in one step. A resumed flow gets
             :data:`RESUME_WARMUP`.
         compile: take the loss through :class:`iresnet_core.compiled_nll.CompiledNLL`, the whole
-            exact NLL as one ``torch.compile`` graph: 1.3-1.7x the steps per second of the eager
+            exact NLL as one ``torch.compile`` graph: 1.4-2x the steps per second of the eager
             loss (``docs/benchmarks.md``). ``True`` compiles at the first step after the ActNorms'
-            (30-80 s cold, 10-15 s with inductor's cache on disk warm); ``"background"`` trains
-            eagerly while a worker thread compiles, then switches (:attr:`compile_state`). For an
+            (30-120 s cold, about 5 s with inductor's cache on disk warm); ``"background"`` trains
+            eagerly while a worker compiles, then switches (:attr:`compile_state`). For an
             i-ResNet of residual blocks and ActNorms (else a ``ValueError``); in any log-det mode
             but ``"exact"`` the loss stays eager.
     """
@@ -235,7 +235,8 @@ class Trainer:
         if compile is False:
             self._compiled = None
         else:
-            self._compiled = CompiledNLL(self.flow, background=compile == "background", batch_size=self.batch_size)
+            self._compiled = CompiledNLL(self.flow, self._flat, background=compile == "background",
+                                         batch_size=self.batch_size)
         self._loss = self._compiled or self.flow.nll
 
     @property

@@ -7,6 +7,7 @@ import torch
 import iresnet_core as ic
 from iresnet_core import compiled_nll
 from iresnet_core.compiled_nll import CompiledNLL, residual_exact
+from iresnet_core.flat_params import FlatParameters
 from iresnet_core.iresnet import InvertibleResidualBlock
 
 # One architecture for every compiled call here: each new one costs a compile (about 10 s).
@@ -37,10 +38,9 @@ def _ready_flow(**kw) -> ic.Flow:
     return flow
 
 
-def _loss_and_grads(flow: ic.Flow, loss_fn, x):
+def _loss_and_grads(flow: ic.Flow, flat: FlatParameters, loss_fn, x):
     state = {k: v.clone() for k, v in flow.state_dict().items()}  # u, v: both runs start alike
-    for p in flow.parameters():
-        p.grad = None
+    flat.zero_grad()
     loss = loss_fn(x)
     loss.backward()
     grads = [p.grad.clone() for p in flow.parameters()]
@@ -79,10 +79,12 @@ def test_compiled_loss_and_gradients_are_the_eager_ones():
     x = DATA[200:700]
     sigma = [float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2)) / flow.cfg.coeff for lin in flow._spectral()]
     assert max(sigma) > 2 and min(sigma) < 0.9  # the soft rule in play and not, far from its kink
-    eager_loss, eager_grads = _loss_and_grads(flow, flow.nll, x)
-    loss_fn = CompiledNLL(flow)
+    flat = FlatParameters(list(flow.parameters()))  # as a Trainer binds them
+    eager_loss, eager_grads = _loss_and_grads(flow, flat, flow.nll, x)
+    loss_fn = CompiledNLL(flow, flat)
     assert loss_fn.applies()
-    loss, grads = _loss_and_grads(flow, loss_fn, x)
+    loss, grads = _loss_and_grads(flow, flat, loss_fn, x)
+    assert float(flat.grad.norm()) > 0  # the gradients landed in the flat vector, which Adam reads
     assert compiled_nll.compile_failure() is None
     assert float(loss) == pytest.approx(float(eager_loss), rel=1e-5)
     scale = max(float(w.abs().max()) for w in eager_grads)
@@ -132,7 +134,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_loss_once(monkeypatch):
     def broken(*args):
         raise RuntimeError("no C++ compiler\nmore detail")
 
-    monkeypatch.setattr(compiled_nll, "_compiled", lambda: broken)
+    monkeypatch.setattr(compiled_nll, "_compiled", lambda threads: broken)
     flow = _ready_flow()
     x = DATA[:300]
     loss_fn = CompiledNLL(flow)
@@ -185,3 +187,10 @@ def test_compiling_switches_on_and_off_live_keeping_the_training_state():
     with pytest.raises(ValueError, match="residual blocks"):
         ic.Trainer(ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(16,))), DATA, lr=1e-3,
                    batch_size=100, seed=0).set_compile("background")
+
+
+def test_the_child_process_compiles_or_says_why_not():
+    ok = compiled_nll._compile_in_child(ic.FlowConfig(**CFG).to_dict(), 200, torch.get_num_threads(), torch.float32)
+    assert ok is None
+    svd = compiled_nll._compile_in_child(ic.FlowConfig(**{**CFG, "spectral": "exact"}).to_dict(), 200, 1, torch.float32)
+    assert svd is not None and "ValueError" in svd and "power iteration" in svd

@@ -50,6 +50,7 @@ def test_train_glow_is_parameter_matched(tmp_path):
         (["--n-terms", "0"], "positive"),
         (["--n-blocks", "0"], "positive"),
         (["--hidden", "a,b"], "widths"),
+        (["--model", "glow", "--compile"], "--compile: compiled training is for an i-ResNet"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, word):
@@ -80,5 +81,14 @@ def test_help_explains_every_option():
                           text=True, timeout=60)
     assert proc.returncode == 0
     for opt in ("--dataset", "--csv", "--model", "--steps", "--out", "--coeff", "--unconstrained", "--logdet",
-                "--n-terms", "--lr", "--batch-size", "--seed"):
+                "--n-terms", "--lr", "--batch-size", "--seed", "--compile"):
         assert opt in proc.stdout
+
+
+def test_train_with_compile_reports_its_compile_state(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "20", "--n-blocks", "2", "--hidden", "16,16", "--batch-size", "200",
+                 "--compile", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["compile"] in ("compiling", "compiled") and summary["steps"] == 20
+    assert (out / "metrics.json").is_file()

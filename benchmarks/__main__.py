@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         res[name]["seconds"] = time.perf_counter() - s
         res[name]["date"] = time.strftime("%Y-%m-%d %H:%M")
         res[name]["reference"] = reference
+        res[name]["cpu"] = res["machine"]["cpu"]  # a kept section keeps the CPU it ran on
     res["total_s"] = time.perf_counter() - t0
     res["machine"]["load_avg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     a.docs.mkdir(parents=True, exist_ok=True)

@@ -331,13 +331,15 @@ def _live_md(live: dict[str, Any]) -> list[str]:
 
 
 def _reference_md(res: dict[str, Any]) -> list[str]:
-    """One line: each section's reference speed (:func:`benchmarks.common.reference_speed`) and date."""
+    """One line: each section's reference speed (:func:`benchmarks.common.reference_speed`), date and
+    CPU (sections kept from earlier runs may have run on another machine than the one above)."""
     parts = []
     for name in ("throughput", "fit", "latency", "live"):
         if name in res:
             ref = res[name].get("reference")
             speed = f"{ref['step_cpu_ms']:.1f} ms" if ref else "not recorded"
-            parts.append(f"{name} {speed} ({res[name].get('date', 'date unknown')})")
+            cpu = res[name].get("cpu", "CPU not recorded")
+            parts.append(f"{name} {speed} ({res[name].get('date', 'date unknown')}, {cpu})")
     if not parts:
         return []
     return ["- reference speed at the start of each section, our default flow's training step on one thread in CPU "

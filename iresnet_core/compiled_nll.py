@@ -49,6 +49,7 @@ from .flat_params import FlatParameters
 from .flow import Flow, standard_normal_log_prob
 from .iresnet import InvertibleResidualBlock
 from .lipschitz import drop_prefetched, prefetch_training_rescales
+from .threads import torch_threads
 
 __all__ = ["residual_exact", "CompiledNLL", "not_compilable", "compile_failure", "reset_compiled", "COMPILE_STATES"]
 
@@ -199,7 +200,9 @@ class CompiledNLL:
     the worker has a child process compile first, into inductor's cache on disk, and then loads the
     graph from there in a few seconds. A live page keeps training through the compile.
 
-    The kernels are made for ``threads`` threads (default: torch's thread count when this is made).
+    The kernels are made for ``threads`` threads (default: torch's thread count when this is made),
+    and dynamo guards on the count: a call at another count compiles again (from the cache on disk
+    where a child compiled it).
     """
 
     def __init__(self, flow: Flow, flat: FlatParameters | None = None, background: bool = False,
@@ -371,6 +374,11 @@ class _Worker:
     @classmethod
     def submit(cls, owner: CompiledNLL, twin: Flow, batch_size: int) -> None:
         cls._queue.put((weakref.ref(owner), twin, int(batch_size), owner.threads))
+        cls.start()
+
+    @classmethod
+    def start(cls) -> None:
+        """Start the worker thread unless it runs."""
         with cls._start_lock:
             if cls._thread is None or not cls._thread.is_alive():
                 cls._thread = threading.Thread(target=cls._serve, name="iresnet-compile", daemon=True)
@@ -388,7 +396,9 @@ class _Worker:
                 _compile_in_child(twin.cfg.to_dict(), batch_size, threads, dtype)
                 if ref() is not None:
                     x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
-                    with torch.enable_grad():
+                    # torch's thread count is per thread here (OpenMP's), and dynamo guards on it:
+                    # compiled at another count than the owner's, the graph would compile again there
+                    with torch.enable_grad(), torch_threads(threads):
                         CompiledNLL(twin, threads=threads)(x).backward()  # the forward graph, then the backward's
             except Exception as exc:  # noqa: BLE001  (not the compiler's: the copy itself failed)
                 _record_failure(exc)

@@ -1,8 +1,11 @@
 """The compiled training loss: the eager loss's numbers and gradients, and the eager loss wherever
 it does not apply or compiling fails."""
 
+import threading
+
 import pytest
 import torch
+from torch._dynamo.callback import callback_handler
 
 import iresnet_core as ic
 from iresnet_core import compiled_nll
@@ -150,29 +153,29 @@ def test_a_failing_compiler_falls_back_to_the_eager_loss_once(monkeypatch):
 
 
 def test_a_background_compile_trains_eagerly_then_takes_the_graph_without_compiling_again():
-    import threading
+    # The worker thread keeps the torch thread count it started with (OpenMP's is per thread) and
+    # dynamo guards on the count: train at another one than the worker's.
+    compiled_nll._Worker.start()
+    threads = 1 if torch.get_num_threads() > 1 else 2
+    with ic.torch_threads(threads):
+        # tanh, where the other tests take ELU: a graph of its own, so the worker really compiles
+        trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG, activation="tanh")), DATA, lr=3e-2, batch_size=160,
+                             seed=0, compile="background")
+        assert trainer.compile_state in ("compiling", "compiled")
+        first = trainer.step(3)["test_nll"]  # trains meanwhile, eagerly
+        assert trainer._compiled.wait(timeout=300), "the background compile did not finish in 5 minutes"
+        assert trainer.compile_state == "compiled" and compiled_nll.compile_failure() is None
+        here: list[str] = []  # compiles that start in this thread (the worker may serve other requests)
 
-    from torch._dynamo.callback import callback_handler
+        def note(_args) -> None:
+            if threading.current_thread() is threading.main_thread():
+                here.append("compile")
 
-    # tanh, where the other tests take ELU: a graph of its own, so the worker really compiles
-    trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG, activation="tanh")), DATA, lr=3e-2, batch_size=160,
-                         seed=0, compile="background")
-    assert trainer.compile_state in ("compiling", "compiled")
-    first = trainer.step(3)["test_nll"]  # trains meanwhile, eagerly
-    assert trainer._compiled.wait(timeout=300), "the background compile did not finish in 5 minutes"
-    assert trainer.compile_state == "compiled" and compiled_nll.compile_failure() is None
-    # Compiles that start in this thread from now on (the worker may still serve other tests' requests)
-    here: list[str] = []
-
-    def note(_args) -> None:
-        if threading.current_thread() is threading.main_thread():
-            here.append("compile")
-
-    callback_handler.register_start_callback(note)
-    try:
-        after = trainer.step(80)["test_nll"]
-    finally:
-        callback_handler.remove_start_callback(note)
+        callback_handler.register_start_callback(note)
+        try:
+            after = trainer.step(80)["test_nll"]
+        finally:
+            callback_handler.remove_start_callback(note)
     assert not here, "the first compiled step in this thread compiled again"
     assert trainer._compiled.applies()
     assert after < first - 0.15

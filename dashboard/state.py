@@ -55,11 +55,11 @@ AVERAGE_STEPS = round(1 / (1 - ic.AVERAGE_DECAY))  #: the running average's memo
 MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
 
 
-
 def _compile_mode(flow: Any, s: Settings) -> str | bool:
     """``ic.Trainer``'s ``compile`` for ``flow`` under ``s``: in the background for an i-ResNet the
     compiled loss takes (``ic.not_compilable``), else off (Glow, an uploaded model it cannot take)."""
     return "background" if s.compiled and ic.not_compilable(flow) is None else False
+
 
 class Playground:
     """The state behind one browser session's Playground page.
@@ -249,8 +249,8 @@ class Playground:
                 run.trainer.set_compile(mode)
                 if s.compiled and run.model == "iresnet":
                     notes.append("i-ResNet: compiling its training step in the background (about two minutes the "
-                                 "first time for an architecture, seconds after); it trains on meanwhile. "
-                                 + ("" if mode else f"Not for this model: {ic.not_compilable(run.flow)}."))
+                                 "first time for an architecture, seconds after); it trains on meanwhile." if mode
+                                 else f"i-ResNet: no compiled step for this model ({ic.not_compilable(run.flow)}).")
                 elif run.model == "iresnet":
                     notes.append("i-ResNet trains through the uncompiled step again.")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate

@@ -16,10 +16,12 @@ and thread count: 30 s cold for 8 x 2-128-128-2, two minutes for the default 32 
 of it gcc and inductor's scheduler), 5 s once inductor's cache on disk has it. So it is opt-in
 (:class:`iresnet_core.train.Trainer`'s ``compile``), and can compile in the background. What it
 gives, on two cores: the 8 x 2-128-128-2 step 16 -> 11 ms at two threads; the default flow's step
-at one thread 29 -> 14 ms (34 -> 71 steps a second). The loss falls
-back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers, wherever the
-compiled graph does not apply: before the ActNorms have seen their first batch, in any log-det
-mode but ``"exact"``, and, with one :class:`RuntimeWarning`, for good once compiling has failed.
+at one thread 29 -> 14 ms (34 -> 71 steps a second).
+
+The loss falls back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers,
+wherever the compiled graph does not apply: before the ActNorms have seen their first batch, in
+any log-det mode but ``"exact"``, and, with one :class:`RuntimeWarning`, for good once compiling
+has failed.
 
 Example:
     >>> import torch, iresnet_core as ic
@@ -63,7 +65,8 @@ COMPILE_STATES = ("compiling", "compiled", "failed")
 RECOMPILE_LIMIT = 64
 
 # Streamlit runs each browser session in a thread of its own; dynamo is not meant to compile in
-# two threads at once, so the compiled calls take turns (uncontended, well under a microsecond).
+# two threads at once, so the compiled calls take turns (uncontended, well under a microsecond;
+# while the worker loads a graph, a few seconds, other sessions' compiled steps wait for it).
 _LOCK = threading.RLock()
 _COMPILED: dict[int, Callable[..., Tensor]] = {}
 _FAILURE: list[str] = []
@@ -99,8 +102,9 @@ def residual_exact(act: Activation, x: Tensor, ws: list[Tensor], bs: list[Tensor
 
 
 #: A flow as :func:`_flow_nll` reads it: the sizes of the flat parameter vector's pieces, and per
-#: layer which pieces are its tensors (and where the power iteration's vectors sit in theirs). Plain ints in tuples: dynamo takes them as
-#: constants of the graph, and a flow of another architecture gets a graph of its own.
+#: layer which pieces are its tensors (and where the power iteration's vectors sit in theirs).
+#: Plain ints in tuples: dynamo takes them as constants of the graph, and a flow of another
+#: architecture gets a graph of its own.
 Spec = tuple
 
 
@@ -255,7 +259,8 @@ class CompiledNLL:
         # gradient: the backward accumulates into it in one addition.
         params = self.flat.data.detach().requires_grad_(True)
         params.grad = self.flat.grad
-        uv = torch.cat([t for lin in self._uv_layers for t in (lin.u, lin.v)]) if self._uv_layers else self._coeffs
+        uv = (torch.cat([t for lin in self._uv_layers for t in (lin.u, lin.v)]) if self._uv_layers
+              else self._coeffs)  # (unconstrained: no map reads uv)
         with _LOCK:
             try:
                 return _compiled(self.threads)(self._act, x, params, uv, self._coeffs, self._spec)

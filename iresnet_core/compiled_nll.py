@@ -318,10 +318,15 @@ def _warm_up_copy(flow: Flow) -> Flow:
     with torch.no_grad():
         twin = copy.deepcopy(flow)
     twin.cfg = dataclasses.replace(flow.cfg, logdet="exact")
-    for m in twin.layers:
+    return _as_initialised(twin).train()
+
+
+def _as_initialised(flow: Flow) -> Flow:
+    """``flow`` with its ActNorms marked initialised (a graph to compile, not a model to train)."""
+    for m in flow.layers:
         if isinstance(m, ActNorm):
             m.initialized.fill_(1)
-    return twin.train()
+    return flow
 
 
 def _compile_in_child(cfg: dict, batch_size: int, threads: int, dtype: torch.dtype, timeout: float = 1800) -> str | None:
@@ -354,10 +359,7 @@ def _child_main(job_json: str) -> None:
 
     job = json.loads(job_json)
     torch.set_num_threads(int(job["threads"]))
-    flow = build_flow(FlowConfig.from_dict(job["cfg"])).to(getattr(torch, job["dtype"]))
-    for m in flow.layers:
-        if isinstance(m, ActNorm):
-            m.initialized.fill_(1)
+    flow = _as_initialised(build_flow(FlowConfig.from_dict(job["cfg"])).to(getattr(torch, job["dtype"])))
     loss_fn = CompiledNLL(flow.train(), threads=int(job["threads"]))
     x = torch.randn(int(job["batch_size"]), flow.dim, dtype=loss_fn.flat.data.dtype)
     loss_fn(x).backward()

@@ -101,4 +101,9 @@ def test_lipschitz_figures():
     sf = fl.warp_strip_figure([("c=0.5", lx, np.ones((4, 6)), 0.0), ("unconstrained", lx, det, 0.3)],
                               current="c=0.5")
     assert len(sf.layout.annotations) == 2 and sf.layout.annotations[0].text.startswith("▶")
+    assert "|z|" not in sf.layout.annotations[1].text  # a grid within the plane's scale: no reach shown
+    # an exploded map (the unconstrained raw weights reach 1e24) says how far out its line goes
+    blown = fl.warp_strip_figure([("c=0.5", lx, np.ones((4, 6)), 0.0), ("unconstrained", lx * 2e24, det, 0.49)])
+    assert blown.layout.annotations[1].text == "unconstrained · folds 49 %<br>|z| up to 5e+24"
+    assert "|z|" not in blown.layout.annotations[0].text
     assert set(fl.warp_table(lx, lx, det)) == {"line", "x1", "x2", "z1", "z2", "det_J"}

@@ -197,13 +197,32 @@ def warp_table(lines_x: np.ndarray, lines_z: np.ndarray, det_lines: np.ndarray) 
             "z1": lz[..., 0].ravel(), "z2": lz[..., 1].ravel(), "det_J": np.asarray(det_lines).ravel()}
 
 
+#: A panel whose grid lands this far out (|z| in the units of the plane, whose toy sets span a few
+#: units) says how far in its title: its ticks are hidden, and an exploded map (the unconstrained
+#: flow's raw weights reach |z| ~ 1e24 on 8gaussians) otherwise looks like a single line.
+BLOWN_UP = 1e3
+
+
+def _reach(lines_z: np.ndarray) -> float:
+    """The largest finite ``|z|`` of a panel's grid lines (0 when none is finite)."""
+    z = np.abs(np.asarray(lines_z, dtype=np.float64))
+    z = z[np.isfinite(z)]
+    return float(z.max()) if z.size else 0.0
+
+
+def _strip_title(label: str, lines_z: np.ndarray, folds: float, current: str | None) -> str:
+    reach = _reach(lines_z)
+    return (f"{'▶ ' if label == current else ''}{label}" + (f" · folds {100 * folds:.0f} %" if folds > 0 else "")
+            + (f"<br>|z| up to {reach:.0e}" if reach >= BLOWN_UP else ""))
+
+
 def warp_strip_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray, float]], *, current: str | None = None,
                       title: str | None = None, presentation: bool = False, height: int | None = 260) -> go.Figure:
-    """Small multiples: ``(label, lines_z, det_lines, folds)`` per c, left to right, folds red."""
+    """Small multiples: ``(label, lines_z, det_lines, folds)`` per c, left to right, folds red; a
+    panel whose grid exploded says how far out it went (:data:`BLOWN_UP`)."""
     n = len(panels)
     layout = side_by_side(n, spacing=0.02, title_size=16 if presentation else 12,
-                          titles=[f"{'▶ ' if lab == current else ''}{lab}" + (f" · folds {100 * f:.0f} %" if f > 0 else "")
-                                  for lab, _, _, f in panels])
+                          titles=[_strip_title(lab, lz, f, current) for lab, lz, _, f in panels])
     traces: list = []
     for i, (lab, lz, dl, f) in enumerate(panels, start=1):
         k = "" if i == 1 else str(i)

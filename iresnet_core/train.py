@@ -286,10 +286,9 @@ class Trainer:
         """Change the batch size from the next step on (no reset)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if batch_size != self.batch_size and self._compile_mode == "background":
-            self.batch_size = batch_size
+        changed, self.batch_size = batch_size != self.batch_size, batch_size
+        if changed and self._compile_mode == "background":
             self.set_compile("background")  # the graph is for one batch size: compile the new one aside
-        self.batch_size = batch_size
 
     @property
     def average(self) -> float | None:

@@ -209,3 +209,15 @@ def test_the_child_process_compiles_or_says_why_not():
     assert ok is None
     svd = compiled_nll._compile_in_child(ic.FlowConfig(**{**CFG, "spectral": "exact"}).to_dict(), 200, 1, torch.float32)
     assert svd is not None and "ValueError" in svd and "power iteration" in svd
+
+
+def test_a_new_batch_size_compiles_aside_again_in_the_background():
+    trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-2, batch_size=200, seed=0,
+                         compile="background")
+    first = trainer._compiled
+    trainer.set_batch_size(200)
+    assert trainer._compiled is first  # the same size: nothing to compile
+    trainer.set_batch_size(100)
+    assert trainer.batch_size == 100 and trainer._compiled is not first and trainer._loss is trainer._compiled
+    assert trainer._compiled.wait(timeout=300) and trainer.compile_state == "compiled"
+    assert trainer.step(3)["step"] == 3

@@ -1,22 +1,23 @@
-"""The i-ResNet's exact training loss as one compiled graph (``torch.compile``, inductor).
+"""The i-ResNet's exact training loss through compiled graphs (``torch.compile``, inductor).
 
 A training step of the eager flow is some 3,000 small torch calls, each a Python call and a pass
 over memory: on two cores a third of the step went to them rather than to the matrix products
-(issue 6, ``docs/benchmarks.md``). Here the whole negative log-likelihood of a flow of residual
-blocks and ActNorms is one function of tensors: each block's spectral rule ``W / max(1, sigma / c)``
-(Behrmann et al. 2019, Sec. 3.1, ``sigma = u^T W v`` from the power iteration), its 2D Jacobian
-carried through the MLP with the values, and ``ln |det(I + J_g)|`` exactly (eq. 2's log-det,
-the 2 x 2 determinant). ``torch.compile`` traces it once into a forward and a backward graph
-(autograd derives the backward: only first derivatives, since ``J_g`` is computed, not
-differentiated), fuses the pointwise passes into a few loops per layer and leaves the products
-to BLAS. The numbers are those of :meth:`iresnet_core.flow.Flow.nll` up to float rounding.
+(issue 6, ``docs/benchmarks.md``). Here the negative log-likelihood of a flow of residual blocks
+and ActNorms is a chain of functions of tensors, each a run of :data:`GROUP_BLOCKS` blocks: each
+block's spectral rule ``W / max(1, sigma / c)`` (Behrmann et al. 2019, Sec. 3.1, ``sigma = u^T W v``
+from the power iteration), its 2D Jacobian carried through the MLP with the values, and
+``ln |det(I + J_g)|`` exactly (eq. 2's log-det, the 2 x 2 determinant). ``torch.compile`` traces a
+run once into a forward and a backward graph (autograd derives the backward: only first
+derivatives, since ``J_g`` is computed, not differentiated), fuses the pointwise passes into a few
+loops per layer and leaves the products to BLAS; the runs are alike, so one graph serves them all.
+The numbers are those of :meth:`iresnet_core.flow.Flow.nll` up to float rounding.
 
-What it costs: a C++ compiler at run time, and a compile for every new architecture, batch size
-and thread count: 30 s cold for 8 x 2-128-128-2, two minutes for the default 32 x 2-32-32-2 (most
-of it gcc and inductor's scheduler), 5 s once inductor's cache on disk has it. So it is opt-in
-(:class:`iresnet_core.train.Trainer`'s ``compile``), and can compile in the background. What it
-gives, on two cores: the 8 x 2-128-128-2 step 16 -> 11 ms at two threads; the default flow's step
-at one thread 29 -> 14 ms (34 -> 71 steps a second).
+What it costs: a C++ compiler at run time (:func:`compiler_missing`), and a compile for every new
+architecture, batch size and thread count: about 30 s cold for the default 32 x 2-32-32-2 (all 32
+blocks in one graph took 100 s, most of it gcc and inductor's scheduler), 3 s once inductor's
+cache on disk has it. It can compile in the background (:class:`iresnet_core.train.Trainer`'s
+``compile="background"``, the Playground's default). What it gives, on two cores: the default
+flow's step 37 -> 69 steps a second at two threads, 34 -> 71 at one.
 
 The loss falls back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers,
 wherever the compiled graph does not apply: before the ActNorms have seen their first batch, in
@@ -53,7 +54,8 @@ from .iresnet import InvertibleResidualBlock
 from .lipschitz import drop_prefetched, prefetch_training_rescales
 from .threads import torch_threads
 
-__all__ = ["residual_exact", "CompiledNLL", "not_compilable", "compile_failure", "reset_compiled", "COMPILE_STATES"]
+__all__ = ["residual_exact", "CompiledNLL", "not_compilable", "compiler_missing", "compile_failure", "reset_compiled",
+           "COMPILE_STATES", "GROUP_BLOCKS"]
 
 #: :attr:`CompiledNLL.state`'s values: compiling in the background (the loss is eager meanwhile),
 #: compiled (the loss takes the graph where it applies), failed (eager for good).
@@ -69,6 +71,10 @@ RECOMPILE_LIMIT = 64
 # while the worker loads a graph, a few seconds, other sessions' compiled steps wait for it).
 _LOCK = threading.RLock()
 _COMPILED: dict[int, Callable[..., Tensor]] = {}
+#: What this process has run compiled: (threads, batch size, dtype, activation, the runs' specs).
+#: A background compile of one of these is done before it starts (a Playground's reset, a second
+#: run of the same flow), with no child process to wait for.
+_DONE: set[tuple] = set()
 _FAILURE: list[str] = []
 
 
@@ -101,26 +107,45 @@ def residual_exact(act: Activation, x: Tensor, ws: list[Tensor], bs: list[Tensor
     return y, ld
 
 
-#: A flow as :func:`_flow_nll` reads it: the sizes of the flat parameter vector's pieces, and per
-#: layer which pieces are its tensors (and where the power iteration's vectors sit in theirs).
-#: Plain ints in tuples: dynamo takes them as constants of the graph, and a flow of another
-#: architecture gets a graph of its own.
+#: Some consecutive layers as :func:`_layers_pass` reads them: the sizes of their pieces of the flat
+#: parameter vector, and per layer which pieces are its tensors (and where the power iteration's
+#: vectors sit in theirs). Plain ints in tuples: dynamo takes them as constants of the graph, so
+#: groups of alike layers share one graph, and another architecture gets a graph of its own.
 Spec = tuple
 
+#: Residual blocks (each with the ActNorm after it) per compiled graph: the loss runs as a chain of
+#: alike graphs, compiled once and called ``n_blocks / GROUP_BLOCKS`` times a step. The trade, on
+#: the default flow (32 x 2-32-32-2, batch 500, two threads; forward and backward a second, then
+#: the compile on an empty cache): eager 40; 1 block a graph 56 (18 s); 4 blocks 63 (30 s);
+#: 8 blocks 72 (46 s); all 32 in one graph 79 (81 s). Four gives most of the speed for a third of
+#: the wait, which is what makes the compiled step worth having on by default.
+GROUP_BLOCKS = 4
 
-def _flow_nll(act: Activation, x: Tensor, params: Tensor, uv: Tensor, coeffs: Tensor, spec: Spec) -> Tensor:
-    """The mean NLL of ``x`` through the layers ``spec`` describes, their tensors pieces of
-    ``params`` (all trainable parameters, one vector) and slices of ``uv`` (every map's ``u`` and
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """One compiled call's share of the flow: slices of the flat parameters, of ``uv`` and of the
+    coefficients, and its :data:`Spec` with indices into those slices."""
+
+    params: slice
+    uv: slice
+    coeffs: slice
+    spec: Spec
+
+
+def _layers_pass(act: Activation, x: Tensor, params: Tensor, uv: Tensor, coeffs: Tensor, spec: Spec) -> tuple[Tensor, Tensor]:
+    """``(z, log-det)`` of ``x`` through the layers ``spec`` describes, their tensors pieces of
+    ``params`` (their trainable parameters, one vector) and slices of ``uv`` (their maps' ``u`` and
     ``v``).
 
     ``spec`` is ``(sizes, layers)``: ``params`` splits into pieces of ``sizes``, and each layer is
     ``("actnorm", bias, log_scale)`` or ``("block", maps, affine)`` by piece index, with ``maps``
     of ``(w, (out, in), b, norm)`` (``norm``: ``None`` for an unconstrained map, else
     ``(u_at, v_at, coeff_index)``, offsets into ``uv``) and ``affine`` ``None`` or the following
-    ActNorm's ``(bias, log_scale)``. Taking the flow as three vectors instead of some 500 tensors
-    saves the compiler most of its work (each input is traced and guarded) and the backward one
-    accumulation per parameter: the gradient of ``params``, one concatenation of the pieces'
-    gradients (a split's), is the trainer's flat gradient.
+    ActNorm's ``(bias, log_scale)``. Taking the layers as three vectors instead of a tensor per
+    parameter saves the compiler most of its work (each input is traced and guarded) and the
+    backward one accumulation per parameter: the gradient of ``params`` is one concatenation of
+    the pieces' gradients (a split's).
     """
     sizes, layers = spec
     pieces = torch.split(params, sizes)
@@ -144,7 +169,17 @@ def _flow_nll(act: Activation, x: Tensor, params: Tensor, uv: Tensor, coeffs: Te
         an = () if affine is None else (pieces[affine[0]], pieces[affine[1]])
         x, ld = residual_exact(act, x, ws, bs, *an)
         lds.append(ld)
-    return -(standard_normal_log_prob(x) + torch.stack(lds).sum(0)).mean()
+    return x, torch.stack(lds).sum(0)
+
+
+def compiler_missing() -> str | None:
+    """Why this machine cannot compile (inductor's C++ compiler, ``$CXX`` or ``g++``, is not on the
+    path), or ``None`` when it can. Checked without importing the compiler stack."""
+    import os
+    import shutil
+
+    cxx = os.environ.get("CXX", "g++")
+    return None if shutil.which(cxx) else f"no C++ compiler ({cxx}) on this machine"
 
 
 def compile_failure() -> str | None:
@@ -156,11 +191,12 @@ def reset_compiled() -> None:
     """Forget the compiled function and any failure: the next compiled loss compiles again."""
     with _LOCK:
         _COMPILED.clear()
+        _DONE.clear()
         _FAILURE.clear()
 
 
 def _compiled(threads: int) -> Callable[..., Tensor]:
-    """The compiled :func:`_flow_nll` whose kernels run on ``threads`` threads (inductor writes the
+    """The compiled :func:`_layers_pass` whose kernels run on ``threads`` threads (inductor writes the
     number into them: kernels for one thread run a 2-thread step 1.3x slower, for two a 1-thread
     page's step on both cores)."""
     if threads not in _COMPILED:
@@ -169,7 +205,7 @@ def _compiled(threads: int) -> Callable[..., Tensor]:
         dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
         # fullgraph: a graph break would run part of the loss eagerly without a word; an error
         # instead falls back to Flow.nll, once, with a warning.
-        _COMPILED[threads] = torch.compile(_flow_nll, fullgraph=True, options={"cpp.threads": threads})
+        _COMPILED[threads] = torch.compile(_layers_pass, fullgraph=True, options={"cpp.threads": threads})
     return _COMPILED[threads]
 
 
@@ -220,15 +256,19 @@ class CompiledNLL:
         self.flat = flat if flat is not None else FlatParameters([p for p in flow.parameters() if p.requires_grad])
         self._layers = list(flow.layers)
         self._act = next(m for m in self._layers if isinstance(m, InvertibleResidualBlock)).g.act
-        self._spec, self._uv_layers, coeffs = _spec_of(self._layers, self.flat)
+        self._groups, self._uv_layers, coeffs = _groups_of(self._layers, self.flat)
         self._coeffs = torch.tensor(coeffs or [1.0], dtype=self.flat.data.dtype)
         #: the threads the compiled kernels are made for: torch's thread count now, by default
         self.threads = int(threads or torch.get_num_threads())
         self._ready = threading.Event()
-        if background:
+        if background and self._key(batch_size) not in _DONE:
             _Worker.submit(self, _warm_up_copy(flow), batch_size)
         else:
             self._ready.set()
+
+    def _key(self, batch_size: int) -> tuple:
+        """What the compiled graphs for batches of ``batch_size`` depend on (dynamo's guards)."""
+        return (self.threads, int(batch_size), self.flat.data.dtype, self._act.name, tuple(g.spec for g in self._groups))
 
     @property
     def state(self) -> str:
@@ -256,37 +296,49 @@ class CompiledNLL:
         if flow.training:  # this step's power iteration, all blocks at once, as Flow.forward runs it
             drop_prefetched(prefetch_training_rescales(flow._spectral()))
         # The parameters enter as one new leaf on the flat vector whose gradient is the flat
-        # gradient: the backward accumulates into it in one addition.
+        # gradient, each run a slice of it: the backward sums the runs' slices into it at once.
         params = self.flat.data.detach().requires_grad_(True)
         params.grad = self.flat.grad
         uv = (torch.cat([t for lin in self._uv_layers for t in (lin.u, lin.v)]) if self._uv_layers
               else self._coeffs)  # (unconstrained: no map reads uv)
+        z, lds = x, []
         with _LOCK:
             try:
-                return _compiled(self.threads)(self._act, x, params, uv, self._coeffs, self._spec)
+                run = _compiled(self.threads)
+                for g in self._groups:
+                    z, ld = run(self._act, z, params[g.params], uv[g.uv] if self._uv_layers else uv, self._coeffs[g.coeffs], g.spec)
+                    lds.append(ld)
             except Exception as exc:  # noqa: BLE001  (any compiler failure: the eager loss is the same)
                 _record_failure(exc)
+            else:
+                _DONE.add(self._key(x.shape[0]))
+                return -(standard_normal_log_prob(z) + torch.stack(lds).sum(0)).mean()
         # (this step's power iteration ran already; the eager loss runs one more, which only
         # refines sigma's estimate)
         return flow.nll(x)
 
 
-def _spec_of(layers: list, flat: FlatParameters) -> tuple[Spec, list, list[float]]:
-    """``(spec, maps, coeffs)``: :func:`_flow_nll`'s ``spec`` of ``layers`` by their parameters'
-    places in ``flat``, the constrained maps in the order their ``u, v`` are concatenated, their ``c``."""
+def _groups_of(layers: list, flat: FlatParameters, group_blocks: int | None = None) -> tuple[list[_Group], list, list[float]]:
+    """``(groups, maps, coeffs)``: ``layers`` cut into runs of about ``group_blocks`` blocks
+    (default :data:`GROUP_BLOCKS`) for
+    :func:`_layers_pass` (the largest count up to it that divides the blocks evenly, so that every
+    run is alike and one graph serves them all), the constrained maps in the order their ``u, v``
+    are concatenated, and their ``c``. A run's parameters must be one stretch of ``flat`` (they are
+    for a flow's own order); where they are not, the whole flow is one run."""
     index = {id(p): i for i, p in enumerate(flat.params)}
-    sizes = tuple(p.numel() for p in flat.params)
-    spec: list[tuple] = []
+    sizes = [p.numel() for p in flat.params]
+    steps: list[tuple] = []  # per block (with its ActNorm) or lone ActNorm: (entry, pieces, uv span, coeff span)
     uv_layers: list = []
     coeffs: list[float] = []
     uv_at, i = 0, 0
     while i < len(layers):
         layer = layers[i]
         if isinstance(layer, ActNorm):
-            spec.append(("actnorm", index[id(layer.bias)], index[id(layer.log_scale)]))
+            entry = ("actnorm", index[id(layer.bias)], index[id(layer.log_scale)])
+            steps.append((entry, list(entry[1:]), (uv_at, uv_at), (len(coeffs), len(coeffs))))
             i += 1
             continue
-        maps = []
+        maps, pieces, uv_from, c_from = [], [], uv_at, len(coeffs)
         for lin in layer.g.linears:
             n_out, n_in = lin.weight.shape
             norm = None
@@ -296,13 +348,45 @@ def _spec_of(layers: list, flat: FlatParameters) -> tuple[Spec, list, list[float
                 uv_layers.append(lin)
                 coeffs.append(float(lin.coeff))
             maps.append((index[id(lin.weight)], (n_out, n_in), index[id(lin.bias)], norm))
+            pieces += [index[id(lin.weight)], index[id(lin.bias)]]
         following = layers[i + 1] if i + 1 < len(layers) else None
         affine = None
         if isinstance(following, ActNorm):
             affine = (index[id(following.bias)], index[id(following.log_scale)])
-        spec.append(("block", tuple(maps), affine))
+            pieces += list(affine)
+        steps.append((("block", tuple(maps), affine), pieces, (uv_from, uv_at), (c_from, len(coeffs))))
         i += 2 if affine is not None else 1
-    return (sizes, tuple(spec)), uv_layers, coeffs
+    most = GROUP_BLOCKS if group_blocks is None else group_blocks
+    per = max(k for k in range(1, max(1, most) + 1) if len(steps) % k == 0)
+    runs = [steps[j:j + per] for j in range(0, len(steps), per)]
+    if not all(_one_stretch([p for st in run for p in st[1]]) for run in runs):
+        runs = [steps]
+    return [_group_of(run, sizes) for run in runs], uv_layers, coeffs
+
+
+def _one_stretch(pieces: list[int]) -> bool:
+    """Whether ``pieces`` are each index of one range once."""
+    return sorted(pieces) == list(range(min(pieces), max(pieces) + 1))
+
+
+def _group_of(run: list[tuple], sizes: list[int]) -> _Group:
+    """The :class:`_Group` of consecutive steps, their indices made relative to its slices."""
+    p0 = min(p for st in run for p in st[1])
+    p1 = max(p for st in run for p in st[1]) + 1
+    uv0, c0 = run[0][2][0], run[0][3][0]
+    uv1, c1 = run[-1][2][1], run[-1][3][1]
+
+    def shift(entry: tuple) -> tuple:
+        if entry[0] == "actnorm":
+            return ("actnorm", entry[1] - p0, entry[2] - p0)
+        _, maps, affine = entry
+        maps = tuple((w - p0, shape, b - p0, None if norm is None else (norm[0] - uv0, norm[1] - uv0, norm[2] - c0))
+                     for w, shape, b, norm in maps)
+        return ("block", maps, None if affine is None else (affine[0] - p0, affine[1] - p0))
+
+    start = sum(sizes[:p0])
+    spec = (tuple(sizes[p0:p1]), tuple(shift(st[0]) for st in run))
+    return _Group(slice(start, start + sum(sizes[p0:p1])), slice(uv0, uv1), slice(c0, max(c1, c0 + 1)), spec)
 
 
 def _record_failure(exc: BaseException) -> None:

@@ -77,7 +77,9 @@ def test_residual_exact_matches_autograd_jacobian_logdet():
     assert torch.allclose(lda, ld + log_scale.sum(), atol=1e-12)
 
 
-def test_compiled_loss_and_gradients_are_the_eager_ones():
+@pytest.mark.parametrize("group_blocks", [compiled_nll.GROUP_BLOCKS, 1])
+def test_compiled_loss_and_gradients_are_the_eager_ones(group_blocks, monkeypatch):
+    monkeypatch.setattr(compiled_nll, "GROUP_BLOCKS", group_blocks)  # 1: a chain of two graphs
     flow = _ready_flow()
     x = DATA[200:700]
     sigma = [float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2)) / flow.cfg.coeff for lin in flow._spectral()]
@@ -85,6 +87,7 @@ def test_compiled_loss_and_gradients_are_the_eager_ones():
     flat = FlatParameters(list(flow.parameters()))  # as a Trainer binds them
     eager_loss, eager_grads = _loss_and_grads(flow, flat, flow.nll, x)
     loss_fn = CompiledNLL(flow, flat)
+    assert len(loss_fn._groups) == 2 // min(group_blocks, 2)
     assert loss_fn.applies()
     loss, grads = _loss_and_grads(flow, flat, loss_fn, x)
     assert float(flat.grad.norm()) > 0  # the gradients landed in the flat vector, which Adam reads
@@ -95,6 +98,22 @@ def test_compiled_loss_and_gradients_are_the_eager_ones():
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-6 * scale)
     diff = torch.cat([(g - w).flatten() for g, w in zip(grads, eager_grads)]).norm()
     assert float(diff) < 1e-5 * float(torch.cat([w.flatten() for w in eager_grads]).norm())
+
+
+@pytest.mark.parametrize("n_blocks, runs", [(32, 8), (6, 2), (7, 7), (2, 1)])
+def test_the_flow_is_cut_into_alike_runs_of_blocks_that_cover_it(n_blocks, runs):
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=n_blocks, hidden=(8, 8)))
+    flat = FlatParameters([p for p in flow.parameters() if p.requires_grad])
+    groups, maps, coeffs = compiled_nll._groups_of(list(flow.layers), flat)
+    assert len(groups) == runs and len({g.spec for g in groups}) == 1  # one graph serves every run
+    assert groups[0].params.start == 0 and groups[-1].params.stop == flat.data.numel()
+    assert all(a.params.stop == b.params.start and a.uv.stop == b.uv.start for a, b in zip(groups, groups[1:]))
+    assert groups[-1].uv.stop == sum(lin.u.numel() + lin.v.numel() for lin in maps) and len(coeffs) == 3 * n_blocks
+    # parameters that are not one stretch per run (the first block's first weight moved to the
+    # end): the whole flow is one run
+    params = [p for p in flow.parameters() if p.requires_grad]
+    shuffled = FlatParameters(params[1:] + params[:1])
+    assert len(compiled_nll._groups_of(list(flow.layers), shuffled)[0]) == (1 if runs > 1 else runs)
 
 
 def test_a_compiled_trainer_follows_the_eager_one():
@@ -174,9 +193,22 @@ def test_a_background_compile_trains_eagerly_then_takes_the_graph_without_compil
         callback_handler.register_start_callback(note)
         try:
             after = trainer.step(80)["test_nll"]
+            # a second flow of the same architecture (a Playground's reset): compiled at once, no
+            # child process, and its first compiled step compiles nothing either
+            submitted: list = []
+            original = compiled_nll._Worker.submit
+            compiled_nll._Worker.submit = classmethod(lambda cls, *a: submitted.append(a))  # type: ignore[method-assign]
+            try:
+                again = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG, activation="tanh")), DATA, lr=3e-2,
+                                   batch_size=160, seed=1, compile="background")
+            finally:
+                compiled_nll._Worker.submit = original  # type: ignore[method-assign]
+            assert again.compile_state == "compiled" and not submitted
+            again.step(3)
+            assert again._compiled.applies()
         finally:
             callback_handler.remove_start_callback(note)
-    assert not here, "the first compiled step in this thread compiled again"
+    assert not here, "a compiled step in this thread compiled again"
     assert trainer._compiled.applies()
     assert after < first - 0.15
 

@@ -16,17 +16,32 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 import iresnet_core as ic
 
-__all__ = ["Settings", "CUSTOM", "MODEL_CHOICES", "SPEEDS", "MAX_BAD_STEPS", "dataset_bounds", "dataset_entropy",
+__all__ = ["Settings", "CUSTOM", "COMPILE_ENV", "compiled_by_default", "MODEL_CHOICES", "SPEEDS", "MAX_BAD_STEPS", "dataset_bounds", "dataset_entropy",
            "dataset_label", "describe", "truncation_bound", "what_changed"]
 
 CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
+
+#: ``IRESNET_COMPILE=0`` (or ``off``, ``false``, ``no``) starts the Playground with the compiled
+#: training step off
+COMPILE_ENV = "IRESNET_COMPILE"
+
+
+def compiled_by_default() -> bool:
+    """Whether the compiled training step starts on: yes, unless :data:`COMPILE_ENV` says no or the
+    machine has no C++ compiler (``ic.compiler_missing``). It compiles in the background in about
+    half a minute for the default architecture and loads from inductor's cache in seconds after,
+    and the step it gives is about twice as fast (``iresnet_core.compiled_nll``)."""
+    if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    return ic.compiler_missing() is None
 MODEL_CHOICES = ("both", "iresnet", "glow")
 #: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
@@ -57,8 +72,9 @@ class Settings:
     batch: int = 500
     average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
     #: train the i-ResNet through the compiled loss, compiled in the background while it trains on
-    #: (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live
-    compiled: bool = False
+    #: (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live. On by default
+    #: where it can be (:func:`compiled_by_default`)
+    compiled: bool = field(default_factory=lambda: compiled_by_default())
     seed: int = 0
     pretrained: bool = True
     speed: str = "normal"

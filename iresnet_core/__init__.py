@@ -14,7 +14,7 @@ Example:
 from . import analysis, datasets, logdet
 from .allocator import keep_freed_memory
 from .checkpoint import load, load_bytes, save
-from .compiled_nll import not_compilable
+from .compiled_nll import compiler_missing, not_compilable
 from .config import ACTIVATIONS, LOGDET_MODES, MODELS, PROBES, SPECTRAL_MODES, FlowConfig
 from .flow import ESTIMATOR_FIELDS, Flow
 from .glow import match_glow
@@ -27,6 +27,6 @@ __all__ = [
     "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
     "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY", "DEFAULT_LR", "DEFAULT_LR_DECAY",
     "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads", "keep_freed_memory",
-    "not_compilable",
+    "not_compilable", "compiler_missing",
     "analysis", "datasets", "logdet",
 ]

@@ -1,8 +1,11 @@
 """Shared test set-up: two torch threads (the target machine has two cores), freed memory kept for
-reuse as the app keeps it (``ic.keep_freed_memory``), the ``browser`` marker."""
+reuse as the app keeps it (``ic.keep_freed_memory``), the Playground's compiled step off by default
+(``IRESNET_COMPILE=0``: a page test follows the uncompiled step's numbers and does not start a
+compile beside every session; the compiled step's own tests switch it on), the ``browser`` marker."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +17,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 torch.set_num_threads(2)
+os.environ["IRESNET_COMPILE"] = "0"  # before the dashboard is imported: its defaults read it
 
 from iresnet_core.allocator import keep_freed_memory  # noqa: E402  (after the path is set)
 

@@ -6,6 +6,7 @@ import doctest
 
 import pytest
 
+import iresnet_core as ic
 from dashboard import settings
 from dashboard.settings import Settings, describe, truncation_bound, what_changed
 
@@ -41,3 +42,19 @@ def test_what_changed_names_the_fields_since_the_last_note():
     assert what_changed(base, moved, now) == "c 0.9 → 0.8"
     # the last note already showed these settings: the change since the last rerun
     assert what_changed(now, moved, now) == "c 0.85 → 0.8"
+
+
+def test_the_compiled_step_starts_on_where_it_can_and_the_environment_can_turn_it_off(monkeypatch):
+    from dashboard.settings import COMPILE_ENV, compiled_by_default
+
+    monkeypatch.delenv(COMPILE_ENV, raising=False)
+    monkeypatch.setenv("CXX", "g++")
+    assert ic.compiler_missing() is None  # this machine has gcc (the compiled step's tests need it too)
+    assert compiled_by_default() is True and Settings().compiled is True
+    for off in ("0", "off", "False", " no "):
+        monkeypatch.setenv(COMPILE_ENV, off)
+        assert compiled_by_default() is False and Settings().compiled is False
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    monkeypatch.setenv("CXX", "no-such-compiler-here")
+    assert ic.compiler_missing() == "no C++ compiler (no-such-compiler-here) on this machine"
+    assert compiled_by_default() is False

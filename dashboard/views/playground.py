@@ -182,11 +182,12 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
                              "the last step at a high learning rate. Off: the last step's weights (a single "
                              "Step then shows its whole effect). Applies live, without a reset.")
     compiled = sb.toggle("Compiled training step", value=_D.compiled, key="compiled", bind=URL,
-                         help="Trains the i-ResNet through its whole exact loss compiled by torch.compile into "
-                              "one graph: about twice the steps per second at the default architecture. It compiles "
-                              "in the background (about two minutes the first time for an architecture and batch "
-                              "size on this machine, seconds after) while training goes on uncompiled; the status "
-                              "line says when it is done. Exact log-det only. Applies live, without a reset.")
+                         help="Trains the i-ResNet through its exact loss compiled by torch.compile (a few graphs "
+                              "of four blocks each): about twice the steps per second at the default architecture. "
+                              "It compiles in the background (about half a minute the first time for an "
+                              "architecture and batch size on this machine, seconds after) while training goes on "
+                              "uncompiled; the status line says when it is done. On by default where a C++ compiler "
+                              "is found (IRESNET_COMPILE=0 starts it off). Exact log-det only. Applies live, without a reset.")
     batch, seed, grid = _D.batch, _D.seed, _D.grid
     if rare:
         batch = sb.select_slider("Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep)

@@ -451,6 +451,40 @@ def _child_main(job_json: str) -> None:
         raise SystemExit(_FAILURE[0])
 
 
+def _load(twin: Flow, batch_size: int, threads: int, dtype: torch.dtype) -> None:
+    """Compile ``twin``'s loss in this process, forward and backward (from the cache on disk where
+    a child left it)."""
+    x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    # torch's thread count is per thread here (OpenMP's), and dynamo guards on it: compiled at
+    # another count than the owner's, the graph would compile again there
+    with torch.enable_grad(), torch_threads(threads):
+        CompiledNLL(twin, threads=threads)(x).backward()  # the forward graph, then the backward's
+
+
+def _in_passing_thread(fn: Callable[..., None], *args: object) -> None:
+    """``fn(*args)`` in a thread of its own that ends with it, re-raising what it raised.
+
+    A thread that runs torch on more than one thread gets an OpenMP team of its own, and GNU
+    OpenMP keeps it for the thread's life. Once a process has more such threads than cores, every
+    team stops spinning between parallel regions and sleeps instead: every small operation of the
+    training thread then waits for its team to wake, which halved a 2-thread step (37 -> 17 steps
+    a second, eager or compiled alike). A team goes with its thread, so the worker loads in one
+    that ends."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller)
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="iresnet-compile-load", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 class _Worker:
     """The one thread that compiles in the background, one request after another; a request whose
     owner is gone by its turn (a Playground that moved on to another architecture) is skipped.
@@ -486,11 +520,7 @@ class _Worker:
                 # A child that fails leaves nothing on disk: compiling here then says why.
                 _compile_in_child(twin.cfg.to_dict(), batch_size, threads, dtype)
                 if ref() is not None:
-                    x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
-                    # torch's thread count is per thread here (OpenMP's), and dynamo guards on it:
-                    # compiled at another count than the owner's, the graph would compile again there
-                    with torch.enable_grad(), torch_threads(threads):
-                        CompiledNLL(twin, threads=threads)(x).backward()  # the forward graph, then the backward's
+                    _in_passing_thread(_load, twin, batch_size, threads, dtype)
             except Exception as exc:  # noqa: BLE001  (not the compiler's: the copy itself failed)
                 _record_failure(exc)
             owner = ref()

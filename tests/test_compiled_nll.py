@@ -1,7 +1,9 @@
 """The compiled training loss: the eager loss's numbers and gradients, and the eager loss wherever
 it does not apply or compiling fails."""
 
+import os
 import threading
+import time
 
 import pytest
 import torch
@@ -211,6 +213,63 @@ def test_a_background_compile_trains_eagerly_then_takes_the_graph_without_compil
     assert not here, "a compiled step in this thread compiled again"
     assert trainer._compiled.applies()
     assert after < first - 0.15
+
+
+def _threads() -> set[str]:
+    return set(os.listdir("/proc/self/task"))
+
+
+def _two_thread_work() -> None:
+    with ic.torch_threads(2):
+        a = torch.randn(400, 400)
+        for _ in range(20):
+            a = torch.tanh(a @ a.t() / 400)  # parallel regions: this thread gets an OpenMP team
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads the process's threads from /proc")
+def test_the_worker_loads_in_a_thread_that_ends_and_takes_its_openmp_team_along():
+    """A thread that ran torch on two threads keeps an OpenMP team while it lives, and once a
+    process has more such threads than cores every team sleeps between operations: a training
+    thread beside the worker ran at half its steps a second. The worker loads each graph in a
+    thread that ends (compiled_nll._in_passing_thread)."""
+    # the control: work in a thread that stays leaves its team's thread behind while it lives
+    release, started = threading.Event(), threading.Event()
+
+    def stays() -> None:
+        _two_thread_work()
+        started.set()
+        release.wait()
+
+    before = _threads()
+    keeper = threading.Thread(target=stays, daemon=True)
+    keeper.start()
+    started.wait(60)
+    assert len(_threads() - before) >= 2  # the thread itself and its team's
+    release.set()
+    keeper.join()
+    # the same work in a passing thread: nothing stays
+    before = _threads()
+    compiled_nll._in_passing_thread(_two_thread_work)
+    deadline = time.monotonic() + 10
+    while _threads() - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _threads() - before
+    with pytest.raises(ZeroDivisionError):  # and what it raised reaches the caller
+        compiled_nll._in_passing_thread(lambda: 1 / 0)
+    # the worker's in-process load takes such a thread
+    seen = []
+
+    def fake_load(twin, batch_size, threads, dtype):
+        seen.append(threading.current_thread().name)
+
+    original_load, original_child = compiled_nll._load, compiled_nll._compile_in_child
+    compiled_nll._load, compiled_nll._compile_in_child = fake_load, lambda *a, **k: None
+    try:
+        loss_fn = CompiledNLL(ic.build_flow(ic.FlowConfig(**CFG, activation="softplus")), background=True, batch_size=77)
+        assert loss_fn.wait(60)
+    finally:
+        compiled_nll._load, compiled_nll._compile_in_child = original_load, original_child
+    assert seen == ["iresnet-compile-load"]
 
 
 def test_compile_takes_only_known_values():

@@ -7,11 +7,13 @@ each figure is the median over rounds. A ratio is the median of per-round ratios
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,8 @@ import torch
 
 import iresnet_core as ic
 
-__all__ = ["THREADS", "setup_torch", "machine_info", "reference_speed", "interleaved", "median", "timed"]
+__all__ = ["THREADS", "setup_torch", "machine_info", "reference_speed", "interleaved", "median", "timed",
+           "empty_compile_cache"]
 
 THREADS = 2
 
@@ -33,6 +36,29 @@ def setup_torch() -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once in this process
         pass
+
+
+@contextlib.contextmanager
+def empty_compile_cache() -> Iterator[str]:
+    """A first compile on a new machine: inductor's cache on disk empty (a temporary one, for this
+    process and the children it starts meanwhile) and nothing compiled in this process. Leave it
+    only once a background compile started inside is over: its child reads the variable."""
+    import torch._dynamo
+
+    from iresnet_core import compiled_nll
+
+    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        compiled_nll.reset_compiled()
+        torch._dynamo.reset()
+        try:
+            yield cache
+        finally:
+            if old is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
 
 
 def _cpu_model() -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import iresnet_core as ic
 
 from . import peers
-from .common import interleaved, median
+from .common import empty_compile_cache, interleaved, median
 
 __all__ = ["PAIRS", "run"]
 
@@ -86,22 +86,11 @@ COMPILED = "ours, compiled"
 def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
     """The wall time of ``trainer``'s first compiled step with an empty inductor cache (its first
     step, which initialises the ActNorms, runs eagerly and is not counted)."""
-    import os
-    import tempfile
-
     trainer.step(1)
-    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
-        try:
-            t0 = time.perf_counter()
-            trainer.step(1)
-            return time.perf_counter() - t0
-        finally:
-            if old is None:
-                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-            else:
-                os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
+    with empty_compile_cache():
+        t0 = time.perf_counter()
+        trainer.step(1)
+        return time.perf_counter() - t0
 
 
 def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False, compile: bool = False):

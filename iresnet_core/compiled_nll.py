@@ -75,6 +75,8 @@ _COMPILED: dict[int, Callable[..., Tensor]] = {}
 #: A background compile of one of these is done before it starts (a Playground's reset, a second
 #: run of the same flow), with no child process to wait for.
 _DONE: set[tuple] = set()
+#: The background compiler's ``nice`` increment: it takes the CPU time a live page leaves
+CHILD_NICENESS = 10
 _FAILURE: list[str] = []
 
 
@@ -319,12 +321,13 @@ class CompiledNLL:
 
 
 def _groups_of(layers: list, flat: FlatParameters, group_blocks: int | None = None) -> tuple[list[_Group], list, list[float]]:
-    """``(groups, maps, coeffs)``: ``layers`` cut into runs of about ``group_blocks`` blocks
-    (default :data:`GROUP_BLOCKS`) for
-    :func:`_layers_pass` (the largest count up to it that divides the blocks evenly, so that every
-    run is alike and one graph serves them all), the constrained maps in the order their ``u, v``
-    are concatenated, and their ``c``. A run's parameters must be one stretch of ``flat`` (they are
-    for a flow's own order); where they are not, the whole flow is one run."""
+    """``(groups, maps, coeffs)``: ``layers`` cut into runs for :func:`_layers_pass`, the
+    constrained maps in the order their ``u, v`` are concatenated, and their ``c``.
+
+    A run holds the largest number of blocks up to ``group_blocks`` (default :data:`GROUP_BLOCKS`)
+    that divides the blocks evenly, so that every run is alike and one graph serves them all. A
+    run's parameters must be one stretch of ``flat`` (they are in a flow's own order); where they
+    are not, the whole flow is one run."""
     index = {id(p): i for i, p in enumerate(flat.params)}
     sizes = [p.numel() for p in flat.params]
     steps: list[tuple] = []  # per block (with its ActNorm) or lone ActNorm: (entry, pieces, uv span, coeff span)
@@ -386,6 +389,7 @@ def _group_of(run: list[tuple], sizes: list[int]) -> _Group:
 
     start = sum(sizes[:p0])
     spec = (tuple(sizes[p0:p1]), tuple(shift(st[0]) for st in run))
+    # (a run without a constrained map still gets a coefficient tensor, of one entry or none)
     return _Group(slice(start, start + sum(sizes[p0:p1])), slice(uv0, uv1), slice(c0, max(c1, c0 + 1)), spec)
 
 
@@ -425,6 +429,8 @@ def _compile_in_child(cfg: dict, batch_size: int, threads: int, dtype: torch.dty
     job = json.dumps({"cfg": cfg, "batch_size": batch_size, "threads": threads, "dtype": str(dtype).split(".")[-1]})
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    # one compiler process, not a pool of one per core: the training beside keeps the other core
+    env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     code = "import sys; from iresnet_core.compiled_nll import _child_main; _child_main(sys.argv[1])"
     try:
         done = subprocess.run([sys.executable, "-c", code, job], env=env, capture_output=True, text=True, timeout=timeout)
@@ -435,13 +441,19 @@ def _compile_in_child(cfg: dict, batch_size: int, threads: int, dtype: torch.dty
 
 def _child_main(job_json: str) -> None:
     """The child of :func:`_compile_in_child`: build the flow, compile its loss, run it once
-    forward and backward (which compiles the backward), exit."""
+    forward and backward (which compiles the backward), exit. It runs at a lower priority
+    (:data:`CHILD_NICENESS`), so that a page training and drawing meanwhile is not slowed by it."""
     import json
+    import os
 
     from .config import FlowConfig
     from .models import build_flow
 
     job = json.loads(job_json)
+    try:  # in the background: a live page's training and drawing come first
+        os.nice(CHILD_NICENESS)
+    except (AttributeError, OSError):  # pragma: no cover  (no nice on this platform)
+        pass
     torch.set_num_threads(int(job["threads"]))
     flow = _as_initialised(build_flow(FlowConfig.from_dict(job["cfg"])).to(getattr(torch, job["dtype"])))
     loss_fn = CompiledNLL(flow.train(), threads=int(job["threads"]))

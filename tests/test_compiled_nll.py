@@ -272,6 +272,22 @@ def test_the_worker_loads_in_a_thread_that_ends_and_takes_its_openmp_team_along(
     assert seen == ["iresnet-compile-load"]
 
 
+def test_while_the_compiler_runs_beside_the_eager_steps_take_one_thread(monkeypatch):
+    """Two threads would wait at every barrier for the core the compiler holds (Trainer._one_step)."""
+    monkeypatch.setattr(compiled_nll._Worker, "submit", classmethod(lambda cls, *a: None))  # compiling for ever
+    trainer = ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=3e-2, batch_size=100, seed=0, compile="background")
+    seen: list[int] = []
+    eager_nll = trainer.flow.nll
+    monkeypatch.setattr(trainer.flow, "nll", lambda *a, **k: seen.append(torch.get_num_threads()) or eager_nll(*a, **k))
+    with ic.torch_threads(2):
+        trainer.step(3)
+        assert trainer.compile_state == "compiling" and seen == [1, 1, 1]
+        assert torch.get_num_threads() == 2  # given back after each step
+        trainer.set_compile(False)
+        trainer.step(2)
+    assert seen[3:] == [2, 2]
+
+
 def test_compile_takes_only_known_values():
     with pytest.raises(ValueError, match="compile must be False, True or 'background', got 'yes'"):
         ic.Trainer(ic.build_flow(ic.FlowConfig(**CFG)), DATA, lr=1e-3, batch_size=100, seed=0, compile="yes")

@@ -16,7 +16,7 @@ What it costs: a C++ compiler at run time (:func:`compiler_missing`), and a comp
 architecture, batch size and thread count: about 30 s cold for the default 32 x 2-32-32-2 (all 32
 blocks in one graph took 100 s, most of it gcc and inductor's scheduler), 3 s once inductor's
 cache on disk has it. It can compile in the background (:class:`iresnet_core.train.Trainer`'s
-``compile="background"``, the Playground's default). What it gives, on two cores: the default
+``compile="background"``, the Playground's default; :mod:`iresnet_core.compile_worker`). What it gives, on two cores: the default
 flow's step 37 -> 69 steps a second at two threads, 34 -> 71 at one.
 
 The loss falls back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers,
@@ -35,12 +35,9 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import queue
 import threading
 import warnings
-import weakref
 from collections.abc import Callable
 
 import torch
@@ -52,10 +49,9 @@ from .flat_params import FlatParameters
 from .flow import Flow, standard_normal_log_prob
 from .iresnet import InvertibleResidualBlock
 from .lipschitz import drop_prefetched, prefetch_training_rescales
-from .threads import torch_threads
 
 __all__ = ["residual_exact", "CompiledNLL", "not_compilable", "compiler_missing", "compile_failure", "reset_compiled",
-           "COMPILE_STATES", "GROUP_BLOCKS"]
+           "record_failure", "COMPILE_STATES", "GROUP_BLOCKS"]
 
 #: :attr:`CompiledNLL.state`'s values: compiling in the background (the loss is eager meanwhile),
 #: compiled (the loss takes the graph where it applies), failed (eager for good).
@@ -75,8 +71,6 @@ _COMPILED: dict[int, Callable[..., Tensor]] = {}
 #: A background compile of one of these is done before it starts (a Playground's reset, a second
 #: run of the same flow), with no child process to wait for.
 _DONE: set[tuple] = set()
-#: The background compiler's ``nice`` increment: it takes the CPU time a live page leaves
-CHILD_NICENESS = 10
 _FAILURE: list[str] = []
 
 
@@ -239,8 +233,8 @@ class CompiledNLL:
     the graph for batches of ``batch_size`` while the calls here take the eager loss, and the first
     call after it is done takes the graph (:attr:`state` tells which). The compiler's Python holds
     the interpreter's lock for most of a minute, which would starve a training thread beside it, so
-    the worker has a child process compile first, into inductor's cache on disk, and then loads the
-    graph from there in a few seconds. A live page keeps training through the compile.
+    the worker (:mod:`iresnet_core.compile_worker`) has a child process compile first, into
+    inductor's cache on disk, and then loads the graph from there in a few seconds. A live page keeps training through the compile.
 
     The kernels are made for ``threads`` threads (default: torch's thread count when this is made),
     and dynamo guards on the count: a call at another count compiles again (from the cache on disk
@@ -264,7 +258,9 @@ class CompiledNLL:
         self.threads = int(threads or torch.get_num_threads())
         self._ready = threading.Event()
         if background and self._key(batch_size) not in _DONE:
-            _Worker.submit(self, _warm_up_copy(flow), batch_size)
+            from .compile_worker import submit  # (that module builds on this one)
+
+            submit(self, flow, batch_size)
         else:
             self._ready.set()
 
@@ -278,6 +274,11 @@ class CompiledNLL:
         if _FAILURE:
             return "failed"
         return "compiled" if self._ready.is_set() else "compiling"
+
+    def mark_compiled(self) -> None:
+        """The background worker's word that its compile is over (loaded, or failed: then
+        :func:`compile_failure` says why): the next call takes the graph where it applies."""
+        self._ready.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a background compile is over (done or failed); ``False`` on ``timeout``."""
@@ -311,7 +312,7 @@ class CompiledNLL:
                     z, ld = run(self._act, z, params[g.params], uv[g.uv] if self._uv_layers else uv, self._coeffs[g.coeffs], g.spec)
                     lds.append(ld)
             except Exception as exc:  # noqa: BLE001  (any compiler failure: the eager loss is the same)
-                _record_failure(exc)
+                record_failure(exc)
             else:
                 _DONE.add(self._key(x.shape[0]))
                 return -(standard_normal_log_prob(z) + torch.stack(lds).sum(0)).mean()
@@ -393,149 +394,10 @@ def _group_of(run: list[tuple], sizes: list[int]) -> _Group:
     return _Group(slice(start, start + sum(sizes[p0:p1])), slice(uv0, uv1), slice(c0, max(c1, c0 + 1)), spec)
 
 
-def _record_failure(exc: BaseException) -> None:
+def record_failure(exc: BaseException) -> None:
+    """Record why compiling failed (:func:`compile_failure` gives the first reason) and warn: every
+    loss from now on is the eager one."""
     text = str(exc).strip()
     _FAILURE.append(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}")
     warnings.warn(f"compiling the training loss failed, training goes on uncompiled ({_FAILURE[0]})",
                   RuntimeWarning, stacklevel=3)
-
-
-def _warm_up_copy(flow: Flow) -> Flow:
-    """A copy of ``flow`` to compile on, its ActNorms marked initialised and its log-det exact.
-    Made in the caller's thread: the original may be training while the worker compiles."""
-    with torch.no_grad():
-        twin = copy.deepcopy(flow)
-    twin.cfg = dataclasses.replace(flow.cfg, logdet="exact")
-    return _as_initialised(twin).train()
-
-
-def _as_initialised(flow: Flow) -> Flow:
-    """``flow`` with its ActNorms marked initialised (a graph to compile, not a model to train)."""
-    for m in flow.layers:
-        if isinstance(m, ActNorm):
-            m.initialized.fill_(1)
-    return flow
-
-
-def _compile_in_child(cfg: dict, batch_size: int, threads: int, dtype: torch.dtype, timeout: float = 1800) -> str | None:
-    """Compile the graph of a flow of ``cfg`` in a child process, which leaves it in inductor's
-    cache on disk for this process to load; ``None`` when it did, else what went wrong."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    job = json.dumps({"cfg": cfg, "batch_size": batch_size, "threads": threads, "dtype": str(dtype).split(".")[-1]})
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
-    # one compiler process, not a pool of one per core: the training beside keeps the other core
-    env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
-    code = "import sys; from iresnet_core.compiled_nll import _child_main; _child_main(sys.argv[1])"
-    try:
-        done = subprocess.run([sys.executable, "-c", code, job], env=env, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if done.returncode == 0 else (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-
-
-def _child_main(job_json: str) -> None:
-    """The child of :func:`_compile_in_child`: build the flow, compile its loss, run it once
-    forward and backward (which compiles the backward), exit. It runs at a lower priority
-    (:data:`CHILD_NICENESS`), so that a page training and drawing meanwhile is not slowed by it."""
-    import json
-    import os
-
-    from .config import FlowConfig
-    from .models import build_flow
-
-    job = json.loads(job_json)
-    try:  # in the background: a live page's training and drawing come first
-        os.nice(CHILD_NICENESS)
-    except (AttributeError, OSError):  # pragma: no cover  (no nice on this platform)
-        pass
-    torch.set_num_threads(int(job["threads"]))
-    flow = _as_initialised(build_flow(FlowConfig.from_dict(job["cfg"])).to(getattr(torch, job["dtype"])))
-    loss_fn = CompiledNLL(flow.train(), threads=int(job["threads"]))
-    x = torch.randn(int(job["batch_size"]), flow.dim, dtype=loss_fn.flat.data.dtype)
-    loss_fn(x).backward()
-    if _FAILURE:
-        raise SystemExit(_FAILURE[0])
-
-
-def _load(twin: Flow, batch_size: int, threads: int, dtype: torch.dtype) -> None:
-    """Compile ``twin``'s loss in this process, forward and backward (from the cache on disk where
-    a child left it)."""
-    x = torch.randn(batch_size, twin.dim, generator=torch.Generator().manual_seed(0), dtype=dtype)
-    # torch's thread count is per thread here (OpenMP's), and dynamo guards on it: compiled at
-    # another count than the owner's, the graph would compile again there
-    with torch.enable_grad(), torch_threads(threads):
-        CompiledNLL(twin, threads=threads)(x).backward()  # the forward graph, then the backward's
-
-
-def _in_passing_thread(fn: Callable[..., None], *args: object) -> None:
-    """``fn(*args)`` in a thread of its own that ends with it, re-raising what it raised.
-
-    A thread that runs torch on more than one thread gets an OpenMP team of its own, and GNU
-    OpenMP keeps it for the thread's life. Once a process has more such threads than cores, every
-    team stops spinning between parallel regions and sleeps instead: every small operation of the
-    training thread then waits for its team to wake, which halved a 2-thread step (37 -> 17 steps
-    a second, eager or compiled alike). A team goes with its thread, so the worker loads in one
-    that ends."""
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fn(*args)
-        except BaseException as exc:  # noqa: BLE001  (handed to the caller)
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="iresnet-compile-load", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-
-
-class _Worker:
-    """The one thread that compiles in the background, one request after another; a request whose
-    owner is gone by its turn (a Playground that moved on to another architecture) is skipped.
-
-    Each request is compiled twice: in a child process first (the long part: its Python runs on
-    a core of its own, not under this process's lock), then here from the cache on disk it left."""
-
-    _queue: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
-    _thread: threading.Thread | None = None
-    _start_lock = threading.Lock()
-
-    @classmethod
-    def submit(cls, owner: CompiledNLL, twin: Flow, batch_size: int) -> None:
-        cls._queue.put((weakref.ref(owner), twin, int(batch_size), owner.threads))
-        cls.start()
-
-    @classmethod
-    def start(cls) -> None:
-        """Start the worker thread unless it runs."""
-        with cls._start_lock:
-            if cls._thread is None or not cls._thread.is_alive():
-                cls._thread = threading.Thread(target=cls._serve, name="iresnet-compile", daemon=True)
-                cls._thread.start()
-
-    @classmethod
-    def _serve(cls) -> None:
-        while True:
-            ref, twin, batch_size, threads = cls._queue.get()
-            if ref() is None:
-                continue
-            try:
-                dtype = next(twin.parameters()).dtype
-                # A child that fails leaves nothing on disk: compiling here then says why.
-                _compile_in_child(twin.cfg.to_dict(), batch_size, threads, dtype)
-                if ref() is not None:
-                    _in_passing_thread(_load, twin, batch_size, threads, dtype)
-            except Exception as exc:  # noqa: BLE001  (not the compiler's: the copy itself failed)
-                _record_failure(exc)
-            owner = ref()
-            if owner is not None:
-                owner._ready.set()
-            del twin, owner

@@ -24,6 +24,17 @@ from iresnet_core.allocator import keep_freed_memory  # noqa: E402  (after the p
 keep_freed_memory()  # as the app does
 
 
+@pytest.fixture(autouse=True)
+def _no_compile_failure_carries_over():
+    """A test that makes the compiler fail (on purpose) leaves every later test's compiled loss
+    eager: each test starts and ends with no failure recorded."""
+    from iresnet_core import compiled_nll
+
+    compiled_nll._FAILURE.clear()
+    yield
+    compiled_nll._FAILURE.clear()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "browser: drives a real headless Chromium through Playwright (slow; needs /usr/bin/chromium)")

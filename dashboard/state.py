@@ -248,7 +248,7 @@ class Playground:
                 mode = _compile_mode(run.flow, s)
                 run.trainer.set_compile(mode)
                 if s.compiled and run.model == "iresnet":
-                    notes.append("i-ResNet: compiling its training step in the background (about a minute the "
+                    notes.append("i-ResNet: compiling its training step in the background (a minute or two the "
                                  "first time for an architecture, seconds after); it trains on meanwhile." if mode
                                  else f"i-ResNet: no compiled step for this model ({ic.not_compilable(run.flow)}).")
                 elif run.model == "iresnet":

@@ -16,8 +16,9 @@ What it costs: a C++ compiler at run time (:func:`compiler_missing`), and a comp
 architecture, batch size and thread count: about 30 s cold for the default 32 x 2-32-32-2 (all 32
 blocks in one graph took 100 s, most of it gcc and inductor's scheduler), 3 s once inductor's
 cache on disk has it. It can compile in the background (:class:`iresnet_core.train.Trainer`'s
-``compile="background"``, the Playground's default; :mod:`iresnet_core.compile_worker`). What it gives, on two cores: the default
-flow's step 37 -> 69 steps a second at two threads, 34 -> 71 at one.
+``compile="background"``, the Playground's default; :mod:`iresnet_core.compile_worker`). What it
+gives, on two cores: the default flow's step 37 -> 69 steps a second at two threads, 34 -> 71
+at one.
 
 The loss falls back to the eager :meth:`~iresnet_core.flow.Flow.nll`, with the same numbers,
 wherever the compiled graph does not apply: before the ActNorms have seen their first batch, in
@@ -234,7 +235,8 @@ class CompiledNLL:
     call after it is done takes the graph (:attr:`state` tells which). The compiler's Python holds
     the interpreter's lock for most of a minute, which would starve a training thread beside it, so
     the worker (:mod:`iresnet_core.compile_worker`) has a child process compile first, into
-    inductor's cache on disk, and then loads the graph from there in a few seconds. A live page keeps training through the compile.
+    inductor's cache on disk, and then loads the graph from there in a few seconds. A live page
+    keeps training through the compile.
 
     The kernels are made for ``threads`` threads (default: torch's thread count when this is made),
     and dynamo guards on the count: a call at another count compiles again (from the cache on disk

@@ -70,14 +70,15 @@ class DensityGrid:
 
 
 @torch.inference_mode()
-def density_grid(flow: Flow, bounds: Box, n: int = 200, chunk: int = 5000) -> DensityGrid:
+def density_grid(flow: Flow, bounds: Box, n: int = 200, chunk: int = 5000, native: bool = True) -> DensityGrid:
     """The exact density ``exp(log p)`` of the flow on an n x n grid, through
-    :meth:`~iresnet_core.flow.Flow.log_prob_many` (``chunk``: at most that many points at a time).
+    :meth:`~iresnet_core.flow.Flow.log_prob_many`: its fused kernel where it applies (``native``),
+    else torch with at most ``chunk`` points at a time.
     """
     _eval(flow)
     xs, ys, pts = grid_points(bounds, n)
     x = torch.from_numpy(pts)
-    logp = flow.log_prob_many(x, chunk).numpy().reshape(n, n)
+    logp = flow.log_prob_many(x, chunk, native=native).numpy().reshape(n, n)
     logp = np.where(np.isfinite(logp), logp, -np.inf)
     dens = np.exp(logp)
     cell = (xs[1] - xs[0]) * (ys[1] - ys[0])

@@ -3,7 +3,8 @@
 The default flow (``ic.FlowConfig()``: 32 blocks of 2-32-32-2, c = 0.9), loaded from the 8gaussians checkpoint when
 one is there (what a person sees first) and otherwise trained for a few steps:
 
-* a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow;
+* a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow, the i-ResNet's also
+  through torch alone (``native=False``) beside its fused kernel;
 * inverse curves for 5 values of c (``ic.analysis.inverse_curves``, 256 points, 50 iterations);
 * the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
 * reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
@@ -118,7 +119,11 @@ def _run(quick: bool, log) -> dict[str, Any]:
             + (f"  ({r['error']})" if "error" in r else ""))
         rows.append(r)
 
-    add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200), origin)
+    add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200),
+        f"{origin}; " + ("the fused kernel (iresnet_core/density2d.c)" if ic.native_density.available()
+                         else f"torch: the fused kernel is unavailable ({ic.native_density.unavailable_reason()})"))
+    add("density grid 200x200, i-ResNet, torch path", lambda: ic.analysis.density_grid(flow, bounds, n=200, native=False),
+        "the same grid without the fused kernel: the peer of the row above")
     add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), gorigin)
     n_grid = _playground_grid()
     add(f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",

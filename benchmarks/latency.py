@@ -121,11 +121,12 @@ def _run(quick: bool, log) -> dict[str, Any]:
         rows.append(r)
 
     add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200),
-        f"{origin}; " + ("the fused kernel (iresnet_core/density2d.c)" if ic.native_density.available()
-                         else f"torch: the fused kernel is unavailable ({ic.native_density.unavailable_reason()})"))
+        f"{origin}; " + ("the fused kernel (iresnet_core/density2d.c)" if ic.native_density.pack(flow.layers) is not None
+                         else f"torch (the fused kernel: {ic.native_density.unavailable_reason() or 'not for this flow'})"))
     add("density grid 200x200, i-ResNet, torch path", lambda: ic.analysis.density_grid(flow, bounds, n=200, native=False),
         "the same grid without the fused kernel: the peer of the row above")
-    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), gorigin)
+    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200),
+        f"{gorigin}; " + ("the fused kernel" if ic.native_density.pack(glow.layers) is not None else "torch"))
     n_grid = _playground_grid()
     add(f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",
         lambda: ic.analysis.density_grid(flow, bounds, n=n_grid), origin)

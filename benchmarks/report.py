@@ -119,9 +119,11 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         t = lat.get("density grid 200x200, i-ResNet, torch path")
         vs = (f"; through torch alone {t['median_ms']:.0f} ms, {t['median_ms'] / v:.1f}x the time"
               if t and math.isfinite(t.get("median_ms", math.nan)) and v > 0 else "")
+        glow = lat.get("density grid 200x200, Glow", {}).get("median_ms", math.nan)
+        vs += f"; Glow's {glow:.0f} ms" if math.isfinite(glow) else ""
         rows.append(("200x200 density grid < 100 ms",
                      f"{v:.0f} ms, median wall time with two threads (i-ResNet; fastest {g['min_ms']:.0f} ms){vs}",
-                     "yes" if v < 100 else "no"))
+                     "yes" if v < 100 and not glow >= 100 else "no"))
     lens = [r for r in lat.values() if r.get("lens") and math.isfinite(r.get("max_ms", math.nan))]
     if lens:
         worst = max(lens, key=lambda r: r["max_ms"])

@@ -1,4 +1,4 @@
-/* log p(x) of a 2D i-ResNet (ELU blocks and ActNorms) at many points, fused: the density grid's kernel.
+/* log p(x) of a 2D i-ResNet (ELU blocks, ActNorms) or Glow at many points, fused: the density grid's kernel.
  *
  * Built and loaded by iresnet_core/native_density.py, which falls back to the torch path
  * (Flow.log_prob_many) wherever this cannot be compiled. The mathematics is the torch path's:
@@ -18,7 +18,10 @@
  * Layout (float32): x is n x 2, row-major; out has n entries. Layer i is a residual block when
  * kinds[i] == 0, with depth[b] linear maps for the b-th block of widths widths[...] (depth + 1
  * numbers, 2 first and last) and, in params, W_1 (out x in, row-major), b_1, W_2, b_2, ...;
- * kinds[i] == 1 is an affine map x * scale + shift (an ActNorm: scale[2], shift[2]).
+ * kinds[i] == 1 is an affine map x * scale + shift (an ActNorm: scale[2], shift[2]); for Glow
+ * (Kingma & Dhariwal 2018), kinds[i] == 2 is a linear map W (2 x 2, row-major) and kinds[i] == 3
+ * or 4 an affine coupling conditioned on x0 or x1: the log-scale's bound, then its MLP laid out as
+ * a block's (widths 1, ..., 2; depth and widths taken in turn with the blocks').
  * `constant` is added to every output (the ActNorms' log-determinants, sum of log_scale).
  */
 #include <math.h>
@@ -35,11 +38,12 @@ typedef int32_t vi __attribute__((vector_size(4 * P)));
 /* Lane-wise selects written so that a NaN lane stays NaN, as it would through torch. */
 static inline vf where(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
 
-/* exp(x) for x <= 0 (and NaN): 2^n e^r with |r| <= ln 2 / 2, the polynomial of Cephes' expf;
- * below -87 it returns e^-87 (~1.6e-38) rather than a subnormal or 0. Relative error ~1e-7. */
-static inline vf exp_nonpositive(vf x)
+/* exp(x), 2^n e^r with |r| <= ln 2 / 2 and the polynomial of Cephes' expf, relative error ~1e-7;
+ * x is clamped to [-87, 88], so the result is never a subnormal, 0 or inf (NaN stays NaN). */
+static inline vf vexp(vf x)
 {
     x = where(x < -87.0f, (vf){} - 87.0f, x);
+    x = where(x > 88.0f, (vf){} + 88.0f, x);
     vf t = x * 1.44269504088896341f;
     vf n = (t + 12582912.0f) - 12582912.0f; /* round to nearest, |t| < 2^22 */
     vf r = x - n * 0.693359375f;
@@ -55,11 +59,20 @@ static inline vf exp_nonpositive(vf x)
     return y * (vf)e;
 }
 
+/* tanh(v) = sign(v) (1 - e) / (1 + e) with e = exp(-2 |v|): absolute error ~1e-7. */
+static inline vf vtanh(vf v)
+{
+    vi neg = v < 0.0f;
+    vf e = vexp(-2.0f * where(neg, -v, v));
+    vf t = (1.0f - e) / (1.0f + e);
+    return where(neg, -t, t);
+}
+
 /* ELU and its derivative: s = phi'(a) = exp(min(a, 0)), phi(a) = a for a > 0, s - 1 otherwise. */
 static inline vf elu(vf a, vf *s)
 {
     vi pos = a > 0.0f;
-    *s = exp_nonpositive(where(pos, (vf){}, a));
+    *s = vexp(where(pos, (vf){}, a));
     return where(pos, a, *s - 1.0f);
 }
 
@@ -127,6 +140,52 @@ static void block_tile(vf *x0, vf *x1, vf *ld, int L, const int *w, const float 
     *x1 += g1;
 }
 
+/* One affine coupling on a tile (Kingma & Dhariwal 2018, Sec. 3.3): the conditioning coordinate c
+ * (x0 for parity 0, else x1) goes through an ELU MLP of widths w[0] = 1, ..., w[L] = 2 to (raw, t);
+ * s = bound * tanh(raw / bound), the other coordinate becomes x * exp(s) + t, and ld += s. */
+static void coupling_tile(vf *c, vf *x, vf *ld, float bound, int L, const int *w, const float *prm)
+{
+    vf Za[MAXW], Zb[MAXW];
+    vf *Z = Za, *Zn = Zb;
+    int n = w[1];
+    const float *W = prm, *b = prm + n;
+    prm += 2 * n;
+    for (int k = 0; k < n; k++) {
+        vf s;
+        Z[k] = elu(W[k] * *c + b[k], &s);
+    }
+    for (int l = 2; l < L; l++) {
+        int m = w[l - 1];
+        n = w[l];
+        W = prm; b = prm + n * m;
+        prm += n * m + n;
+        for (int k = 0; k < n; k += KB) {
+            int kb = n - k < KB ? n - k : KB;
+            vf a[KB];
+            for (int q = 0; q < KB; q++) a[q] = (vf){} + (q < kb ? b[k + q] : 0.0f);
+            for (int j = 0; j < m; j++) {
+                vf z = Z[j];
+                for (int q = 0; q < KB; q++) a[q] += (q < kb ? W[(k + q) * m + j] : 0.0f) * z;
+            }
+            for (int q = 0; q < kb; q++) {
+                vf s;
+                Zn[k + q] = elu(a[q], &s);
+            }
+        }
+        vf *t = Z; Z = Zn; Zn = t;
+    }
+    int m = w[L - 1];
+    W = prm; b = prm + 2 * m;
+    vf raw = (vf){} + b[0], shift = (vf){} + b[1];
+    for (int j = 0; j < m; j++) {
+        raw += W[j] * Z[j];
+        shift += W[m + j] * Z[j];
+    }
+    vf s = bound * vtanh(raw / bound);
+    *x = *x * vexp(s) + shift;
+    *ld += s;
+}
+
 void log_prob_2d(int64_t n, const float *x, float *out, int n_layers, const int *kinds, const int *depth,
                  const int *widths, const float *params, float constant)
 {
@@ -145,10 +204,24 @@ void log_prob_2d(int64_t n, const float *x, float *out, int n_layers, const int 
                 block_tile(&x0, &x1, &ld, L, w, prm);
                 for (int l = 1; l <= L; l++) prm += w[l] * w[l - 1] + w[l];
                 w += L + 1;
-            } else {
+            } else if (kinds[i] == 1) { /* ActNorm */
                 x0 = x0 * prm[0] + prm[2];
                 x1 = x1 * prm[1] + prm[3];
                 prm += 4;
+            } else if (kinds[i] == 2) { /* Glow's invertible linear map, W row-major */
+                vf y0 = prm[0] * x0 + prm[1] * x1;
+                x1 = prm[2] * x0 + prm[3] * x1;
+                x0 = y0;
+                prm += 4;
+            } else { /* Glow's coupling, parity kinds[i] - 3; params: bound, then the MLP's */
+                int L = *d++;
+                if (kinds[i] == 3)
+                    coupling_tile(&x0, &x1, &ld, prm[0], L, w, prm + 1);
+                else
+                    coupling_tile(&x1, &x0, &ld, prm[0], L, w, prm + 1);
+                prm += 1;
+                for (int l = 1; l <= L; l++) prm += w[l] * w[l - 1] + w[l];
+                w += L + 1;
             }
         }
         vf lp = -0.5f * (x0 * x0 + x1 * x1) - 1.8378770664093453f + ld + constant; /* log N(z; 0, I), d = 2 */

@@ -3,10 +3,11 @@ use, loaded with ctypes, and used by :meth:`iresnet_core.flow.Flow.log_prob_many
 covers; everything else, and every machine without a compiler, takes the torch path.
 
 The kernel computes what the torch path computes, ``log p(x)`` by the change of variables
-(Behrmann et al. 2019, eq. 1) with each block's exact ``ln |det(I + J_g)|``, for 2D i-ResNets of
-ELU blocks and ActNorms in float32. It keeps 16 points at a time in registers through the whole
-flow, where torch makes some ten passes over memory per layer: a 200 x 200 grid of the default flow
-on two cores took 45 ms against 190-450 through torch (issue 6, ``docs/benchmarks.md``). The tests
+(Behrmann et al. 2019, eq. 1), in float32: for 2D i-ResNets of ELU blocks and ActNorms, with each
+block's exact ``ln |det(I + J_g)|``, and for the 2D Glow (ActNorm, LU linear map, affine coupling
+with an ELU conditioner). It keeps 16 points at a time in registers through the whole flow, where
+torch makes some ten passes over memory per layer: a 200 x 200 grid of the default i-ResNet on two
+cores took 45-61 ms against 190-450 through torch (issue 6, ``docs/benchmarks.md``). The tests
 compare the two paths on the same flows.
 
 The shared library is cached under ``$IRESNET_NATIVE_CACHE`` (default ``~/.cache/iresnet-playground``,
@@ -41,6 +42,7 @@ import torch
 from torch import Tensor
 
 from .actnorm import ActNorm
+from .glow import AffineCoupling, InvertibleLinearLU
 from .iresnet import InvertibleResidualBlock
 
 __all__ = ["available", "unavailable_reason", "pack", "PackedFlow", "MAX_WIDTH"]
@@ -189,12 +191,28 @@ class PackedFlow:
         return torch.from_numpy(out)
 
 
+def _coupling_mlp(layer: AffineCoupling) -> list[tuple[Tensor, Tensor]] | None:
+    """The coupling's conditioner as ``(W, b)`` per linear map, when the kernel takes it: 2D, float32,
+    ``Linear, ELU, ..., Linear`` with ELU's alpha 1, a hidden layer no wider than :data:`MAX_WIDTH`."""
+    mods = list(layer.net)
+    linears, acts = mods[0::2], mods[1::2]
+    if layer.dim != 2 or len(mods) % 2 == 0 or len(linears) < 2:
+        return None
+    if not all(isinstance(m, torch.nn.Linear) for m in linears):
+        return None
+    if not all(isinstance(m, torch.nn.ELU) and m.alpha == 1.0 for m in acts):
+        return None
+    if any(m.weight.dtype != torch.float32 for m in linears) or max(m.out_features for m in linears[:-1]) > MAX_WIDTH:
+        return None
+    return [(m.weight, m.bias) for m in linears]
+
+
 @torch.no_grad()
 def pack(layers) -> PackedFlow | None:
     """``layers`` (a :class:`~iresnet_core.flow.Flow`'s) packed for the kernel, with each block's
-    normalised weights taken now; ``None`` when the kernel is unavailable or does not cover them
-    (anything but 2D float32 ELU blocks with a hidden layer no wider than :data:`MAX_WIDTH`, and
-    ActNorms)."""
+    normalised weights taken now; ``None`` when the kernel is unavailable or does not cover them.
+    It covers 2D float32 flows of ActNorms and either i-ResNet blocks with ELU or Glow's linear maps
+    and couplings with ELU conditioners, every hidden layer no wider than :data:`MAX_WIDTH`."""
     kinds, depth, widths, params, constant = [], [], [], [], 0.0
     for layer in layers:
         if isinstance(layer, InvertibleResidualBlock):
@@ -211,6 +229,23 @@ def pack(layers) -> PackedFlow | None:
             depth.append(len(frozen))
             widths += [2, *ws]
             for w, b in frozen:
+                params += [w.reshape(-1), b]
+        elif isinstance(layer, InvertibleLinearLU):
+            w = layer.weight()
+            if w.shape != (2, 2) or w.dtype != torch.float32:
+                return None
+            kinds.append(2)
+            params.append(w.reshape(-1))
+            constant += float(layer.log_s.sum())
+        elif isinstance(layer, AffineCoupling):
+            mlp = _coupling_mlp(layer)
+            if mlp is None:
+                return None
+            kinds.append(3 + layer.parity)
+            depth.append(len(mlp))
+            widths += [1, *(w.shape[0] for w, _ in mlp)]
+            params.append(torch.tensor([layer.scale_bound], dtype=torch.float32))
+            for w, b in mlp:
                 params += [w.reshape(-1), b]
         elif isinstance(layer, ActNorm):
             if layer.log_scale.numel() != 2 or layer.log_scale.dtype != torch.float32:

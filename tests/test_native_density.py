@@ -1,5 +1,6 @@
 """The density grid's fused kernel (``iresnet_core/density2d.c``): the numbers of the torch path,
-on every architecture it takes, and the torch path wherever it cannot be built or does not apply."""
+on every i-ResNet and Glow it takes, and the torch path wherever it cannot be built or does not
+apply."""
 
 from __future__ import annotations
 
@@ -28,15 +29,18 @@ def fresh_kernel(monkeypatch, tmp_path):
     nd._reset()
 
 
-def _flow(hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0) -> ic.Flow:
-    """A flow far from its initialisation: weights, ActNorm biases and scales all moved."""
-    flow = ic.build_flow(ic.FlowConfig(n_blocks=n_blocks, hidden=hidden, coeff=coeff, seed=seed))
+def _flow(hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0, model="iresnet") -> ic.Flow:
+    """A flow far from its initialisation: weights, ActNorm biases and scales all moved (a Glow's
+    zero-initialised couplings too)."""
+    cfg = ic.FlowConfig(n_blocks=n_blocks, hidden=hidden, coeff=coeff, seed=seed)
+    flow = ic.build_flow(cfg if model == "iresnet" else ic.match_glow(cfg))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in flow.parameters():
             p.add_(0.3 * torch.randn(p.shape, generator=gen))
-    scramble(flow, scale)
-    refresh_power_iteration(flow, n_iter=100)
+    if model == "iresnet":
+        scramble(flow, scale)
+        refresh_power_iteration(flow, n_iter=100)
     return flow.eval()
 
 
@@ -83,6 +87,26 @@ def test_kernel_gives_the_torch_numbers(hidden, coeff):
 
 
 @needs_kernel
+@pytest.mark.parametrize("hidden", [(32, 32), (5,), (9, 3, 17)])
+def test_kernel_gives_glows_torch_numbers(hidden):
+    """Glow's layers (ActNorm, the LU linear map, couplings of both parities with a bounded
+    log-scale) against float64, relative to the size of ``log p`` (a Glow's far tails run to
+    -1e5 and beyond, where float32 keeps five digits)."""
+    flow = _flow(hidden, n_blocks=4, model="glow")
+    packed = nd.pack(flow.layers)
+    assert packed is not None
+    x = torch.randn(997, 2, generator=torch.Generator().manual_seed(5)) * 2
+    ref = _exact64(flow, x)
+    assert torch.isfinite(ref).all()
+    with torch.inference_mode():
+        torch32 = flow.log_prob_many(x, native=False).double()
+    size = ref.abs().clamp(min=1.0)
+    err_kernel = ((packed.log_prob(x).double() - ref).abs() / size).max().item()
+    err_torch = ((torch32 - ref).abs() / size).max().item()
+    assert err_kernel <= max(3 * err_torch, 5e-6), (err_kernel, err_torch)
+
+
+@needs_kernel
 def test_log_prob_many_takes_the_kernel_and_agrees_across_threads():
     flow = _flow((32, 32), n_blocks=4)
     x = torch.randn(5003, 2, generator=torch.Generator().manual_seed(2)) * 3
@@ -119,11 +143,12 @@ def test_non_finite_points_stay_non_finite():
 
 
 def test_flows_the_kernel_does_not_cover_take_the_torch_path():
-    glow = ic.build_flow(ic.match_glow(ic.FlowConfig(n_blocks=2, hidden=(16, 16))))
     swish = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16, 16), activation="lipswish"))
     wide = ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(nd.MAX_WIDTH + 1,)))
+    wide_glow = ic.build_flow(ic.match_glow(ic.FlowConfig(n_blocks=1, hidden=(nd.MAX_WIDTH + 1,))))
     f64 = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,))).double()
-    for flow in (glow, swish, wide, f64):
+    glow64 = ic.build_flow(ic.match_glow(ic.FlowConfig(n_blocks=2, hidden=(16,)))).double()
+    for flow in (swish, wide, wide_glow, f64, glow64):
         assert nd.pack(flow.layers) is None
     x = torch.randn(40, 2, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

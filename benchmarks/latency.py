@@ -120,13 +120,18 @@ def _run(quick: bool, log) -> dict[str, Any]:
             + (f"  ({r['error']})" if "error" in r else ""))
         rows.append(r)
 
+    def path(f) -> str:
+        """Which way ``density_grid`` takes for ``f``: the fused kernel or torch (and why)."""
+        if ic.native_density.pack(f.layers) is not None:
+            return "the fused kernel (iresnet_core/density2d.c)"
+        return f"torch (the fused kernel: {ic.native_density.unavailable_reason() or 'not for this flow'})"
+
     add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200),
-        f"{origin}; " + ("the fused kernel (iresnet_core/density2d.c)" if ic.native_density.pack(flow.layers) is not None
-                         else f"torch (the fused kernel: {ic.native_density.unavailable_reason() or 'not for this flow'})"))
-    add("density grid 200x200, i-ResNet, torch path", lambda: ic.analysis.density_grid(flow, bounds, n=200, native=False),
+        f"{origin}; {path(flow)}")
+    add("density grid 200x200, i-ResNet, torch path",
+        lambda: ic.analysis.density_grid(flow, bounds, n=200, native=False),
         "the same grid without the fused kernel: the peer of the row above")
-    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200),
-        f"{gorigin}; " + ("the fused kernel" if ic.native_density.pack(glow.layers) is not None else "torch"))
+    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), f"{gorigin}; {path(glow)}")
     n_grid = _playground_grid()
     add(f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",
         lambda: ic.analysis.density_grid(flow, bounds, n=n_grid), origin)

@@ -122,9 +122,9 @@ def _run(quick: bool, log) -> dict[str, Any]:
 
     def path(f) -> str:
         """Which way ``density_grid`` takes for ``f``: the fused kernel or torch (and why)."""
-        if ic.native_density.pack(f.layers) is not None:
+        if ic.native.pack(f.layers) is not None:
             return "the fused kernel (iresnet_core/density2d.c)"
-        return f"torch (the fused kernel: {ic.native_density.unavailable_reason() or 'not for this flow'})"
+        return f"torch (the fused kernel: {ic.native.unavailable_reason() or 'not for this flow'})"
 
     add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200),
         f"{origin}; {path(flow)}")

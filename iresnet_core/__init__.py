@@ -1,7 +1,8 @@
 """iresnet_core: invertible residual networks (Behrmann et al., ICML 2019) and Glow on toy 2D data.
 
-The science of the i-ResNet Playground: torch and numpy only, no plotting, no Streamlit; one C kernel
-(``density2d.c``, the density grid's, :mod:`iresnet_core.native_density`) built where a compiler is.
+The science of the i-ResNet Playground: torch and numpy only, no plotting, no Streamlit; two small C
+kernels (the density grid's and the fixed-point inverse's, :mod:`iresnet_core.native`) built where a
+compiler is.
 
 Example:
     >>> import iresnet_core as ic
@@ -12,7 +13,7 @@ Example:
     >>> metrics = trainer.step(10)
 """
 
-from . import analysis, datasets, logdet, native_density
+from . import analysis, datasets, logdet, native
 from .allocator import keep_freed_memory
 from .checkpoint import load, load_bytes, save
 from .compiled_nll import compiler_missing, not_compilable
@@ -29,5 +30,5 @@ __all__ = [
     "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY", "DEFAULT_LR", "DEFAULT_LR_DECAY",
     "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads", "keep_freed_memory",
     "not_compilable", "compiler_missing",
-    "analysis", "datasets", "logdet", "native_density",
+    "analysis", "datasets", "logdet", "native",
 ]

@@ -1,6 +1,6 @@
 /* log p(x) of a 2D i-ResNet (ELU blocks, ActNorms) or Glow at many points, fused: the density grid's kernel.
  *
- * Built and loaded by iresnet_core/native_density.py, which falls back to the torch path
+ * Built and loaded by iresnet_core/native.py, which falls back to the torch path
  * (Flow.log_prob_many) wherever this cannot be compiled. The mathematics is the torch path's:
  * the change of variables (Behrmann et al. 2019, eq. 1), log p(x) = log N(F(x); 0, I)
  * + sum_blocks ln |det(I + J_g)|, with each block's 2 x 2 Jacobian J_g = W_L D_{L-1} ... D_1 W_1
@@ -29,7 +29,7 @@
 #include <string.h>
 
 #define P 16      /* points per tile: one AVX-512 register of float32 (two AVX2 ones) */
-#define MAXW 256  /* widest hidden layer; native_density.py sends wider flows to torch */
+#define MAXW 256  /* widest hidden layer; native.py sends wider flows to torch */
 #define KB 4      /* output units per pass over a layer's inputs: each input row serves KB units */
 
 typedef float vf __attribute__((vector_size(4 * P)));

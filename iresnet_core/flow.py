@@ -105,7 +105,7 @@ class Flow(nn.Module):
         (default: torch's thread count).
 
         With ``native`` (the default) a flow the fused kernel covers (2D float32 i-ResNets of ELU
-        blocks and ActNorms, :mod:`iresnet_core.native_density`) goes through it, each thread
+        blocks and ActNorms, :mod:`iresnet_core.native`) goes through it, each thread
         taking an even share of the points: the same numbers up to float rounding, several times
         faster. Otherwise, and wherever the kernel could not be built, torch: each layer's weights
         prepared once (:meth:`FlowLayer.prepared`), the points in chunks of at most ``chunk``, each
@@ -121,7 +121,7 @@ class Flow(nn.Module):
             raise ValueError(f"chunk must be a positive number of points, got {chunk}")
         n_workers = torch.get_num_threads() if workers is None else workers
         if native and x.dtype == torch.float32 and x.ndim == 2 and x.shape[1] == 2:
-            from .native_density import pack  # imports the layer classes, which import this module
+            from .native import pack  # imports the layer classes, which import this module
 
             packed = pack(self.layers)
             if packed is not None:

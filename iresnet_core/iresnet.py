@@ -259,7 +259,8 @@ class InvertibleResidualBlock(FlowLayer):
         return forward
 
     @torch.no_grad()
-    def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6) -> tuple[Tensor, BlockInverseInfo]:
+    def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6, native: bool = True
+                ) -> tuple[Tensor, BlockInverseInfo]:
         """Algorithm 1: ``x_{n+1} = y - g(x_n)`` from ``x_0 = y`` until ``max ||x_{n+1} - x_n|| < tol``.
 
         Stops early when the iteration diverges (non-finite or growing past ``DIVERGENCE_FACTOR``
@@ -272,6 +273,10 @@ class InvertibleResidualBlock(FlowLayer):
         inside Banach's bound at the last iterate (that bound is at least ``L^2 tol / (1 - L)``
         because the iteration before the last had not converged, and ``L >= SETTLED``). On the
         8gaussians model, 1000 samples through 32 blocks took 38 % of the point-iterations.
+
+        With ``native`` (the default) a 2D ELU block iterates in the compiled kernel
+        (``fixed_point2d.c``, :func:`iresnet_core.native.fixed_point`) by these same rules,
+        where one is built: the same iterates up to float64 rounding, several times faster.
         """
         if max_iter < 1:
             raise ValueError(f"max_iter must be >= 1, got {max_iter}")
@@ -283,6 +288,11 @@ class InvertibleResidualBlock(FlowLayer):
         y64 = y.to(torch.float64)
         x = y64.clone()
         settle = SETTLED * tol if lip is not None and SETTLED <= lip < 1 else None
+        from . import native as kernels  # imports this module's classes
+
+        if native and kernels.takes_mlp(params, self.g.act.name):
+            run = kernels.fixed_point(params, y64, max_iter, tol, settle, DIVERGENCE_FACTOR)
+            return run.x.to(y.dtype), self._inverse_info(list(run.residuals), run.converged, run.diverged, lip)
         active: Tensor | None = None  # the points still iterating; None: all of them
         residuals: list[float] = []
         first_step = None
@@ -311,15 +321,19 @@ class InvertibleResidualBlock(FlowLayer):
             if r < tol:
                 converged = True
                 break
-        x = x.to(y.dtype)
+        return x.to(y.dtype), self._inverse_info(residuals, converged, diverged, lip)
+
+    @staticmethod
+    def _inverse_info(residuals: list[float], converged: bool, diverged: bool, lip: float | None) -> BlockInverseInfo:
+        """The report of an inverse that ran ``len(residuals)`` iterations, with Banach's bound."""
         n = len(residuals)
+        first_step = residuals[0] if residuals else None
         if lip is not None and lip < 1 and first_step is not None and math.isfinite(first_step):
             # Banach: ||x* - x_n|| <= L^n / (1 - L) * ||x_1 - x_0||, with x_n the last iterate.
             bound = lip**n / (1 - lip) * first_step
         else:
             bound = math.inf
-        info = BlockInverseInfo(np.asarray(residuals), n, converged, diverged, lip, bound)
-        return x, info
+        return BlockInverseInfo(np.asarray(residuals, dtype=float), n, converged, diverged, lip, bound)
 
 
 def build_iresnet(cfg: FlowConfig) -> Flow:

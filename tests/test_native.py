@@ -1,6 +1,6 @@
-"""The density grid's fused kernel (``iresnet_core/density2d.c``): the numbers of the torch path,
-on every i-ResNet and Glow it takes, and the torch path wherever it cannot be built or does not
-apply."""
+"""The compiled kernels (``iresnet_core/density2d.c``, ``fixed_point2d.c``): the numbers of the
+torch path, on every i-ResNet and Glow the density kernel takes and every block the inverse's
+takes, and the torch path wherever they cannot be built or do not apply."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 
 import iresnet_core as ic
 from helpers import scramble
-from iresnet_core import native_density as nd
+from iresnet_core import native as nd
 from iresnet_core.lipschitz import refresh_power_iteration
 
 HAS_COMPILER = nd._compiler() is not None
@@ -194,3 +194,65 @@ def test_pack_copies_the_weights_of_the_moment():
         for p in flow.parameters():
             p.mul_(1.5)
     np.testing.assert_array_equal(packed.params, saved)
+
+
+def _block(coeff, scale, seed=6, hidden=(32, 32)):
+    """One block far from its initialisation (``scale``: how far its weights were pushed)."""
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=hidden, coeff=coeff, actnorm=False, seed=seed))
+    scramble(flow, scale)
+    refresh_power_iteration(flow, n_iter=100)
+    return flow.eval().layers[0]
+
+
+def _both(block, y, **kw):
+    with torch.no_grad():
+        return block.inverse(y, native=True, **kw), block.inverse(y, native=False, **kw)
+
+
+@needs_kernel
+@pytest.mark.parametrize("hidden", [(32, 32), (16,), (7, 13, 5)])
+def test_fixed_point_kernel_repeats_the_torch_iteration(hidden):
+    """Same iterations, same residuals and iterates up to float64 rounding, same verdict and bound;
+    with points settling out of the batch along the way (tol 1e-10 at c = 0.9)."""
+    block = _block(0.9, 4.0, hidden=hidden)
+    y = torch.randn(400, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2
+    (xa, ia), (xb, ib) = _both(block, y, max_iter=200, tol=1e-10)
+    assert ia.converged and ib.converged and not ia.diverged
+    assert ia.iterations == ib.iterations
+    np.testing.assert_allclose(ia.residuals, ib.residuals, rtol=1e-9, atol=1e-14)
+    torch.testing.assert_close(xa, xb, rtol=0, atol=1e-12)
+    assert ia.bound == pytest.approx(ib.bound, rel=1e-9) and ia.lipschitz == ib.lipschitz
+
+
+@needs_kernel
+def test_fixed_point_kernel_stops_as_torch_does_when_it_cannot_converge():
+    y = torch.randn(300, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3
+    loose = _block(None, 12.0, seed=3)  # unconstrained, Lip(g) far above 1: the iteration blows up
+    (xa, ia), (xb, ib) = _both(loose, y, max_iter=100, tol=1e-6)
+    assert ia.diverged and ib.diverged and not ia.converged
+    assert ia.iterations == ib.iterations and ia.bound == math.inf
+    short = _block(0.9, 4.0)  # constrained, cut off after two iterations
+    (xa, ia), (xb, ib) = _both(short, y, max_iter=2, tol=1e-12)
+    assert ia.iterations == ib.iterations == 2 and not ia.converged and not ia.diverged
+    torch.testing.assert_close(xa, xb, rtol=0, atol=1e-12)
+
+
+@needs_kernel
+def test_fixed_point_kernel_edge_cases():
+    block = _block(0.9, 4.0)
+    nan = torch.tensor([[0.0, 0.0], [math.nan, 1.0]], dtype=torch.float64)
+    (xa, ia), (xb, ib) = _both(block, nan)
+    assert ia.diverged and ib.diverged and ia.iterations == ib.iterations == 1
+    (xa, ia), (xb, ib) = _both(block, torch.zeros(0, 2, dtype=torch.float64))
+    assert xa.shape == (0, 2) and ia.converged and ib.converged and ia.iterations == ib.iterations == 1
+    one = torch.tensor([[0.3, -0.2]])  # float32 in, float32 out, as samples go
+    (xa, ia), _ = _both(block, one)
+    assert xa.dtype == torch.float32 and ia.converged
+
+
+def test_blocks_the_inverse_kernel_does_not_take_iterate_in_torch(monkeypatch):
+    block = ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(16,), activation="lipswish")).eval().layers[0]
+    monkeypatch.setattr(nd, "fixed_point", lambda *a, **k: pytest.fail("the kernel ran for a LipSwish block"))
+    with torch.no_grad():
+        x, info = block.inverse(torch.zeros(5, 2))
+    assert info.converged

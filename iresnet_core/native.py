@@ -1,19 +1,24 @@
-"""The density grid's fused kernel (``density2d.c``): built with the machine's C compiler on first
-use, loaded with ctypes, and used by :meth:`iresnet_core.flow.Flow.log_prob_many` for the flows it
-covers; everything else, and every machine without a compiler, takes the torch path.
+"""The compiled kernels: C built with the machine's compiler on first use, loaded with ctypes, used
+where they apply; everything else, and every machine without a compiler, takes the torch path.
 
-The kernel computes what the torch path computes, ``log p(x)`` by the change of variables
-(Behrmann et al. 2019, eq. 1), in float32: for 2D i-ResNets of ELU blocks and ActNorms, with each
-block's exact ``ln |det(I + J_g)|``, and for the 2D Glow (ActNorm, LU linear map, affine coupling
-with an ELU conditioner). It keeps 16 points at a time in registers through the whole flow, where
-torch makes some ten passes over memory per layer: a 200 x 200 grid of the default i-ResNet on two
-cores took 45-61 ms against 190-450 through torch (issue 6, ``docs/benchmarks.md``). The tests
-compare the two paths on the same flows.
+* ``density2d.c`` — ``log p(x)`` by the change of variables (Behrmann et al. 2019, eq. 1) in
+  float32, for :meth:`iresnet_core.flow.Flow.log_prob_many` (the density grids): 2D i-ResNets of
+  ELU blocks and ActNorms, with each block's exact ``ln |det(I + J_g)|``, and the 2D Glow (ActNorm,
+  LU linear map, affine coupling with an ELU conditioner). It keeps 16 points at a time in
+  registers through the whole flow, where torch makes some ten passes over memory per layer: a
+  200 x 200 grid of the default i-ResNet on two cores took 45-61 ms against 190-450 through torch,
+  Glow's 38 against 163 (issue 6, ``docs/benchmarks.md``). :func:`pack`, :class:`PackedFlow`.
+* ``fixed_point2d.c`` — the fixed-point inverse of one 2D ELU block in float64 (Algorithm 1), for
+  :meth:`iresnet_core.iresnet.InvertibleResidualBlock.inverse` with the same rules: 1000 samples
+  through the default flow took 44 ms against 133 through torch, the same iterations and iterates.
+  :func:`fixed_point`.
+
+The tests compare each with the torch path on the same flows.
 
 The shared library is cached under ``$IRESNET_NATIVE_CACHE`` (default ``~/.cache/iresnet-playground``,
-or the temporary folder when that cannot be written), named by a hash of the source, the compiler
+or the temporary folder when that cannot be written), named by a hash of the sources, the compiler
 flags and the CPU's feature flags, so an edited source or another CPU builds afresh. Building takes
-under a second. ``IRESNET_NATIVE=0`` turns the kernel off (the benchmarks compare both paths).
+under a second. ``IRESNET_NATIVE=0`` turns the kernels off (the benchmarks compare both paths).
 
 Example:
     >>> import iresnet_core as ic, torch
@@ -45,11 +50,13 @@ from .actnorm import ActNorm
 from .glow import AffineCoupling, InvertibleLinearLU
 from .iresnet import InvertibleResidualBlock
 
-__all__ = ["available", "unavailable_reason", "pack", "PackedFlow", "MAX_WIDTH"]
+__all__ = ["available", "unavailable_reason", "pack", "PackedFlow", "MAX_WIDTH", "takes_mlp", "fixed_point",
+           "FixedPointRun"]
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("density2d.c")
+#: The kernels, built into one shared library: the density's and the fixed-point inverse's.
+SOURCES = (Path(__file__).with_name("density2d.c"), Path(__file__).with_name("fixed_point2d.c"))
 #: The widest hidden layer the kernel takes (its ``MAXW``); wider flows take the torch path.
 MAX_WIDTH = 256
 #: Flag sets tried in turn; the first that builds wins. ``-march=native``: the machine's widest
@@ -91,7 +98,8 @@ def _cache_dirs() -> list[Path]:
 def _build(cc: str, flags: list[str]) -> Path:
     """The shared library for ``flags``: from the cache, else compiled into it (atomically, so
     two processes building at once both end with a whole file)."""
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, *flags, _cpu_flags(), platform.machine()]).encode())
+    texts = [src.read_text() for src in SOURCES]
+    key = hashlib.sha256("\0".join([*texts, cc, *flags, _cpu_flags(), platform.machine()]).encode())
     name = f"density2d-{key.hexdigest()[:16]}.so"
     errors = []
     for folder in _cache_dirs():
@@ -106,7 +114,7 @@ def _build(cc: str, flags: list[str]) -> Path:
             errors.append(f"{folder}: {e}")
             continue
         try:
-            subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", tmp, str(SOURCE), "-lm"], check=True,
+            subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", tmp, *map(str, SOURCES), "-lm"], check=True,
                            capture_output=True, text=True, timeout=120)
             os.replace(tmp, target)
             return target
@@ -140,10 +148,14 @@ def _load() -> ctypes.CDLL | None:
             except (OSError, subprocess.SubprocessError) as e:
                 failures.append(f"{cc} {' '.join(flags)}: {e}")
                 continue
+            ptr, c_int, c_double = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
             fn = lib.log_prob_2d
-            ptr = ctypes.c_void_p
-            fn.argtypes = [ctypes.c_int64, ptr, ptr, ctypes.c_int, ptr, ptr, ptr, ptr, ctypes.c_float]
+            fn.argtypes = [ctypes.c_int64, ptr, ptr, c_int, ptr, ptr, ptr, ptr, ctypes.c_float]
             fn.restype = None
+            fp = lib.fixed_point_2d
+            fp.argtypes = [ctypes.c_int64, ptr, ptr, c_int, c_double, c_double, c_double, c_int, ptr, ptr, ptr, ptr,
+                           ptr, ptr]
+            fp.restype = c_int
             _lib = lib
             return lib
         _reason = "the kernel did not build: " + " | ".join(failures)
@@ -260,3 +272,42 @@ def pack(layers) -> PackedFlow | None:
         return None
     return PackedFlow(np.array(kinds, np.int32), np.array(depth, np.int32), np.array(widths, np.int32),
                       torch.cat(params).detach().contiguous().numpy().astype(np.float32, copy=False), constant)
+
+
+@dataclass
+class FixedPointRun:
+    """What :func:`fixed_point` did: the last iterate, the residual of every iteration, and how it
+    stopped (the fields of :class:`iresnet_core.layers.BlockInverseInfo` it fills)."""
+
+    x: Tensor
+    residuals: np.ndarray
+    converged: bool
+    diverged: bool
+
+
+def takes_mlp(params: list[tuple[Tensor, Tensor]], activation: str) -> bool:
+    """Whether the kernels take a 2D block MLP of these ``(W, b)`` and activation."""
+    return (activation == "elu" and len(params) >= 2 and params[0][0].shape[1] == 2 and params[-1][0].shape[0] == 2
+            and max(w.shape[0] for w, _ in params[:-1]) <= MAX_WIDTH and available())
+
+
+def fixed_point(params: list[tuple[Tensor, Tensor]], y: Tensor, max_iter: int, tol: float, settle: float | None,
+                div_factor: float) -> FixedPointRun:
+    """Algorithm 1 of Behrmann et al. 2019, ``x_{k+1} = y - g(x_k)`` from ``x_0 = y``, for a block
+    MLP that :func:`takes_mlp` (float64 ``params`` and ``y``), with the rules of
+    :meth:`iresnet_core.iresnet.InvertibleResidualBlock.inverse` (``fixed_point2d.c``'s header)."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"the fixed-point kernel is unavailable: {_reason}")
+    ys = np.ascontiguousarray(y.detach().numpy(), dtype=np.float64)
+    n = len(ys)
+    flat = np.ascontiguousarray(torch.cat([t.reshape(-1) for wb in params for t in wb]).detach().numpy(), np.float64)
+    widths = np.array([2, *(w.shape[0] for w, _ in params)], np.int32)
+    x = np.empty_like(ys)
+    residuals = np.empty(max_iter, np.float64)
+    status = ctypes.c_int(0)
+    idx, steps = np.empty(n, np.int64), np.empty(n, np.float64)
+    iters = lib.fixed_point_2d(n, ys.ctypes.data, x.ctypes.data, max_iter, tol, settle or 0.0, div_factor,
+                               len(params), widths.ctypes.data, flat.ctypes.data, residuals.ctypes.data,
+                               ctypes.byref(status), idx.ctypes.data, steps.ctypes.data)
+    return FixedPointRun(torch.from_numpy(x), residuals[:iters].copy(), status.value == 1, status.value == 2)

@@ -5,6 +5,8 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 
 * a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow, the i-ResNet's also
   through torch alone (``native=False``) beside its fused kernel;
+* 1000 samples through the fixed-point inverse, also with every block iterating in torch beside the
+  compiled kernel;
 * inverse curves for 5 values of c (``ic.analysis.inverse_curves``, 256 points, 50 iterations);
 * the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
 * reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
@@ -31,8 +33,10 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 import iresnet_core as ic
+from iresnet_core.iresnet import InvertibleResidualBlock
 
 from .common import median
 
@@ -57,6 +61,17 @@ def _in_app_thread(fn) -> None:
     t.join()
     if err:
         raise err[0]
+
+
+def _torch_samples(flow: ic.Flow, n: int) -> None:
+    """``ic.analysis.samples(flow, n)`` with every block's fixed-point iteration in torch."""
+    x = torch.randn(n, flow.dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for layer in reversed(flow.layers):
+            if isinstance(layer, InvertibleResidualBlock):
+                x, _ = layer.inverse(x, max_iter=100, tol=1e-6, native=False)
+            else:
+                x, _ = layer.inverse(x)
 
 
 def _time(fn, repeats: int) -> dict[str, Any]:
@@ -140,7 +155,11 @@ def _run(quick: bool, log) -> dict[str, Any]:
         lambda: ic.analysis.inverse_curves(flow, pts[:256], coeffs, max_iter=50), f"c = {coeffs}")
     add("truncation curve N = 1..20 (500 points, 64 Hutchinson draws)",
         lambda: ic.analysis.truncation_curve(flow, pts, n_max=20))
-    add("samples: 1000 points through the fixed-point inverse", lambda: ic.analysis.samples(flow, 1000, seed=0))
+    add("samples: 1000 points through the fixed-point inverse", lambda: ic.analysis.samples(flow, 1000, seed=0),
+        "the blocks through the compiled kernel (iresnet_core/fixed_point2d.c)" if ic.native.available() else
+        f"torch (the kernel: {ic.native.unavailable_reason()})")
+    add("samples: 1000 points through the fixed-point inverse, torch path", lambda: _torch_samples(flow, 1000),
+        "the same inverse with every block iterating in torch: the peer of the row above")
     for what, fn in ((f"density grid {n_grid}x{n_grid}", lambda: ic.analysis.density_grid(flow, bounds, n=n_grid)),
                      ("samples: 1000 points through the inverse", lambda: ic.analysis.samples(flow, 1000, seed=0))):
         add(f"{what}, as the app runs it (a thread of its own, one torch thread)", lambda fn=fn: _in_app_thread(fn),

@@ -105,9 +105,9 @@ class Flow(nn.Module):
         (default: torch's thread count).
 
         With ``native`` (the default) a flow the fused kernel covers (2D float32 i-ResNets of ELU
-        blocks and ActNorms, :mod:`iresnet_core.native`) goes through it, each thread
-        taking an even share of the points: the same numbers up to float rounding, several times
-        faster. Otherwise, and wherever the kernel could not be built, torch: each layer's weights
+        blocks and Glows with ELU conditioners, :func:`iresnet_core.native.pack`) goes through it,
+        each thread taking an even share of the points: the same numbers up to float rounding,
+        several times faster. Otherwise, and wherever the kernel could not be built, torch: each layer's weights
         prepared once (:meth:`FlowLayer.prepared`), the points in chunks of at most ``chunk``, each
         thread running torch on one thread.
 

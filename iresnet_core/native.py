@@ -234,17 +234,14 @@ def pack(layers) -> PackedFlow | None:
     for layer in layers:
         if isinstance(layer, InvertibleResidualBlock):
             g = layer.g
-            if layer.cfg.dim != 2 or g.act.name != "elu" or len(g.linears) < 2:
-                return None
             if g.linears[0].weight.dtype != torch.float32:
                 return None
             frozen = g.frozen(torch.float32)
-            ws = [w.shape[0] for w, _ in frozen]
-            if max(ws[:-1]) > MAX_WIDTH:
+            if not takes_mlp(frozen, g.act.name):
                 return None
             kinds.append(0)
             depth.append(len(frozen))
-            widths += [2, *ws]
+            widths += [2, *(w.shape[0] for w, _ in frozen)]
             for w, b in frozen:
                 params += [w.reshape(-1), b]
         elif isinstance(layer, InvertibleLinearLU):

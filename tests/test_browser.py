@@ -86,10 +86,13 @@ def test_slider_play_pause_and_screenshots(server, browser):
     for _ in range(30):
         on_screen.append(page.evaluate(_VISIBLE_PLOTS))
         page.wait_for_timeout(100)
-    # The blank lasted 1-1.5 s: no two samples in a row short of six. (A single 0.1 s sample one
-    # chart short, while plotly swaps a redrawn chart in, was seen once in eight runs.)
+    # The blank lasted 1-1.5 s: no two samples in a row short of six. A single sample short (down to
+    # 3 or 4, plotly swapping redrawn charts in) is seen about once in six runs when sampling every
+    # 20 ms, and passes. More than six is a remount: the reset's note above the charts went away on
+    # Play, every chart moved to a new place in the page, and the browser showed old and new together
+    # (10-12) before dropping the old, every time (the message containers in views/playground.py).
     short = [a < 6 and b < 6 for a, b in zip(on_screen, on_screen[1:])]
-    assert not any(short) and min(on_screen) >= 5, f"charts on screen after Play, every 0.1 s: {on_screen}"
+    assert not any(short) and max(on_screen) == 6, f"charts on screen after Play, every 0.1 s: {on_screen}"
     # the counter grows while the page redraws
     page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
     first = steps_of(page)

@@ -320,8 +320,9 @@ def _live() -> None:
         with ic.torch_threads(TRAIN_THREADS):
             pg.tick()
     train_s = time.perf_counter() - t0
+    warnings_box = st.container()  # a stable place: the charts below keep theirs (see render)
     for w in pg.warnings:
-        st.warning(w, icon="⚠️")
+        warnings_box.warning(w, icon="⚠️")
     if was_playing and not pg.playing:
         st.rerun()  # stop the timer: the page reruns with run_every=None
     runs = pg.shown_runs
@@ -396,10 +397,15 @@ def render() -> None:
         elif pg.user_points is None:
             slot.info("Upload a CSV of 2D points (two numeric columns, optional header). "
                       "Until then the previous data stay.")
+    # Messages that come and go (a refused setting, a reset's note) live in one container, so that
+    # the elements after it keep their place in the page: one element fewer above the charts moved
+    # every chart to a new position, and the browser drew them anew (a flash of 3-11 charts on the
+    # Play that followed a slider move).
+    messages = st.container()
     try:
         pg.apply(settings)
     except ValueError as e:  # a config the core refuses: say which, keep the models
-        st.error(f"These settings are not valid: {e}")
+        messages.error(f"These settings are not valid: {e}")
     if not presentation:
         _checkpoint_panel(pg)
     st.title("i-ResNet Playground" if not presentation else "i-ResNet vs Glow, live")
@@ -410,8 +416,9 @@ def render() -> None:
     latest: dict[str, str] = {}  # one note per subject: fast slider drags make several resets
     for n in notes:
         latest[n.split(" ")[0]] = n
+    notes_box = st.container()
     for n in latest.values():
-        st.info(n, icon=":material/restart_alt:")
+        notes_box.info(n, icon=":material/restart_alt:")
     _transport(pg)
     st.html(_NO_STALE_CSS)
     run_every = TICK_S if pg.playing else None

@@ -176,7 +176,7 @@ class Playground:
                           eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
                           average=s.average_decay(), warmup=ic.RESUME_WARMUP if trained else 0,
                           lr_decay=s.lr_decay_for(flow.cfg.model), decay_from=decay_from,
-                          compile=_compile_mode(flow, s))
+                          compile=_compile_mode(flow, s), native=s.compiled)
 
     def apply(self, s: Settings) -> list[str]:
         """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
@@ -246,8 +246,11 @@ class Playground:
         if s.compiled != old.compiled:  # applies live: how the i-ResNet's step runs, not what it computes
             for run in self.runs.values():
                 mode = _compile_mode(run.flow, s)
+                run.trainer.set_native(s.compiled)
                 run.trainer.set_compile(mode)
-                if s.compiled and run.model == "iresnet":
+                if s.compiled and run.model == "iresnet" and run.trainer.native:
+                    notes.append("i-ResNet: training through the C kernel (loss and gradient in one pass).")
+                elif s.compiled and run.model == "iresnet":
                     notes.append("i-ResNet: compiling its training step in the background (a minute or two the "
                                  "first time for an architecture, seconds after); it trains on meanwhile." if mode
                                  else f"i-ResNet: no compiled step for this model ({ic.not_compilable(run.flow)}).")

@@ -56,7 +56,9 @@ __all__ = ["available", "unavailable_reason", "pack", "PackedFlow", "MAX_WIDTH",
 log = logging.getLogger(__name__)
 
 #: The kernels, built into one shared library: the density's and the fixed-point inverse's.
-SOURCES = (Path(__file__).with_name("density2d.c"), Path(__file__).with_name("fixed_point2d.c"))
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("density2d.c", "fixed_point2d.c", "train2d.c"))
+#: Included by the sources (part of the cache key with them).
+HEADERS = (Path(__file__).with_name("simd2d.h"),)
 #: The widest hidden layer the kernels take (their ``MAXW``); wider flows take the torch path.
 MAX_WIDTH = 256
 #: Flag sets tried in turn; the first that builds wins. ``-march=native``: the machine's widest
@@ -101,7 +103,7 @@ def _cache_dirs() -> list[Path]:
 def _build(cc: str, flags: list[str]) -> Path:
     """The shared library for ``flags``: from the cache, else compiled into it (atomically, so
     two processes building at once both end with a whole file)."""
-    texts = [src.read_text() for src in SOURCES]
+    texts = [src.read_text() for src in (*SOURCES, *HEADERS)]
     key = hashlib.sha256("\0".join([*texts, cc, *flags, _cpu_flags(), platform.machine()]).encode())
     name = f"kernels-{key.hexdigest()[:16]}.so"
     errors = []
@@ -161,6 +163,9 @@ def _load() -> ctypes.CDLL | None:
             fp.argtypes = [ctypes.c_int64, ptr, ptr, c_int, c_double, c_double, c_double, c_int, ptr, ptr, ptr, ptr,
                            ptr, ptr]
             fp.restype = c_int
+            tr = lib.nll_grad_2d
+            tr.argtypes = [ctypes.c_int64, ptr, ctypes.c_float, c_int, ptr, ptr, ctypes.c_int64, ptr, ptr, ptr]
+            tr.restype = c_double
             _lib = lib
             return lib
         _reason = "the kernels did not build: " + " | ".join(failures)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 import iresnet_core as ic
@@ -385,8 +386,32 @@ def test_status_gives_the_step_size_the_warm_up_ramps_towards_then_the_one_taken
     assert _step_size(tr) == f"lr now {0.06 / (1 + 3010 / 1000) ** 0.5:.2g}"
 
 
-def test_compiled_step_toggles_live_compiles_aside_and_says_so():
+def test_fast_step_toggles_live_onto_the_c_kernel_for_an_elu_flow_and_says_so():
     at = _app(models="Both", **SMALL)
+    at.button(key="step").click().run()
+    runs = _pg(at).runs
+    trainer = runs["iresnet"].trainer
+    assert not trainer.native and trainer.compile_state is None
+    at.toggle(key="compiled").set_value(True).run()
+    _ok(at)
+    assert _pg(at).runs["iresnet"] is runs["iresnet"] and _counter(at) == [1, 1]  # no reset
+    assert trainer.native and trainer.compile_state is None  # nothing compiles: the kernel takes it
+    assert not runs["glow"].trainer.native
+    assert any("training through the C kernel" in i.value for i in at.info)
+    before = [p.detach().clone() for p in trainer.flow.parameters()]
+    at.button(key="step").click().run()
+    _ok(at)
+    assert _counter(at) == [2, 2]
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.flow.parameters()))  # the kernel's step moved them
+    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert any("C kernel step ✓" in t for t in texts), texts
+    at.toggle(key="compiled").set_value(False).run()
+    assert not trainer.native and any("uncompiled step again" in i.value for i in at.info)
+
+
+def test_compiled_step_toggles_live_compiles_aside_and_says_so():
+    # LipSwish: the C kernel has ELU only, so the fast step is torch.compile's graph
+    at = _app(models="Both", activation="lipswish", **SMALL)
     at.button(key="step").click().run()
     runs = _pg(at).runs
     assert runs["iresnet"].trainer.compile_state is None

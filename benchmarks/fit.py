@@ -77,6 +77,14 @@ def _playground_compile() -> "str | bool":
     return "background" if Settings().compiled else False
 
 
+def _playground_native() -> bool:
+    """Whether the Playground trains the i-ResNet through the C kernel where it takes the flow: its
+    fast-step toggle, on by default (``ic.Trainer(native=)``, ``iresnet_core.native_nll``)."""
+    from dashboard.settings import Settings
+
+    return bool(Settings().compiled)
+
+
 def _playground_points() -> int:
     from dashboard.state import N_DATA as n
 
@@ -109,7 +117,8 @@ class _Run:
             cfg = ic.match_glow(cfg) if model == "glow" else cfg
             self.flow = ic.build_flow(cfg)
             self.trainer = ic.Trainer(self.flow, data, lr=lr, batch_size=500, seed=seed, lr_decay=_lr_decay(model),
-                                      compile=_playground_compile() if model == "iresnet" else False)
+                                      compile=_playground_compile() if model == "iresnet" else False,
+                                      native=model == "iresnet" and _playground_native())
         else:
             arch = ic.FlowConfig()  # the same architecture as ours
             self.flow = peers.build_nf_residual("exact", n_blocks=arch.n_blocks, hidden=arch.hidden, seed=seed)
@@ -243,16 +252,45 @@ def warm_compile(log=print) -> dict[str, Any]:
     person's earlier session on this machine would have: the table's runs then find it compiled.
     Returns how long that took (from inductor's cache on disk where an earlier run left it)."""
     mode = _playground_compile()
-    if not mode:
+    if not mode and not _playground_native():
         return {"mode": "uncompiled", "seconds": 0.0}
+    build_s = _kernel_build_seconds()
     data = ic.datasets.sample("8gaussians", N_DATA, seed=0)
     t0 = time.perf_counter()
     run = _Run("iresnet", data, DEFAULT_LR)
     run.advance_to(0.5)
+    if run.trainer.native:  # the C kernel: nothing to compile
+        log(f"  the C training kernel: built in {build_s:.2f} s on an empty cache")
+        return {"mode": "native", "seconds": time.perf_counter() - t0, "state": "native", "build_s": build_s}
     run.trainer._compiled.wait(1800)
     out = {"mode": str(mode), "seconds": time.perf_counter() - t0, "state": run.trainer.compile_state}
     log(f"  compiled step ready after {out['seconds']:.0f} s ({out['state']})")
     return out
+
+
+def _kernel_build_seconds() -> float | None:
+    """Wall seconds to build and load the C kernels into an empty cache (``iresnet_core.native``),
+    or ``None`` where they cannot be built; the process's kernels are loaded afresh after."""
+    import os
+    import tempfile
+
+    from iresnet_core import native
+
+    before = os.environ.get("IRESNET_NATIVE_CACHE")
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["IRESNET_NATIVE_CACHE"] = folder
+        native._reset()
+        try:
+            t0 = time.perf_counter()
+            ok = native.available()
+            seconds = time.perf_counter() - t0
+        finally:
+            if before is None:
+                os.environ.pop("IRESNET_NATIVE_CACHE", None)
+            else:
+                os.environ["IRESNET_NATIVE_CACHE"] = before
+            native._reset()
+    return seconds if ok else None
 
 
 def cold_start(sets: tuple[tuple[str, float], ...], n_final: int, log=print) -> list[dict[str, Any]]:
@@ -305,7 +343,7 @@ def _run(quick: bool, log) -> dict[str, Any]:
     # The two targets' sets at the targets' times (in a quick run, at its last checkpoint), at more seeds.
     spread_sets = tuple((name, t if t in checkpoints else checkpoints[-1]) for name, t in SPREAD_SETS)
     spread = seed_spread(spread_sets, SPREAD_SEEDS[:1] if quick else SPREAD_SEEDS, n_final, log)
-    cold = cold_start(spread_sets, n_final, log) if warm["mode"] != "uncompiled" else []
+    cold = cold_start(spread_sets, n_final, log) if warm["mode"] not in ("uncompiled", "native") else []
     return {"checkpoints": list(checkpoints), "sweep": sw, "runs": results, "seed_spread": spread,
             "compile": warm, "cold_start": cold,
             "n_data": N_DATA, "default_lr": DEFAULT_LR,

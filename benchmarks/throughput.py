@@ -81,6 +81,8 @@ def _products_alone(cfg: "ic.FlowConfig", batch: int, k: int, cpu: bool = False)
 
 #: The name of the contender that is ours with the compiled loss.
 COMPILED = "ours, compiled"
+#: The name of the contender that is ours with the C training kernel (``Trainer(native=True)``).
+NATIVE = "ours, C kernel"
 
 
 def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
@@ -93,12 +95,16 @@ def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
         return time.perf_counter() - t0
 
 
-def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False, compile: bool = False):
+def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False, compile: bool = False, native: bool = False):
     cfg = ic.FlowConfig(**peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"})
     if changes.get("model") == "glow":
         cfg = ic.match_glow(cfg)
     flow = ic.build_flow(cfg)
-    trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile)
+    trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile, native=native)
+    if native and not trainer.native:
+        return flow, None
+    if native and cpu:  # the kernel in the calling thread only: its CPU time is then the step's
+        trainer._native.workers = 1
     if compile:
         compile_s = _cold_compile_seconds(trainer)
         trainer.step(2)
@@ -159,12 +165,15 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
             params[name] = peers.num_parameters(model)
         compile_s = None
         if mode == "exact":
+            _, kernel = _ours(changes, data, k, cpu, native=True)
+            if kernel is not None:
+                contenders[NATIVE] = kernel
             contenders[PRODUCTS] = _products_alone(ic.FlowConfig(**peers.ISSUE_ARCH), 500, k, cpu)
             if not cpu:
                 log("    compiling ours (empty inductor cache) ...")
                 _, contenders[COMPILED], compile_s = _ours(changes, data, k, compile=True)
         per_round = interleaved(contenders, rounds)
-        theirs = [n for n in contenders if n not in ("ours", PRODUCTS, COMPILED)]
+        theirs = [n for n in contenders if n not in ("ours", PRODUCTS, COMPILED, NATIVE)]
         best = max(theirs, key=lambda n: median(per_round[n]))
         ratios = [o / t for o, t in zip(per_round["ours"], per_round[best])]
         row = {
@@ -183,6 +192,15 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
                                "compile_s": compile_s}
             log(f"    {COMPILED}: {row['compiled']['rate']:.1f} steps/s, {row['compiled']['ratio']:.2f}x normflows, "
                 f"{row['compiled']['vs_eager']:.2f}x eager; first compiled step {compile_s:.1f} s")
+        if NATIVE in per_round:
+            fast = per_round[NATIVE]
+            rel = [f / t for f, t in zip(fast, per_round[best])]
+            row["native"] = {"rate": median(fast), "ratio": median(rel), "ratio_min": min(rel), "ratio_max": max(rel),
+                             "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])])}
+            if COMPILED in per_round:
+                row["native"]["vs_compiled"] = median([f / c for f, c in zip(fast, per_round[COMPILED])])
+            log(f"    {NATIVE}: {row['native']['rate']:.1f} steps/s, {row['native']['ratio']:.2f}x normflows, "
+                f"{row['native']['vs_eager']:.2f}x eager")
         if PRODUCTS in per_round:
             floor = per_round[PRODUCTS]
             row["products"] = {"rate": median(floor), "bound": median([f / t for f, t in zip(floor, per_round[best])]),

@@ -95,11 +95,22 @@ static void block_values(vf *x0, vf *x1, const Layer *ly, const float *wn)
         n = w[l];
         W = wn + ly->lin[5 * (l - 1)];
         b = wn + ly->lin[5 * (l - 1) + 1];
-        for (int k = 0; k < n; k++) {
+        int k = 0;
+        for (; k + KB <= n; k += KB) { /* KB units at a time: independent sums, each h[j] read once */
+            vf a[KB];
+            for (int q = 0; q < KB; q++) a[q] = (vf){} + b[k + q];
+            for (int j = 0; j < m; j++) {
+                vf hj = h[j];
+                for (int q = 0; q < KB; q++) a[q] += W[(k + q) * m + j] * hj;
+            }
+            for (int q = 0; q < KB; q++) {
+                vf s;
+                hn[k + q] = elu(a[q], &s);
+            }
+        }
+        for (; k < n; k++) {
             vf a = (vf){} + b[k];
-            const float *row = W + k * m;
-            for (int j = 0; j < m; j++)
-                a += row[j] * h[j];
+            for (int j = 0; j < m; j++) a += W[k * m + j] * h[j];
             vf s;
             hn[k] = elu(a, &s);
         }
@@ -157,22 +168,30 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
         int m = w[l - 1], n = w[l];
         const float *W = wn + ly->lin[5 * (l - 1)], *b = wn + ly->lin[5 * (l - 1) + 1];
         const vf *h = H_(l - 1), *t0 = T0_(l - 1), *t1 = T1_(l - 1);
-        for (int k = 0; k < n; k++) {
-            const float *row = W + k * m;
-            vf a = (vf){} + b[k], q0 = {}, q1 = {};
-            for (int j = 0; j < m; j++) {
-                a += row[j] * h[j];
-                q0 += row[j] * t0[j];
-                q1 += row[j] * t1[j];
+        for (int k = 0; k < n; k += KB) { /* KB units at a time (the last pass may hold fewer) */
+            int kb = n - k < KB ? n - k : KB;
+            vf a[KB], q0[KB], q1[KB];
+            for (int q = 0; q < KB; q++) {
+                a[q] = (vf){} + (q < kb ? b[k + q] : 0.0f);
+                q0[q] = q1[q] = (vf){};
             }
-            vf s;
-            A_(l)[k] = a;
-            H_(l)[k] = elu(a, &s);
-            S_(l)[k] = s;
-            P0_(l)[k] = q0;
-            P1_(l)[k] = q1;
-            T0_(l)[k] = s * q0;
-            T1_(l)[k] = s * q1;
+            for (int j = 0; j < m; j++) {
+                vf hj = h[j], u0 = t0[j], u1 = t1[j];
+                for (int q = 0; q < KB; q++) {
+                    float c = q < kb ? W[(k + q) * m + j] : 0.0f;
+                    a[q] += c * hj; q0[q] += c * u0; q1[q] += c * u1;
+                }
+            }
+            for (int q = 0; q < kb; q++) {
+                vf s;
+                A_(l)[k + q] = a[q];
+                H_(l)[k + q] = elu(a[q], &s);
+                S_(l)[k + q] = s;
+                P0_(l)[k + q] = q0[q];
+                P1_(l)[k + q] = q1[q];
+                T0_(l)[k + q] = s * q0[q];
+                T1_(l)[k + q] = s * q1[q];
+            }
         }
     }
     /* the last map: g and J_g, then ln |det(I + J_g)| and its adjoint wt * d(-ln|det|)/dJ = -wt (I + J)^-T */

@@ -35,13 +35,14 @@ COMPILE_ENV = "IRESNET_COMPILE"
 
 
 def compiled_by_default() -> bool:
-    """Whether the compiled training step starts on: yes, unless :data:`COMPILE_ENV` says no or the
-    machine has no C++ compiler (``ic.compiler_missing``). It compiles in the background in about
-    half a minute for the default architecture and loads from inductor's cache in seconds after,
-    and the step it gives is about twice as fast (``iresnet_core.compiled_nll``)."""
+    """Whether the fast training step starts on: yes, unless :data:`COMPILE_ENV` says no or the
+    machine has neither a C compiler (the training kernel, ``iresnet_core.native_nll``: about 3x the
+    compiled step, built in under a second) nor a C++ one (``ic.compiler_missing``: the compiled
+    loss, compiled in the background in about half a minute for an architecture, about twice the
+    eager step; ``iresnet_core.compiled_nll``)."""
     if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
         return False
-    return ic.compiler_missing() is None
+    return ic.native.compiler_found() or ic.compiler_missing() is None
 MODEL_CHOICES = ("both", "iresnet", "glow")
 #: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
@@ -71,8 +72,9 @@ class Settings:
     glow_lr: float = ic.DEFAULT_LR["glow"]  # Glow's own, constant (ic.DEFAULT_LR says why)
     batch: int = 500
     average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
-    #: train the i-ResNet through the compiled loss, compiled in the background while it trains on
-    #: (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live. On by default
+    #: the fast training step: the C kernel where it takes the i-ResNet (ELU; ic.Trainer(native=True),
+    #: iresnet_core.native_nll), else the compiled loss, compiled in the background while it trains
+    #: on (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live. On by default
     #: where it can be (:func:`compiled_by_default`)
     compiled: bool = field(default_factory=lambda: compiled_by_default())
     seed: int = 0

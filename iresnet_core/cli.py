@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true",
                    help="i-ResNet, exact log-det: train through the compiled loss, compiled in the background "
                         "while training goes on (about 2x the steps per second once compiled; minutes the first time)")
+    t.add_argument("--native", action="store_true",
+                   help="i-ResNet with ELU, exact log-det: loss and gradient from the C training kernel "
+                        "(iresnet_core/train2d.c; about 3x the compiled step, nothing to compile); "
+                        "a flow it does not take trains as without it")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     a = sub.add_parser("assets", help="train the dashboard's pre-trained demo checkpoints",
@@ -143,12 +147,13 @@ def config_from_args(args: argparse.Namespace) -> FlowConfig:
 
 def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, seconds: float | None, lr: float,
               batch_size: int, seed: int, dataset: str | None, quiet: bool = False,
-              lr_decay: float | None = None, compile: bool = False) -> dict:
+              lr_decay: float | None = None, compile: bool = False, native: bool = False) -> dict:
     """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out`` (``compile``: the
-    compiled loss, compiled in the background, ``Trainer(compile="background")``)."""
+    compiled loss, compiled in the background, ``Trainer(compile="background")``; ``native``: the C
+    training kernel where it takes the flow, ``Trainer(native=True)``)."""
     flow = build_flow(cfg)
     trainer = Trainer(flow, data, lr=lr, batch_size=batch_size, seed=seed, lr_decay=lr_decay,
-                      compile="background" if compile else False)
+                      compile="background" if compile else False, native=native)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -176,6 +181,7 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
         "parameters": flow.num_parameters(), "lr": lr, "lr_decay": lr_decay, "batch_size": batch_size,
         "skipped_steps": trainer.skipped_total, "paused_reason": trainer.paused_reason,
         "compile": trainer.compile_state,
+        "native": trainer.native,
         "history": trainer.history.as_dict(),
     }
     save(trainer.eval_flow, out, metrics=result)  # the weights its NLL was measured on (averaged)
@@ -205,7 +211,7 @@ def _train(args: argparse.Namespace) -> int:
     lr_decay = DEFAULT_LR_DECAY[cfg.model] if args.lr_decay is None else (args.lr_decay or None)
     result = train_run(cfg, data, args.out, steps=args.steps, seconds=args.seconds, lr=lr,
                        batch_size=args.batch_size, seed=args.seed, dataset=dataset, quiet=args.quiet,
-                       lr_decay=lr_decay, compile=args.compile)
+                       lr_decay=lr_decay, compile=args.compile, native=args.native)
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary, indent=2, default=float))
     return 0 if result["paused_reason"] is None else 1

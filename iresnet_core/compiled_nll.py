@@ -16,7 +16,8 @@ What it costs: a C++ compiler at run time (:func:`compiler_missing`), and a comp
 architecture, batch size and thread count: about 30 s cold for the default 32 x 2-32-32-2 (all 32
 blocks in one graph took 100 s, most of it gcc and inductor's scheduler), 3 s once inductor's
 cache on disk has it. It can compile in the background (:class:`iresnet_core.train.Trainer`'s
-``compile="background"``, the Playground's default; :mod:`iresnet_core.compile_worker`). What it
+``compile="background"``, the Playground's for activations the C training kernel lacks,
+:mod:`iresnet_core.native_nll`; :mod:`iresnet_core.compile_worker`). What it
 gives, on two cores: the default flow's step 37 -> 69 steps a second at two threads, 34 -> 71
 at one.
 

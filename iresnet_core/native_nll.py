@@ -76,8 +76,6 @@ def not_native(flow: Flow) -> str | None:
             return f"the training kernel takes hidden layers up to {native.MAX_WIDTH} wide"
         if any(lin.weight.dtype != torch.float32 or (lin.coeff is not None and lin.exact) for lin in g.linears):
             return "the training kernel is float32 with spectral normalisation by power iteration"
-        if getattr(g.act, "alpha", 1.0) != 1.0:
-            return "the training kernel's ELU has alpha 1"
     if not native.available():
         return f"the compiled kernels are unavailable: {native.unavailable_reason()}"
     return None

@@ -92,3 +92,15 @@ def test_train_with_compile_reports_its_compile_state(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["compile"] in ("compiling", "compiled") and summary["steps"] == 20
     assert (out / "metrics.json").is_file()
+
+
+def test_train_with_native_takes_the_c_kernel_to_the_same_fit(tmp_path, capsys):
+    # (a small lr: at the default 0.06 float rounding grows to 1e-3 in 20 steps)
+    args = ["train", "--steps", "20", "--n-blocks", "2", "--hidden", "16,16", "--batch-size", "200", "--lr", "0.005", "--quiet"]
+    summaries = {}
+    for flag in ("--native", None):
+        assert main(args + ["--out", str(tmp_path / str(flag))] + ([flag] if flag else [])) == 0
+        summaries[flag] = json.loads(capsys.readouterr().out)
+    kernel, torch_path = summaries["--native"], summaries[None]
+    assert kernel["native"] is ic.native.available() and not torch_path["native"] and kernel["steps"] == 20
+    assert kernel["test_nll"] == pytest.approx(torch_path["test_nll"], abs=1e-3)  # the same loss, the same steps

@@ -181,7 +181,7 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
                              f"weights over about the last {AVERAGE_STEPS} steps, which sits closer to the optimum than "
                              "the last step at a high learning rate. Off: the last step's weights (a single "
                              "Step then shows its whole effect). Applies live, without a reset.")
-    compiled = sb.toggle("Compiled training step", value=_D.compiled, key="compiled", bind=URL,
+    compiled = sb.toggle("Fast training step", value=_D.compiled, key="compiled", bind=URL,
                          help="Trains the i-ResNet's exact loss fast. With ELU (the default) a C kernel built "
                               "for this machine computes loss and gradient in one pass: about 3x the steps per "
                               "second of the compiled graph, nothing to wait for. Other activations go through "

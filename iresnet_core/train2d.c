@@ -131,10 +131,9 @@ static void block_values(vf *x0, vf *x1, const Layer *ly, const float *wn)
 /* One block's backward on a tile. In: its input x, the adjoint gy of its output, the points'
  * weights wt (0 in padding lanes). Out: the adjoint of x in gy; the block's -ln|det| summed over
  * the n_valid first lanes added to *loss; the gradient with respect to its normalised weights
- * added lane-wise to acc (per map: W then b, vectors), but for the hidden-to-hidden maps' W, whose
- * factors go to slot (slot_size vectors) for outer_sums. work: 7 vectors per hidden unit. */
+ * added lane-wise to acc (per map: W then b, vectors). work: 7 vectors per hidden unit. */
 static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, double *loss, const Layer *ly,
-                           const float *wn, vf *acc, vf *work, vf *slot)
+                           const float *wn, vf *acc, vf *work)
 {
     const int *w = ly->w;
     int L = ly->L;
@@ -266,28 +265,21 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
         int mm = w[l - 1];
         const float *Wl = wn + ly->lin[5 * (l - 1)];
         const vf *hp = H_(l - 1), *tp0 = T0_(l - 1), *tp1 = T1_(l - 1);
-        /* W_l's gradient is an outer product summed over all tiles: its factors go to the tile's
-         * slot, and outer_sums adds them up once every tile has passed (see there) */
-        vf *out = slot;
-        for (int l2 = 2; l2 < l; l2++) out += 3 * (w[l2] + w[l2 - 1]);
-        memcpy(out, ab, sizeof(vf) * (size_t)n);
-        memcpy(out + n, pb0, sizeof(vf) * (size_t)n);
-        memcpy(out + 2 * n, pb1, sizeof(vf) * (size_t)n);
-        memcpy(out + 3 * n, hp, sizeof(vf) * (size_t)mm);
-        memcpy(out + 3 * n + mm, tp0, sizeof(vf) * (size_t)mm);
-        memcpy(out + 3 * n + 2 * mm, tp1, sizeof(vf) * (size_t)mm);
+        vf *G = accW[l];
         for (int j = 0; j < mm; j++)
             hbn[j] = tbn0[j] = tbn1[j] = (vf){};
         int k = 0;
-        for (; k + KB <= n; k += KB) { /* the adjoints of h_{l-1}, T_{l-1}: W_l^T times a, P's */
+        for (; k + KB <= n; k += KB) {
             vf a_[KB], p0_[KB], p1_[KB];
             for (int q = 0; q < KB; q++) {
                 a_[q] = ab[k + q]; p0_[q] = pb0[k + q]; p1_[q] = pb1[k + q];
             }
             for (int j = 0; j < mm; j++) {
+                vf hj = hp[j], u0 = tp0[j], u1 = tp1[j];
                 vf sh = hbn[j], s0 = tbn0[j], s1 = tbn1[j];
                 for (int q = 0; q < KB; q++) {
                     float cw = Wl[(k + q) * mm + j];
+                    G[(k + q) * mm + j] += a_[q] * hj + p0_[q] * u0 + p1_[q] * u1;
                     sh += cw * a_[q]; s0 += cw * p0_[q]; s1 += cw * p1_[q];
                 }
                 hbn[j] = sh; tbn0[j] = s0; tbn1[j] = s1;
@@ -296,6 +288,7 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
         for (; k < n; k++) {
             for (int j = 0; j < mm; j++) {
                 float cw = Wl[k * mm + j];
+                G[k * mm + j] += ab[k] * hp[j] + pb0[k] * tp0[j] + pb1[k] * tp1[j];
                 hbn[j] += cw * ab[k]; tbn0[j] += cw * pb0[k]; tbn1[j] += cw * pb1[k];
             }
         }
@@ -311,53 +304,6 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
 #undef P1_
 #undef T0_
 #undef T1_
-}
-
-/* Vectors a block's tile slot holds: per hidden-to-hidden map l, a_l's and P_l's adjoints (3 w[l])
- * and h_{l-1}, T_{l-1} (3 w[l-1]). */
-static int64_t slot_size(const Layer *ly)
-{
-    int64_t size = 0;
-    for (int l = 2; l < ly->L; l++) size += 3 * (ly->w[l] + ly->w[l - 1]);
-    return size;
-}
-
-/* dL/dW_l of a hidden-to-hidden map, lane-wise, added to G (n x mm vectors): the sum over the tiles
- * of a[k] h[j] + Pb0[k] T0[j] + Pb1[k] T1[j], from the factors block_backward left in the tiles'
- * slots (at offset `at`, slots `stride` vectors apart). 4 x 4 units at a time, their 16 sums in
- * registers while the tiles stream past: added into the block's accumulators tile by tile, the
- * n x mm vectors (1 MB at 128 x 128) went through the cache once per tile. */
-static void outer_sums(const vf *buf, int64_t tiles, int64_t stride, int64_t at, int n, int mm, vf *G)
-{
-    for (int k = 0; k < n; k += 4) {
-        int kb = n - k < 4 ? n - k : 4;
-        for (int j = 0; j < mm; j += 4) {
-            int jb = mm - j < 4 ? mm - j : 4;
-            vf acc[4][4];
-            memset(acc, 0, sizeof acc);
-            if (kb == 4 && jb == 4) {
-                for (int64_t t = 0; t < tiles; t++) {
-                    const vf *a = buf + t * stride + at, *h = a + 3 * n;
-                    for (int q = 0; q < 4; q++) {
-                        vf x = a[k + q], y = a[n + k + q], z = a[2 * n + k + q];
-                        for (int r = 0; r < 4; r++)
-                            acc[q][r] += x * h[j + r] + y * h[mm + j + r] + z * h[2 * mm + j + r];
-                    }
-                }
-            } else {
-                for (int64_t t = 0; t < tiles; t++) {
-                    const vf *a = buf + t * stride + at, *h = a + 3 * n;
-                    for (int q = 0; q < kb; q++)
-                        for (int r = 0; r < jb; r++)
-                            acc[q][r] += a[k + q] * h[j + r] + a[n + k + q] * h[mm + j + r]
-                                         + a[2 * n + k + q] * h[2 * mm + j + r];
-                }
-            }
-            for (int q = 0; q < kb; q++)
-                for (int r = 0; r < jb; r++)
-                    G[(k + q) * mm + j + r] += acc[q][r];
-        }
-    }
 }
 
 static inline float lanes_sum(vf v)
@@ -379,7 +325,6 @@ double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int 
     /* the normalised weights: W / max(1, sigma / c), everything else as it is */
     float *wn = malloc(sizeof(float) * (size_t)n_params);
     int n_maps = 0, most_acc = 4, most_work = 0;
-    int64_t most_slot = 1;
     for (int i = 0; i < n_layers; i++)
         if (layers[i].kind == 0) {
             int acc = 0, work = 0;
@@ -388,7 +333,6 @@ double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int 
             n_maps += layers[i].L;
             if (acc > most_acc) most_acc = acc;
             if (work > most_work) most_work = work;
-            if (slot_size(&layers[i]) > most_slot) most_slot = slot_size(&layers[i]);
         }
     double *sigma = malloc(sizeof(double) * (size_t)(n_maps + 1)), *scale = malloc(sizeof(double) * (size_t)(n_maps + 1));
     int64_t tiles = (n + P - 1) / P;
@@ -396,9 +340,8 @@ double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int 
     vf *adj = aligned_alloc(64, sizeof(vf) * (size_t)(tiles * 2 + 1));
     vf *acc = aligned_alloc(64, sizeof(vf) * (size_t)most_acc);
     vf *work = aligned_alloc(64, sizeof(vf) * (size_t)(most_work + 9 * MAXW));
-    vf *slots = aligned_alloc(64, sizeof(vf) * (size_t)(tiles * most_slot + 1));
     double loss = NAN;
-    if (!wn || !sigma || !scale || !stored || !adj || !acc || !work || !slots)
+    if (!wn || !sigma || !scale || !stored || !adj || !acc || !work)
         goto out;
     memcpy(wn, params, sizeof(float) * (size_t)n_params);
     for (int i = 0, k = 0; i < n_layers; i++) {
@@ -498,18 +441,7 @@ double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int 
             vf wv;
             memcpy(&wv, wl, sizeof wv);
             block_backward(stored[(t * n_layers + i) * 2], stored[(t * n_layers + i) * 2 + 1], &adj[2 * t],
-                           &adj[2 * t + 1], wv, np, &loss, ly, wn, acc, work, slots + t * most_slot);
-        }
-        {
-            vf *G = acc;
-            int64_t at = 0;
-            for (int l = 1; l <= ly->L; l++) {
-                if (l >= 2 && l < ly->L) {
-                    outer_sums(slots, tiles, most_slot, at, ly->w[l], ly->w[l - 1], G);
-                    at += 3 * (ly->w[l] + ly->w[l - 1]);
-                }
-                G += ly->w[l] * ly->w[l - 1] + ly->w[l];
-            }
+                           &adj[2 * t + 1], wv, np, &loss, ly, wn, acc, work);
         }
         /* lane sums, then through the spectral rule to the raw weights */
         int k0 = 0;
@@ -545,6 +477,5 @@ out:
     free(adj);
     free(acc);
     free(work);
-    free(slots);
     return loss;
 }

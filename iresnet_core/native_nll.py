@@ -141,7 +141,10 @@ class NativeNLL:
                                    params.ctypes.data, len(params), uv.ctypes.data, self._coeffs.ctypes.data,
                                    grads[i].ctypes.data)
 
-        sums = [run(0)] if k == 1 else list(_pool().map(run, range(k)))
+        # the calling thread takes the first share itself (handing it to the pool and waiting
+        # cost 0.2-0.3 ms a step)
+        others = [_pool().submit(run, i) for i in range(1, k)]
+        sums = [run(0)] + [f.result() for f in others]
         grad = grads[0]
         for g in grads[1:]:
             grad += g

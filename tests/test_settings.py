@@ -57,4 +57,7 @@ def test_the_compiled_step_starts_on_where_it_can_and_the_environment_can_turn_i
     monkeypatch.setenv(COMPILE_ENV, "1")
     monkeypatch.setenv("CXX", "no-such-compiler-here")
     assert ic.compiler_missing() == "no C++ compiler (no-such-compiler-here) on this machine"
+    # no C++ compiler, but a C one: the C training kernel still makes the step fast
+    assert ic.native.compiler_found() and compiled_by_default() is True
+    monkeypatch.setattr(ic.native, "compiler_found", lambda: False)  # and with neither: off
     assert compiled_by_default() is False

@@ -173,6 +173,9 @@ def _load() -> ctypes.CDLL | None:
             tr = lib.nll_grad_2d
             tr.argtypes = [ctypes.c_int64, ptr, ctypes.c_float, c_int, ptr, ptr, ctypes.c_int64, ptr, ptr, ptr]
             tr.restype = c_double
+            pi = lib.power_iter_2d
+            pi.argtypes = [c_int, ptr, ptr, ptr]
+            pi.restype = c_int
             _lib = lib
             return lib
         _reason = "the kernels did not build: " + " | ".join(failures)

@@ -15,8 +15,9 @@ ActNorms initialised (their data-dependent first batch goes through torch), in t
 gradient to take. Elsewhere, and on a machine without a C compiler, the given fallback loss runs.
 
 What it gives (the default flow, batch 500, two cores): loss and gradient in 3.6-3.8 ms, a whole
-trainer step in about 6.7 ms against 17-20 through the compiled torch graph; at the issue's 8
-blocks of 2-128-128-2 it matches the compiled graph (``docs/benchmarks.md``). No compile to wait
+trainer step in about 7 ms against 17-20 through the compiled torch graph (the power iteration in
+the kernel too: 8.2-8.9 ms with torch's in the same runs); at the issue's 8 blocks of 2-128-128-2
+it is at least as fast as the compiled graph (``docs/benchmarks.md``). No compile to wait
 for: the kernels build in about a second, where the graph took 30-40 s on an empty cache.
 
 Example:
@@ -43,7 +44,6 @@ from .actnorm import ActNorm
 from .flat_params import FlatParameters
 from .flow import Flow
 from .iresnet import InvertibleResidualBlock
-from .lipschitz import drop_prefetched, prefetch_training_rescales
 
 __all__ = ["NativeNLL", "not_native"]
 
@@ -104,6 +104,14 @@ class NativeNLL:
         self.workers = max(1, int(workers))
         self._layers = list(flow.layers)
         self._meta, self._maps, self._coeffs = _layout(self._layers, self.flat)
+        # every constrained map's u, v as views of one vector, which the kernel's power iteration
+        # advances in place (torch's stacked iteration cost the default flow's step 1.2-1.9 ms)
+        sizes = [t.numel() for lin in self._maps for t in (lin.u, lin.v)]
+        self._uv = (torch.cat([t.detach().reshape(-1) for lin in self._maps for t in (lin.u, lin.v)]).float()
+                    if self._maps else torch.zeros(1))
+        self._uv_np = self._uv.numpy()
+        self._views = list(self._uv.split(sizes)) if self._maps else []
+        self._sync_uv()
 
     def applies(self) -> bool:
         """Whether the next call takes the kernel: exact log-det, a gradient to take, ActNorms
@@ -118,13 +126,26 @@ class NativeNLL:
         flow = self.flow
         if not self.flat.intact():  # another trainer of this flow stepped since: take its weights
             self.flat.zero_grad()
-        if flow.training:  # this step's power iteration, all blocks at once, as Flow.forward runs it
-            drop_prefetched(prefetch_training_rescales(flow._spectral()))
-        uv = (torch.cat([t for lin in self._maps for t in (lin.u, lin.v)]) if self._maps
-              else torch.zeros(1)).detach().contiguous().numpy()
+        self._sync_uv()
+        if flow.training:  # this step's power iteration, as Flow.forward runs it
+            lib = native._load()
+            if lib.power_iter_2d(len(self._layers), self._meta.ctypes.data, self.flat.data.detach().numpy().ctypes.data,
+                                 self._uv_np.ctypes.data) != 0:
+                raise RuntimeError("train2d.c's power iteration refused the flow's layout")
         params = self.flat.data.detach().requires_grad_(True)
         params.grad = self.flat.grad
-        return _KernelLoss.apply(params, x, self, uv)
+        return _KernelLoss.apply(params, x, self, self._uv_np)
+
+    def _sync_uv(self) -> None:
+        """Bind every map's ``u, v`` buffers to their views of the kernel's vector, taking their values
+        first where something rebound them since (a torch forward's power iteration rebinds them,
+        ``Module.to`` replaces them); a copy in place (a refresh, ``load_state_dict``) needs nothing."""
+        for k, lin in enumerate(self._maps):
+            buffers = lin._buffers
+            for name, view in (("u", self._views[2 * k]), ("v", self._views[2 * k + 1])):
+                if buffers[name] is not view:
+                    view.copy_(buffers[name].detach().reshape(-1))
+                    buffers[name] = view
 
     def loss_and_grad(self, params: np.ndarray, x: np.ndarray, uv: np.ndarray) -> tuple[float, np.ndarray]:
         """The mean NLL of ``x`` and its gradient with respect to ``params`` (the flat vector), by

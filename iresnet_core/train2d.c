@@ -28,7 +28,8 @@
  *                       (-1: unconstrained), v offset in uv, index into coeffs
  * grad (same layout as params) receives wt times the gradient of the sum over the points, added
  * to what it holds; the return value is the sum over the points of -log p(x) (the caller divides
- * by the batch; wt is 1 / batch for the mean).
+ * by the batch; wt is 1 / batch for the mean). power_iter_2d, at the end, advances uv by the
+ * training step's one power iteration before the loss reads it.
  */
 #include <math.h>
 #include <stdint.h>
@@ -478,4 +479,51 @@ out:
     free(acc);
     free(work);
     return loss;
+}
+
+/* One power iteration of every constrained map, in place on uv (Sec. 3.1, as
+ * lipschitz.prefetch_training_rescales runs it before a training forward):
+ *     v <- W^T u / |W^T u|,   u <- W v / |W v|,
+ * so that sigma = u^T W v afterwards (what nll_grad_2d computes from them). The norms are clamped
+ * below at 1e-12 as torch's are. Returns 0, or -1 when meta is malformed or memory cannot be had. */
+int power_iter_2d(int n_layers, const int *meta, const float *params, float *uv)
+{
+    Layer *layers = malloc(sizeof(Layer) * (size_t)(n_layers > 0 ? n_layers : 1));
+    double *acc = malloc(sizeof(double) * MAXW);
+    int rc = -1;
+    if (!layers || !acc || parse(n_layers, meta, layers) != 0)
+        goto out;
+    for (int i = 0; i < n_layers; i++) {
+        if (layers[i].kind != 0) continue;
+        for (int l = 1; l <= layers[i].L; l++) {
+            const int *lin = layers[i].lin + 5 * (l - 1);
+            if (lin[2] < 0) continue;
+            int no = layers[i].w[l], ni = layers[i].w[l - 1];
+            const float *W = params + lin[0];
+            float *u = uv + lin[2], *v = uv + lin[3];
+            double norm = 0.0;
+            for (int c = 0; c < ni; c++) acc[c] = 0.0;
+            for (int r = 0; r < no; r++)
+                for (int c = 0; c < ni; c++) acc[c] += (double)u[r] * W[r * ni + c];
+            for (int c = 0; c < ni; c++) norm += acc[c] * acc[c];
+            norm = sqrt(norm);
+            if (norm < 1e-12) norm = 1e-12;
+            for (int c = 0; c < ni; c++) v[c] = (float)(acc[c] / norm);
+            norm = 0.0;
+            for (int r = 0; r < no; r++) {
+                double s = 0.0;
+                for (int c = 0; c < ni; c++) s += (double)W[r * ni + c] * v[c];
+                acc[r] = s;
+                norm += s * s;
+            }
+            norm = sqrt(norm);
+            if (norm < 1e-12) norm = 1e-12;
+            for (int r = 0; r < no; r++) u[r] = (float)(acc[r] / norm);
+        }
+    }
+    rc = 0;
+out:
+    free(layers);
+    free(acc);
+    return rc;
 }

@@ -9,6 +9,7 @@ trainer on torch step for step.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -17,6 +18,7 @@ import torch
 import iresnet_core as ic
 from iresnet_core import native
 from iresnet_core.flat_params import FlatParameters
+from iresnet_core.lipschitz import spectral_layers
 from iresnet_core.native_nll import NativeNLL, not_native
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the kernels are unavailable")
@@ -73,6 +75,24 @@ def test_the_spectral_rule_is_at_work_in_the_compared_flows():
     ratios = [float(lin.sigma_estimate(n_iter=0, persist=False)) / lin.coeff
               for block in flow.layers if hasattr(block, "g") for lin in block.g.linears]
     assert max(ratios) > 1.5 and min(ratios) < 1.0
+
+
+def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards():
+    """In training each call advances every map's u, v by one power iteration (Sec. 3.1) in place,
+    as a torch training forward does; a torch forward in between (which rebinds the vectors) is
+    taken up by the next call."""
+    a = _flow(ic.FlowConfig(n_blocks=3, hidden=(5, 7, 3), coeff=0.5), 0.3)
+    b = copy.deepcopy(a)
+    loss = NativeNLL(a)
+    x = DATA[:100]
+    start = [lin.u.clone() for lin in spectral_layers(a)]
+    for through_kernel in (True, True, False, True):
+        ours = loss(x) if through_kernel else a.nll(x)
+        assert float(ours) == pytest.approx(float(b.nll(x)), rel=1e-5)
+        for la, lb in zip(spectral_layers(a), spectral_layers(b)):
+            assert torch.allclose(la.u, lb.u, atol=2e-5) and torch.allclose(la.v, lb.v, atol=2e-5)
+    moved = [float((lin.u - u0).norm()) for lin, u0 in zip(spectral_layers(a), start)]
+    assert max(moved) > 1e-2
 
 
 def test_a_trainer_on_the_kernel_takes_torchs_steps():

@@ -13,8 +13,9 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
 * the full Playground rerun: a tick plus the redraw (``dashboard.charts.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports;
-* the longest stall of the process's other threads from the Playground's start until its compiled
-  step is in (waited for, so that the pages below are timed with the Playground settled);
+* the longest stall of the process's other threads while the Playground trains and redraws, the heap
+  frozen as the app freezes it, until its compiled step is in (waited for, so that the pages below
+  are timed with the Playground settled);
 * a slider moved on each analysis page (DESIGN's budget: "recomputes and draws in well under
   300 ms"): the page run by Streamlit's ``AppTest`` (the script run a person waits for, less the
   browser's drawing), the slider moved to a value the page has not seen, one after another.
@@ -174,12 +175,12 @@ def _run(quick: bool, log) -> dict[str, Any]:
 
     try:
         from dashboard.charts import playground_charts_of
+        from dashboard.runtime import freeze_long_lived_heap
         from dashboard.state import Playground, Settings
     except Exception as e:
         rows.append({"name": "Playground", "median_ms": float("nan"), "error": f"dashboard not importable: {e}"})
         return {"rows": rows, "repeats": repeats}
 
-    stalls = _Heartbeat()  # from the first Playground on: it starts the compiled step's compile
     add("Playground() construction (loads both checkpoints)", lambda: Playground(Settings()), reps=max(2, repeats // 3))
     try:
         pg = Playground(Settings())
@@ -187,6 +188,11 @@ def _run(quick: bool, log) -> dict[str, Any]:
         rows.append({"name": "Playground tick / rerun", "median_ms": float("nan"), "min_ms": float("nan"),
                      "error": f"Playground(Settings()) failed: {type(e).__name__}: {e}"})
         return {"rows": rows, "repeats": repeats, "flow_origin": origin}
+    # As streamlit_app.py after its first run: without it, full collections of this process's heap
+    # held every thread for 120-130 ms (measured with gc.callbacks on 2026-12-05), which the app
+    # does not see. From here on: it starts the compiled step's compile where there is one.
+    freeze_long_lived_heap()
+    stalls = _Heartbeat()
     add("training burst: Playground.tick() at 'normal' (0.25 s per model, 2 models)", pg.tick)
 
     def rerun():
@@ -238,13 +244,15 @@ def _settled(pg, stalls: _Heartbeat, log, limit_s: float = 600.0) -> dict[str, A
         time.sleep(0.5)
     states = {m: getattr(run.trainer, "compile_state", None) for m, run in pg.runs.items()}
     longest = stalls.stop()
-    name = "longest stall of the other threads, from the Playground's start until its compiled step is in"
+    name = "longest stall of the other threads while the Playground trains and redraws, until its compiled step is in"
     log(f"  {name}: {1e3 * longest:.0f} ms (waited {time.perf_counter() - t0:.0f} s more; {states})")
     return {"name": name, "median_ms": 1e3 * longest, "min_ms": 1e3 * longest, "cpu_ms": float("nan"), "repeats": 1,
-            "note": f"a 10 ms heartbeat thread's longest overrun; compile states then: {states}. It sees the "
-                    "GIL only: the load also takes a core for a few seconds, and a page's torch work on two threads "
-                    "beside it ran up to 10x slower (a slider move of 1.7 s on 2026-12-05), so the analysis pages "
-                    "below are timed after it"}
+            "note": f"a 10 ms heartbeat thread's longest overrun, the heap frozen as the app freezes it after "
+                    f"its first run; compile states then: {states} (None: nothing to compile, the C kernel step). "
+                    "It sees what holds the GIL (a compiled step's load, a collection) and both cores taken; a "
+                    "compile also takes a core for a few seconds, and a page's torch work on two threads beside it "
+                    "ran up to 10x slower (a slider move of 1.7 s on 2026-12-05), so the analysis pages below are "
+                    "timed after it"}
 
 
 #: Per analysis page: its module in ``dashboard.views``, then (slider key, what it is, the values it

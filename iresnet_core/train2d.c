@@ -38,6 +38,10 @@
 
 #include "simd2d.h"
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #define KB 4         /* output units per pass over a layer's inputs */
 #define MAXL 16      /* most linear maps in a block */
 #define LOG_2PI 1.8378770664093453
@@ -315,9 +319,31 @@ static inline float lanes_sum(vf v)
     return s;
 }
 
+static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta,
+                            const float *params, int64_t n_params, const float *uv, const float *coeffs,
+                            float *grad);
+
 /* The sum over the points of -log p(x); grad += wt * its gradient (see the header). Returns NaN when
- * meta is malformed or memory cannot be had. */
+ * meta is malformed or memory cannot be had. Subnormal numbers are flushed to zero while it runs
+ * (the caller's floating-point mode is restored after): a trained flow's ELUs take exp of large
+ * negative inputs, and the subnormal products that followed made its step about 20% slower than
+ * an untrained one's (155 against 186 steps a second, checkerboard, 2026-12-05); what is flushed is
+ * below 1.2e-38 in magnitude. */
 double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int *meta, const float *params,
+                   int64_t n_params, const float *uv, const float *coeffs, float *grad)
+{
+#if defined(__SSE__)
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* flush-to-zero and denormals-are-zero */
+#endif
+    double loss = nll_grad_body(n, x, wt, n_layers, meta, params, n_params, uv, coeffs, grad);
+#if defined(__SSE__)
+    _mm_setcsr(csr);
+#endif
+    return loss;
+}
+
+static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta, const float *params,
                    int64_t n_params, const float *uv, const float *coeffs, float *grad)
 {
     Layer *layers = malloc(sizeof(Layer) * (size_t)(n_layers > 0 ? n_layers : 1));

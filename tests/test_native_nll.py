@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 import iresnet_core as ic
-from iresnet_core import native
+from iresnet_core import native, native_nll
 from iresnet_core.flat_params import FlatParameters
 from iresnet_core.lipschitz import spectral_layers
 from iresnet_core.native_nll import NativeNLL, not_native
@@ -67,6 +68,24 @@ def test_loss_and_gradient_are_torchs(cfg, shake, n):
     assert out == pytest.approx(ref, rel=1e-5, abs=1e-5)
     assert float((g - g_ref).norm() / g_ref.norm()) < 2e-5
     assert torch.allclose(g, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
+
+
+def _subnormal_product() -> float:
+    """1e-38 * 0.01 in float32: 1e-40, a subnormal, or 0.0 where the thread flushes them to zero."""
+    return float(np.float32(1e-38) * np.float32(0.01))
+
+
+def test_the_kernel_flushes_subnormals_only_while_it_runs():
+    """``nll_grad_2d`` turns flush-to-zero on for its own work (a trained flow's ELUs made
+    subnormals that slowed its step by a fifth) and gives every thread that ran it its mode back:
+    the numbers are still torch's, and after the call subnormals are still subnormal in the caller
+    and in the kernel's worker thread."""
+    flow = _flow(ic.FlowConfig(), 0.05)
+    ref, g_ref, out, g = _both(flow, DATA[:777])
+    assert out == pytest.approx(ref, rel=1e-5, abs=1e-5)
+    assert float((g - g_ref).norm() / g_ref.norm()) < 2e-5
+    assert _subnormal_product() > 0.0
+    assert native_nll._pool().submit(_subnormal_product).result() > 0.0
 
 
 def test_the_spectral_rule_is_at_work_in_the_compared_flows():

@@ -7,12 +7,13 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PORT    ?= 8501
 
-.PHONY: install run test test-fast browser screenshots bench assets clean
+.PHONY: install run test test-fast lint browser screenshots bench assets clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -21,13 +22,19 @@ install: $(STAMP)
 run: install
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
 
-## Every test: core, AppTest pages and the headless-Chromium browser test.
-test: install browser
+## Every test: lint and the import contracts, then core, AppTest pages and the browser tests.
+test: install browser lint
 	$(PY) -m pytest -q
 
-## Everything but the browser test.
-test-fast: install
-	$(PY) -m pytest -q -m "not browser"
+## Lint, format and the seams between packages (ruff; import-linter's contracts in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+## Lint, then everything but the browser tests and those marked slow.
+test-fast: install lint
+	$(PY) -m pytest -q -m "not browser and not slow"
 
 ## Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
 browser:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="i-ResNet Playground", page_icon="🌀", layout="wide",
-                   initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="i-ResNet Playground",
+    page_icon="🌀",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
 
 import iresnet_core as ic  # noqa: E402
 from dashboard.controls import presentation_switch  # noqa: E402
-from dashboard.runtime import freeze_long_lived_heap, use_app_threads  # noqa: E402
+from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
 from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
-# rather than faulting fresh pages in each time (iresnet_core.allocator: 2.7x on a 200x200 grid).
-ic.keep_freed_memory()
+# rather than faulting fresh pages in each time (dashboard/runtime.py).
+keep_freed_memory()
 # scikit-learn (moons, circles, swissroll) imports in the background: the first pick of one of
 # those sets took 1.1 s instead of 0.45 s, 0.7 s of it the import.
 ic.datasets.preload_generators()
@@ -26,11 +30,23 @@ ic.datasets.preload_generators()
 use_app_threads()
 
 PAGES = [
-    st.Page(playground.render, title="Playground", icon=":material/tune:", url_path="playground", default=True),
+    st.Page(
+        playground.render,
+        title="Playground",
+        icon=":material/tune:",
+        url_path="playground",
+        default=True,
+    ),
     st.Page(inverse.render, title="Inverse", icon=":material/replay:", url_path="inverse"),
-    st.Page(logdet.render, title="Log-determinant", icon=":material/functions:", url_path="logdet"),
-    st.Page(lipschitz.render, title="Lipschitz", icon=":material/straighten:", url_path="lipschitz"),
-    st.Page(classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"),
+    st.Page(
+        logdet.render, title="Log-determinant", icon=":material/functions:", url_path="logdet"
+    ),
+    st.Page(
+        lipschitz.render, title="Lipschitz", icon=":material/straighten:", url_path="lipschitz"
+    ),
+    st.Page(
+        classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"
+    ),
 ]
 
 page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")

@@ -4,9 +4,12 @@
 ``docs/fit_vs_time.svg`` and the raw ``docs/benchmarks.json``; ``--quick`` runs everything with
 reduced settings in a few minutes, for checking. Not part of ``make test``.
 
-* :mod:`benchmarks.peers` — normflows' residual flow and a Glow from normflows' parts, at our architecture.
-* :mod:`benchmarks.throughput` — training steps per second per log-det mode, interleaved, medians, ratios.
-* :mod:`benchmarks.fit` — exact test NLL minus entropy against training wall time, best lr per model.
+* :mod:`benchmarks.peers` — normflows' residual flow and a Glow from normflows' parts, at our
+  architecture.
+* :mod:`benchmarks.throughput` — training steps per second per log-det mode, interleaved, medians,
+  ratios.
+* :mod:`benchmarks.fit` — exact test NLL minus entropy against training wall time, best lr per
+  model.
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

@@ -19,10 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="reduced settings (~3 min), for checking")
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
-    p.add_argument("--docs", type=Path, default=None,
-                   help="where benchmarks.md goes (default: docs/, or out/bench-quick/ with --quick, so a check "
-                        "never overwrites the real page)")
-    p.add_argument("--report-only", action="store_true", help="rewrite the page from docs/benchmarks.json")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="where benchmarks.md goes (default: docs/, or out/bench-quick/ with --quick, so a "
+        "check "
+        "never overwrites the real page)",
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="rewrite the page from docs/benchmarks.json"
+    )
     a = p.parse_args(argv)
     if a.docs is None:
         a.docs = ROOT / ("out/bench-quick" if a.quick else "docs")

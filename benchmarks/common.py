@@ -20,9 +20,18 @@ import numpy as np
 import torch
 
 import iresnet_core as ic
+from dashboard.runtime import keep_freed_memory
 
-__all__ = ["THREADS", "setup_torch", "machine_info", "reference_speed", "interleaved", "median", "timed",
-           "empty_compile_cache"]
+__all__ = [
+    "THREADS",
+    "setup_torch",
+    "machine_info",
+    "reference_speed",
+    "interleaved",
+    "median",
+    "timed",
+    "empty_compile_cache",
+]
 
 THREADS = 2
 
@@ -30,7 +39,7 @@ THREADS = 2
 def setup_torch() -> None:
     """Two intra-op threads (the issue's setting), one inter-op thread, freed memory kept for reuse
     (``ic.keep_freed_memory``, as the Playground does; every model in the process gains alike)."""
-    ic.keep_freed_memory()
+    keep_freed_memory()
     torch.set_num_threads(THREADS)
     try:
         torch.set_num_interop_threads(1)
@@ -45,7 +54,7 @@ def empty_compile_cache() -> Iterator[str]:
     only once a background compile started inside is over: its child reads the variable."""
     import torch._dynamo
 
-    from iresnet_core import compiled_nll
+    from iresnet_core.kernels import compiled_nll
 
     old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
@@ -122,11 +131,15 @@ def reference_speed(blocks: int = 5, steps: int = 5) -> dict[str, Any]:
         for _ in range(blocks):
             c0, t0 = time.thread_time(), time.perf_counter()
             for _ in range(steps):
-                trainer._one_step()  # the optimiser steps only, as the throughput's one-thread table
+                # the optimiser steps only, as the throughput's one-thread table
+                trainer._one_step()
             cpu.append((time.thread_time() - c0) / steps)
             wall.append((time.perf_counter() - t0) / steps)
-    return {"step_cpu_ms": 1e3 * median(cpu), "step_wall_ms": 1e3 * median(wall),
-            "load_avg": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "step_cpu_ms": 1e3 * median(cpu),
+        "step_wall_ms": 1e3 * median(wall),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def median(xs: list[float]) -> float:
@@ -152,7 +165,9 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
     return out
 
 
-def one_thread(run: Callable[[bool, Callable], dict[str, Any]], quick: bool, log: Callable) -> dict[str, Any]:
+def one_thread(
+    run: Callable[[bool, Callable], dict[str, Any]], quick: bool, log: Callable
+) -> dict[str, Any]:
     """``run(quick, log)`` with one torch thread, the previous setting restored afterwards."""
     with ic.torch_threads(1):
         return run(quick, log)

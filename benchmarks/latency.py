@@ -1,6 +1,7 @@
 """Latency of the dashboard's computations at their default settings, medians of repeats.
 
-The default flow (``ic.FlowConfig()``: 32 blocks of 2-32-32-2, c = 0.9), loaded from the 8gaussians checkpoint when
+The default flow (``ic.FlowConfig()``: 32 blocks of 2-32-32-2, c = 0.9), loaded from the 8gaussians
+checkpoint when
 one is there (what a person sees first) and otherwise trained for a few steps:
 
 * a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow, the i-ResNet's also
@@ -13,7 +14,8 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * one training burst (``Playground.tick()`` at the "normal" speed: 0.25 s per model, two models);
 * the full Playground rerun: a tick plus the redraw (``dashboard.charts.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports;
-* the longest stall of the process's other threads while the Playground trains and redraws, the heap
+* the longest stall of the process's other threads while the Playground trains and redraws, the
+  heap
   frozen as the app freezes it, until its compiled step is in (waited for, so that the pages below
   are timed with the Playground settled);
 * a slider moved on each analysis page (DESIGN's budget: "recomputes and draws in well under
@@ -22,9 +24,10 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 
 Two torch threads in the main thread (the issue's setting; the best case on this two-core machine);
 the app itself runs its computations in Streamlit's threads on one torch thread
-(``dashboard/runtime.py``), and two rows measure the Playground's redraw parts that way; each figure is the wall time a
-person waits (median and fastest of the repeats) with the calling thread's CPU time beside it. A
-training burst is time-budgeted, so only its wall time means anything.
+(``dashboard/runtime.py``), and two rows measure the Playground's redraw parts that way; each
+figure is the wall time a person waits (median and fastest of the repeats) with the calling
+thread's CPU time beside it. A training burst is time-budgeted, so only its wall time means
+anything.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import numpy as np
 import torch
 
 import iresnet_core as ic
-from iresnet_core.iresnet import InvertibleResidualBlock
+from iresnet_core.flows.iresnet import InvertibleResidualBlock
 
 from .common import median
 
@@ -48,6 +51,7 @@ def _in_app_thread(fn) -> None:
     """``fn`` where the app runs it: in a thread of its own, on the app's torch threads (wall time
     of the thread; the CPU column then counts only the waiting caller)."""
     from dashboard.runtime import use_app_threads
+
     err: list[BaseException] = []
 
     def run() -> None:
@@ -84,7 +88,12 @@ def _time(fn, repeats: int) -> dict[str, Any]:
         fn()
         ts.append(time.perf_counter() - t0)
         cs.append(time.thread_time() - c0)
-    return {"median_ms": 1e3 * median(ts), "min_ms": 1e3 * min(ts), "cpu_ms": 1e3 * median(cs), "repeats": repeats}
+    return {
+        "median_ms": 1e3 * median(ts),
+        "min_ms": 1e3 * min(ts),
+        "cpu_ms": 1e3 * median(cs),
+        "repeats": repeats,
+    }
 
 
 def _default_flow(model: str = "iresnet"):
@@ -110,7 +119,8 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
 
 
 def _playground_grid() -> int:
-    """The density grid a person gets in the Playground (its default setting), 100 without the dashboard."""
+    """The density grid a person gets in the Playground (its default setting), 100 without the
+    dashboard."""
     try:
         from dashboard.settings import Settings
     except Exception:
@@ -130,10 +140,17 @@ def _run(quick: bool, log) -> dict[str, Any]:
         try:
             r = _time(fn, reps)
         except Exception as e:  # a computation that fails is reported, not hidden
-            r = {"median_ms": float("nan"), "min_ms": float("nan"), "repeats": 0, "error": f"{type(e).__name__}: {e}"}
+            r = {
+                "median_ms": float("nan"),
+                "min_ms": float("nan"),
+                "repeats": 0,
+                "error": f"{type(e).__name__}: {e}",
+            }
         r.update(name=name, note=note)
-        log(f"  {name}: {r['median_ms']:.1f} ms wall, {r.get('cpu_ms', float('nan')):.1f} ms CPU"
-            + (f"  ({r['error']})" if "error" in r else ""))
+        log(
+            f"  {name}: {r['median_ms']:.1f} ms wall, {r.get('cpu_ms', float('nan')):.1f} ms CPU"
+            + (f"  ({r['error']})" if "error" in r else "")
+        )
         rows.append(r)
 
     def path(f) -> str:
@@ -142,33 +159,74 @@ def _run(quick: bool, log) -> dict[str, Any]:
             return "the fused kernel (iresnet_core/density2d.c)"
         return f"torch (the fused kernel: {ic.native.unavailable_reason() or 'not for this flow'})"
 
-    add("density grid 200x200, i-ResNet", lambda: ic.analysis.density_grid(flow, bounds, n=200),
-        f"{origin}; {path(flow)}")
-    add("density grid 200x200, i-ResNet, torch path",
+    add(
+        "density grid 200x200, i-ResNet",
+        lambda: ic.analysis.density_grid(flow, bounds, n=200),
+        f"{origin}; {path(flow)}",
+    )
+    add(
+        "density grid 200x200, i-ResNet, torch path",
         lambda: ic.analysis.density_grid(flow, bounds, n=200, native=False),
-        "the same grid without the fused kernel: the peer of the row above")
-    add("density grid 200x200, Glow", lambda: ic.analysis.density_grid(glow, bounds, n=200), f"{gorigin}; {path(glow)}")
+        "the same grid without the fused kernel: the peer of the row above",
+    )
+    add(
+        "density grid 200x200, Glow",
+        lambda: ic.analysis.density_grid(glow, bounds, n=200),
+        f"{gorigin}; {path(glow)}",
+    )
     n_grid = _playground_grid()
-    add(f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",
-        lambda: ic.analysis.density_grid(flow, bounds, n=n_grid), origin)
+    add(
+        f"density grid {n_grid}x{n_grid} (Playground default), i-ResNet",
+        lambda: ic.analysis.density_grid(flow, bounds, n=n_grid),
+        origin,
+    )
     coeffs = [0.5, 0.7, 0.9, 0.95, 0.99]
-    add("inverse curves, 5 values of c (256 points, 50 iterations)",
-        lambda: ic.analysis.inverse_curves(flow, pts[:256], coeffs, max_iter=50), f"c = {coeffs}")
-    add("truncation curve N = 1..20 (500 points, 64 Hutchinson draws)",
-        lambda: ic.analysis.truncation_curve(flow, pts, n_max=20))
-    add("samples: 1000 points through the fixed-point inverse", lambda: ic.analysis.samples(flow, 1000, seed=0),
-        "the blocks through the compiled kernel (iresnet_core/fixed_point2d.c)" if ic.native.available() else
-        f"torch (the kernel: {ic.native.unavailable_reason()})")
-    add("samples: 1000 points through the fixed-point inverse, torch path", lambda: _torch_samples(flow, 1000),
-        "the same inverse with every block iterating in torch: the peer of the row above")
-    for what, fn in ((f"density grid {n_grid}x{n_grid}", lambda: ic.analysis.density_grid(flow, bounds, n=n_grid)),
-                     ("samples: 1000 points through the inverse", lambda: ic.analysis.samples(flow, 1000, seed=0))):
-        add(f"{what}, as the app runs it (a thread of its own, one torch thread)", lambda fn=fn: _in_app_thread(fn),
-            "dashboard/runtime.py: in Streamlit's threads two torch threads were slower")
+    add(
+        "inverse curves, 5 values of c (256 points, 50 iterations)",
+        lambda: ic.analysis.inverse_curves(flow, pts[:256], coeffs, max_iter=50),
+        f"c = {coeffs}",
+    )
+    add(
+        "truncation curve N = 1..20 (500 points, 64 Hutchinson draws)",
+        lambda: ic.analysis.truncation_curve(flow, pts, n_max=20),
+    )
+    add(
+        "samples: 1000 points through the fixed-point inverse",
+        lambda: ic.analysis.samples(flow, 1000, seed=0),
+        "the blocks through the compiled kernel (iresnet_core/fixed_point2d.c)"
+        if ic.native.available()
+        else f"torch (the kernel: {ic.native.unavailable_reason()})",
+    )
+    add(
+        "samples: 1000 points through the fixed-point inverse, torch path",
+        lambda: _torch_samples(flow, 1000),
+        "the same inverse with every block iterating in torch: the peer of the row above",
+    )
+    for what, fn in (
+        (
+            f"density grid {n_grid}x{n_grid}",
+            lambda: ic.analysis.density_grid(flow, bounds, n=n_grid),
+        ),
+        (
+            "samples: 1000 points through the inverse",
+            lambda: ic.analysis.samples(flow, 1000, seed=0),
+        ),
+    ):
+        add(
+            f"{what}, as the app runs it (a thread of its own, one torch thread)",
+            lambda fn=fn: _in_app_thread(fn),
+            "dashboard/runtime.py: in Streamlit's threads two torch threads were slower",
+        )
     block = np.random.default_rng(1).normal(size=(1000, 2)).round(5)
-    csv = ("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in block) * (ic.datasets.MAX_ROWS // 1000)).encode()
-    add(f"load_csv: the largest upload accepted ({ic.datasets.MAX_ROWS:,} rows, {len(csv) / 2**20:.0f} MB)",
-        lambda: ic.datasets.load_csv(csv), reps=3)
+    csv = (
+        "x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in block) * (ic.datasets.MAX_ROWS // 1000)
+    ).encode()
+    add(
+        f"load_csv: the largest upload accepted ({ic.datasets.MAX_ROWS:,} rows, "
+        f"{len(csv) / 2**20:.0f} MB)",
+        lambda: ic.datasets.load_csv(csv),
+        reps=3,
+    )
     data = ic.datasets.sample("8gaussians", 4000, seed=0)
     trainer = ic.Trainer(flow, data, seed=0)
     add("Trainer.evaluate (exact NLL on 2000 + 800 points)", trainer.evaluate)
@@ -178,15 +236,31 @@ def _run(quick: bool, log) -> dict[str, Any]:
         from dashboard.runtime import freeze_long_lived_heap
         from dashboard.state import Playground, Settings
     except Exception as e:
-        rows.append({"name": "Playground", "median_ms": float("nan"), "error": f"dashboard not importable: {e}"})
+        rows.append(
+            {
+                "name": "Playground",
+                "median_ms": float("nan"),
+                "error": f"dashboard not importable: {e}",
+            }
+        )
         return {"rows": rows, "repeats": repeats}
 
-    add("Playground() construction (loads both checkpoints)", lambda: Playground(Settings()), reps=max(2, repeats // 3))
+    add(
+        "Playground() construction (loads both checkpoints)",
+        lambda: Playground(Settings()),
+        reps=max(2, repeats // 3),
+    )
     try:
         pg = Playground(Settings())
     except Exception as e:  # the dashboard is someone else's work in progress: report, carry on
-        rows.append({"name": "Playground tick / rerun", "median_ms": float("nan"), "min_ms": float("nan"),
-                     "error": f"Playground(Settings()) failed: {type(e).__name__}: {e}"})
+        rows.append(
+            {
+                "name": "Playground tick / rerun",
+                "median_ms": float("nan"),
+                "min_ms": float("nan"),
+                "error": f"Playground(Settings()) failed: {type(e).__name__}: {e}",
+            }
+        )
         return {"rows": rows, "repeats": repeats, "flow_origin": origin}
     # As streamlit_app.py after its first run: without it, full collections of this process's heap
     # held every thread for 120-130 ms (measured with gc.callbacks on 2026-12-05), which the app
@@ -239,32 +313,56 @@ def _settled(pg, stalls: _Heartbeat, log, limit_s: float = 600.0) -> dict[str, A
     stall of the other threads from the first Playground until then (the compiled step's load
     into the process holds the GIL: a one-time hitch of every page)."""
     t0 = time.perf_counter()
-    while (time.perf_counter() - t0 < limit_s
-           and any(getattr(run.trainer, "compile_state", None) == "compiling" for run in pg.runs.values())):
+    while time.perf_counter() - t0 < limit_s and any(
+        getattr(run.trainer, "compile_state", None) == "compiling" for run in pg.runs.values()
+    ):
         time.sleep(0.5)
     states = {m: getattr(run.trainer, "compile_state", None) for m, run in pg.runs.items()}
     longest = stalls.stop()
-    name = "longest stall of the other threads while the Playground trains and redraws, until its compiled step is in"
-    log(f"  {name}: {1e3 * longest:.0f} ms (waited {time.perf_counter() - t0:.0f} s more; {states})")
-    return {"name": name, "median_ms": 1e3 * longest, "min_ms": 1e3 * longest, "cpu_ms": float("nan"), "repeats": 1,
-            "note": f"a 10 ms heartbeat thread's longest overrun, the heap frozen as the app freezes it after "
-                    f"its first run; compile states then: {states} (None: nothing to compile, the C kernel step). "
-                    "It sees what holds the GIL (a compiled step's load, a collection) and both cores taken; a "
-                    "compile also takes a core for a few seconds, and a page's torch work on two threads beside it "
-                    "ran up to 10x slower (a slider move of 1.7 s on 2026-12-05), so the analysis pages below are "
-                    "timed after it"}
+    name = (
+        "longest stall of the other threads while the Playground trains and redraws, "
+        "until its compiled step is in"
+    )
+    log(
+        f"  {name}: {1e3 * longest:.0f} ms (waited {time.perf_counter() - t0:.0f} s more; "
+        f"{states})"
+    )
+    return {
+        "name": name,
+        "median_ms": 1e3 * longest,
+        "min_ms": 1e3 * longest,
+        "cpu_ms": float("nan"),
+        "repeats": 1,
+        "note": f"a 10 ms heartbeat thread's longest overrun, the heap frozen as the app freezes "
+        f"it after "
+        f"its first run; compile states then: {states} (None: nothing to compile, the C kernel "
+        f"step). "
+        "It sees what holds the GIL (a compiled step's load, a collection) and both cores taken; "
+        "a "
+        "compile also takes a core for a few seconds, and a page's torch work on two threads "
+        "beside it "
+        "ran up to 10x slower (a slider move of 1.7 s on 2026-12-05), so the analysis pages below "
+        "are "
+        "timed after it",
+    }
 
 
-#: Per analysis page: its module in ``dashboard.views``, then (slider key, what it is, the values it
-#: is moved to one after another; each new to the page, so nothing comes from a cache).
+#: Per analysis page: its module in ``dashboard.views``, then (slider key, what it is, the values
+# it : is moved to one after another; each new to the page, so nothing comes from a cache).
 LENS_MOVES: dict[str, list[tuple[str, str, list]]] = {
-    "inverse": [("inv_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
-                ("inv_n", "iterations n (within 30)", [10, 20, 25, 12, 18, 22, 28])],
-    "logdet": [("ld_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
-               ("ld_N", "series terms N", [6, 8, 10, 3, 12, 15, 7]),
-               ("ld_probes", "Hutchinson probes", [2, 4, 8, 3, 6, 12, 16])],
-    "lipschitz": [("lip_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
-                  ("lip_k", "power iterations k", [3, 5, 20, 30, 7, 40, 15])],
+    "inverse": [
+        ("inv_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+        ("inv_n", "iterations n (within 30)", [10, 20, 25, 12, 18, 22, 28]),
+    ],
+    "logdet": [
+        ("ld_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+        ("ld_N", "series terms N", [6, 8, 10, 3, 12, 15, 7]),
+        ("ld_probes", "Hutchinson probes", [2, 4, 8, 3, 6, 12, 16]),
+    ],
+    "lipschitz": [
+        ("lip_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),
+        ("lip_k", "power iterations k", [3, 5, 20, 30, 7, 40, 15]),
+    ],
 }
 LENS_TITLES = {"inverse": "Inverse", "logdet": "Log-determinant", "lipschitz": "Lipschitz"}
 
@@ -275,14 +373,27 @@ def _lens_moves(quick: bool, log) -> list[dict[str, Any]]:
     try:
         from streamlit.testing.v1 import AppTest
     except Exception as e:
-        return [{"name": "analysis pages", "median_ms": float("nan"), "error": f"streamlit not importable: {e}"}]
+        return [
+            {
+                "name": "analysis pages",
+                "median_ms": float("nan"),
+                "error": f"streamlit not importable: {e}",
+            }
+        ]
     rows = []
     for page, moves in LENS_MOVES.items():
         # The page as streamlit_app.py mounts it, the heap frozen after the first run as there.
-        script = ("import streamlit as st\nst.set_page_config(layout='wide')\n"
-                  "from dashboard.controls import presentation_switch\nfrom dashboard.runtime import freeze_long_lived_heap\n"
-                  "from dashboard.views import " + page + "\npresentation_switch()\n" + page + ".render()\n"
-                  "freeze_long_lived_heap()\n")
+        script = (
+            "import streamlit as st\nst.set_page_config(layout='wide')\n"
+            "from dashboard.controls import presentation_switch\nfrom dashboard.runtime import "
+            "freeze_long_lived_heap\n"
+            "from dashboard.views import "
+            + page
+            + "\npresentation_switch()\n"
+            + page
+            + ".render()\n"
+            "freeze_long_lived_heap()\n"
+        )
         at = AppTest.from_string(script, default_timeout=600)
         at.run()  # the page as opened: the model, its cached per-model computations
         for key, what, values in moves:
@@ -298,13 +409,30 @@ def _lens_moves(quick: bool, log) -> list[dict[str, Any]]:
                         raise RuntimeError(at.exception[0].value)
                     own.append(at.session_state["_lens_timing"][page]["total_s"])
             except Exception as e:
-                rows.append({"name": name, "median_ms": float("nan"), "min_ms": float("nan"),
-                             "error": f"{type(e).__name__}: {e}"})
+                rows.append(
+                    {
+                        "name": name,
+                        "median_ms": float("nan"),
+                        "min_ms": float("nan"),
+                        "error": f"{type(e).__name__}: {e}",
+                    }
+                )
                 continue
-            r = {"name": name, "median_ms": 1e3 * median(walls), "min_ms": 1e3 * min(walls),
-                 "max_ms": 1e3 * max(walls), "cpu_ms": float("nan"), "repeats": len(walls), "lens": True,
-                 "note": (f"{len(walls)} moves, slowest {1e3 * max(walls):.0f} ms; computations and figures "
-                          f"alone (the page timer): median {1e3 * median(own):.0f}, slowest {1e3 * max(own):.0f} ms")}
+            r = {
+                "name": name,
+                "median_ms": 1e3 * median(walls),
+                "min_ms": 1e3 * min(walls),
+                "max_ms": 1e3 * max(walls),
+                "cpu_ms": float("nan"),
+                "repeats": len(walls),
+                "lens": True,
+                "note": (
+                    f"{len(walls)} moves, slowest {1e3 * max(walls):.0f} ms; computations and "
+                    f"figures "
+                    f"alone (the page timer): median {1e3 * median(own):.0f}, "
+                    f"slowest {1e3 * max(own):.0f} ms"
+                ),
+            }
             log(f"  {name}: {r['median_ms']:.0f} ms median, {r['max_ms']:.0f} ms slowest")
             rows.append(r)
     return rows

@@ -5,8 +5,8 @@ the rate of the whole loop: a time-budgeted burst per 0.1 s tick, the redraw, St
 browser. ``streamlit run streamlit_app.py`` (with the repository's ``.streamlit/config.toml``)
 serves one headless Debian Chromium page per row (Playwright, never a downloaded browser), started
 from scratch (``pretrained=false``) at the default settings; Play is pressed and the page's step
-counter read at the start and the end of a window that begins a few seconds after Play. The ratio to
-the trainer's own rate (:func:`trainer_rates`: the same models at the same settings, outside the
+counter read at the start and the end of a window that begins a few seconds after Play. The ratio
+to the trainer's own rate (:func:`trainer_rates`: the same models at the same settings, outside the
 app) says how much of the time goes to training. Skipped, with the reason, where Chromium or
 Playwright is missing.
 """
@@ -27,8 +27,11 @@ __all__ = ["ROWS", "run", "trainer_rates"]
 WARMUP_S = 5.0
 
 #: (data set, models shown, the models' counters in page order): one page each.
-ROWS = [("8gaussians", "i-ResNet", ("i-ResNet",)), ("checkerboard", "i-ResNet", ("i-ResNet",)),
-        ("8gaussians", "Both", ("i-ResNet", "Glow"))]
+ROWS = [
+    ("8gaussians", "i-ResNet", ("i-ResNet",)),
+    ("checkerboard", "i-ResNet", ("i-ResNet",)),
+    ("8gaussians", "Both", ("i-ResNet", "Glow")),
+]
 
 
 def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
@@ -56,7 +59,15 @@ def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
-    from .soak import CHROMIUM, CHROMIUM_ARGS, press_play, start_server, steps_of, stop_server, wait_ready
+    from .soak import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        press_play,
+        start_server,
+        steps_of,
+        stop_server,
+        wait_ready,
+    )
 
     seconds = 10.0 if quick else 30.0
     if not Path(CHROMIUM).exists():
@@ -65,8 +76,14 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"rows": [], "window_s": seconds, "skipped": "playwright is not installed"}
-    own = trainer_rates(blocks=2 if quick else 5)  # before the server starts: the machine to itself
-    log("  the trainers alone: " + ", ".join(f"{n} {r:.1f}" for n, r in own.items()) + " steps per second")
+    own = trainer_rates(
+        blocks=2 if quick else 5
+    )  # before the server starts: the machine to itself
+    log(
+        "  the trainers alone: "
+        + ", ".join(f"{n} {r:.1f}" for n, r in own.items())
+        + " steps per second"
+    )
     rows = []
     proc, url = start_server()
     try:
@@ -74,8 +91,10 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for dataset, models, names in ROWS:
                 page = browser.new_page(viewport={"width": 1600, "height": 1300})
-                page.goto(f"{url}/?dataset={dataset}&models={quote(models)}&pretrained=false",
-                          wait_until="domcontentloaded")
+                page.goto(
+                    f"{url}/?dataset={dataset}&models={quote(models)}&pretrained=false",
+                    wait_until="domcontentloaded",
+                )
                 wait_ready(page, n_charts=1)
                 press_play(page)
                 time.sleep(WARMUP_S)  # the first ticks build the models and the figures
@@ -84,12 +103,23 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
                 s1, t1 = steps_of(page), time.perf_counter()
                 page.close()
                 if len(s0) != len(names) or len(s1) != len(names):
-                    raise RuntimeError(f"{dataset} ({models}): expected counters for {names}, read {s0} and {s1}")
+                    raise RuntimeError(
+                        f"{dataset} ({models}): expected counters for {names}, read {s0} and {s1}"
+                    )
                 per_model = {n: (b - a) / (t1 - t0) for n, a, b in zip(names, s0, s1)}
-                row = {"dataset": dataset, "models": models, "window_s": t1 - t0, "steps_start": s0, "steps_end": s1,
-                       "steps_per_s": per_model}
-                log(f"  {dataset} ({models}): " + ", ".join(f"{n} {r:.1f}" for n, r in per_model.items())
-                    + " steps per second of Play")
+                row = {
+                    "dataset": dataset,
+                    "models": models,
+                    "window_s": t1 - t0,
+                    "steps_start": s0,
+                    "steps_end": s1,
+                    "steps_per_s": per_model,
+                }
+                log(
+                    f"  {dataset} ({models}): "
+                    + ", ".join(f"{n} {r:.1f}" for n, r in per_model.items())
+                    + " steps per second of Play"
+                )
                 rows.append(row)
             browser.close()
     finally:

@@ -1,20 +1,24 @@
-"""The peers: normflows' residual flow (the Residual Flows code) and a Glow assembled from its parts.
+"""The peers: normflows' residual flow (the Residual Flows code) and a Glow assembled from its
+parts.
 
 Both are built at a given architecture: by default the issue's yardstick for speed, 8 blocks of an
-MLP 2-128-128-2 with Lipschitz constant c = 0.9 and an ActNorm after every block (residual flow), or
-8 steps of ActNorm + LU-linear + affine coupling with a parameter-matched conditioner (Glow). The
-throughput table uses that one; the fit table builds them at our default flow's (``ic.FlowConfig()``).
+MLP 2-128-128-2 with Lipschitz constant c = 0.9 and an ActNorm after every block (residual flow),
+or 8 steps of ActNorm + LU-linear + affine coupling with a parameter-matched conditioner (Glow).
+The throughput table uses that one; the fit table builds them at our default flow's
+(``ic.FlowConfig()``).
 
 Log-det modes of ``nf.flows.Residual`` (normflows 1.7.3, ``flows/residual.py``) and ours:
 
-=========================  ===============================================  ===============================
-mode (ours)                normflows ``Residual(...)`` arguments              what it computes
-=========================  ===============================================  ===============================
-``exact``                  ``brute_force=True``                               2x2 Jacobian by double backward
-``series`` (N=5)           ``n_power_series=5, exact_trace=True``             series, exact traces (2 backward passes)
-``hutchinson`` (N=5, 1)    ``n_power_series=5`` (one Gaussian probe)          series, Hutchinson trace
-``roulette``               ``n_power_series=None, n_exact_terms=2, geom_p=.5``  unbiased Russian roulette
-=========================  ===============================================  ===============================
+=========================  ===============================================
+=============================== mode (ours)                normflows ``Residual(...)`` arguments
+what it computes =========================  ===============================================
+===============================
+``exact``                  ``brute_force=True``                               2x2 Jacobian by
+double backward ``series`` (N=5)           ``n_power_series=5, exact_trace=True``
+series, exact traces (2 backward passes) ``hutchinson`` (N=5, 1)    ``n_power_series=5`` (one
+Gaussian probe)          series, Hutchinson trace ``roulette``               ``n_power_series=None,
+n_exact_terms=2, geom_p=.5``  unbiased Russian roulette =========================
+=============================================== ===============================
 
 ``reduce_memory=True`` (normflows' default) computes the log-det gradient inside the forward with
 a Neumann series (``neumann_logdet_estimator``); ``reduce_memory=False`` backpropagates through
@@ -37,7 +41,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["ISSUE_ARCH", "NF_MODES", "POWER_ITERS", "build_nf_residual", "build_nf_glow", "NFTrainer", "nf_log_prob", "nf_version"]
+__all__ = [
+    "ISSUE_ARCH",
+    "NF_MODES",
+    "POWER_ITERS",
+    "build_nf_residual",
+    "build_nf_glow",
+    "NFTrainer",
+    "nf_log_prob",
+    "nf_version",
+]
 
 #: Power iterations per optimiser step for normflows' spectral norm (ours does 1 + 1 refresh).
 POWER_ITERS = 2
@@ -66,9 +79,16 @@ def nf_version() -> str:
 ISSUE_ARCH: dict = {"n_blocks": 8, "hidden": (128, 128)}
 
 
-def build_nf_residual(mode: str = "exact", n_blocks: int = 8, hidden: tuple[int, ...] = (128, 128),
-                      coeff: float = 0.9, reduce_memory: bool = True, seed: int = 0):
-    """normflows' residual flow at our architecture (its README's recipe), with the log-det ``mode``."""
+def build_nf_residual(
+    mode: str = "exact",
+    n_blocks: int = 8,
+    hidden: tuple[int, ...] = (128, 128),
+    coeff: float = 0.9,
+    reduce_memory: bool = True,
+    seed: int = 0,
+):
+    """normflows' residual flow at our architecture (its README's recipe), with the log-det
+    ``mode``."""
     import normflows as nf
 
     torch.manual_seed(seed)
@@ -81,7 +101,12 @@ def build_nf_residual(mode: str = "exact", n_blocks: int = 8, hidden: tuple[int,
     return nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(2, trainable=False), flows=flows)
 
 
-def build_nf_glow(n_blocks: int = 8, hidden: tuple[int, ...] = (128, 128), scale_map: str = "sigmoid", seed: int = 0):
+def build_nf_glow(
+    n_blocks: int = 8,
+    hidden: tuple[int, ...] = (128, 128),
+    scale_map: str = "sigmoid",
+    seed: int = 0,
+):
     """A 2D Glow from normflows' parts: ActNorm + LULinearPermute + AffineCouplingBlock per step,
     coupling halves alternating, conditioner MLP 1-h-h-2 with a zero-initialised last layer."""
     import normflows as nf
@@ -90,22 +115,34 @@ def build_nf_glow(n_blocks: int = 8, hidden: tuple[int, ...] = (128, 128), scale
     flows = []
     for k in range(n_blocks):
         param_map = nf.nets.MLP([1, *hidden, 2], init_zeros=True)
-        flows.append(nf.flows.AffineCouplingBlock(param_map, scale_map=scale_map,
-                                                  split_mode="channel" if k % 2 == 0 else "channel_inv"))
+        flows.append(
+            nf.flows.AffineCouplingBlock(
+                param_map,
+                scale_map=scale_map,
+                split_mode="channel" if k % 2 == 0 else "channel_inv",
+            )
+        )
         flows.append(nf.flows.LULinearPermute(2))
         flows.append(nf.flows.ActNorm(2))
     return nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(2, trainable=False), flows=flows)
 
 
 def num_parameters(model) -> int:
-    """Trainable scalars, leaving out normflows' roulette-distribution parameters that get no gradient."""
-    return sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and not n.endswith(("geom_p", "lamb")))
+    """Trainable scalars, leaving out normflows' roulette-distribution parameters that get no
+    gradient."""
+    return sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if p.requires_grad and not n.endswith(("geom_p", "lamb"))
+    )
 
 
 @dataclass
 class NFTrainer:
-    """normflows' own training loop (its README): Adam on ``forward_kld``, a non-finite loss skipped,
-    ``update_lipschitz`` after each step. ``wall_time`` counts training only, as ``ic.Trainer`` does."""
+    """normflows' own training loop (its README): Adam on ``forward_kld``, a non-finite loss
+    skipped,
+    ``update_lipschitz`` after each step. ``wall_time`` counts training only, as ``ic.Trainer``
+    does."""
 
     model: object
     data: np.ndarray
@@ -122,9 +159,13 @@ class NFTrainer:
         self.x = torch.as_tensor(np.asarray(self.data, dtype=np.float32))
         self.gen = torch.Generator().manual_seed(self.seed)
         np.random.seed(self.seed)  # normflows' roulette draws use numpy's global generator
-        params = [p for n, p in self.model.named_parameters() if not n.endswith(("geom_p", "lamb"))]
+        params = [
+            p for n, p in self.model.named_parameters() if not n.endswith(("geom_p", "lamb"))
+        ]
         self.optimizer = torch.optim.Adam(params, lr=self.lr)
-        self.has_lipschitz = any(type(m).__name__ == "InducedNormLinear" for m in self.model.modules())
+        self.has_lipschitz = any(
+            type(m).__name__ == "InducedNormLinear" for m in self.model.modules()
+        )
 
     def _one_step(self) -> None:
         import normflows as nf
@@ -173,7 +214,7 @@ def nf_log_prob(model, x: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
     try:
         out = []
         for i in range(0, len(x), chunk):
-            out.append(model.log_prob(x[i:i + chunk]).detach())
+            out.append(model.log_prob(x[i : i + chunk]).detach())
         return torch.cat(out)
     finally:
         model.train()

@@ -1,4 +1,5 @@
-"""Soak test: the Playground trains for a long time in real browsers; the server's memory stays flat.
+"""Soak test: the Playground trains for a long time in real browsers; the server's memory stays
+flat.
 
 ``python -m benchmarks.soak --minutes 30`` starts ``streamlit run streamlit_app.py`` on a free
 loopback port, opens ``--pages`` headless Debian Chromium pages (Playwright, never a downloaded
@@ -20,8 +21,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import datetime as _dt
+import json
 import os
 import re
 import socket
@@ -33,8 +34,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["start_server", "stop_server", "proc_stats", "steps_of", "press_play", "wait_ready",
-           "Sample", "soak", "main", "CHROMIUM", "CHROMIUM_ARGS"]
+__all__ = [
+    "start_server",
+    "stop_server",
+    "proc_stats",
+    "steps_of",
+    "press_play",
+    "wait_ready",
+    "Sample",
+    "soak",
+    "main",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -50,16 +62,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path | None = None, timeout_s: float = 90) -> tuple[subprocess.Popen, str]:
-    """``streamlit run streamlit_app.py`` on a free loopback port; returns (process, url) once healthy."""
+def start_server(
+    log_path: Path | None = None, timeout_s: float = 90
+) -> tuple[subprocess.Popen, str]:
+    """``streamlit run streamlit_app.py`` on a free loopback port; returns (process, url) once
+    healthy."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "streamlit_app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -98,8 +131,10 @@ def proc_stats(pid: int) -> dict[str, float]:
 # ---------------------------------------------------------------- pages
 def wait_ready(page, n_charts: int = 1, timeout_s: float = 120) -> None:
     page.get_by_text(COUNTER).first.wait_for(timeout=timeout_s * 1000)
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}",
-                           timeout=timeout_s * 1000)
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}",
+        timeout=timeout_s * 1000,
+    )
 
 
 def steps_of(page) -> list[int]:
@@ -112,7 +147,9 @@ def steps_of(page) -> list[int]:
 
 
 def _transport(page, name: str):
-    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=re.compile(f"^(\\S+ )?{name}$"))
+    return page.get_by_test_id("stMainBlockContainer").get_by_role(
+        "button", name=re.compile(f"^(\\S+ )?{name}$")
+    )
 
 
 def press_play(page, timeout_s: float = 60) -> None:
@@ -133,19 +170,28 @@ class Sample:
     steps: list[list[int]] = field(default_factory=list)
 
 
-def soak(minutes: float, pages: int = 2, interval_s: float = 10, query: str = "",
-         log=print) -> tuple[list[Sample], dict]:
+def soak(
+    minutes: float, pages: int = 2, interval_s: float = 10, query: str = "", log=print
+) -> tuple[list[Sample], dict]:
     """Run the soak; returns the samples and a dict of facts (versions, restarts of Play...)."""
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server()
-    facts = {"url_query": query or "(defaults)", "pages": pages, "interval_s": interval_s,
-             "replays": 0, "started": _dt.datetime.now().isoformat(timespec="seconds"),
-             "cpus": os.cpu_count(), "load_at_start": os.getloadavg()}
+    facts = {
+        "url_query": query or "(defaults)",
+        "pages": pages,
+        "interval_s": interval_s,
+        "replays": 0,
+        "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_at_start": os.getloadavg(),
+    }
     samples: list[Sample] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
             tabs = []
             for i in range(pages):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -162,15 +208,21 @@ def soak(minutes: float, pages: int = 2, interval_s: float = 10, query: str = ""
                 steps = []
                 for page in tabs:
                     steps.append(steps_of(page))
-                    if not is_playing(page):  # a divergence pause or a lost connection: play on, count it
+                    if not is_playing(
+                        page
+                    ):  # a divergence pause or a lost connection: play on, count it
                         facts["replays"] += 1
                         with contextlib.suppress(Exception):
                             press_play(page, 20)
                 samples.append(Sample(now - t0, st["rss_mb"], int(st["threads"]), steps))
-                log(f"t={now - t0:6.0f}s rss={st['rss_mb']:7.1f} MB threads={st['threads']:.0f} steps={steps}")
+                log(
+                    f"t={now - t0:6.0f}s rss={st['rss_mb']:7.1f} MB threads={st['threads']:.0f} "
+                    f"steps={steps}"
+                )
                 if now >= end:
                     break
-                # the pages keep training between samples; wait_for_timeout keeps Playwright's loop alive
+                # the pages keep training between samples; wait_for_timeout keeps Playwright's loop
+                # alive
                 tabs[0].wait_for_timeout(max(0.0, min(interval_s, end - time.time())) * 1000)
             browser.close()
     finally:
@@ -203,11 +255,22 @@ def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict:
     first_steps = next((s.steps for s in samples if s.steps), [])
     last_steps = samples[-1].steps if samples else []
     return {
-        "start_mb": samples[0].rss_mb, "warm_mb": base, "end_mb": end_mb, "growth_mb": end_mb - base,
-        "peak_mb": max(s.rss_mb for s in samples), "min_after_mb": min(ys), "max_after_mb": max(ys),
-        "slope_mb_per_h": slope, "threads_first": samples[0].threads, "threads_last": samples[-1].threads,
-        "threads_max": max(s.threads for s in samples), "steps_first": first_steps, "steps_last": last_steps,
-        "minutes": samples[-1].t_s / 60 if samples else 0.0, "warmup_s": warmup_s, "window": w,
+        "start_mb": samples[0].rss_mb,
+        "warm_mb": base,
+        "end_mb": end_mb,
+        "growth_mb": end_mb - base,
+        "peak_mb": max(s.rss_mb for s in samples),
+        "min_after_mb": min(ys),
+        "max_after_mb": max(ys),
+        "slope_mb_per_h": slope,
+        "threads_first": samples[0].threads,
+        "threads_last": samples[-1].threads,
+        "threads_max": max(s.threads for s in samples),
+        "steps_first": first_steps,
+        "steps_last": last_steps,
+        "minutes": samples[-1].t_s / 60 if samples else 0.0,
+        "warmup_s": warmup_s,
+        "window": w,
     }
 
 
@@ -228,25 +291,37 @@ def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: i
         return height - mb - (height - mt - mb) * (y - y0) / (y1 - y0)
 
     pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">'
-           'Server RSS while the Playground trains in headless Chromium</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14">'
+        "Server RSS while the Playground trains in headless Chromium</text>",
+    ]
     if warmup_s > 0:
-        out.append(f'<rect x="{ml}" y="{mt}" width="{px(min(warmup_s / 60, x1)) - ml:.1f}" '
-                   f'height="{height - mt - mb}" fill="#eee"/>')
+        out.append(
+            f'<rect x="{ml}" y="{mt}" width="{px(min(warmup_s / 60, x1)) - ml:.1f}" '
+            f'height="{height - mt - mb}" fill="#eee"/>'
+        )
         out.append(f'<text x="{ml + 4}" y="{mt + 14}" fill="#777">warm-up</text>')
     for i in range(6):  # y grid
         y = y0 + (y1 - y0) * i / 5
-        out.append(f'<line x1="{ml}" x2="{width - mr}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>')
+        out.append(
+            f'<line x1="{ml}" x2="{width - mr}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>'
+        )
         out.append(f'<text x="{ml - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.0f}</text>')
     for i in range(6):  # x ticks
         x = x1 * i / 5
-        out.append(f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">{x:.0f}</text>')
-    out.append(f'<text x="{(ml + width - mr) / 2}" y="{height - 8}" text-anchor="middle">minutes</text>')
-    out.append(f'<text x="14" y="{(mt + height - mb) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 14 {(mt + height - mb) / 2})">RSS (MB)</text>')
+        out.append(
+            f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">{x:.0f}</text>'
+        )
+    out.append(
+        f'<text x="{(ml + width - mr) / 2}" y="{height - 8}" text-anchor="middle">minutes</text>'
+    )
+    out.append(
+        f'<text x="14" y="{(mt + height - mb) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(mt + height - mb) / 2})">RSS (MB)</text>'
+    )
     out.append(f'<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -257,31 +332,40 @@ def report(samples: list[Sample], facts: dict, summary: dict, svg_name: str) -> 
     lines = [
         "# Soak: long sessions keep the server's memory flat",
         "",
-        "Written by `python -m benchmarks.soak` (not part of `make test`): `streamlit run` on a loopback "
+        "Written by `python -m benchmarks.soak` (not part of `make test`): `streamlit run` on a "
+        "loopback "
         f"port, {facts['pages']} headless Chromium page(s) pressing Play at the default settings"
         f" (query: {facts['url_query']}), the server's RSS and threads sampled every "
-        f"{facts['interval_s']:.0f} s. Started {facts['started']} on {facts['cpus']} CPUs; load average "
+        f"{facts['interval_s']:.0f} s. Started {facts['started']} on {facts['cpus']} CPUs; load "
+        f"average "
         f"{facts['load_at_start'][0]:.1f} at the start, {facts['load_at_end'][0]:.1f} at the end.",
         "",
-        "**The machine was shared and noisy** (other engineers' tests ran on the same two cores), so the "
+        "**The machine was shared and noisy** (other engineers' tests ran on the same two cores), "
+        "so the "
         "step counts are not a speed measurement; memory is what this page is about.",
         "",
         f"![RSS over time]({svg_name})",
         "",
         "| measure | value |",
         "|---|---|",
-        f"| duration | {summary['minutes']:.1f} min (warm-up: first {summary['warmup_s'] / 60:.1f} min) |",
+        f"| duration | {summary['minutes']:.1f} min "
+        f"(warm-up: first {summary['warmup_s'] / 60:.1f} min) |",
         f"| RSS at start | {summary['start_mb']:.0f} MB |",
         f"| RSS after warm-up (median of the first {summary['window']} samples after it) | "
         f"{summary['warm_mb']:.0f} MB |",
-        f"| RSS at the end (median of the last {summary['window']} samples) | {summary['end_mb']:.0f} MB |",
-        f"| **growth after warm-up** | **{summary['growth_mb']:+.1f} MB** (target < {TARGET_MB:.0f} MB: "
+        f"| RSS at the end (median of the last {summary['window']} samples) | "
+        f"{summary['end_mb']:.0f} MB |",
+        f"| **growth after warm-up** | **{summary['growth_mb']:+.1f} MB** (target < "
+        f"{TARGET_MB:.0f} MB: "
         f"{'met' if ok else 'NOT met'}) |",
-        f"| range after warm-up | {summary['min_after_mb']:.0f} – {summary['max_after_mb']:.0f} MB |",
+        f"| range after warm-up | {summary['min_after_mb']:.0f} – {summary['max_after_mb']:.0f} "
+        f"MB |",
         f"| trend after warm-up (least squares) | {summary['slope_mb_per_h']:+.1f} MB/h |",
-        f"| server threads first / last / max | {summary['threads_first']} / {summary['threads_last']} / "
+        f"| server threads first / last / max | {summary['threads_first']} / "
+        f"{summary['threads_last']} / "
         f"{summary['threads_max']} |",
-        f"| step counters at the first / last sample | {summary['steps_first']} → {summary['steps_last']} |",
+        f"| step counters at the first / last sample | {summary['steps_first']} → "
+        f"{summary['steps_last']} |",
         f"| pages that had to press Play again | {facts['replays']} |",
         "",
         "## Samples",
@@ -295,17 +379,29 @@ def report(samples: list[Sample], facts: dict, summary: dict, svg_name: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--pages", type=int, default=2)
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
-    ap.add_argument("--warmup", type=float, default=None,
-                    help="minutes of warm-up excluded from the growth (default: a fifth of the run, at most 5)")
-    ap.add_argument("--query", default="", help="URL query for the pages, e.g. 'models=i-ResNet&blocks=4'")
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="minutes of warm-up excluded from the growth (default: a fifth of the run, at most "
+        "5)",
+    )
+    ap.add_argument(
+        "--query", default="", help="URL query for the pages, e.g. 'models=i-ResNet&blocks=4'"
+    )
     ap.add_argument("--out", default=str(ROOT / "docs" / "soak.md"))
     ap.add_argument("--svg", default=str(ROOT / "docs" / "soak_rss.svg"))
-    ap.add_argument("--replot", action="store_true",
-                    help="do not run: rewrite the page and the figure from the samples JSON of the last run")
+    ap.add_argument(
+        "--replot",
+        action="store_true",
+        help="do not run: rewrite the page and the figure from the samples JSON of the last run",
+    )
     a = ap.parse_args(argv)
     out, svg = Path(a.out), Path(a.svg)
     raw = out.with_suffix(".json")
@@ -320,8 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     warmup_s = 60 * (a.warmup if a.warmup is not None else min(5.0, a.minutes / 5))
     samples, facts = soak(a.minutes, a.pages, a.interval, a.query)
     out.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"facts": facts, "warmup_s": warmup_s,
-                               "samples": [dataclasses.asdict(x) for x in samples]}, indent=1) + "\n")
+    raw.write_text(
+        json.dumps(
+            {
+                "facts": facts,
+                "warmup_s": warmup_s,
+                "samples": [dataclasses.asdict(x) for x in samples],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return _write(samples, facts, warmup_s, out, svg)
 
 
@@ -331,7 +436,10 @@ def _write(samples: list[Sample], facts: dict, warmup_s: float, out: Path, svg: 
     rel = os.path.relpath(svg, out.parent)
     print(f"samples: {out.with_suffix('.json')}")
     out.write_text(report(samples, facts, summary, rel))
-    print(f"growth after warm-up: {summary['growth_mb']:+.1f} MB (target < {TARGET_MB:.0f}); wrote {out} and {svg}")
+    print(
+        f"growth after warm-up: {summary['growth_mb']:+.1f} MB (target < {TARGET_MB:.0f}); wrote "
+        f"{out} and {svg}"
+    )
     return 0 if summary["growth_mb"] < TARGET_MB else 1
 
 

@@ -30,8 +30,16 @@ __all__ = ["PAIRS", "run"]
 PAIRS: list[tuple[str, dict[str, Any], str]] = [
     ("exact log-det (2x2 determinant / brute force)", dict(logdet="exact"), "exact"),
     ("power series N=5, exact traces", dict(logdet="series", n_terms=5), "series"),
-    ("power series N=5, 1 Hutchinson probe", dict(logdet="hutchinson", n_terms=5, n_probes=1), "hutchinson"),
-    ("Russian roulette (2 exact terms + Geometric(0.5))", dict(logdet="roulette", n_exact_terms=2), "roulette"),
+    (
+        "power series N=5, 1 Hutchinson probe",
+        dict(logdet="hutchinson", n_terms=5, n_probes=1),
+        "hutchinson",
+    ),
+    (
+        "Russian roulette (2 exact terms + Geometric(0.5))",
+        dict(logdet="roulette", n_exact_terms=2),
+        "roulette",
+    ),
     ("Glow (parameter-matched) vs normflows Glow from parts", dict(model="glow"), "glow"),
 ]
 
@@ -46,6 +54,7 @@ def _rate(one_step, k: int, cpu: bool):
         for _ in range(k):
             one_step()
         return k / (clock() - t0)
+
     return rate
 
 
@@ -53,23 +62,29 @@ def _rate(one_step, k: int, cpu: bool):
 PRODUCTS = "matrix products alone"
 
 
-def _products_alone(cfg: "ic.FlowConfig", batch: int, k: int, cpu: bool = False):
+def _products_alone(cfg: ic.FlowConfig, batch: int, k: int, cpu: bool = False):
     """Steps per second of doing nothing but the large matrix products of our exact training step.
 
-    Per hidden-to-hidden map ``W`` (``H_out x H_in``) and block, :mod:`iresnet_core.jacobian_mlp`
-    multiplies the stacked value and tangent rows ``Z`` (``(1 + d) B x H_in``) by ``W^T`` forward and
-    takes ``dW = dY^T Z`` and ``dZ = dY W`` backward: ``3 (1 + d) B H_in H_out`` multiply-adds, the
-    Jacobian pass's arithmetic (the value and each of the ``d`` input directions forward, twice that
-    backward). The first and last maps have a side of length ``d`` and are left out, as are all
-    elementwise work, the optimiser and Python: this is a floor, not a model of the step.
+    Per hidden-to-hidden map ``W`` (``H_out x H_in``) and block, :mod:`iresnet_core.ops.mlp`
+    multiplies the stacked value and tangent rows ``Z`` (``(1 + d) B x H_in``) by ``W^T`` forward
+    and takes ``dW = dY^T Z`` and ``dZ = dY W`` backward: ``3 (1 + d) B H_in H_out`` multiply-adds,
+    the Jacobian pass's arithmetic (the value and each of the ``d`` input directions forward, twice
+    that backward). The first and last maps have a side of length ``d`` and are left out, as are
+    all elementwise work, the optimiser and Python: this is a floor, not a model of the step.
     """
     import torch
 
     widths = (cfg.dim, *cfg.hidden, cfg.dim)
     rows = (1 + cfg.dim) * batch
     gen = torch.Generator().manual_seed(0)
-    mats = [(torch.randn(rows, a, generator=gen), torch.randn(b, a, generator=gen), torch.randn(rows, b, generator=gen))
-            for a, b in zip(widths[1:-2], widths[2:-1])]
+    mats = [
+        (
+            torch.randn(rows, a, generator=gen),
+            torch.randn(b, a, generator=gen),
+            torch.randn(rows, b, generator=gen),
+        )
+        for a, b in zip(widths[1:-2], widths[2:-1])
+    ]
 
     def one_step() -> None:
         for _ in range(cfg.n_blocks):
@@ -85,7 +100,7 @@ COMPILED = "ours, compiled"
 NATIVE = "ours, C kernel"
 
 
-def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
+def _cold_compile_seconds(trainer: ic.Trainer) -> float:
     """The wall time of ``trainer``'s first compiled step with an empty inductor cache (its first
     step, which initialises the ActNorms, runs eagerly and is not counted)."""
     trainer.step(1)
@@ -95,12 +110,23 @@ def _cold_compile_seconds(trainer: "ic.Trainer") -> float:
         return time.perf_counter() - t0
 
 
-def _ours(changes: dict[str, Any], data, k: int, cpu: bool = False, compile: bool = False, native: bool = False):
-    cfg = ic.FlowConfig(**peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"})
+def _ours(
+    changes: dict[str, Any],
+    data,
+    k: int,
+    cpu: bool = False,
+    compile: bool = False,
+    native: bool = False,
+):
+    cfg = ic.FlowConfig(
+        **peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"}
+    )
     if changes.get("model") == "glow":
         cfg = ic.match_glow(cfg)
     flow = ic.build_flow(cfg)
-    trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile, native=native)
+    trainer = ic.Trainer(
+        flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile, native=native
+    )
     if native and not trainer.native:
         return flow, None
     if native and cpu:  # the kernel in the calling thread only: its CPU time is then the step's
@@ -129,7 +155,8 @@ def _theirs(mode: str, data, k: int, reduce_memory: bool, cpu: bool = False):
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
-    """The issue's protocol at two threads, then the same at one thread (robust to a busy machine)."""
+    """The issue's protocol at two threads, then the same at one thread (robust to a busy
+    machine)."""
     import torch
 
     out = _run(quick, log)
@@ -137,14 +164,21 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
     torch.set_num_threads(1)
     try:
         log("  -- one thread --")
-        out["one_thread"] = _run(quick, log, rounds=3 if quick else 7, modes=("exact", "hutchinson", "glow"), cpu=True)
+        out["one_thread"] = _run(
+            quick, log, rounds=3 if quick else 7, modes=("exact", "hutchinson", "glow"), cpu=True
+        )
     finally:
         torch.set_num_threads(before)
     return out
 
 
-def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | None = None,
-         cpu: bool = False) -> dict[str, Any]:
+def _run(
+    quick: bool,
+    log,
+    rounds: int | None = None,
+    modes: tuple[str, ...] | None = None,
+    cpu: bool = False,
+) -> dict[str, Any]:
     import torch
 
     rounds_default, k = (3, 4) if quick else (9, 10)
@@ -177,38 +211,78 @@ def _run(quick: bool, log, rounds: int | None = None, modes: tuple[str, ...] | N
         best = max(theirs, key=lambda n: median(per_round[n]))
         ratios = [o / t for o, t in zip(per_round["ours"], per_round[best])]
         row = {
-            "label": label, "mode": mode, "rounds": rounds, "steps_per_block": k,
+            "label": label,
+            "mode": mode,
+            "rounds": rounds,
+            "steps_per_block": k,
             "ours": median(per_round["ours"]),
             "theirs": {n: median(per_round[n]) for n in theirs},
-            "best_peer": best, "peer": median(per_round[best]),
-            "ratio": median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "params": params, "per_round": per_round,
+            "best_peer": best,
+            "peer": median(per_round[best]),
+            "ratio": median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "params": params,
+            "per_round": per_round,
         }
         if COMPILED in per_round:
             fast = per_round[COMPILED]
             rel = [f / t for f, t in zip(fast, per_round[best])]
-            row["compiled"] = {"rate": median(fast), "ratio": median(rel), "ratio_min": min(rel), "ratio_max": max(rel),
-                               "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
-                               "compile_s": compile_s}
-            log(f"    {COMPILED}: {row['compiled']['rate']:.1f} steps/s, {row['compiled']['ratio']:.2f}x normflows, "
-                f"{row['compiled']['vs_eager']:.2f}x eager; first compiled step {compile_s:.1f} s")
+            row["compiled"] = {
+                "rate": median(fast),
+                "ratio": median(rel),
+                "ratio_min": min(rel),
+                "ratio_max": max(rel),
+                "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
+                "compile_s": compile_s,
+            }
+            log(
+                f"    {COMPILED}: {row['compiled']['rate']:.1f} steps/s, "
+                f"{row['compiled']['ratio']:.2f}x normflows, "
+                f"{row['compiled']['vs_eager']:.2f}x eager; first compiled step {compile_s:.1f} s"
+            )
         if NATIVE in per_round:
             fast = per_round[NATIVE]
             rel = [f / t for f, t in zip(fast, per_round[best])]
-            row["native"] = {"rate": median(fast), "ratio": median(rel), "ratio_min": min(rel), "ratio_max": max(rel),
-                             "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])])}
+            row["native"] = {
+                "rate": median(fast),
+                "ratio": median(rel),
+                "ratio_min": min(rel),
+                "ratio_max": max(rel),
+                "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
+            }
             if COMPILED in per_round:
-                row["native"]["vs_compiled"] = median([f / c for f, c in zip(fast, per_round[COMPILED])])
-            log(f"    {NATIVE}: {row['native']['rate']:.1f} steps/s, {row['native']['ratio']:.2f}x normflows, "
-                f"{row['native']['vs_eager']:.2f}x eager")
+                row["native"]["vs_compiled"] = median(
+                    [f / c for f, c in zip(fast, per_round[COMPILED])]
+                )
+            log(
+                f"    {NATIVE}: {row['native']['rate']:.1f} steps/s, "
+                f"{row['native']['ratio']:.2f}x normflows, "
+                f"{row['native']['vs_eager']:.2f}x eager"
+            )
         if PRODUCTS in per_round:
             floor = per_round[PRODUCTS]
-            row["products"] = {"rate": median(floor), "bound": median([f / t for f, t in zip(floor, per_round[best])]),
-                               "share": median([o / f for o, f in zip(per_round["ours"], floor)])}
-            log(f"    {PRODUCTS}: {row['products']['rate']:.1f} steps/s, {row['products']['bound']:.2f}x normflows; "
-                f"ours spends {row['products']['share']:.0%} of its step in them")
-        log(f"  {label}: ours {row['ours']:.1f} steps/s, {best} {row['peer']:.1f} steps/s, ratio {row['ratio']:.2f}")
+            row["products"] = {
+                "rate": median(floor),
+                "bound": median([f / t for f, t in zip(floor, per_round[best])]),
+                "share": median([o / f for o, f in zip(per_round["ours"], floor)]),
+            }
+            log(
+                f"    {PRODUCTS}: {row['products']['rate']:.1f} steps/s, "
+                f"{row['products']['bound']:.2f}x normflows; "
+                f"ours spends {row['products']['share']:.0%} of its step in them"
+            )
+        log(
+            f"  {label}: ours {row['ours']:.1f} steps/s, {best} {row['peer']:.1f} steps/s, ratio "
+            f"{row['ratio']:.2f}"
+        )
         rows.append(row)
-    return {"rows": rows, "batch": 500, "rounds": rounds, "steps_per_block": k,
-            "power_iters_normflows": peers.POWER_ITERS, "threads": torch.get_num_threads(),
-            "clock": "thread CPU time" if cpu else "wall time"}
+    return {
+        "rows": rows,
+        "batch": 500,
+        "rounds": rounds,
+        "steps_per_block": k,
+        "power_iters_normflows": peers.POWER_ITERS,
+        "threads": torch.get_num_threads(),
+        "clock": "thread CPU time" if cpu else "wall time",
+    }

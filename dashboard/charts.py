@@ -13,9 +13,14 @@ from dashboard.state import Playground
 __all__ = ["playground_charts_of"]
 
 
-def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density", "contours"),
-                         presentation: bool = False, max_age_s: float | None = None,
-                         step_in_names: bool = True) -> list:
+def playground_charts_of(
+    pg: Playground,
+    *,
+    layers: tuple[str, ...] = ("density", "contours"),
+    presentation: bool = False,
+    max_age_s: float | None = None,
+    step_in_names: bool = True,
+) -> list:
     """Every chart the Playground shows right now (three per shown model), drawn by
     :func:`dashboard.figures.playground.playground_charts`; the page (its charts and figure pack),
     the export command line and the latency benchmark call this.
@@ -32,12 +37,29 @@ def playground_charts_of(pg: Playground, *, layers: tuple[str, ...] = ("density"
         step = f"step={run.step}" if step_in_names else "live"
         tag = f"{c}_{step}" if run.model == "iresnet" else step
         charts += playground_charts(
-            dataset=pg.dataset, model=run.model, xs=v.xs, ys=v.ys, density=v.density, data=pg.data,
-            samples=v.samples, history=run.history, entropy=pg.entropy, bounds=pg.bounds,
-            layers=layers, presentation=presentation, tag=tag, density_step=v.step,
+            dataset=pg.dataset,
+            model=run.model,
+            xs=v.xs,
+            ys=v.ys,
+            density=v.density,
+            data=pg.data,
+            samples=v.samples,
+            history=run.history,
+            entropy=pg.entropy,
+            bounds=pg.bounds,
+            layers=layers,
+            presentation=presentation,
+            tag=tag,
+            density_step=v.step,
             subtitle=describe(run.cfg, pg.dataset),
-            loss_label=(f"train loss ({run.cfg.logdet}, N={run.cfg.n_terms})" if run.cfg.logdet in ("series", "hutchinson")
-                        else f"train loss ({run.cfg.logdet})" if run.cfg.logdet != "exact" else None)
-            if run.model == "iresnet" else None,
+            loss_label=(
+                f"train loss ({run.cfg.logdet}, N={run.cfg.n_terms})"
+                if run.cfg.logdet in ("series", "hutchinson")
+                else f"train loss ({run.cfg.logdet})"
+                if run.cfg.logdet != "exact"
+                else None
+            )
+            if run.model == "iresnet"
+            else None,
         )
     return charts

@@ -15,8 +15,18 @@ from typing import Any
 import iresnet_core as ic
 from iresnet_core.checkpoint import CONFIG, WEIGHTS
 
-__all__ = ["CHECKPOINT_DIR", "WEIGHTS", "CONFIG", "MAX_FILE_BYTES", "checkpoint_dir", "checkpoint_matches",
-           "checkpoint_metrics", "shifted_history", "read_checkpoint_files", "checkpoint_zip"]
+__all__ = [
+    "CHECKPOINT_DIR",
+    "WEIGHTS",
+    "CONFIG",
+    "MAX_FILE_BYTES",
+    "checkpoint_dir",
+    "checkpoint_matches",
+    "checkpoint_metrics",
+    "shifted_history",
+    "read_checkpoint_files",
+    "checkpoint_zip",
+]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 MAX_FILE_BYTES = 64 * 2**20  #: bytes per file of an uploaded checkpoint (and per ZIP member)
@@ -28,22 +38,30 @@ def checkpoint_dir(dataset: str, model: str, root: Path | None = None) -> Path:
 
 
 def checkpoint_matches(directory: Path, cfg: ic.FlowConfig) -> bool:
-    """True when ``directory`` holds a checkpoint of exactly ``cfg`` (read from config.json, no weights)."""
+    """True when ``directory`` holds a checkpoint of exactly ``cfg`` (read from config.json, no
+    weights)."""
     try:
         saved = json.loads((directory / "config.json").read_text())
         saved = saved.get("config", saved) if isinstance(saved, dict) else saved
-        return (directory / "model.safetensors").is_file() and ic.FlowConfig.from_dict(saved) == cfg
+        return (directory / "model.safetensors").is_file() and ic.FlowConfig.from_dict(
+            saved
+        ) == cfg
     except (OSError, ValueError, TypeError, AttributeError):
         return False
 
 
 def shifted_history(hist: Any, steps: int) -> dict[str, list[float]]:
-    """A checkpoint's ``history`` moved to steps ``<= 0`` (the live run starts at 0); {} if unusable."""
+    """A checkpoint's ``history`` moved to steps ``<= 0`` (the live run starts at 0); {} if
+    unusable."""
     if not isinstance(hist, dict) or not hist.get("step"):
         return {}
     try:
         n = len(hist["step"])
-        out = {k: [float(x) for x in v] for k, v in hist.items() if isinstance(v, list) and len(v) == n}
+        out = {
+            k: [float(x) for x in v]
+            for k, v in hist.items()
+            if isinstance(v, list) and len(v) == n
+        }
         out["step"] = [x - steps for x in out["step"]]
         return out
     except (TypeError, ValueError):
@@ -64,11 +82,17 @@ def read_checkpoint_files(files: list[tuple[str, bytes]]) -> tuple[bytes, bytes,
     or one ``.zip`` holding ``model.safetensors`` and ``config.json``. ValueError otherwise."""
     files = [(str(n), bytes(b)) for n, b in files or []]
     if not files:
-        raise ValueError("no files: upload model.safetensors and config.json (or the checkpoint ZIP)")
+        raise ValueError(
+            "no files: upload model.safetensors and config.json (or the checkpoint ZIP)"
+        )
     for n, b in files:
         if len(b) > MAX_FILE_BYTES:
-            raise ValueError(f"{n} is {len(b) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES // 2**20} MiB per file")
-    if len(files) == 1 and (files[0][0].lower().endswith(".zip") or files[0][1][:4] == b"PK\x03\x04"):
+            raise ValueError(
+                f"{n} is {len(b) / 2**20:.0f} MiB; at most {MAX_FILE_BYTES // 2**20} MiB per file"
+            )
+    if len(files) == 1 and (
+        files[0][0].lower().endswith(".zip") or files[0][1][:4] == b"PK\x03\x04"
+    ):
         name, blob = files[0]
         try:
             with zipfile.ZipFile(io.BytesIO(blob)) as z:
@@ -76,21 +100,34 @@ def read_checkpoint_files(files: list[tuple[str, bytes]]) -> tuple[bytes, bytes,
                 need = (WEIGHTS, CONFIG)
                 missing = [m for m in need if m not in members]
                 if missing:
-                    raise ValueError(f"{name} holds no {' and no '.join(missing)} "
-                                     f"(it has: {', '.join(sorted(members)[:6]) or 'nothing'})")
+                    raise ValueError(
+                        f"{name} holds no {' and no '.join(missing)} "
+                        f"(it has: {', '.join(sorted(members)[:6]) or 'nothing'})"
+                    )
                 for m in need:  # a ZIP bomb is refused by its declared size, before inflating
                     if members[m].file_size > MAX_FILE_BYTES:
-                        raise ValueError(f"{m} in {name} unpacks to {members[m].file_size / 2**20:.0f} MiB; "
-                                         f"at most {MAX_FILE_BYTES // 2**20} MiB")
+                        raise ValueError(
+                            f"{m} in {name} unpacks to {members[m].file_size / 2**20:.0f} MiB; "
+                            f"at most {MAX_FILE_BYTES // 2**20} MiB"
+                        )
                 weights, config = (z.read(members[m]) for m in need)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as e:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ) as e:
             raise ValueError(f"{name} is not a readable ZIP ({e})") from None
         return weights, config, name
     configs = [(n, b) for n, b in files if n.lower().endswith(".json")]
     others = [(n, b) for n, b in files if not n.lower().endswith(".json")]
     if len(configs) != 1 or len(others) != 1:
         got = ", ".join(n for n, _ in files)
-        raise ValueError(f"expected two files, model.safetensors and config.json (or the checkpoint ZIP); got {got}")
+        raise ValueError(
+            f"expected two files, model.safetensors and config.json (or the checkpoint ZIP); got "
+            f"{got}"
+        )
     return others[0][1], configs[0][1], f"{others[0][0]} + {configs[0][0]}"
 
 

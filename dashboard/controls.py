@@ -17,7 +17,8 @@ PRESENTATION_CSS = """
 <style>
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stCaptionContainer"] { font-size: 1.15rem; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem; }
+[data-testid="stMetricValue"],
+[data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.6rem; }
 [data-testid="stMetricLabel"] { min-height: 3.1em; align-items: flex-start; }
 [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { white-space: normal; }
 [data-testid="stSidebar"] label p { font-size: 1.1rem; }
@@ -26,9 +27,12 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 
 
 def presentation_switch() -> bool:
-    """The "presentation" toggle (bigger fonts, rare controls hidden); bound to ``?presentation=true``."""
+    """The "presentation" toggle (bigger fonts, rare controls hidden); bound to
+    ``?presentation=true``."""
     on = st.sidebar.toggle(
-        "Presentation mode", key="presentation", bind=URL,
+        "Presentation mode",
+        key="presentation",
+        bind=URL,
         help="Bigger fonts for a projector; hides the rarely used controls.",
     )
     if on:

@@ -1,8 +1,10 @@
-"""Figure packs: standalone HTML, PNG/SVG/PDF (kaleido), the CSV behind each chart, the config JSON, a ZIP.
+"""Figure packs: standalone HTML, PNG/SVG/PDF (kaleido), the CSV behind each chart, the config
+JSON, a ZIP.
 
 No Streamlit import. Static images go through kaleido 1.x, which drives a Chromium through
 choreographer; Debian's ``/usr/bin/chromium`` is used when nothing else is configured. Without a
-Chromium the pack still holds HTML, CSV and JSON, plus a ``NOTE.txt`` that says why images are missing.
+Chromium the pack still holds HTML, CSV and JSON, plus a ``NOTE.txt`` that says why images are
+missing.
 
 CLI (draws with the same figure functions as the page)::
 
@@ -27,8 +29,9 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import plotly.io as pio
 
@@ -40,7 +43,8 @@ _CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/
 
 
 def chromium_path() -> str | None:
-    """The browser kaleido will use: ``$BROWSER_PATH``, else a Debian/Ubuntu Chromium, else ``None``."""
+    """The browser kaleido will use: ``$BROWSER_PATH``, else a Debian/Ubuntu Chromium, else
+    ``None``."""
     env = os.environ.get("BROWSER_PATH")
     if env and os.access(env, os.X_OK):
         return env
@@ -56,13 +60,25 @@ def chromium_path() -> str | None:
 
 def chart_html(chart: Chart, *, include_plotlyjs: bool | str = True) -> str:
     """A standalone HTML page of the chart (plotly.js embedded, so it works offline)."""
-    return pio.to_html(chart.figure, include_plotlyjs=include_plotlyjs, full_html=True,
-                       config={"displaylogo": False,
-                               "toImageButtonOptions": {"format": "png", "filename": chart.slug, "scale": 2}})
+    return pio.to_html(
+        chart.figure,
+        include_plotlyjs=include_plotlyjs,
+        full_html=True,
+        config={
+            "displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "filename": chart.slug, "scale": 2},
+        },
+    )
 
 
-def render_images(charts: Sequence[Chart], formats: Iterable[str] = ("png", "pdf"), *, scale: float = 2,
-                  width: int = 700, height: int | None = None) -> tuple[dict[str, bytes], str | None]:
+def render_images(
+    charts: Sequence[Chart],
+    formats: Iterable[str] = ("png", "pdf"),
+    *,
+    scale: float = 2,
+    width: int = 700,
+    height: int | None = None,
+) -> tuple[dict[str, bytes], str | None]:
     """Static images of the charts in one kaleido session.
 
     Returns ``({"<slug>.<fmt>": bytes}, note)``; ``note`` says why images are missing (no
@@ -73,8 +89,10 @@ def render_images(charts: Sequence[Chart], formats: Iterable[str] = ("png", "pdf
         return {}, None
     browser = chromium_path()
     if browser is None:
-        return {}, ("No Chromium found (set BROWSER_PATH or install chromium): "
-                    "static images (PNG/PDF/SVG) were left out; the HTML files render in any browser.")
+        return {}, (
+            "No Chromium found (set BROWSER_PATH or install chromium): "
+            "static images (PNG/PDF/SVG) were left out; the HTML files render in any browser."
+        )
     os.environ.setdefault("BROWSER_PATH", browser)
     out: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +105,11 @@ def render_images(charts: Sequence[Chart], formats: Iterable[str] = ("png", "pdf
             heights = [height or ch.figure.layout.height or 450 for ch in charts for _ in formats]
             pio.write_images(figs, files, scale=scale, width=width, height=heights)
         except Exception as e:  # kaleido/Chromium trouble must not lose the rest of the pack
-            return {}, f"Static images failed ({type(e).__name__}: {e}); HTML, CSV and JSON are complete."
+            return (
+                {},
+                f"Static images failed ({type(e).__name__}: {e}); HTML, CSV and JSON are "
+                f"complete.",
+            )
         for f in files:
             if f.exists():
                 out[f.name] = f.read_bytes()
@@ -95,9 +117,15 @@ def render_images(charts: Sequence[Chart], formats: Iterable[str] = ("png", "pdf
     return out, (f"{missing} image(s) could not be written." if missing else None)
 
 
-def figure_pack(charts: Sequence[Chart], config: dict[str, Any] | None = None, *,
-                image_formats: Iterable[str] = ("png", "pdf"), scale: float = 2) -> bytes:
-    """A ZIP: ``html/<slug>.html``, ``csv/<slug>.csv``, ``png/…``/``pdf/…`` when possible, ``config.json``."""
+def figure_pack(
+    charts: Sequence[Chart],
+    config: dict[str, Any] | None = None,
+    *,
+    image_formats: Iterable[str] = ("png", "pdf"),
+    scale: float = 2,
+) -> bytes:
+    """A ZIP: ``html/<slug>.html``, ``csv/<slug>.csv``, ``png/…``/``pdf/…`` when possible,
+    ``config.json``."""
     buf = io.BytesIO()
     images, note = render_images(charts, image_formats, scale=scale)
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -112,8 +140,15 @@ def figure_pack(charts: Sequence[Chart], config: dict[str, Any] | None = None, *
     return buf.getvalue()
 
 
-def write_pack(charts: Sequence[Chart], config: dict[str, Any] | None, out: str | Path, *,
-               image_formats: Iterable[str] = ("png", "pdf"), scale: float = 2, make_zip: bool = False) -> list[Path]:
+def write_pack(
+    charts: Sequence[Chart],
+    config: dict[str, Any] | None,
+    out: str | Path,
+    *,
+    image_formats: Iterable[str] = ("png", "pdf"),
+    scale: float = 2,
+    make_zip: bool = False,
+) -> list[Path]:
     """Write the pack's files under ``out`` (and ``out/figure-pack.zip`` with ``make_zip``)."""
     out = Path(out)
     written: list[Path] = []
@@ -149,28 +184,41 @@ def write_pack(charts: Sequence[Chart], config: dict[str, Any] | None, out: str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dashboard.export``: the Playground's figures for a dataset, from a checkpoint or fresh."""
+    """``python -m dashboard.export``: the Playground's figures for a dataset, from a checkpoint or
+    fresh."""
     from .charts import playground_charts_of
     from .state import CHECKPOINT_DIR, Playground, Settings
 
-    ap = argparse.ArgumentParser(prog="python -m dashboard.export", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m dashboard.export", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--dataset", default="8gaussians")
     ap.add_argument("--model", default="both", choices=["both", "iresnet", "glow"])
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--steps", type=int, default=0, help="train this many steps before drawing")
     ap.add_argument("--scratch", action="store_true", help="ignore the pre-trained checkpoints")
-    ap.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="root of <dataset>/<model>/ checkpoints")
-    ap.add_argument("--c", type=float, default=None, help="Lipschitz coefficient (default: the page's)")
-    ap.add_argument("--blocks", type=int, default=None, help="i-ResNet blocks (default: the page's)")
+    ap.add_argument(
+        "--checkpoints", default=str(CHECKPOINT_DIR), help="root of <dataset>/<model>/ checkpoints"
+    )
+    ap.add_argument(
+        "--c", type=float, default=None, help="Lipschitz coefficient (default: the page's)"
+    )
+    ap.add_argument(
+        "--blocks", type=int, default=None, help="i-ResNet blocks (default: the page's)"
+    )
     ap.add_argument("--width", type=int, default=None, help="hidden width (default: the page's)")
     ap.add_argument("--grid", type=int, default=200, help="density grid resolution")
-    ap.add_argument("--layers", default="density,contours", help="comma list of density,contours,data,samples")
+    ap.add_argument(
+        "--layers", default="density,contours", help="comma list of density,contours,data,samples"
+    )
     ap.add_argument("--formats", default="png,pdf", help="comma list of png,svg,pdf ('' for none)")
     ap.add_argument("--scale", type=float, default=2)
     ap.add_argument("--zip", action="store_true", help="also write figure-pack.zip")
     ap.add_argument("--presentation", action="store_true", help="big fonts")
     a = ap.parse_args(argv)
-    kw: dict[str, Any] = dict(dataset=a.dataset, models=a.model, grid=a.grid, pretrained=not a.scratch)
+    kw: dict[str, Any] = dict(
+        dataset=a.dataset, models=a.model, grid=a.grid, pretrained=not a.scratch
+    )
     for name in ("c", "blocks", "width"):
         if getattr(a, name) is not None:
             kw[name] = getattr(a, name)
@@ -183,10 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{run.model}: {run.origin} ({run.parameters:,} parameters)", file=sys.stderr)
     if a.steps > 0:
         pg.step(a.steps)
-    charts = playground_charts_of(pg, layers=tuple(x for x in a.layers.split(",") if x),
-                                  presentation=a.presentation)
-    files = write_pack(charts, pg.config_json(), a.out,
-                       image_formats=[f for f in a.formats.split(",") if f], scale=a.scale, make_zip=a.zip)
+    charts = playground_charts_of(
+        pg, layers=tuple(x for x in a.layers.split(",") if x), presentation=a.presentation
+    )
+    files = write_pack(
+        charts,
+        pg.config_json(),
+        a.out,
+        image_formats=[f for f in a.formats.split(",") if f],
+        scale=a.scale,
+        make_zip=a.zip,
+    )
     for f in files:
         print(f)
     return 0

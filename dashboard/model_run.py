@@ -71,5 +71,8 @@ class ModelRun:
         if not self.pre_history:
             return live
         n = len(live.get("step", []))
-        return {k: list(self.pre_history.get(k, [math.nan] * len(self.pre_history["step"])))
-                + list(live.get(k, [math.nan] * n)) for k in live}
+        return {
+            k: list(self.pre_history.get(k, [math.nan] * len(self.pre_history["step"])))
+            + list(live.get(k, [math.nan] * n))
+            for k in live
+        }

@@ -5,7 +5,8 @@ charts and the browser renders them between bursts, so the counter advances more
 that. :class:`PlayRate` measures the counter itself against the wall clock over the last few
 seconds of uninterrupted Play, and over the same window the trainer's own rate (steps per second
 of training time). Play and Pause start a fresh window (:meth:`PlayRate.reset`); so do a counter
-or a training time that went back (a reset model) and a gap longer than ``max_gap_s`` between ticks.
+or a training time that went back (a reset model) and a gap longer than ``max_gap_s`` between
+ticks.
 
 Example:
     >>> r = PlayRate()
@@ -36,8 +37,11 @@ class PlayRate:
     def add(self, t: float, step: int, trained_s: float) -> None:
         """Record the counter after a tick at time ``t`` (seconds, any monotonic clock), with the
         trainer's total training time ``trained_s``."""
-        if self.points and (t - self.points[-1][0] > self.max_gap_s or step < self.points[-1][1]
-                            or trained_s < self.points[-1][2]):
+        if self.points and (
+            t - self.points[-1][0] > self.max_gap_s
+            or step < self.points[-1][1]
+            or trained_s < self.points[-1][2]
+        ):
             self.points.clear()
         self.points.append((t, step, trained_s))
         while len(self.points) > 2 and t - self.points[1][0] >= self.window_s:

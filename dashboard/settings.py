@@ -24,8 +24,21 @@ import numpy as np
 
 import iresnet_core as ic
 
-__all__ = ["Settings", "CUSTOM", "COMPILE_ENV", "compiled_by_default", "MODEL_CHOICES", "SPEEDS", "MAX_BAD_STEPS", "dataset_bounds", "dataset_entropy",
-           "dataset_label", "describe", "truncation_bound", "what_changed"]
+__all__ = [
+    "Settings",
+    "CUSTOM",
+    "COMPILE_ENV",
+    "compiled_by_default",
+    "MODEL_CHOICES",
+    "SPEEDS",
+    "MAX_BAD_STEPS",
+    "dataset_bounds",
+    "dataset_entropy",
+    "dataset_label",
+    "describe",
+    "truncation_bound",
+    "what_changed",
+]
 
 CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
 
@@ -36,13 +49,15 @@ COMPILE_ENV = "IRESNET_COMPILE"
 
 def compiled_by_default() -> bool:
     """Whether the fast training step starts on: yes, unless :data:`COMPILE_ENV` says no or the
-    machine has neither a C compiler (the training kernel, ``iresnet_core.native_nll``: about 3x the
-    compiled step, built in under a second) nor a C++ one (``ic.compiler_missing``: the compiled
-    loss, compiled in the background in about half a minute for an architecture, about twice the
-    eager step; ``iresnet_core.compiled_nll``)."""
+    machine has neither a C compiler (the training kernel, ``iresnet_core.kernels.nll``: about 3x
+    the compiled step, built in under a second) nor a C++ one (``ic.compiler_missing``: the
+    compiled loss, compiled in the background in about half a minute for an architecture, about
+    twice the eager step; ``iresnet_core.kernels.compiled_nll``)."""
     if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
         return False
     return ic.native.compiler_found() or ic.compiler_missing() is None
+
+
 MODEL_CHOICES = ("both", "iresnet", "glow")
 #: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
@@ -67,29 +82,35 @@ class Settings:
     activation: str = _DEFAULT_CFG.activation
     #: the i-ResNet's starting step size, which decays as ``lr / sqrt(1 + t / ic.LR_DECAY)``:
     #: near-identity blocks, the running average of the weights and the decay let it fit fastest
-    #: here (benchmarks, issue 6; ``iresnet_core.train.LR_DECAY`` has the numbers)
+    #: here (benchmarks, issue 6; ``iresnet_core.training.trainer.LR_DECAY`` has the numbers)
     lr: float = ic.DEFAULT_LR["iresnet"]
     glow_lr: float = ic.DEFAULT_LR["glow"]  # Glow's own, constant (ic.DEFAULT_LR says why)
     batch: int = 500
-    average: bool = True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
-    #: the fast training step: the C kernel where it takes the i-ResNet (ELU; ic.Trainer(native=True),
-    #: iresnet_core.native_nll), else the compiled loss, compiled in the background while it trains
-    #: on (ic.Trainer(compile="background"), iresnet_core.compiled_nll); applies live. On by default
-    #: where it can be (:func:`compiled_by_default`)
+    average: bool = (
+        True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
+    )
+    #: the fast training step: the C kernel where it takes the i-ResNet (ELU;
+    # ic.Trainer(native=True), : iresnet_core.kernels.nll), else the compiled loss, compiled in the
+    # background while it trains : on (ic.Trainer(compile="background"),
+    # iresnet_core.kernels.compiled_nll); applies live. On by default : where it can be
+    # (:func:`compiled_by_default`)
     compiled: bool = field(default_factory=lambda: compiled_by_default())
     seed: int = 0
     pretrained: bool = True
     speed: str = "normal"
     grid: int = 100
     n_samples: int = 1000
-    max_bad: int = MAX_BAD_STEPS  #: non-finite steps in a row before training pauses (applies live)
+    max_bad: int = (
+        MAX_BAD_STEPS  #: non-finite steps in a row before training pauses (applies live)
+    )
 
     def lr_for(self, model: str) -> float:
         """The learning rate of ``model``: each flow has its own best one."""
         return float(self.glow_lr if model == "glow" else self.lr)
 
     def lr_decay_for(self, model: str) -> float | None:
-        """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is constant."""
+        """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is
+        constant."""
         return ic.DEFAULT_LR_DECAY[model]
 
     def average_decay(self) -> float | None:
@@ -104,9 +125,15 @@ class Settings:
         """The i-ResNet's :class:`FlowConfig` (raises ValueError on bad values)."""
         depth = len(_DEFAULT_CFG.hidden)
         return _DEFAULT_CFG.replace(
-            model="iresnet", n_blocks=int(self.blocks), hidden=(int(self.width),) * depth,
-            coeff=None if self.unconstrained else float(self.c), activation=self.activation,
-            logdet=self.estimator, n_terms=int(self.N), n_probes=int(self.probes), probe=self.probe,
+            model="iresnet",
+            n_blocks=int(self.blocks),
+            hidden=(int(self.width),) * depth,
+            coeff=None if self.unconstrained else float(self.c),
+            activation=self.activation,
+            logdet=self.estimator,
+            n_terms=int(self.N),
+            n_probes=int(self.probes),
+            probe=self.probe,
             seed=int(self.seed),
         )
 
@@ -118,17 +145,26 @@ class Settings:
         # Glow ignores c and the log-det estimator: keep them at their defaults so that moving the
         # c slider does not reset the Glow (and its checkpoint still matches).
         d = _DEFAULT_CFG
-        return ic.match_glow(cfg.replace(coeff=d.coeff, logdet=d.logdet, n_terms=d.n_terms,
-                                         n_probes=d.n_probes, probe=d.probe))
+        return ic.match_glow(
+            cfg.replace(
+                coeff=d.coeff,
+                logdet=d.logdet,
+                n_terms=d.n_terms,
+                n_probes=d.n_probes,
+                probe=d.probe,
+            )
+        )
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def dataset_bounds(name: str, points: np.ndarray | None = None) -> tuple[float, float, float, float]:
+def dataset_bounds(
+    name: str, points: np.ndarray | None = None
+) -> tuple[float, float, float, float]:
     """The view box of a toy set, or the padded extent of user points."""
     if name != CUSTOM:
         return tuple(float(b) for b in ic.datasets.bounds(name))  # type: ignore[return-value]
@@ -149,10 +185,20 @@ def dataset_label(name: str) -> str:
     return getattr(ic.datasets, "LABELS", {}).get(name, name)
 
 
-_ARCH_LABELS = {"c": "c", "unconstrained": "constraint", "estimator": "estimator", "N": "N",
-                "probes": "probes", "probe": "probe", "blocks": "blocks", "width": "hidden width",
-                "activation": "activation", "seed": "seed", "pretrained": "pre-trained",
-                "batch": "batch size"}
+_ARCH_LABELS = {
+    "c": "c",
+    "unconstrained": "constraint",
+    "estimator": "estimator",
+    "N": "N",
+    "probes": "probes",
+    "probe": "probe",
+    "blocks": "blocks",
+    "width": "hidden width",
+    "activation": "activation",
+    "seed": "seed",
+    "pretrained": "pre-trained",
+    "batch": "batch size",
+}
 
 
 def what_changed(since: Settings, old: Settings, new: Settings) -> str:
@@ -175,7 +221,10 @@ def describe(cfg: ic.FlowConfig, dataset: str = "") -> str:
     """One line saying what a model is: ``"moons · c=0.9 · series N=5 · 32 × 2-32-32-2 · elu"``."""
     arch = f"{cfg.n_blocks} × 2-{'-'.join(str(h) for h in cfg.hidden)}-2"
     if cfg.model == "glow":
-        parts = [dataset, f"{cfg.n_blocks} Glow steps, coupling 1-{'-'.join(str(h) for h in cfg.hidden)}-2"]
+        parts = [
+            dataset,
+            f"{cfg.n_blocks} Glow steps, coupling 1-{'-'.join(str(h) for h in cfg.hidden)}-2",
+        ]
     else:
         c = "unconstrained" if cfg.coeff is None else f"c={cfg.coeff:g}"
         est = cfg.logdet + (f" N={cfg.n_terms}" if cfg.logdet in ("series", "hutchinson") else "")
@@ -187,8 +236,13 @@ def describe(cfg: ic.FlowConfig, dataset: str = "") -> str:
 
 def truncation_bound(cfg: ic.FlowConfig) -> float | None:
     """Bound on the power series' truncation error per block (paper, Thm. 3;
-    :func:`iresnet_core.logdet.truncation_bound`); ``None`` where it does not apply (exact or
+    :func:`iresnet_core.ops.logdet.truncation_bound`); ``None`` where it does not apply (exact or
     roulette estimators, c >= 1, Glow)."""
-    if cfg.model != "iresnet" or cfg.logdet not in ("series", "hutchinson") or cfg.coeff is None or cfg.coeff >= 1:
+    if (
+        cfg.model != "iresnet"
+        or cfg.logdet not in ("series", "hutchinson")
+        or cfg.coeff is None
+        or cfg.coeff >= 1
+    ):
         return None
     return ic.logdet.truncation_bound(float(cfg.coeff), cfg.n_terms, cfg.dim)

@@ -29,18 +29,52 @@ from typing import Any
 import numpy as np
 
 import iresnet_core as ic
-from dashboard.checkpoints import (CHECKPOINT_DIR, checkpoint_dir, checkpoint_matches, checkpoint_metrics,
-                                   checkpoint_zip, read_checkpoint_files, shifted_history)
+from dashboard.checkpoints import (
+    CHECKPOINT_DIR,
+    checkpoint_dir,
+    checkpoint_matches,
+    checkpoint_metrics,
+    checkpoint_zip,
+    read_checkpoint_files,
+    shifted_history,
+)
 from dashboard.model_run import ModelRun
-from dashboard.settings import (CUSTOM, MAX_BAD_STEPS, MODEL_CHOICES, SPEEDS, Settings, dataset_bounds, dataset_entropy,
-                                dataset_label, describe, truncation_bound, what_changed)
+from dashboard.settings import (
+    CUSTOM,
+    MAX_BAD_STEPS,
+    MODEL_CHOICES,
+    SPEEDS,
+    Settings,
+    dataset_bounds,
+    dataset_entropy,
+    dataset_label,
+    describe,
+    truncation_bound,
+    what_changed,
+)
 from dashboard.view import View, compute_view
 from iresnet_core.checkpoint import parse_config
 
 __all__ = [
-    "Settings", "ModelRun", "View", "Playground", "CUSTOM", "MODEL_CHOICES", "SPEEDS",
-    "CHECKPOINT_DIR", "MAX_WARNINGS", "checkpoint_dir", "dataset_bounds", "dataset_entropy", "dataset_label", "describe", "truncation_bound",
-    "MAX_BAD_STEPS", "AVERAGE_STEPS", "N_DATA", "UNKNOWN_TRAINED_STEPS",
+    "Settings",
+    "ModelRun",
+    "View",
+    "Playground",
+    "CUSTOM",
+    "MODEL_CHOICES",
+    "SPEEDS",
+    "CHECKPOINT_DIR",
+    "MAX_WARNINGS",
+    "checkpoint_dir",
+    "dataset_bounds",
+    "dataset_entropy",
+    "dataset_label",
+    "describe",
+    "truncation_bound",
+    "MAX_BAD_STEPS",
+    "AVERAGE_STEPS",
+    "N_DATA",
+    "UNKNOWN_TRAINED_STEPS",
 ]
 
 #: points drawn from a toy set, a fifth held out (as ``python -m iresnet_core train`` draws them):
@@ -52,12 +86,15 @@ N_DATA = 20000
 UNKNOWN_TRAINED_STEPS = 8 * ic.LR_DECAY
 EVAL_EVERY_S = 1.0  #: the exact train/test NLL is refreshed at most this often while playing
 AVERAGE_STEPS = round(1 / (1 - ic.AVERAGE_DECAY))  #: the running average's memory, in steps
-MAX_WARNINGS = 6  #: warnings kept on screen (a long session with many pauses must not pile them up)
+MAX_WARNINGS = (
+    6  #: warnings kept on screen (a long session with many pauses must not pile them up)
+)
 
 
 def _compile_mode(flow: Any, s: Settings) -> str | bool:
     """``ic.Trainer``'s ``compile`` for ``flow`` under ``s``: in the background for an i-ResNet the
-    compiled loss takes (``ic.not_compilable``), else off (Glow, an uploaded model it cannot take)."""
+    compiled loss takes (``ic.not_compilable``), else off (Glow, an uploaded model it cannot
+    take)."""
     return "background" if s.compiled and ic.not_compilable(flow) is None else False
 
 
@@ -69,21 +106,25 @@ class Playground:
         checkpoint_root: where pre-trained checkpoints live (``assets/checkpoints``).
     """
 
-    def __init__(self, settings: Settings | None = None, checkpoint_root: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, checkpoint_root: Path | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.checkpoint_root = checkpoint_root or CHECKPOINT_DIR
         self.user_points: np.ndarray | None = None
         self.user_name: str | None = None
         self.playing = False
-        self.notes: list[str] = []      # one-shot messages: resets, loaded checkpoints
+        self.notes: list[str] = []  # one-shot messages: resets, loaded checkpoints
         # the settings when the notes were last shown: fast slider drags (several reruns, some cut
         # short before they draw) say "c 0.9 → 0.85", not only the last of the small moves
         self._noted = self.settings
-        self.warnings: list[str] = []   # divergence, skipped steps (cleared on reset)
+        self.warnings: list[str] = []  # divergence, skipped steps (cleared on reset)
         self.runs: dict[str, ModelRun] = {}
         self.data_key: tuple = ()
         self.data = np.zeros((0, 2), np.float32)
-        self.upload_digest: str | None = None  # sha1 of the last accepted upload (reruns resend it)
+        self.upload_digest: str | None = (
+            None  # sha1 of the last accepted upload (reruns resend it)
+        )
         self._bounds: tuple[tuple, tuple[float, float, float, float]] | None = None
         # Held while training or snapshotting a model: a deferred download runs in a server thread
         # while the script thread trains, and must not read half-updated weights.
@@ -104,7 +145,9 @@ class Playground:
                 raise ValueError("no points uploaded yet")
             self.data = self.user_points
         else:
-            self.data = np.asarray(ic.datasets.sample(s.dataset, N_DATA, seed=int(s.seed)), dtype=np.float32)
+            self.data = np.asarray(
+                ic.datasets.sample(s.dataset, N_DATA, seed=int(s.seed)), dtype=np.float32
+            )
         self.data_key = self._data_key(s)
 
     @property
@@ -123,7 +166,8 @@ class Playground:
         return dataset_entropy(self.dataset)
 
     def upload(self, content: bytes | str, name: str = "points.csv") -> str | None:
-        """Take an uploaded CSV as "your own points". Returns an error message, or ``None`` on success.
+        """Take an uploaded CSV as "your own points". Returns an error message, or ``None`` on
+        success.
 
         On error nothing changes: the previous data and models stay as they were.
         """
@@ -144,7 +188,12 @@ class Playground:
         cfg = s.flow_config(model)
         directory = checkpoint_dir(self.dataset, model, self.checkpoint_root)
         flow, origin, pre_steps, pre_hist = None, "scratch", 0, {}
-        if s.pretrained and not scratch and self.dataset != CUSTOM and checkpoint_matches(directory, cfg):
+        if (
+            s.pretrained
+            and not scratch
+            and self.dataset != CUSTOM
+            and checkpoint_matches(directory, cfg)
+        ):
             try:
                 flow = ic.load(directory)
                 origin = "pre-trained"
@@ -152,34 +201,69 @@ class Playground:
                 pre_steps = int(m.get("steps", m.get("step", 0)) or 0)
                 pre_hist = shifted_history(m.get("history"), pre_steps)
             except Exception as e:  # a broken checkpoint: say so and start fresh
-                self.notes.append(f"Could not load the {model} checkpoint ({e}); starting from scratch.")
+                self.notes.append(
+                    f"Could not load the {model} checkpoint ({e}); starting from scratch."
+                )
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
-        trainer = self._trainer(flow, s, trained=origin == "pre-trained", trained_steps=pre_steps or None)
-        run = ModelRun(model=model, cfg=cfg, flow=flow, trainer=trainer, origin=origin,
-                       pretrained_steps=pre_steps, pre_history=pre_hist)
+        trainer = self._trainer(
+            flow, s, trained=origin == "pre-trained", trained_steps=pre_steps or None
+        )
+        run = ModelRun(
+            model=model,
+            cfg=cfg,
+            flow=flow,
+            trainer=trainer,
+            origin=origin,
+            pretrained_steps=pre_steps,
+            pre_history=pre_hist,
+        )
         saved = checkpoint_metrics(directory) if origin == "pre-trained" else {}
-        if isinstance(saved.get("test_nll"), (int, float)):  # the checkpoint says: no need to evaluate
-            run.metrics = {"train_nll": saved.get("train_nll"), "test_nll": float(saved["test_nll"])}
+        if isinstance(
+            saved.get("test_nll"), (int, float)
+        ):  # the checkpoint says: no need to evaluate
+            run.metrics = {
+                "train_nll": saved.get("train_nll"),
+                "test_nll": float(saved["test_nll"]),
+            }
         else:
             run.evaluate()  # the NLL at step 0, so "NLL - entropy" shows before any training
         return run
 
-    def _trainer(self, flow: Any, s: Settings, *, trained: bool, trained_steps: int | None = None) -> Any:
-        """A trainer for ``flow``. One that starts from ``trained`` weights (a checkpoint) ramps its
-        step size up, so that Play does not throw the model off its optimum, and carries on with
-        the decay where ``trained_steps`` of training left it (:data:`UNKNOWN_TRAINED_STEPS` when
-        the checkpoint does not say)."""
-        decay_from = 0 if not trained else UNKNOWN_TRAINED_STEPS if trained_steps is None else max(0, int(trained_steps))
-        return ic.Trainer(flow, self.data, lr=s.lr_for(flow.cfg.model), batch_size=int(s.batch), seed=int(s.seed),
-                          eval_every_s=EVAL_EVERY_S, max_bad_steps=max(1, int(s.max_bad)),
-                          average=s.average_decay(), warmup=ic.RESUME_WARMUP if trained else 0,
-                          lr_decay=s.lr_decay_for(flow.cfg.model), decay_from=decay_from,
-                          compile=_compile_mode(flow, s), native=s.compiled)
+    def _trainer(
+        self, flow: Any, s: Settings, *, trained: bool, trained_steps: int | None = None
+    ) -> Any:
+        """A trainer for ``flow``. One that starts from ``trained`` weights (a checkpoint) ramps
+        its step size up, so that Play does not throw the model off its optimum, and carries on
+        with the decay where ``trained_steps`` of training left it (:data:`UNKNOWN_TRAINED_STEPS`
+        when the checkpoint does not say)."""
+        decay_from = (
+            0
+            if not trained
+            else UNKNOWN_TRAINED_STEPS
+            if trained_steps is None
+            else max(0, int(trained_steps))
+        )
+        return ic.Trainer(
+            flow,
+            self.data,
+            lr=s.lr_for(flow.cfg.model),
+            batch_size=int(s.batch),
+            seed=int(s.seed),
+            eval_every_s=EVAL_EVERY_S,
+            max_bad_steps=max(1, int(s.max_bad)),
+            average=s.average_decay(),
+            warmup=ic.RESUME_WARMUP if trained else 0,
+            lr_decay=s.lr_decay_for(flow.cfg.model),
+            decay_from=decay_from,
+            compile=_compile_mode(flow, s),
+            native=s.compiled,
+        )
 
     def apply(self, s: Settings) -> list[str]:
-        """Move to new settings. Returns the notes explaining any reset (also kept in ``self.notes``)."""
+        """Move to new settings. Returns the notes explaining any reset (also kept in
+        ``self.notes``)."""
         with self.lock:
             return self._apply(s)
 
@@ -194,18 +278,25 @@ class Playground:
         """``notes`` and ``settings`` from :meth:`pending_notes` are on screen: drop those notes
         (newer ones stay) and describe later resets from ``settings``."""
         with self.lock:
-            if self.notes[:len(notes)] == notes:
-                self.notes = self.notes[len(notes):]
+            if self.notes[: len(notes)] == notes:
+                self.notes = self.notes[len(notes) :]
             self._noted = settings
 
     def _apply(self, s: Settings) -> list[str]:
         old, notes = self.settings, []
         since = getattr(self, "_noted", old)  # the settings the person last saw described
         # "your own points" without an upload keeps the old data until points arrive
-        data_changed = not (s.dataset == CUSTOM and self.user_points is None) and self._data_key(s) != self.data_key
+        data_changed = (
+            not (s.dataset == CUSTOM and self.user_points is None)
+            and self._data_key(s) != self.data_key
+        )
         if data_changed:
             self._load_data(s)
-            what = dataset_label(s.dataset) if s.dataset != CUSTOM else f"your points ({self.user_name})"
+            what = (
+                dataset_label(s.dataset)
+                if s.dataset != CUSTOM
+                else f"your points ({self.user_name})"
+            )
             notes.append(f"Data changed to {what}: models reset to step 0.")
             self.runs.clear()
             self.warnings.clear()
@@ -218,17 +309,28 @@ class Playground:
             # (not the difference between them and the upload) replaces it.
             base = old.flow_config(model) if run.source is not None else run.cfg
             estimator = {f: getattr(new_cfg, f) for f in ic.ESTIMATOR_FIELDS}
-            if new_cfg != base and new_cfg == base.replace(**estimator) and s.pretrained == old.pretrained:
-                run.flow.set_estimator(**estimator)  # the estimator is not the architecture: no reset
+            if (
+                new_cfg != base
+                and new_cfg == base.replace(**estimator)
+                and s.pretrained == old.pretrained
+            ):
+                run.flow.set_estimator(
+                    **estimator
+                )  # the estimator is not the architecture: no reset
                 run.cfg = new_cfg if run.source is None else run.cfg.replace(**estimator)
                 if model == "iresnet":  # Glow's log-det is exact whatever the estimator says
-                    notes.append(f"i-ResNet trains on with the new estimator ({what_changed(since, old, s)}); "
-                                 "no reset.")
+                    notes.append(
+                        "i-ResNet trains on with the new estimator "
+                        f"({what_changed(since, old, s)}); "
+                        "no reset."
+                    )
             elif new_cfg != base or (s.pretrained != old.pretrained):
                 reason = what_changed(since, old, s)
                 self.runs[model] = self._build(model, s)
                 if not data_changed:
-                    notes.append(f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason}).")
+                    notes.append(
+                        f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason})."
+                    )
         for model in s.shown():
             if model not in self.runs:
                 self.runs[model] = self._build(model, s)
@@ -241,19 +343,32 @@ class Playground:
             for run in self.runs.values():
                 run.trainer.set_average(s.average_decay())
                 run.evaluate()  # the NLL on screen is of the weights shown, also while paused
-            notes.append(f"Showing the running average of the weights (about the last {AVERAGE_STEPS} steps)." if s.average
-                         else "Showing the weights of the last step (no averaging).")
-        if s.compiled != old.compiled:  # applies live: how the i-ResNet's step runs, not what it computes
+            notes.append(
+                f"Showing the running average of the weights (about the last {AVERAGE_STEPS} "
+                f"steps)."
+                if s.average
+                else "Showing the weights of the last step (no averaging)."
+            )
+        if (
+            s.compiled != old.compiled
+        ):  # applies live: how the i-ResNet's step runs, not what it computes
             for run in self.runs.values():
                 mode = _compile_mode(run.flow, s)
                 run.trainer.set_native(s.compiled)
                 run.trainer.set_compile(mode)
                 if s.compiled and run.model == "iresnet" and run.trainer.native:
-                    notes.append("i-ResNet: training through the C kernel (loss and gradient in one pass).")
+                    notes.append(
+                        "i-ResNet: training through the C kernel (loss and gradient in one pass)."
+                    )
                 elif s.compiled and run.model == "iresnet":
-                    notes.append("i-ResNet: compiling its training step in the background (a minute or two the "
-                                 "first time for an architecture, seconds after); it trains on meanwhile." if mode
-                                 else f"i-ResNet: no compiled step for this model ({ic.not_compilable(run.flow)}).")
+                    notes.append(
+                        "i-ResNet: compiling its training step in the background (a minute or two "
+                        "the "
+                        "first time for an architecture, seconds after); it trains on meanwhile."
+                        if mode
+                        else f"i-ResNet: no compiled step for this model "
+                        f"({ic.not_compilable(run.flow)})."
+                    )
                 elif run.model == "iresnet":
                     notes.append("i-ResNet trains through the uncompiled step again.")
         if s.max_bad != old.max_bad:  # applies live, like the learning rate
@@ -264,8 +379,8 @@ class Playground:
         return notes
 
     def reset(self, *, scratch: bool = False) -> None:
-        """Rebuild every shown model (from the checkpoint when pre-trained is on, unless ``scratch``;
-        an uploaded checkpoint returns to its uploaded weights)."""
+        """Rebuild every shown model (from the checkpoint when pre-trained is on, unless
+        ``scratch``; an uploaded checkpoint returns to its uploaded weights)."""
         with self.lock:
             runs = {}
             for m in self.settings.shown():
@@ -300,13 +415,16 @@ class Playground:
         elif m.get("skipped"):
             why = m.get("skip_reason") or "non-finite loss or gradient"
             total = m.get("skipped_total", run.skipped)
-            msg = (f"{label}: skipped {m.get('skipped')} non-finite step(s) in the last burst ({why}); "
-                   f"{total} in all, the last good parameters were kept.")
+            msg = (
+                f"{label}: skipped {m.get('skipped')} non-finite step(s) in the last burst "
+                f"({why}); "
+                f"{total} in all, the last good parameters were kept."
+            )
             self._warn(msg, f"{label}: skipped")
 
     def _warn(self, msg: str, replaces: str | None = None) -> None:
-        """Show ``msg`` once, replacing older warnings that start with ``replaces``; keep the newest
-        :data:`MAX_WARNINGS` (a long session with many pauses must not pile them up)."""
+        """Show ``msg`` once, replacing older warnings that start with ``replaces``; keep the
+        newest :data:`MAX_WARNINGS` (a long session with many pauses must not pile them up)."""
         kept = [w for w in self.warnings if w != msg and not (replaces and w.startswith(replaces))]
         self.warnings = (kept + [msg])[-MAX_WARNINGS:]
 
@@ -320,11 +438,12 @@ class Playground:
         for run in self.shown_runs:
             if getattr(run.trainer, "paused_reason", None):
                 continue
-            out[run.model] = self._guarded(run, lambda: run.trainer.step(int(k)))
+            out[run.model] = self._guarded(run, lambda run=run: run.trainer.step(int(k)))
         return out
 
     def tick(self, budget_s: float | None = None) -> dict[str, dict[str, Any]]:
-        """One Play tick: a time-budgeted burst of steps per shown model (one step in slow motion)."""
+        """One Play tick: a time-budgeted burst of steps per shown model (one step in slow
+        motion)."""
         budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
         with self.lock:
             out = self._step(1) if budget <= 0 else self._burst(float(budget))
@@ -338,7 +457,7 @@ class Playground:
         for run in self.shown_runs:
             if getattr(run.trainer, "paused_reason", None):
                 continue
-            out[run.model] = self._guarded(run, lambda: run.trainer.run_for(budget))
+            out[run.model] = self._guarded(run, lambda run=run: run.trainer.run_for(budget))
         return out
 
     def _guarded(self, run: ModelRun, fn) -> dict[str, Any]:
@@ -347,7 +466,9 @@ class Playground:
         except Exception as e:  # never a traceback on the page: pause and say what happened
             self.playing = False
             label = "Glow" if run.model == "glow" else "i-ResNet"
-            self._warn(f"{label} stopped at step {run.step}: {type(e).__name__}: {e}", f"{label} stopped")
+            self._warn(
+                f"{label} stopped at step {run.step}: {type(e).__name__}: {e}", f"{label} stopped"
+            )
             return {}
         self._after(run, m)
         return m
@@ -372,20 +493,33 @@ class Playground:
         with self.lock:
             self.runs[run.model] = run
             self.warnings = [w for w in self.warnings if not w.startswith(_label(run.model))]
-        shown = "" if run.model in self.settings.shown() else (
-            f" It is hidden while 'Show' is not {_label(run.model)} or Both.")
-        self.notes.append(f"Loaded {_label(run.model)} from {name}: {describe(run.cfg)}; it trains on from "
-                          "these weights. Moving an architecture control replaces it." + shown)
+        shown = (
+            ""
+            if run.model in self.settings.shown()
+            else (f" It is hidden while 'Show' is not {_label(run.model)} or Both.")
+        )
+        self.notes.append(
+            f"Loaded {_label(run.model)} from {name}: {describe(run.cfg)}; it trains on from "
+            "these weights. Moving an architecture control replaces it." + shown
+        )
         return None
 
     def _run_from_bytes(self, weights: bytes, config: bytes, name: str) -> ModelRun:
         cfg = parse_config(config)
         if cfg.dim != 2:
-            raise ValueError(f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D")
+            raise ValueError(
+                f"the config is for {cfg.dim}-dimensional data; the Playground's points are 2D"
+            )
         flow = ic.load_bytes(weights, config)  # refuses oversized configs before building anything
         trainer = self._trainer(flow, self.settings, trained=True)
-        run = ModelRun(model=flow.cfg.model, cfg=flow.cfg, flow=flow, trainer=trainer,
-                       origin="uploaded", source=(bytes(weights), bytes(config), name))
+        run = ModelRun(
+            model=flow.cfg.model,
+            cfg=flow.cfg,
+            flow=flow,
+            trainer=trainer,
+            origin="uploaded",
+            source=(bytes(weights), bytes(config), name),
+        )
         run.evaluate()
         return run
 
@@ -407,14 +541,21 @@ class Playground:
         key = (run.step, id(run.shown), self.bounds, int(s.grid), int(s.n_samples))
         if run.view is not None and run.view.key == key:
             return run.view
-        if (max_age_s is not None and run.view is not None and run.view.key[1:] == key[1:]
-                and time.perf_counter() - run.view.made_at < max_age_s):
+        if (
+            max_age_s is not None
+            and run.view is not None
+            and run.view.key[1:] == key[1:]
+            and time.perf_counter() - run.view.made_at < max_age_s
+        ):
             return run.view
-        run.view = compute_view(run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key)
+        run.view = compute_view(
+            run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key
+        )
         return run.view
 
     def config_json(self) -> dict[str, Any]:
-        """Everything needed to reproduce the screen: settings, data, each model's config and metrics."""
+        """Everything needed to reproduce the screen: settings, data, each model's config and
+        metrics."""
         return {
             "settings": self.settings.to_dict(),
             "dataset": self.dataset,
@@ -422,10 +563,14 @@ class Playground:
             "entropy": self.entropy,
             "models": {
                 r.model: {
-                    "config": r.cfg.to_dict(), "step": r.step, "origin": r.origin,
-                    "pretrained_steps": r.pretrained_steps, "parameters": r.parameters,
+                    "config": r.cfg.to_dict(),
+                    "step": r.step,
+                    "origin": r.origin,
+                    "pretrained_steps": r.pretrained_steps,
+                    "parameters": r.parameters,
                     "metrics": {k: _jsonable(v) for k, v in r.metrics.items()},
-                } for r in self.shown_runs
+                }
+                for r in self.shown_runs
             },
         }
 

@@ -44,8 +44,14 @@ class View:
     made_at: float = 0.0
 
 
-def compute_view(flow: Any, step: int, bounds: tuple[float, float, float, float], grid: int, n_samples: int,
-                 key: tuple = ()) -> View:
+def compute_view(
+    flow: Any,
+    step: int,
+    bounds: tuple[float, float, float, float],
+    grid: int,
+    n_samples: int,
+    key: tuple = (),
+) -> View:
     """The density grid (exact, :func:`iresnet_core.analysis.density_grid`), ``n_samples`` samples
     through the fixed-point inverse and the Lipschitz bound of ``flow`` at ``step``.
 
@@ -67,9 +73,17 @@ def compute_view(flow: Any, step: int, bounds: tuple[float, float, float, float]
     except Exception:
         lip = float("nan")
     return View(
-        step=step, xs=np.asarray(dens.xs), ys=np.asarray(dens.ys),
-        density=np.asarray(dens.density, dtype=np.float32), samples=samples,
-        mass=float(getattr(dens, "mass", float("nan"))), lip=lip, inverse_iterations=iters,
-        inverse_converged=conv, inverse_diverged=div, seconds=time.perf_counter() - t0, key=key,
+        step=step,
+        xs=np.asarray(dens.xs),
+        ys=np.asarray(dens.ys),
+        density=np.asarray(dens.density, dtype=np.float32),
+        samples=samples,
+        mass=float(getattr(dens, "mass", float("nan"))),
+        lip=lip,
+        inverse_iterations=iters,
+        inverse_converged=conv,
+        inverse_diverged=div,
+        seconds=time.perf_counter() - t0,
+        key=key,
         made_at=time.perf_counter(),
     )

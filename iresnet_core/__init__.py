@@ -1,34 +1,84 @@
 """iresnet_core: invertible residual networks (Behrmann et al., ICML 2019) and Glow on toy 2D data.
 
-The science of the i-ResNet Playground: torch and numpy only, no plotting, no Streamlit; two small C
-kernels (the density grid's and the fixed-point inverse's, :mod:`iresnet_core.native`) built where a
-compiler is.
+The science of the i-ResNet Playground: torch and numpy only, no plotting, no Streamlit.
+Subpackages
+by concept, each depending only on those listed before it:
+
+* :mod:`~iresnet_core.ops` — the mathematics: 1-Lipschitz activations, spectral normalisation, the
+  residual MLP with its Jacobian, the log-determinant estimators, the fixed-point iteration;
+* :mod:`~iresnet_core.flows` — the layers (residual block, ActNorm, LU linear map, affine
+  coupling),
+  the :class:`Flow` and the two models, :func:`build_flow`;
+* :mod:`~iresnet_core.kernels` — the C engine, built with the machine's compiler on first use;
+* :mod:`~iresnet_core.training` — the :class:`Trainer`, the running average of the weights;
+* :mod:`~iresnet_core.datasets`, :mod:`~iresnet_core.analysis`, :mod:`~iresnet_core.classify` —
+  toy data, plain-array views for the pages, the classifier of the paper's Table 1.
 
 Example:
     >>> import iresnet_core as ic
     >>> cfg = ic.FlowConfig(model="iresnet", n_blocks=8, hidden=(128, 128), coeff=0.9)
     >>> flow = ic.build_flow(cfg)
     >>> data = ic.datasets.sample("8gaussians", 2000, seed=0)
-    >>> trainer = ic.Trainer(flow, data, lr=1e-3, batch_size=500, seed=0)
-    >>> metrics = trainer.step(10)
+    >>> metrics = ic.Trainer(flow, data).step(10)
+    >>> metrics["step"]
+    10
 """
 
-from . import analysis, datasets, logdet, native
-from .allocator import keep_freed_memory
-from .checkpoint import load, load_bytes, save
-from .compiled_nll import compiler_missing, not_compilable
-from .config import ACTIVATIONS, LOGDET_MODES, MODELS, PROBES, SPECTRAL_MODES, FlowConfig
-from .flow import ESTIMATOR_FIELDS, Flow
-from .glow import match_glow
-from .layers import BlockInverseInfo, InverseInfo
-from .models import build_flow, count_parameters
-from .threads import torch_threads
-from .train import AVERAGE_DECAY, DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, RESUME_WARMUP, Trainer
+from iresnet_core import analysis, datasets
+from iresnet_core.checkpoint import load, load_bytes, save
+from iresnet_core.config import (
+    ACTIVATIONS,
+    LOGDET_MODES,
+    MODELS,
+    PROBES,
+    SPECTRAL_MODES,
+    FlowConfig,
+)
+from iresnet_core.flows.build import build_flow, count_parameters
+from iresnet_core.flows.flow import ESTIMATOR_FIELDS, Flow
+from iresnet_core.flows.glow import match_glow
+from iresnet_core.flows.layers import BlockInverseInfo, InverseInfo
+from iresnet_core.kernels import native
+from iresnet_core.kernels.compiled_nll import compiler_missing, not_compilable
+from iresnet_core.ops import logdet
+from iresnet_core.training.threads import torch_threads
+from iresnet_core.training.trainer import (
+    AVERAGE_DECAY,
+    DEFAULT_LR,
+    DEFAULT_LR_DECAY,
+    LR_DECAY,
+    RESUME_WARMUP,
+    Trainer,
+)
 
 __all__ = [
-    "ACTIVATIONS", "LOGDET_MODES", "MODELS", "PROBES", "SPECTRAL_MODES",
-    "FlowConfig", "Flow", "ESTIMATOR_FIELDS", "BlockInverseInfo", "InverseInfo", "Trainer", "AVERAGE_DECAY", "RESUME_WARMUP", "LR_DECAY", "DEFAULT_LR", "DEFAULT_LR_DECAY",
-    "build_flow", "count_parameters", "match_glow", "save", "load", "load_bytes", "torch_threads", "keep_freed_memory",
-    "not_compilable", "compiler_missing",
-    "analysis", "datasets", "logdet", "native",
+    "ACTIVATIONS",
+    "LOGDET_MODES",
+    "MODELS",
+    "PROBES",
+    "SPECTRAL_MODES",
+    "FlowConfig",
+    "Flow",
+    "ESTIMATOR_FIELDS",
+    "BlockInverseInfo",
+    "InverseInfo",
+    "Trainer",
+    "AVERAGE_DECAY",
+    "RESUME_WARMUP",
+    "LR_DECAY",
+    "DEFAULT_LR",
+    "DEFAULT_LR_DECAY",
+    "build_flow",
+    "count_parameters",
+    "match_glow",
+    "save",
+    "load",
+    "load_bytes",
+    "torch_threads",
+    "not_compilable",
+    "compiler_missing",
+    "analysis",
+    "datasets",
+    "logdet",
+    "native",
 ]

@@ -24,12 +24,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save_file
 
-from .config import FlowConfig
-from .flow import Flow
-from .models import build_flow
+from iresnet_core.config import FlowConfig
+from iresnet_core.flows.build import build_flow
+from iresnet_core.flows.flow import Flow
 
-__all__ = ["save", "load", "load_bytes", "parse_config", "estimate_parameters", "WEIGHTS", "CONFIG", "METRICS",
-           "MAX_PARAMETERS"]
+__all__ = [
+    "save",
+    "load",
+    "load_bytes",
+    "parse_config",
+    "estimate_parameters",
+    "WEIGHTS",
+    "CONFIG",
+    "METRICS",
+    "MAX_PARAMETERS",
+]
 
 WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
 _FORMAT = "iresnet-playground/1"
@@ -49,9 +58,13 @@ def save(flow: Flow, directory: str | Path, metrics: dict[str, Any] | None = Non
     """Write ``model.safetensors`` + ``config.json`` (+ ``metrics.json``) into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # A flow in training holds its parameters as views of one buffer (iresnet_core.flat_params):
-    # each tensor gets storage of its own, which every safetensors version accepts.
-    tensors = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in flow.state_dict().items()}
+    # A flow in training holds its parameters as views of one buffer
+    # (iresnet_core.kernels.flat_params): each tensor gets storage of its own, which every
+    # safetensors version accepts.
+    tensors = {
+        k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+        for k, v in flow.state_dict().items()
+    }
     save_file(tensors, str(directory / WEIGHTS), metadata={"format": _FORMAT})
     (directory / CONFIG).write_text(json.dumps(flow.cfg.to_dict(), indent=2) + "\n")
     if metrics is not None:
@@ -81,7 +94,9 @@ def parse_config(config: bytes | str | dict[str, Any]) -> FlowConfig:
         try:
             config = json.loads(config)
         except json.JSONDecodeError as e:
-            raise ValueError(f"config.json is not valid JSON ({e.msg} at line {e.lineno})") from None
+            raise ValueError(
+                f"config.json is not valid JSON ({e.msg} at line {e.lineno})"
+            ) from None
     return FlowConfig.from_dict(config)
 
 
@@ -90,12 +105,16 @@ def load_bytes(weights: bytes, config: bytes | str | dict[str, Any]) -> Flow:
     cfg = parse_config(config)
     n = estimate_parameters(cfg)
     if n > MAX_PARAMETERS:
-        raise ValueError(f"the config describes about {n:,} weights; at most {MAX_PARAMETERS:,} are accepted "
-                         "(fewer blocks or a smaller hidden width)")
+        raise ValueError(
+            f"the config describes about {n:,} weights; at most {MAX_PARAMETERS:,} are accepted "
+            "(fewer blocks or a smaller hidden width)"
+        )
     if len(weights) > _MAX_BYTES:
         raise ValueError(f"the weights file is larger than {_MAX_BYTES // 2**20} MB")
     if weights[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or weights[:2] == b"PK":
-        raise ValueError("the weights file is a pickle (or a torch .pt zip); only safetensors is accepted")
+        raise ValueError(
+            "the weights file is a pickle (or a torch .pt zip); only safetensors is accepted"
+        )
     try:
         tensors = st_load_bytes(bytes(weights))
     except (SafetensorError, Exception) as e:  # safetensors raises several types on junk
@@ -107,9 +126,17 @@ def load_bytes(weights: bytes, config: bytes | str | dict[str, Any]) -> Flow:
     if missing or unexpected:
         raise ValueError(
             "the weights do not match the config: "
-            + (f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}" if missing else "")
+            + (
+                f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+                if missing
+                else ""
+            )
             + ("; " if missing and unexpected else "")
-            + (f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "")
+            + (
+                f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}"
+                if unexpected
+                else ""
+            )
         )
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):

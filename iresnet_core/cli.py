@@ -15,20 +15,19 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from . import datasets
-from .allocator import keep_freed_memory
-from .checkpoint import save
-from .compiled_nll import not_compilable
-from .config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
-from .glow import match_glow
-from .models import build_flow
-from .train import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
+from iresnet_core.checkpoint import save
+from iresnet_core.config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
+from iresnet_core.datasets import toy as datasets
+from iresnet_core.flows.build import build_flow
+from iresnet_core.flows.glow import match_glow
+from iresnet_core.kernels.compiled_nll import not_compilable
+from iresnet_core.training.trainer import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
 __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
 
@@ -39,9 +38,13 @@ def _hidden(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes widths like 128,128, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--hidden takes widths like 128,128, got {text!r}"
+        ) from None
     if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"--hidden takes positive widths like 128,128, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--hidden takes positive widths like 128,128, got {text!r}"
+        )
     return widths
 
 
@@ -81,53 +84,103 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train i-ResNet or Glow flows on toy 2D data (Behrmann et al. 2019).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train one flow and write a checkpoint",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Train a flow by maximum likelihood; writes model.safetensors, "
-                                   "config.json and metrics.json into --out.")
+    t = sub.add_parser(
+        "train",
+        help="train one flow and write a checkpoint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a flow by maximum likelihood; writes model.safetensors, "
+        "config.json and metrics.json into --out.",
+    )
     src = t.add_mutually_exclusive_group()
-    src.add_argument("--dataset", default="8gaussians", choices=datasets.NAMES, help="toy data set")
+    src.add_argument(
+        "--dataset", default="8gaussians", choices=datasets.NAMES, help="toy data set"
+    )
     src.add_argument("--csv", type=Path, help="your own 2D points: a CSV of two numeric columns")
-    t.add_argument("--model", default="iresnet", choices=("iresnet", "glow"),
-                   help="iresnet, or glow sized to match the i-ResNet's parameter count")
+    t.add_argument(
+        "--model",
+        default="iresnet",
+        choices=("iresnet", "glow"),
+        help="iresnet, or glow sized to match the i-ResNet's parameter count",
+    )
     t.add_argument("--steps", type=_positive_int, default=3000, help="Adam steps")
-    t.add_argument("--seconds", type=_positive_float, default=None,
-                   help="stop after this much training time instead (whichever comes first)")
+    t.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=None,
+        help="stop after this much training time instead (whichever comes first)",
+    )
     t.add_argument("--out", type=Path, required=True, help="output directory")
-    t.add_argument("--n-blocks", type=_positive_int, default=FlowConfig.n_blocks, help="residual blocks")
-    t.add_argument("--hidden", type=_hidden, default=FlowConfig.hidden, help="hidden widths of each block's MLP")
+    t.add_argument(
+        "--n-blocks", type=_positive_int, default=FlowConfig.n_blocks, help="residual blocks"
+    )
+    t.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=FlowConfig.hidden,
+        help="hidden widths of each block's MLP",
+    )
     t.add_argument("--coeff", type=float, default=0.9, help="Lipschitz coefficient c, in (0, 1)")
-    t.add_argument("--unconstrained", action="store_true",
-                   help="no spectral normalisation: a plain ResNet, no inverse guarantee")
-    t.add_argument("--activation", default="elu", choices=ACTIVATIONS, help="1-Lipschitz activation")
-    t.add_argument("--logdet", default="exact", choices=LOGDET_MODES, help="log-det estimator in training")
+    t.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="no spectral normalisation: a plain ResNet, no inverse guarantee",
+    )
+    t.add_argument(
+        "--activation", default="elu", choices=ACTIVATIONS, help="1-Lipschitz activation"
+    )
+    t.add_argument(
+        "--logdet", default="exact", choices=LOGDET_MODES, help="log-det estimator in training"
+    )
     t.add_argument("--n-terms", type=_positive_int, default=5, help="power-series terms N")
     t.add_argument("--n-probes", type=_positive_int, default=1, help="Hutchinson probes")
     t.add_argument("--probe", default="gaussian", choices=PROBES, help="probe distribution")
     t.add_argument("--no-actnorm", action="store_true", help="no ActNorm between blocks")
-    t.add_argument("--lr", type=_positive_float, default=None,
-                   help=f"Adam learning rate (default: {DEFAULT_LR['iresnet']:g} for the i-ResNet, "
-                        f"{DEFAULT_LR['glow']:g} for Glow)")
-    t.add_argument("--lr-decay", type=_non_negative_float, default=None, metavar="TAU",
-                   help=f"the step size decays as lr / sqrt(1 + t / TAU) over t steps; 0: constant "
-                        f"(default: {LR_DECAY:g} for the i-ResNet, 0 for Glow)")
+    t.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help=f"Adam learning rate (default: {DEFAULT_LR['iresnet']:g} for the i-ResNet, "
+        f"{DEFAULT_LR['glow']:g} for Glow)",
+    )
+    t.add_argument(
+        "--lr-decay",
+        type=_non_negative_float,
+        default=None,
+        metavar="TAU",
+        help=f"the step size decays as lr / sqrt(1 + t / TAU) over t steps; 0: constant "
+        f"(default: {LR_DECAY:g} for the i-ResNet, 0 for Glow)",
+    )
     t.add_argument("--batch-size", type=_positive_int, default=500, help="points per step")
-    t.add_argument("--n-data", type=_positive_int, default=20000, help="points drawn from a toy set")
+    t.add_argument(
+        "--n-data", type=_positive_int, default=20000, help="points drawn from a toy set"
+    )
     t.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batches")
     t.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
-    t.add_argument("--compile", action="store_true",
-                   help="i-ResNet, exact log-det: train through the compiled loss, compiled in the background "
-                        "while training goes on (about 2x the steps per second once compiled; minutes the first time)")
-    t.add_argument("--native", action="store_true",
-                   help="i-ResNet with ELU, exact log-det: loss and gradient from the C training kernel "
-                        "(iresnet_core/train2d.c; about 3x the compiled step, nothing to compile); "
-                        "a flow it does not take trains as without it")
+    t.add_argument(
+        "--compile",
+        action="store_true",
+        help="i-ResNet, exact log-det: train through the compiled loss, compiled in the "
+        "background "
+        "while training goes on (about 2x the steps per second once compiled; minutes the first "
+        "time)",
+    )
+    t.add_argument(
+        "--native",
+        action="store_true",
+        help="i-ResNet with ELU, exact log-det: loss and gradient from the C training kernel "
+        "(iresnet_core/train2d.c; about 3x the compiled step, nothing to compile); "
+        "a flow it does not take trains as without it",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    a = sub.add_parser("assets", help="train the dashboard's pre-trained demo checkpoints",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a = sub.add_parser(
+        "assets",
+        help="train the dashboard's pre-trained demo checkpoints",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     a.add_argument("--out", type=Path, default=DEFAULT_ASSET_DIR, help="assets directory")
-    # 90 s: the i-ResNet's decaying step size overtakes a constant one from about 2000 steps (rings)
+    # 90 s: the i-ResNet's decaying step size overtakes a constant one from about 2000 steps
+    # (rings)
     a.add_argument("--seconds", type=_positive_float, default=90.0, help="training time per model")
     a.add_argument("--datasets", nargs="+", default=list(datasets.NAMES), choices=datasets.NAMES)
     a.add_argument("--models", nargs="+", default=["iresnet", "glow"], choices=("iresnet", "glow"))
@@ -137,28 +190,58 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> FlowConfig:
     """The flow config the options describe (ValueError on bad values)."""
     cfg = FlowConfig(
-        model="iresnet", n_blocks=args.n_blocks, hidden=args.hidden,
-        coeff=None if args.unconstrained else args.coeff, activation=args.activation,
-        logdet=args.logdet, n_terms=args.n_terms, n_probes=args.n_probes, probe=args.probe,
-        actnorm=not args.no_actnorm, seed=args.seed,
+        model="iresnet",
+        n_blocks=args.n_blocks,
+        hidden=args.hidden,
+        coeff=None if args.unconstrained else args.coeff,
+        activation=args.activation,
+        logdet=args.logdet,
+        n_terms=args.n_terms,
+        n_probes=args.n_probes,
+        probe=args.probe,
+        actnorm=not args.no_actnorm,
+        seed=args.seed,
     )
     return match_glow(cfg) if args.model == "glow" else cfg
 
 
-def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, seconds: float | None, lr: float,
-              batch_size: int, seed: int, dataset: str | None, quiet: bool = False,
-              lr_decay: float | None = None, compile: bool = False, native: bool = False) -> dict:
-    """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out`` (``compile``: the
-    compiled loss, compiled in the background, ``Trainer(compile="background")``; ``native``: the C
-    training kernel where it takes the flow, ``Trainer(native=True)``)."""
+def train_run(
+    cfg: FlowConfig,
+    data: np.ndarray,
+    out: Path,
+    *,
+    steps: int,
+    seconds: float | None,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    dataset: str | None,
+    quiet: bool = False,
+    lr_decay: float | None = None,
+    compile: bool = False,
+    native: bool = False,
+) -> dict:
+    """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out`` (``compile``:
+    the compiled loss, compiled in the background, ``Trainer(compile="background")``; ``native``:
+    the C training kernel where it takes the flow, ``Trainer(native=True)``)."""
     flow = build_flow(cfg)
-    trainer = Trainer(flow, data, lr=lr, batch_size=batch_size, seed=seed, lr_decay=lr_decay,
-                      compile="background" if compile else False, native=native)
+    trainer = Trainer(
+        flow,
+        data,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        lr_decay=lr_decay,
+        compile="background" if compile else False,
+        native=native,
+    )
     bar = None
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=steps, desc=f"{cfg.model} {dataset or 'csv'}", unit="step", file=sys.stderr)
+        bar = tqdm(
+            total=steps, desc=f"{cfg.model} {dataset or 'csv'}", unit="step", file=sys.stderr
+        )
     start = time.perf_counter()
     metrics: dict = {}
     while trainer.step_count < steps and trainer.paused_reason is None:
@@ -167,19 +250,31 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
         metrics = trainer.run_for(0.5, max_steps=steps - trainer.step_count)
         if bar is not None:
             bar.n = trainer.step_count
-            bar.set_postfix(test_nll=f"{metrics['test_nll']:.3f}",
-                            **({"step": trainer.compile_state} if trainer.compile_state else {}), refresh=False)
+            bar.set_postfix(
+                test_nll=f"{metrics['test_nll']:.3f}",
+                **({"step": trainer.compile_state} if trainer.compile_state else {}),
+                refresh=False,
+            )
             bar.refresh()
     if bar is not None:
         bar.close()
     entropy = datasets.entropy(dataset) if dataset else None
     train_nll, test_nll = trainer.evaluate()
     result = {
-        "dataset": dataset, "model": cfg.model, "steps": trainer.step_count,
-        "wall_seconds": round(time.perf_counter() - start, 2), "train_nll": train_nll, "test_nll": test_nll,
-        "entropy": entropy, "nll_minus_entropy": (test_nll - entropy) if entropy is not None else None,
-        "parameters": flow.num_parameters(), "lr": lr, "lr_decay": lr_decay, "batch_size": batch_size,
-        "skipped_steps": trainer.skipped_total, "paused_reason": trainer.paused_reason,
+        "dataset": dataset,
+        "model": cfg.model,
+        "steps": trainer.step_count,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+        "train_nll": train_nll,
+        "test_nll": test_nll,
+        "entropy": entropy,
+        "nll_minus_entropy": (test_nll - entropy) if entropy is not None else None,
+        "parameters": flow.num_parameters(),
+        "lr": lr,
+        "lr_decay": lr_decay,
+        "batch_size": batch_size,
+        "skipped_steps": trainer.skipped_total,
+        "paused_reason": trainer.paused_reason,
         "compile": trainer.compile_state,
         "native": trainer.native,
         "history": trainer.history.as_dict(),
@@ -189,7 +284,6 @@ def train_run(cfg: FlowConfig, data: np.ndarray, out: Path, *, steps: int, secon
 
 
 def _train(args: argparse.Namespace) -> int:
-    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -199,7 +293,10 @@ def _train(args: argparse.Namespace) -> int:
                 raise ValueError(f"no such file: {args.csv}")
             data, dataset = datasets.load_csv(args.csv), None
         else:
-            data, dataset = datasets.sample(args.dataset, args.n_data, seed=args.seed), args.dataset
+            data, dataset = (
+                datasets.sample(args.dataset, args.n_data, seed=args.seed),
+                args.dataset,
+            )
         if args.out.exists() and not args.out.is_dir():
             raise ValueError(f"--out {args.out} exists and is not a directory")
         if args.compile and (why := not_compilable(build_flow(cfg))) is not None:
@@ -209,9 +306,21 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     lr = args.lr if args.lr is not None else DEFAULT_LR[cfg.model]
     lr_decay = DEFAULT_LR_DECAY[cfg.model] if args.lr_decay is None else (args.lr_decay or None)
-    result = train_run(cfg, data, args.out, steps=args.steps, seconds=args.seconds, lr=lr,
-                       batch_size=args.batch_size, seed=args.seed, dataset=dataset, quiet=args.quiet,
-                       lr_decay=lr_decay, compile=args.compile, native=args.native)
+    result = train_run(
+        cfg,
+        data,
+        args.out,
+        steps=args.steps,
+        seconds=args.seconds,
+        lr=lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        dataset=dataset,
+        quiet=args.quiet,
+        lr_decay=lr_decay,
+        compile=args.compile,
+        native=args.native,
+    )
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary, indent=2, default=float))
     return 0 if result["paused_reason"] is None else 1
@@ -224,10 +333,24 @@ def _assets(args: argparse.Namespace) -> int:
         for model in args.models:
             cfg = match_glow(base) if model == "glow" else base
             out = args.out / name / model
-            r = train_run(cfg, data, out, steps=10**9, seconds=args.seconds, lr=DEFAULT_LR[model], batch_size=500, seed=0,
-                          dataset=name, quiet=True, lr_decay=DEFAULT_LR_DECAY[model])
-            print(f"{name:13s} {model:8s} steps={r['steps']:5d} test_nll={r['test_nll']:.3f} "
-                  f"entropy={r['entropy']:.3f} gap={r['nll_minus_entropy']:.3f}", flush=True)
+            r = train_run(
+                cfg,
+                data,
+                out,
+                steps=10**9,
+                seconds=args.seconds,
+                lr=DEFAULT_LR[model],
+                batch_size=500,
+                seed=0,
+                dataset=name,
+                quiet=True,
+                lr_decay=DEFAULT_LR_DECAY[model],
+            )
+            print(
+                f"{name:13s} {model:8s} steps={r['steps']:5d} test_nll={r['test_nll']:.3f} "
+                f"entropy={r['entropy']:.3f} gap={r['nll_minus_entropy']:.3f}",
+                flush=True,
+            )
     return 0
 
 

@@ -17,7 +17,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FlowConfig", "MODELS", "ACTIVATIONS", "LOGDET_MODES", "PROBES", "SPECTRAL_MODES", "INITS"]
+__all__ = [
+    "FlowConfig",
+    "MODELS",
+    "ACTIVATIONS",
+    "LOGDET_MODES",
+    "PROBES",
+    "SPECTRAL_MODES",
+    "INITS",
+]
 
 MODELS = ("iresnet", "glow")
 ACTIVATIONS = ("elu", "lipswish", "tanh", "softplus")
@@ -40,8 +48,8 @@ class FlowConfig:
         activation: ``elu`` (paper default), ``lipswish``, ``tanh`` or ``softplus``; all
             1-Lipschitz with a continuous derivative.
         logdet: training-time estimator: ``exact`` (2D determinant), ``series`` (power series with
-            exact traces), ``hutchinson`` (power series with stochastic traces, the paper's eq. 6-7)
-            or ``roulette`` (unbiased Russian roulette, Chen et al. 2019).
+            exact traces), ``hutchinson`` (power series with stochastic traces, the paper's eq.
+            6-7) or ``roulette`` (unbiased Russian roulette, Chen et al. 2019).
         n_terms: ``N``, the number of power-series terms for ``series`` and ``hutchinson``.
         n_probes: Hutchinson probe vectors per sample.
         probe: probe distribution, ``gaussian`` or ``rademacher``.
@@ -54,8 +62,8 @@ class FlowConfig:
             layer starts with sigma = c).
         actnorm: an ActNorm layer after every block (paper, Appendix C).
         dim: data dimension (2 for the toy sets).
-        scale_bound: Glow only: the coupling's log-scale is ``scale_bound * tanh(raw / scale_bound)``.
-        seed: initialisation seed.
+        scale_bound: Glow only: the coupling's log-scale is ``scale_bound * tanh(raw /
+        scale_bound)``. seed: initialisation seed.
     """
 
     model: str = "iresnet"
@@ -93,10 +101,13 @@ class FlowConfig:
         if self.coeff is not None:
             c = float(self.coeff)
             if not math.isfinite(c) or c <= 0:
-                raise ValueError(f"coeff (the Lipschitz coefficient c) must be > 0, got {self.coeff!r}")
+                raise ValueError(
+                    f"coeff (the Lipschitz coefficient c) must be > 0, got {self.coeff!r}"
+                )
             if self.model == "iresnet" and c >= 1:
                 raise ValueError(
-                    f"coeff (the Lipschitz coefficient c) must be < 1 for an invertible i-ResNet, got {c}; "
+                    f"coeff (the Lipschitz coefficient c) must be < 1 for an invertible i-ResNet, "
+                    f"got {c}; "
                     "use coeff=None for an unconstrained (plain ResNet) flow"
                 )
             object.__setattr__(self, "coeff", c)
@@ -130,7 +141,7 @@ class FlowConfig:
         """True when spectral normalisation bounds Lip(g) (an invertible i-ResNet)."""
         return self.coeff is not None
 
-    def replace(self, **changes: Any) -> "FlowConfig":
+    def replace(self, **changes: Any) -> FlowConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -143,7 +154,7 @@ class FlowConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FlowConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FlowConfig:
         """Build from :meth:`to_dict` output; unknown keys are refused with a ValueError."""
         if not isinstance(d, dict):
             raise ValueError(f"a flow config must be a JSON object, got {type(d).__name__}")

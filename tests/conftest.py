@@ -1,7 +1,8 @@
 """Shared test set-up: two torch threads (the target machine has two cores), freed memory kept for
 reuse as the app keeps it (``ic.keep_freed_memory``), the Playground's compiled step off by default
 (``IRESNET_COMPILE=0``: a page test follows the uncompiled step's numbers and does not start a
-compile beside every session; the compiled step's own tests switch it on), the ``browser`` marker."""
+compile beside every session; the compiled step's own tests switch it on), the ``browser``
+marker."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ if str(ROOT) not in sys.path:
 torch.set_num_threads(2)
 os.environ["IRESNET_COMPILE"] = "0"  # before the dashboard is imported: its defaults read it
 
-from iresnet_core.allocator import keep_freed_memory  # noqa: E402  (after the path is set)
+from dashboard.runtime import keep_freed_memory  # noqa: E402  (after the path is set)
 
 keep_freed_memory()  # as the app does
 
@@ -28,7 +29,7 @@ keep_freed_memory()  # as the app does
 def _no_compile_failure_carries_over():
     """A test that makes the compiler fail (on purpose) leaves every later test's compiled loss
     eager: each test starts and ends with no failure recorded."""
-    from iresnet_core import compiled_nll
+    from iresnet_core.kernels import compiled_nll
 
     compiled_nll._FAILURE.clear()
     yield
@@ -37,4 +38,7 @@ def _no_compile_failure_carries_over():
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "browser: drives a real headless Chromium through Playwright (slow; needs /usr/bin/chromium)")
+        "markers",
+        "browser: drives a real headless Chromium through Playwright (slow; needs "
+        "/usr/bin/chromium)",
+    )

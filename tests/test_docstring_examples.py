@@ -14,11 +14,19 @@ import pytest
 
 import iresnet_core
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(iresnet_core.__path__, "iresnet_core.") if m.name != "iresnet_core.__main__")
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(iresnet_core.__path__, "iresnet_core.")
+    if m.name != "iresnet_core.__main__"
+)
 
 
 def test_every_core_module_is_collected():
-    assert {"iresnet_core.iresnet", "iresnet_core.averaging", "iresnet_core.train"} <= set(MODULES)
+    assert {
+        "iresnet_core.flows.iresnet",
+        "iresnet_core.training.averaging",
+        "iresnet_core.training.trainer",
+    } <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", ["iresnet_core", *MODULES])

@@ -4,6 +4,6 @@ The dashboard and the CLI export (``python -m dashboard.export``) draw with thes
 so a figure in a paper is the figure on screen.
 """
 
-from .common import Chart, MODEL_COLORS, MODEL_LABELS, image_button_config, table_to_csv
+from .common import MODEL_COLORS, MODEL_LABELS, Chart, image_button_config, table_to_csv
 
 __all__ = ["Chart", "MODEL_COLORS", "MODEL_LABELS", "image_button_config", "table_to_csv"]

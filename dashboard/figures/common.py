@@ -4,8 +4,8 @@ A :class:`Chart` is a figure plus the table of numbers behind it and a file-name
 page's download buttons, the figure pack and the CLI all export the same three things.
 
 Figures are built in one call, ``go.Figure(data=traces, layout=layout)``, with the layout a plain
-dict: :func:`house_layout` for the style, :func:`side_by_side` for plots in a row, :func:`hline` and
-:func:`vline` for reference lines. Plotly's ``add_trace(row=, col=)``, ``update_layout``,
+dict: :func:`house_layout` for the style, :func:`side_by_side` for plots in a row, :func:`hline`
+and :func:`vline` for reference lines. Plotly's ``add_trace(row=, col=)``, ``update_layout``,
 ``add_hline`` and ``make_subplots`` validate the whole figure again on every call: a lens page's
 figures took 90 ms that way, a slider move's largest share after the computation itself.
 
@@ -20,16 +20,28 @@ from __future__ import annotations
 import io
 import re
 import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
 __all__ = [
-    "Chart", "MODEL_LABELS", "MODEL_COLORS", "DATA_COLOR", "DENSITY_COLORSCALE",
-    "house_layout", "wrap_title", "side_by_side", "hline", "vline", "table_to_csv", "image_button_config", "slug",
+    "Chart",
+    "MODEL_LABELS",
+    "MODEL_COLORS",
+    "DATA_COLOR",
+    "DENSITY_COLORSCALE",
+    "house_layout",
+    "wrap_title",
+    "side_by_side",
+    "hline",
+    "vline",
+    "table_to_csv",
+    "image_button_config",
+    "slug",
 ]
 
 MODEL_LABELS: dict[str, str] = {"iresnet": "i-ResNet", "glow": "Glow"}
@@ -74,7 +86,8 @@ def slug(*parts: Any) -> str:
 
 
 def table_to_csv(table: Mapping[str, Any]) -> str:
-    """CSV text of a column table (a header line, then one row per index; ragged columns are padded)."""
+    """CSV text of a column table (a header line, then one row per index; ragged columns are
+    padded)."""
     cols = {k: np.asarray(v).ravel() for k, v in table.items()}
     n = max((len(v) for v in cols.values()), default=0)
     buf = io.StringIO()
@@ -111,11 +124,17 @@ def wrap_title(title: str, width: int) -> tuple[str, int]:
     return "<br>".join(lines), len(lines)
 
 
-def house_layout(*, title: str | None = None, presentation: bool = False, height: int | None = None,
-                 legend: Mapping[str, Any] | None = None, presentation_extra: int = 0) -> dict[str, Any]:
-    """The house style as a layout dict: readable fonts (bigger in presentation mode), tight margins,
-    the legend above the plot at the right (``legend``: another placement, the font kept; one under
-    the plot, ``y < 0``, goes lower in presentation mode, below the bigger axis title).
+def house_layout(
+    *,
+    title: str | None = None,
+    presentation: bool = False,
+    height: int | None = None,
+    legend: Mapping[str, Any] | None = None,
+    presentation_extra: int = 0,
+) -> dict[str, Any]:
+    """The house style as a layout dict: readable fonts (bigger in presentation mode), tight
+    margins, the legend above the plot at the right (``legend``: another placement, the font kept;
+    one under the plot, ``y < 0``, goes lower in presentation mode, below the bigger axis title).
     ``presentation_extra``: pixels a figure of given ``height`` grows by in presentation mode, for
     what its bigger type takes around the plot (a legend under it, a subtitle).
 
@@ -124,7 +143,9 @@ def house_layout(*, title: str | None = None, presentation: bool = False, height
     """
     base = 20 if presentation else 13
     lines = 1
-    if title and presentation:  # plotly never wraps a title: at 23 px a half-width chart cut it off
+    if (
+        title and presentation
+    ):  # plotly never wraps a title: at 23 px a half-width chart cut it off
         title, lines = wrap_title(title, PRESENTATION_TITLE_CHARS)
     placement = dict(legend or {})
     if presentation and placement.get("y", 1.0) < 0:
@@ -132,21 +153,38 @@ def house_layout(*, title: str | None = None, presentation: bool = False, height
     layout: dict[str, Any] = dict(
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         margin=dict(l=10, r=10, t=(50 + TITLE_LINE_PX * (lines - 1)) if title else 10, b=10),
-        legend={**dict(font=dict(size=base - 1), orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                **placement},
+        legend={
+            **dict(
+                font=dict(size=base - 1),
+                orientation="h",
+                yanchor="bottom",
+                y=1.0,
+                xanchor="right",
+                x=1.0,
+            ),
+            **placement,
+        },
         uirevision="keep",  # zoom/pan survive live redraws
     )
     if title:
         layout["title"] = dict(text=title, font=dict(size=base + 3), x=0.02, xanchor="left")
     if height is not None:  # the plot keeps its height
-        layout["height"] = height + TITLE_LINE_PX * (lines - 1) + (presentation_extra if presentation else 0)
+        layout["height"] = (
+            height + TITLE_LINE_PX * (lines - 1) + (presentation_extra if presentation else 0)
+        )
     if pio.templates.default != TEMPLATE:  # someone changed plotly's default: name ours
         layout["template"] = TEMPLATE
     return layout
 
 
-def side_by_side(n: int, *, titles: Sequence[str] = (), widths: Sequence[float] | None = None,
-                 spacing: float = 0.1, title_size: int = 16) -> dict[str, Any]:
+def side_by_side(
+    n: int,
+    *,
+    titles: Sequence[str] = (),
+    widths: Sequence[float] | None = None,
+    spacing: float = 0.1,
+    title_size: int = 16,
+) -> dict[str, Any]:
     """Layout entries for ``n`` plots in a row as ``make_subplots(rows=1, cols=n)`` lays them out:
     axes ``xaxis, xaxis2, ...`` over their share of the width (``widths``, relative; ``spacing``
     between, as a fraction of the figure), each anchored to its ``yaxis``, and ``titles`` as
@@ -165,8 +203,19 @@ def side_by_side(n: int, *, titles: Sequence[str] = (), widths: Sequence[float] 
         layout[f"xaxis{k}"] = dict(anchor=f"y{k}", domain=[x, x + w])
         layout[f"yaxis{k}"] = dict(anchor=f"x{k}", domain=[0.0, 1.0])
         if i < len(titles):
-            notes.append(dict(text=titles[i], x=x + w / 2, y=1.0, xref="paper", yref="paper", xanchor="center",
-                              yanchor="bottom", showarrow=False, font=dict(size=title_size)))
+            notes.append(
+                dict(
+                    text=titles[i],
+                    x=x + w / 2,
+                    y=1.0,
+                    xref="paper",
+                    yref="paper",
+                    xanchor="center",
+                    yanchor="bottom",
+                    showarrow=False,
+                    font=dict(size=title_size),
+                )
+            )
         x += w + spacing
     layout["annotations"] = notes
     return layout
@@ -178,33 +227,81 @@ def _label(text: str | None, font: Mapping[str, Any] | None, **place: Any) -> li
     return [dict(text=text, showarrow=False, **place, **({"font": dict(font)} if font else {}))]
 
 
-def hline(y: float, line: Mapping[str, Any], *, plot: str = "", text: str | None = None,
-          position: str = "top right", log: bool = False,
-          font: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def hline(
+    y: float,
+    line: Mapping[str, Any],
+    *,
+    plot: str = "",
+    text: str | None = None,
+    position: str = "top right",
+    log: bool = False,
+    font: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(shape, labels)``: a line across plot ``plot`` (``""`` the first, ``"2"`` the second of
-    :func:`side_by_side`) at height ``y``, and ``text`` at ``position`` ("top right", "bottom left",
+    :func:`side_by_side`) at height ``y``, and ``text`` at ``position`` ("top right", "bottom
+    left",
     ...), where ``add_hline`` puts them. ``log``: the y axis is logarithmic (a label's position is
     then given in decades; the line's in data units)."""
     vert, horiz = position.split()
-    shape = dict(type="line", xref=f"x{plot} domain", x0=0, x1=1, yref=f"y{plot}", y0=y, y1=y, line=dict(line))
-    return shape, _label(text, font, xref=f"x{plot} domain", x=0 if horiz == "left" else 1, xanchor=horiz,
-                         yref=f"y{plot}", y=float(np.log10(y)) if log else y,
-                         yanchor="bottom" if vert == "top" else "top")
+    shape = dict(
+        type="line",
+        xref=f"x{plot} domain",
+        x0=0,
+        x1=1,
+        yref=f"y{plot}",
+        y0=y,
+        y1=y,
+        line=dict(line),
+    )
+    return shape, _label(
+        text,
+        font,
+        xref=f"x{plot} domain",
+        x=0 if horiz == "left" else 1,
+        xanchor=horiz,
+        yref=f"y{plot}",
+        y=float(np.log10(y)) if log else y,
+        yanchor="bottom" if vert == "top" else "top",
+    )
 
 
-def vline(x: float, line: Mapping[str, Any], *, plot: str = "", text: str | None = None,
-          position: str = "top right",
-          font: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``(shape, labels)``: a line up plot ``plot`` at ``x`` and ``text`` at ``position`` beside its
-    top ("top right": to the right) or bottom, where ``add_vline`` puts them."""
+def vline(
+    x: float,
+    line: Mapping[str, Any],
+    *,
+    plot: str = "",
+    text: str | None = None,
+    position: str = "top right",
+    font: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(shape, labels)``: a line up plot ``plot`` at ``x`` and ``text`` at ``position`` beside
+    its top ("top right": to the right) or bottom, where ``add_vline`` puts them."""
     vert, horiz = position.split()
-    shape = dict(type="line", xref=f"x{plot}", x0=x, x1=x, yref=f"y{plot} domain", y0=0, y1=1, line=dict(line))
-    return shape, _label(text, font, xref=f"x{plot}", x=x, xanchor="left" if horiz == "right" else "right",
-                         yref=f"y{plot} domain", y=1 if vert == "top" else 0, yanchor=vert)
+    shape = dict(
+        type="line",
+        xref=f"x{plot}",
+        x0=x,
+        x1=x,
+        yref=f"y{plot} domain",
+        y0=0,
+        y1=1,
+        line=dict(line),
+    )
+    return shape, _label(
+        text,
+        font,
+        xref=f"x{plot}",
+        x=x,
+        xanchor="left" if horiz == "right" else "right",
+        yref=f"y{plot} domain",
+        y=1 if vert == "top" else 0,
+        yanchor=vert,
+    )
 
 
 def image_button_config(filename: str, *, fmt: str = "png", scale: int = 2) -> dict[str, Any]:
-    """``st.plotly_chart(config=...)`` for the camera button: ``fmt`` at ``scale`` x, named ``filename``."""
+    """``st.plotly_chart(config=...)`` for the camera button: ``fmt`` at ``scale`` x, named
+    ``filename``."""
     return {
         "displaylogo": False,
         "toImageButtonOptions": {"format": fmt, "filename": filename, "scale": scale},

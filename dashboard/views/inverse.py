@@ -1,6 +1,6 @@
 """The fixed-point inverse page: how ``x_{n+1} = y - g(x_n)`` converges (or does not) as c moves.
 
-Widgets -> :mod:`iresnet_core.inverse_analysis` (cached per model parameters and settings) ->
+Widgets -> :mod:`iresnet_core.analysis.inverse` (cached per model parameters and settings) ->
 :mod:`dashboard.figures.inverse` -> ``st.plotly_chart``. The curves for c = 0.5, 0.7, 0.9, 0.99 are
 computed once per model and iteration horizon; moving c recomputes only the current c and the
 heatmap; moving n within the horizon only the heatmap; the tolerance only re-reads the curves.
@@ -14,16 +14,30 @@ import streamlit as st
 import torch
 
 import iresnet_core as ic
-from iresnet_core.frozen import FrozenFlow
-from iresnet_core.inverse_analysis import InverseCurves
-
 from dashboard.controls import URL, is_presentation
 from dashboard.figures.common import Chart, slug, table_to_csv
-from dashboard.figures.inverse import (REF_COEFFS, CurveSet, coeff_color, coeff_label, convergence_figure,
-                                       convergence_table, error_heatmap_figure, flow_error_figure, heatmap_table,
-                                       iterations_rows)
+from dashboard.figures.inverse import (
+    REF_COEFFS,
+    CurveSet,
+    coeff_color,
+    coeff_label,
+    convergence_figure,
+    convergence_table,
+    error_heatmap_figure,
+    flow_error_figure,
+    heatmap_table,
+    iterations_rows,
+)
 from dashboard.lens_model import LensModel, model_picker
-from dashboard.views.lens_common import Timer, coeff_controls, image_format, pack_button, show_chart
+from dashboard.views.lens_common import (
+    Timer,
+    coeff_controls,
+    image_format,
+    pack_button,
+    show_chart,
+)
+from iresnet_core.analysis.frozen import FrozenFlow
+from iresnet_core.analysis.inverse import InverseCurves
 
 __all__ = ["render", "HORIZONS", "N_POINTS", "GRID"]
 
@@ -34,7 +48,9 @@ TOLS = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10, 1e-12]
 
 
 @st.cache_data(max_entries=64, show_spinner="Running the fixed-point iteration…")
-def _curves(key: str, coeffs: tuple, horizon: int, x: np.ndarray, _fz: FrozenFlow) -> list[InverseCurves]:
+def _curves(
+    key: str, coeffs: tuple, horizon: int, x: np.ndarray, _fz: FrozenFlow
+) -> list[InverseCurves]:
     return ic.analysis.inverse_curves(_fz, x, list(coeffs), max_iter=horizon)
 
 
@@ -64,21 +80,32 @@ def _note(cur: InverseCurves, n: int, tol: float) -> str | None:
     if cur.coeff is not None and float(L.max()) < 1:
         return None
     bad = [i + 1 for i, v in enumerate(L) if v >= 1]
-    head = (f"**No guarantee here.** Without the constraint, Lip(g) may be 1 or more (product bound "
-            f"{float(L.max()):.2f} in block {int(np.argmax(L)) + 1}; ≥ 1 in {len(bad)} of {len(L)} blocks): "
-            "the fixed-point iteration is not a contraction, so Banach's theorem promises nothing. ")
+    head = (
+        f"**No guarantee here.** Without the constraint, Lip(g) may be 1 or more (product bound "
+        f"{float(L.max()):.2f} in block {int(np.argmax(L)) + 1}; ≥ 1 in {len(bad)} of {len(L)} "
+        f"blocks): "
+        "the fixed-point iteration is not a contraction, so Banach's theorem promises nothing. "
+    )
     if cur.diverged.any():
         b = int(np.argmax(cur.diverged_at > 0))
-        return head + (f"Here it **diverged**: in block {b + 1} the iterates blew up after "
-                       f"{int(cur.diverged_at[b])} iterations — the curves stop where the numbers left the page.")
+        return head + (
+            f"Here it **diverged**: in block {b + 1} the iterates blew up after "
+            f"{int(cur.diverged_at[b])} iterations — the curves stop where the numbers left the "
+            f"page."
+        )
     last = cur.residual[:, -1]
     if np.nanmax(last) >= tol:
         worst = int(np.nanargmax(last))
-        return head + (f"Here it **does not settle**: after {n} iterations block {worst + 1} still moves by "
-                       f"{float(last[worst]):.2g} per step — the iterates wander or oscillate instead of "
-                       f"converging, and x_n is not the inverse (whole-flow error {float(cur.flow_error[-1]):.2g}).")
-    return head + ("Here it happened to converge anyway on these points: the local slope of g is below 1 "
-                   "even though the bound is not — luck, not a guarantee.")
+        return head + (
+            f"Here it **does not settle**: after {n} iterations block {worst + 1} still moves by "
+            f"{float(last[worst]):.2g} per step — the iterates wander or oscillate instead of "
+            f"converging, and x_n is not the inverse (whole-flow error "
+            f"{float(cur.flow_error[-1]):.2g})."
+        )
+    return head + (
+        "Here it happened to converge anyway on these points: the local slope of g is below 1 "
+        "even though the bound is not — luck, not a guarantee."
+    )
 
 
 def render() -> None:
@@ -88,14 +115,36 @@ def render() -> None:
     sb = st.sidebar
     sb.header("Fixed-point inverse")
     c = coeff_controls("inv", lm.coeff)
-    n_iter = sb.slider("Iterations n", 1, HORIZONS[-1], 15, key="inv_n", bind=URL,
-                       help="Iterations per block: the heatmap shows the error after n (dashed line on the curves); "
-                            "the curves run to 30, or to 100 once n > 30.")
-    tol = sb.select_slider("Tolerance", TOLS, value=1e-6, key="inv_tol", bind=URL, format_func=lambda v: f"{v:.0e}",
-                           help="The table counts the iterations until the residual falls below it.")
+    n_iter = sb.slider(
+        "Iterations n",
+        1,
+        HORIZONS[-1],
+        15,
+        key="inv_n",
+        bind=URL,
+        help="Iterations per block: the heatmap shows the error after n (dashed line on the "
+        "curves); "
+        "the curves run to 30, or to 100 once n > 30.",
+    )
+    tol = sb.select_slider(
+        "Tolerance",
+        TOLS,
+        value=1e-6,
+        key="inv_tol",
+        bind=URL,
+        format_func=lambda v: f"{v:.0e}",
+        help="The table counts the iterations until the residual falls below it.",
+    )
     blocks = ["worst"] + [str(i + 1) for i in range(lm.fz.n_blocks)]
-    block = sb.selectbox("Curves of block", blocks, key="inv_block", bind=URL,
-                         format_func=lambda b: "the worst block (max over blocks)" if b == "worst" else f"block {b}")
+    block = sb.selectbox(
+        "Curves of block",
+        blocks,
+        key="inv_block",
+        bind=URL,
+        format_func=lambda b: (
+            "the worst block (max over blocks)" if b == "worst" else f"block {b}"
+        ),
+    )
     fmt = image_format("inv")
 
     timer = Timer("inverse")
@@ -108,8 +157,11 @@ def render() -> None:
     every_ref = timer.lap("curves", lambda: _curves(lm.key, REF_COEFFS, horizon, x, lm.fz))
     is_c = [c is not None and abs(r.coeff - c) <= 1e-9 for r in every_ref]
     ref = [r for r, same in zip(every_ref, is_c) if not same]
-    cur = (every_ref[is_c.index(True)] if any(is_c)
-           else timer.lap("curves", lambda: _curves(lm.key, (c,), horizon, x, lm.fz))[0])
+    cur = (
+        every_ref[is_c.index(True)]
+        if any(is_c)
+        else timer.lap("curves", lambda: _curves(lm.key, (c,), horizon, x, lm.fz))[0]
+    )
     heat = timer.lap("heatmap", lambda: _heat(lm.key, c, lm.bounds, GRID, n_iter, lm.fz))
 
     everything = sorted([*ref, cur], key=lambda r: (r.coeff is None, r.coeff or 0))
@@ -119,31 +171,77 @@ def render() -> None:
     def curveset(r: InverseCurves) -> CurveSet:
         res, err, bnd = r.worst() if b is None else (r.residual[b], r.error[b], r.bound[b])
         is_cur = r is cur or r.coeff == cur.coeff
-        return CurveSet(coeff_label(r.coeff), coeff_color(r.coeff, is_cur), r.ns, res, err, bnd, is_cur)
+        return CurveSet(
+            coeff_label(r.coeff), coeff_color(r.coeff, is_cur), r.ns, res, err, bnd, is_cur
+        )
 
     def build():
         sets = [curveset(r) for r in shown]
-        where = f"the point ({point[0]:.2f}, {point[1]:.2f})" if point else f"max over {len(x)} data points"
+        where = (
+            f"the point ({point[0]:.2f}, {point[1]:.2f})"
+            if point
+            else f"max over {len(x)} data points"
+        )
         what = "worst block" if b is None else f"block {b + 1}"
         tag = coeff_label(c)
-        conv = Chart(slug(lm.dataset, "inverse_convergence", what, tag, f"tol={tol:.0e}"), "Fixed-point convergence",
-                     convergence_figure(sets, tol=tol, n_mark=n_iter, title=f"Fixed-point iteration, {what} ({where})",
-                                        subtitle=f"{lm.label} · current {tag} in red · Banach bound L^n/(1−L)‖x₁−x₀‖ dashed",
-                                        presentation=presentation),
-                     convergence_table(sets))
-        flow = Chart(slug(lm.dataset, "inverse_whole_flow", tag, f"n={n_iter}"), "Whole-flow reconstruction error",
-                     flow_error_figure([(coeff_label(r.coeff), coeff_color(r.coeff, r.coeff == cur.coeff), r.flow_ns,
-                                         r.flow_error, r.coeff == cur.coeff) for r in shown], tol=tol, n_mark=n_iter,
-                                       title=f"Whole flow: n iterations in every block ({where})",
-                                       presentation=presentation),
-                     {"c": np.concatenate([[coeff_label(r.coeff)] * len(r.flow_ns) for r in shown]).astype(object),
-                      "n": np.concatenate([r.flow_ns for r in shown]),
-                      "error": np.concatenate([r.flow_error for r in shown])})
+        conv = Chart(
+            slug(lm.dataset, "inverse_convergence", what, tag, f"tol={tol:.0e}"),
+            "Fixed-point convergence",
+            convergence_figure(
+                sets,
+                tol=tol,
+                n_mark=n_iter,
+                title=f"Fixed-point iteration, {what} ({where})",
+                subtitle=f"{lm.label} · current {tag} in red · Banach bound L^n/(1−L)‖x₁−x₀‖ "
+                f"dashed",
+                presentation=presentation,
+            ),
+            convergence_table(sets),
+        )
+        flow = Chart(
+            slug(lm.dataset, "inverse_whole_flow", tag, f"n={n_iter}"),
+            "Whole-flow reconstruction error",
+            flow_error_figure(
+                [
+                    (
+                        coeff_label(r.coeff),
+                        coeff_color(r.coeff, r.coeff == cur.coeff),
+                        r.flow_ns,
+                        r.flow_error,
+                        r.coeff == cur.coeff,
+                    )
+                    for r in shown
+                ],
+                tol=tol,
+                n_mark=n_iter,
+                title=f"Whole flow: n iterations in every block ({where})",
+                presentation=presentation,
+            ),
+            {
+                "c": np.concatenate(
+                    [[coeff_label(r.coeff)] * len(r.flow_ns) for r in shown]
+                ).astype(object),
+                "n": np.concatenate([r.flow_ns for r in shown]),
+                "error": np.concatenate([r.flow_error for r in shown]),
+            },
+        )
         xs, ys, err = heat
-        hm = Chart(slug(lm.dataset, "inverse_error_map", tag, f"n={n_iter}"), "Reconstruction error over the plane",
-                   error_heatmap_figure(xs, ys, err, n=n_iter, label=tag, data=lm.points(400), point=point,
-                                        bounds=lm.bounds, presentation=presentation),
-                   heatmap_table(xs, ys, err))
+        hm = Chart(
+            slug(lm.dataset, "inverse_error_map", tag, f"n={n_iter}"),
+            "Reconstruction error over the plane",
+            error_heatmap_figure(
+                xs,
+                ys,
+                err,
+                n=n_iter,
+                label=tag,
+                data=lm.points(400),
+                point=point,
+                bounds=lm.bounds,
+                presentation=presentation,
+            ),
+            heatmap_table(xs, ys, err),
+        )
         return conv, flow, hm
 
     conv, flow, hm = timer.lap("figures", build)
@@ -153,14 +251,21 @@ def render() -> None:
         [list(r.iterations(tol)) for r in shown],
         [r.diverged_at for r in shown],
         [r.flow_iterations(tol) for r in shown],
-        horizon)
+        horizon,
+    )
     total = timer.done()
 
-    st.title("Fixed-point inverse" if not presentation else "Inverting an i-ResNet: xₙ₊₁ = y − g(xₙ)")
+    st.title(
+        "Fixed-point inverse" if not presentation else "Inverting an i-ResNet: xₙ₊₁ = y − g(xₙ)"
+    )
     if not presentation:
-        st.caption(f"Looking at **{lm.label}** ({lm.dataset}). Each block y = x + g(x) is inverted by iterating "
-                   "xₙ₊₁ = y − g(xₙ) from x₀ = y; with Lip(g) ≤ L < 1 the error shrinks at least like Lⁿ "
-                   "(Behrmann et al. 2019, Alg. 1). The same raw weights are renormalised for every c (σ by SVD).")
+        st.caption(
+            f"Looking at **{lm.label}** ({lm.dataset}). Each block y = x + g(x) is inverted by "
+            f"iterating "
+            "xₙ₊₁ = y − g(xₙ) from x₀ = y; with Lip(g) ≤ L < 1 the error shrinks at least like Lⁿ "
+            "(Behrmann et al. 2019, Alg. 1). The same raw weights are renormalised for every c (σ "
+            "by SVD)."
+        )
     note = _note(cur, horizon, tol)
     if note:
         st.warning(note, icon="⚠️")
@@ -171,18 +276,44 @@ def render() -> None:
         if point is None:
             st.caption("Click a point of the plane: the curves above switch to that single point.")
         else:
-            st.button(f"Back to the data points (now: ({point[0]:.2f}, {point[1]:.2f}))", on_click=_clear_point,
-                      key="inv_unclick", icon=":material/close:")
+            st.button(
+                f"Back to the data points (now: ({point[0]:.2f}, {point[1]:.2f}))",
+                on_click=_clear_point,
+                key="inv_unclick",
+                icon=":material/close:",
+            )
     with right:
         show_chart(flow, "inv_flow", fmt)
-        st.markdown(f"**Iterations until the residual < {tol:.0e}** (within {horizon}; whole flow: its error)")
+        st.markdown(
+            f"**Iterations until the residual < {tol:.0e}** (within {horizon}; whole flow: its "
+            f"error)"
+        )
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
         if not presentation:
-            st.download_button("⬇ CSV", table_to_csv(table), file_name=slug(lm.dataset, "inverse_iterations",
-                               coeff_label(c), f"tol={tol:.0e}") + ".csv", mime="text/csv", key="inv_table_csv",
-                               on_click="ignore")
-    pack_button([conv, flow, hm], {"page": "inverse", "model": lm.label, "model_key": lm.key, "dataset": lm.dataset,
-                                   "c": c, "iterations": n_iter, "tol": tol, "block": block,
-                                   "point": point, "iterations_to_tol": table}, f"inverse_{lm.dataset}")
+            st.download_button(
+                "⬇ CSV",
+                table_to_csv(table),
+                file_name=slug(lm.dataset, "inverse_iterations", coeff_label(c), f"tol={tol:.0e}")
+                + ".csv",
+                mime="text/csv",
+                key="inv_table_csv",
+                on_click="ignore",
+            )
+    pack_button(
+        [conv, flow, hm],
+        {
+            "page": "inverse",
+            "model": lm.label,
+            "model_key": lm.key,
+            "dataset": lm.dataset,
+            "c": c,
+            "iterations": n_iter,
+            "tol": tol,
+            "block": block,
+            "point": point,
+            "iterations_to_tol": table,
+        },
+        f"inverse_{lm.dataset}",
+    )
     if not presentation:
         st.caption(f"Recomputed and drawn in {1e3 * total:.0f} ms (compute + figures).")

@@ -1,0 +1,112 @@
+"""The running average of a flow's weights: the model that evaluation and display use.
+
+Adam at a learning rate high enough to fit a toy set in seconds keeps the weights rattling around
+the optimum; the exponential moving average of the iterates (Polyak & Juditsky 1992; the
+evaluation model of Residual Flows, Chen et al. 2019) sits much closer to it. With decay ``beta``
+the average after update ``n`` is ``w_bar <- beta_n w_bar + (1 - beta_n) w_n`` with the warm-up
+``beta_n = min(beta, (n - 1) / (n + 8))``: the first update copies the weights (ActNorm's
+data-dependent initialisation included), the next ones follow them closely, and the memory settles
+to about ``1 / (1 - beta)`` steps.
+
+The i-ResNet's constraint survives averaging: the raw weights are averaged and the soft rule
+``W / max(1, sigma / c)`` is applied to the average when it is used, with power-iteration vectors
+refreshed for the averaged weights (:meth:`RunningAverage.flow`). Buffers that are not weights
+(the vectors, ActNorm's initialisation flag, Glow's permutation) are copied from the trained flow.
+
+Example:
+    >>> import iresnet_core as ic, torch
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,)))
+    >>> avg = RunningAverage(flow, decay=0.99)
+    >>> before = flow.layers[0].g.linears[0].bias.clone()
+    >>> with torch.no_grad():
+    ...     _ = flow.layers[0].g.linears[0].bias.add_(1.0)
+    >>> avg.update()  # the first update copies: beta_1 = 0
+    >>> with torch.no_grad():
+    ...     _ = flow.layers[0].g.linears[0].bias.add_(1.0)
+    >>> avg.update()  # beta_2 = 1 / 10: nine tenths of the way to the new weights
+    >>> bool(torch.allclose(avg.flow.layers[0].g.linears[0].bias, before + 1.9))
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from iresnet_core.kernels.flat_params import FlatParameters
+from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
+
+__all__ = ["RunningAverage", "warmup_decay"]
+
+
+def warmup_decay(decay: float, n: int) -> float:
+    """``min(decay, (n - 1) / (n + 8))``: the weight of the old average at update ``n`` (from
+    1)."""
+    return min(decay, (n - 1) / (n + 8))
+
+
+class RunningAverage:
+    """An exponential moving average of ``module``'s parameters, kept in a copy of the module.
+
+    Args:
+        module: the module being trained (not modified).
+        decay: ``beta`` in ``(0, 1)``; about ``1 / (1 - beta)`` steps of memory.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        if not (isinstance(decay, (int, float)) and 0 < decay < 1):
+            raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
+        self.decay = float(decay)
+        self._avg = copy.deepcopy(module)
+        self._avg.requires_grad_(False)
+        self._avg_params = list(self._avg.parameters())
+        same = len({(p.dtype, p.device) for p in self._avg_params}) == 1
+        self._avg_flat = (
+            FlatParameters(self._avg_params, grads=False) if same and self._avg_params else None
+        )
+        self._live_params = list(module.parameters())
+        self._pairs = [(a, b) for a, b in zip(self._avg.modules(), module.modules()) if b._buffers]
+        self._spectral = spectral_layers(self._avg)
+        self.steps = 0
+        self._stale = False
+
+    @torch.no_grad()
+    def update(self, live_flat: torch.Tensor | None = None) -> None:
+        """Fold the module's current weights into the average (after each optimiser step).
+
+        ``live_flat``: the module's parameters as one flat tensor, in their order (the trainer's
+        :class:`~iresnet_core.kernels.flat_params.FlatParameters`), when they are kept that way:
+        then the average is one operation, not one per tensor.
+        """
+        self.steps += 1
+        weight = 1.0 - warmup_decay(self.decay, self.steps)
+        if (
+            live_flat is not None
+            and self._avg_flat is not None
+            and live_flat.shape == self._avg_flat.data.shape
+        ):
+            self._avg_flat.data.lerp_(live_flat, weight)
+        else:
+            torch._foreach_lerp_(self._avg_params, self._live_params, weight)
+        self._stale = True
+
+    @property
+    def flow(self) -> nn.Module:
+        """The averaged copy, its buffers brought up to date first (cheap when nothing changed)."""
+        if self._stale:
+            self._sync_buffers()
+        return self._avg
+
+    @torch.no_grad()
+    def _sync_buffers(self) -> None:
+        # Training rebinds the power-iteration vectors (never copies into them), so the live
+        # buffers are looked up by name each time.
+        for avg_mod, live_mod in self._pairs:
+            for name, buf in live_mod._buffers.items():
+                if buf is not None:
+                    avg_mod._buffers[name] = buf.detach().clone()
+        # The trained weights' vectors are close to the average's; one iteration fits them to it.
+        refresh_power_iteration(self._avg, layers=self._spectral)
+        self._stale = False

@@ -1,0 +1,233 @@
+"""The command line: a real (short) training run, its files, and refusals that write nothing."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import iresnet_core as ic
+from iresnet_core.cli import main
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "moons",
+            "--steps",
+            "30",
+            "--n-blocks",
+            "2",
+            "--hidden",
+            "32,32",
+            "--out",
+            str(out),
+            "--quiet",
+            "--n-data",
+            "2000",
+        ]
+    )
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 30
+    assert (metrics["lr"], metrics["lr_decay"]) == (
+        ic.DEFAULT_LR["iresnet"],
+        ic.LR_DECAY,
+    )  # the Playground's
+    assert metrics["entropy"] == pytest.approx(ic.datasets.entropy("moons"))
+    assert metrics["nll_minus_entropy"] == pytest.approx(metrics["test_nll"] - metrics["entropy"])
+    flow = ic.load(out)
+    assert flow.cfg.hidden == (32, 32) and flow.cfg.n_blocks == 2
+    # The checkpoint holds the weights whose NLL the metrics report (the running average).
+    again = ic.Trainer(flow, ic.datasets.sample("moons", 2000, seed=0), seed=0, average=None)
+    assert again.evaluate()[1] == pytest.approx(metrics["test_nll"], abs=1e-5)
+
+
+def test_train_glow_is_parameter_matched(tmp_path):
+    out = tmp_path / "g"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "glow",
+                "--steps",
+                "5",
+                "--n-blocks",
+                "2",
+                "--hidden",
+                "32",
+                "--out",
+                str(out),
+                "--quiet",
+                "--n-data",
+                "500",
+            ]
+        )
+        == 0
+    )
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"] == "glow"
+    assert (
+        json.loads((out / "metrics.json").read_text())["lr_decay"] is None
+    )  # Glow's lr is constant
+    assert (
+        main(
+            [
+                "train",
+                "--steps",
+                "2",
+                "--n-blocks",
+                "2",
+                "--hidden",
+                "16",
+                "--lr-decay",
+                "0",
+                "--out",
+                str(tmp_path / "c"),
+                "--quiet",
+                "--n-data",
+                "500",
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads((tmp_path / "c" / "metrics.json").read_text())["lr_decay"] is None
+    )  # 0: constant
+    assert (
+        abs(cfg["extra"]["parameters"] - cfg["extra"]["matched_to"]) / cfg["extra"]["matched_to"]
+        < 0.1
+    )
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--coeff", "0"], "coeff"),
+        (["--coeff", "1.2"], "< 1"),
+        (["--lr", "-1"], "positive"),
+        (["--lr-decay", "-5"], ">= 0"),
+        (["--n-terms", "0"], "positive"),
+        (["--n-blocks", "0"], "positive"),
+        (["--hidden", "a,b"], "widths"),
+        (["--model", "glow", "--compile"], "--compile: compiled training is for an i-ResNet"),
+    ],
+)
+def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, word):
+    out = tmp_path / "nothing"
+    proc = subprocess.run(
+        [sys.executable, "-m", "iresnet_core", "train", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert word in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, word",
+    [
+        (b"", "empty"),
+        (b"x,y\n", "header"),
+        (b"1,2,3\n" * 20, "column"),
+        (b"1,2\n" * 5, "10"),
+        (b"\x00\x01\x02\xff" * 100, "binary"),
+    ],
+)
+def test_bad_csv_is_refused_and_nothing_is_written(tmp_path, capsys, content, word):
+    f = tmp_path / "points.csv"
+    f.write_bytes(content)
+    out = tmp_path / "nothing"
+    assert main(["train", "--csv", str(f), "--out", str(out), "--quiet"]) == 2
+    assert word in capsys.readouterr().err.lower()
+    assert not out.exists()
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run(
+        [sys.executable, "-m", "iresnet_core", "train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    for opt in (
+        "--dataset",
+        "--csv",
+        "--model",
+        "--steps",
+        "--out",
+        "--coeff",
+        "--unconstrained",
+        "--logdet",
+        "--n-terms",
+        "--lr",
+        "--batch-size",
+        "--seed",
+        "--compile",
+    ):
+        assert opt in proc.stdout
+
+
+def test_train_with_compile_reports_its_compile_state(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--steps",
+                "20",
+                "--n-blocks",
+                "2",
+                "--hidden",
+                "16,16",
+                "--batch-size",
+                "200",
+                "--compile",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["compile"] in ("compiling", "compiled") and summary["steps"] == 20
+    assert (out / "metrics.json").is_file()
+
+
+def test_train_with_native_takes_the_c_kernel_to_the_same_fit(tmp_path, capsys):
+    # (a small lr: at the default 0.06 float rounding grows to 1e-3 in 20 steps)
+    args = [
+        "train",
+        "--steps",
+        "20",
+        "--n-blocks",
+        "2",
+        "--hidden",
+        "16,16",
+        "--batch-size",
+        "200",
+        "--lr",
+        "0.005",
+        "--quiet",
+    ]
+    summaries = {}
+    for flag in ("--native", None):
+        assert main(args + ["--out", str(tmp_path / str(flag))] + ([flag] if flag else [])) == 0
+        summaries[flag] = json.loads(capsys.readouterr().out)
+    kernel, torch_path = summaries["--native"], summaries[None]
+    assert (
+        kernel["native"] is ic.native.available()
+        and not torch_path["native"]
+        and kernel["steps"] == 20
+    )
+    assert kernel["test_nll"] == pytest.approx(
+        torch_path["test_nll"], abs=1e-3
+    )  # the same loss, the same steps

@@ -348,7 +348,7 @@ def _settled(pg, stalls: _Heartbeat, log, limit_s: float = 600.0) -> dict[str, A
 
 
 #: Per analysis page: its module in ``dashboard.views``, then (slider key, what it is, the values
-# it : is moved to one after another; each new to the page, so nothing comes from a cache).
+#: it is moved to one after another; each new to the page, so nothing comes from a cache).
 LENS_MOVES: dict[str, list[tuple[str, str, list]]] = {
     "inverse": [
         ("inv_c", "c", [0.85, 0.8, 0.75, 0.65, 0.6, 0.55, 0.45]),

@@ -26,8 +26,8 @@ then take 6-22 ms. Frozen objects are still freed when their reference count dro
 cycles among them stay, once, bounded by the first run.
 
 **Memory.** glibc's malloc serves a block of more than 128 KB with ``mmap`` (at first; the
-threshold moves only after some frees) and returns it to the system when it is freed, so the next tensor of that
-size starts again from fresh pages that the kernel zeroes one fault at a time. A 200 x 200 density
+threshold moves only after some frees) and returns it to the system when it is freed, so the
+next tensor of that size starts again from fresh pages that the kernel zeroes one fault at a time. A 200 x 200 density
 grid allocates a few hundred such blocks (chunks of 4096 points times 128 units) and spent more
 time in those page faults than in its matrix products: 670-720 ms on two threads, 257-265 ms with
 freed blocks kept (this machine, issue 6; the training step gained 5-15%). The same two settings

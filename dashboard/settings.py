@@ -90,10 +90,10 @@ class Settings:
         True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
     )
     #: the fast training step: the C kernel where it takes the i-ResNet (ELU;
-    # ic.Trainer(native=True), : iresnet_core.kernels.nll), else the compiled loss, compiled in the
-    # background while it trains : on (ic.Trainer(compile="background"),
-    # iresnet_core.kernels.compiled_nll); applies live. On by default : where it can be
-    # (:func:`compiled_by_default`)
+    #: ic.Trainer(native=True), iresnet_core.kernels.nll), else the compiled loss, compiled in the
+    #: background while it trains on (ic.Trainer(compile="background"),
+    #: iresnet_core.kernels.compiled_nll); applies live. On by default where it can be
+    #: (:func:`compiled_by_default`)
     compiled: bool = field(default_factory=lambda: compiled_by_default())
     seed: int = 0
     pretrained: bool = True

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Class 0 blue, class 1 red (ColorBrewer RdBu ends): distinct for the common colour-vision
-# deficiencies.
+#: deficiencies.
 CLASS_COLORS = ("#2166ac", "#b2182b")
 #: p(class 1) from blue through white (undecided) to red.
 PROBABILITY_COLORSCALE = [[0.0, "#92c5de"], [0.5, "#f7f7f7"], [1.0, "#f4a582"]]

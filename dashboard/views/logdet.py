@@ -4,8 +4,8 @@ plane.
 
 Widgets -> :mod:`iresnet_core.analysis.logdet` (the error grid cached per model parameters and c)
 -> :mod:`dashboard.figures.logdet` -> ``st.plotly_chart``. The grid's error is computed for
-every N at once per c; N, the probe count and the distribution only recompute the estimators on the test
-points.
+every N at once per c; N, the probe count and the distribution only recompute the estimators on
+the test points.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ __all__ = [
 #: ``coeff=AS_BUILT``: the module's own normalised weights, as the flow itself computes them.
 AS_BUILT = "as built"
 #: a Lipschitz coefficient: a float in (0, 1) (or above, to explore), ``None`` (raw weights) or
-# AS_BUILT
+#: AS_BUILT
 Coeff = float | None | str
 #: a residual or error above this counts as diverged
 DIVERGED = 1e12

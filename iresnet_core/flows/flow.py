@@ -49,7 +49,7 @@ class Flow(nn.Module):
         self.cfg = cfg
         self.layers = nn.ModuleList(layers)
         #: Drives the stochastic log-det estimators (probes, roulette draws); the Trainer reseeds
-        # it.
+        #: it.
         self.generator = torch.Generator().manual_seed(cfg.seed)
 
     @property

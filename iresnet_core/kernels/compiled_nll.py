@@ -124,10 +124,10 @@ def residual_exact(
 
 
 #: Some consecutive layers as :func:`_layers_pass` reads them: the sizes of their pieces of the
-# flat : parameter vector, and per layer which pieces are its tensors (and where the power
-# iteration's : vectors sit in theirs). Plain ints in tuples: dynamo takes them as constants of the
-# graph, so : groups of alike layers share one graph, and another architecture gets a graph of its
-# own.
+#: flat parameter vector, and per layer which pieces are its tensors (and where the power
+#: iteration's vectors sit in theirs). Plain ints in tuples: dynamo takes them as constants of the
+#: graph, so groups of alike layers share one graph, and another architecture gets a graph of its
+#: own.
 Spec = tuple
 
 #: Residual blocks (each with the ActNorm after it) per compiled graph: the loss runs as a chain of

@@ -41,7 +41,7 @@ __all__ = ["FixedPointRun", "fixed_point", "banach_bound", "DIVERGENCE_FACTOR", 
 #: The iteration is called diverged once a residual exceeds this multiple of the first.
 DIVERGENCE_FACTOR = 1e6
 #: Under the constraint a point stops iterating once its step is below this fraction of the
-# tolerance.
+#: tolerance.
 SETTLED = 1e-3
 #: Iterates are clamped to +-CLAMP, so that a diverging iteration never produces inf or NaN.
 CLAMP = 1e30

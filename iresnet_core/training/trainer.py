@@ -46,17 +46,17 @@ __all__ = [
 EVAL_POINTS = 2000
 
 #: The default decay of the running average of the weights
-# (:mod:`iresnet_core.training.averaging`): about : 50 steps of memory. At lr 2e-2 on 8gaussians it
-# halves the excess NLL after 1650 steps (0.068 / : 0.049 -> 0.030 / 0.029, seeds 0 / 1); 0.99 and
-# 0.995 did no better and lag further behind.
+#: (:mod:`iresnet_core.training.averaging`): about 50 steps of memory. At lr 2e-2 on 8gaussians it
+#: halves the excess NLL after 1650 steps (0.068 / 0.049 -> 0.030 / 0.029, seeds 0 / 1); 0.99 and
+#: 0.995 did no better and lag further behind.
 AVERAGE_DECAY = 0.98
 
 #: ``tau`` of the i-ResNet's default step-size decay ``lr / sqrt(1 + t / tau)``
-# (``Trainer(lr_decay=)``), : with its default lr 0.06 and 20,000 points (issue 6). The default
-# flow, one thread, at equal : steps, test excess after 2000 / 3000 steps: checkerboard 0.173 /
-# 0.152 against 0.233 / 0.211 at : a constant 0.02 on 4000 points; 2spirals 0.085 / 0.044 against
-# 0.073 / 0.077; 8gaussians : -0.004 after 2000. tau 500 and 2000 did no better on checkerboard,
-# tau 500 worse on 2spirals.
+#: (``Trainer(lr_decay=)``), with its default lr 0.06 and 20,000 points (issue 6). The default
+#: flow, one thread, at equal steps, test excess after 2000 / 3000 steps: checkerboard 0.173 /
+#: 0.152 against 0.233 / 0.211 at a constant 0.02 on 4000 points; 2spirals 0.085 / 0.044 against
+#: 0.073 / 0.077; 8gaussians -0.004 after 2000. tau 500 and 2000 did no better on checkerboard,
+#: tau 500 worse on 2spirals.
 LR_DECAY = 1000
 
 #: Each model's default learning rate (Adam's, at step 0) and step-size decay (``None``: constant):

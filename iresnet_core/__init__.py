@@ -24,7 +24,7 @@ Example:
     10
 """
 
-from iresnet_core import analysis, datasets
+from iresnet_core import analysis, datasets, kernels
 from iresnet_core.checkpoint import load, load_bytes, save
 from iresnet_core.config import (
     ACTIVATIONS,
@@ -38,15 +38,13 @@ from iresnet_core.flows.build import build_flow, count_parameters
 from iresnet_core.flows.flow import ESTIMATOR_FIELDS, Flow
 from iresnet_core.flows.glow import match_glow
 from iresnet_core.flows.layers import BlockInverseInfo, InverseInfo
-from iresnet_core.kernels import native
-from iresnet_core.kernels.compiled_nll import compiler_missing, not_compilable
 from iresnet_core.ops import logdet
-from iresnet_core.training.threads import torch_threads
 from iresnet_core.training.trainer import (
     AVERAGE_DECAY,
     DEFAULT_LR,
     DEFAULT_LR_DECAY,
     LR_DECAY,
+    MODEL_DEFAULT,
     RESUME_WARMUP,
     Trainer,
 )
@@ -68,17 +66,15 @@ __all__ = [
     "LR_DECAY",
     "DEFAULT_LR",
     "DEFAULT_LR_DECAY",
+    "MODEL_DEFAULT",
     "build_flow",
     "count_parameters",
     "match_glow",
     "save",
     "load",
     "load_bytes",
-    "torch_threads",
-    "not_compilable",
-    "compiler_missing",
     "analysis",
     "datasets",
     "logdet",
-    "native",
+    "kernels",
 ]

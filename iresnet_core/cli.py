@@ -26,7 +26,6 @@ from iresnet_core.config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from iresnet_core.datasets import toy as datasets
 from iresnet_core.flows.build import build_flow
 from iresnet_core.flows.glow import match_glow
-from iresnet_core.kernels.compiled_nll import not_compilable
 from iresnet_core.training.trainer import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
 __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
@@ -157,20 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batches")
     t.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
     t.add_argument(
-        "--compile",
+        "--torch",
         action="store_true",
-        help="i-ResNet, exact log-det: train through the compiled loss, compiled in the "
-        "background "
-        "while training goes on (about 2x the steps per second once compiled; minutes the first "
-        "time)",
+        help="train through torch even where the C engine takes the flow (by default the C "
+        "engine trains every flow it takes, and the summary says which engine ran and why)",
     )
-    t.add_argument(
-        "--native",
-        action="store_true",
-        help="i-ResNet with ELU, exact log-det: loss and gradient from the C training kernel "
-        "(iresnet_core/train2d.c; about 3x the compiled step, nothing to compile); "
-        "a flow it does not take trains as without it",
-    )
+    # old spellings: the C engine is the default now and there is nothing to compile
+    t.add_argument("--native", action="store_true", help=argparse.SUPPRESS)
+    t.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     a = sub.add_parser(
@@ -218,22 +211,13 @@ def train_run(
     dataset: str | None,
     quiet: bool = False,
     lr_decay: float | None = None,
-    compile: bool = False,
-    native: bool = False,
+    native: bool = True,
 ) -> dict:
-    """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out`` (``compile``:
-    the compiled loss, compiled in the background, ``Trainer(compile="background")``; ``native``:
-    the C training kernel where it takes the flow, ``Trainer(native=True)``)."""
+    """Train ``cfg`` on ``data`` and write the checkpoint and metrics into ``out``: the C engine
+    where it takes the flow (``native``; ``Trainer(native=True)``), else torch."""
     flow = build_flow(cfg)
     trainer = Trainer(
-        flow,
-        data,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-        lr_decay=lr_decay,
-        compile="background" if compile else False,
-        native=native,
+        flow, data, lr=lr, batch_size=batch_size, seed=seed, lr_decay=lr_decay, native=native
     )
     bar = None
     if not quiet:
@@ -250,11 +234,7 @@ def train_run(
         metrics = trainer.run_for(0.5, max_steps=steps - trainer.step_count)
         if bar is not None:
             bar.n = trainer.step_count
-            bar.set_postfix(
-                test_nll=f"{metrics['test_nll']:.3f}",
-                **({"step": trainer.compile_state} if trainer.compile_state else {}),
-                refresh=False,
-            )
+            bar.set_postfix(test_nll=f"{metrics['test_nll']:.3f}", refresh=False)
             bar.refresh()
     if bar is not None:
         bar.close()
@@ -275,7 +255,8 @@ def train_run(
         "batch_size": batch_size,
         "skipped_steps": trainer.skipped_total,
         "paused_reason": trainer.paused_reason,
-        "compile": trainer.compile_state,
+        "engine": trainer.engine,
+        "engine_reason": trainer.engine_reason,
         "native": trainer.native,
         "history": trainer.history.as_dict(),
     }
@@ -299,8 +280,6 @@ def _train(args: argparse.Namespace) -> int:
             )
         if args.out.exists() and not args.out.is_dir():
             raise ValueError(f"--out {args.out} exists and is not a directory")
-        if args.compile and (why := not_compilable(build_flow(cfg))) is not None:
-            raise ValueError(f"--compile: {why}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -318,8 +297,7 @@ def _train(args: argparse.Namespace) -> int:
         dataset=dataset,
         quiet=args.quiet,
         lr_decay=lr_decay,
-        compile=args.compile,
-        native=args.native,
+        native=not args.torch,
     )
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary, indent=2, default=float))

@@ -30,25 +30,30 @@ Example:
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
-from iresnet_core.kernels.flat_params import FlatParameters
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
 
 __all__ = ["RunningAverage", "warmup_decay"]
 
 
 def warmup_decay(decay: float, n: int) -> float:
-    """``min(decay, (n - 1) / (n + 8))``: the weight of the old average at update ``n`` (from
-    1)."""
+    """``min(decay, (n - 1) / (n + 8))``: the weight of the old average at update ``n`` (from 1).
+
+    Example:
+        >>> warmup_decay(0.98, 1), warmup_decay(0.98, 2), warmup_decay(0.98, 10_000)
+        (0.0, 0.1, 0.98)
+    """
     return min(decay, (n - 1) / (n + 8))
 
 
 class RunningAverage:
-    """An exponential moving average of ``module``'s parameters, kept in a copy of the module.
+    """An exponential moving average of ``module``'s parameters, kept in a copy of the module by
+    ``torch.optim.swa_utils.AveragedModel`` (its update one ``torch._foreach_lerp_``), with the
+    warm-up of :func:`warmup_decay`; the buffers (power-iteration vectors, ActNorm's flag) are
+    the trained module's, refreshed for the averaged weights.
 
     Args:
         module: the module being trained (not modified).
@@ -59,37 +64,29 @@ class RunningAverage:
         if not (isinstance(decay, (int, float)) and 0 < decay < 1):
             raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
-        self._avg = copy.deepcopy(module)
-        self._avg.requires_grad_(False)
-        self._avg_params = list(self._avg.parameters())
-        same = len({(p.dtype, p.device) for p in self._avg_params}) == 1
-        self._avg_flat = (
-            FlatParameters(self._avg_params, grads=False) if same and self._avg_params else None
-        )
-        self._live_params = list(module.parameters())
-        self._pairs = [(a, b) for a, b in zip(self._avg.modules(), module.modules()) if b._buffers]
-        self._spectral = spectral_layers(self._avg)
-        self.steps = 0
+
+        def average(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+            weight = 1.0 - warmup_decay(self.decay, int(n_averaged) + 1)
+            torch._foreach_lerp_(averaged, current, weight)
+
+        self._model = AveragedModel(module, multi_avg_fn=average, use_buffers=False)
+        self._model.requires_grad_(False)
+        self._live = module
+        self._pairs = [
+            (a, b) for a, b in zip(self._model.module.modules(), module.modules()) if b._buffers
+        ]
+        self._spectral = spectral_layers(self._model.module)
         self._stale = False
 
-    @torch.no_grad()
-    def update(self, live_flat: torch.Tensor | None = None) -> None:
-        """Fold the module's current weights into the average (after each optimiser step).
+    @property
+    def steps(self) -> int:
+        """Updates folded in so far."""
+        return int(self._model.n_averaged)
 
-        ``live_flat``: the module's parameters as one flat tensor, in their order (the trainer's
-        :class:`~iresnet_core.kernels.flat_params.FlatParameters`), when they are kept that way:
-        then the average is one operation, not one per tensor.
-        """
-        self.steps += 1
-        weight = 1.0 - warmup_decay(self.decay, self.steps)
-        if (
-            live_flat is not None
-            and self._avg_flat is not None
-            and live_flat.shape == self._avg_flat.data.shape
-        ):
-            self._avg_flat.data.lerp_(live_flat, weight)
-        else:
-            torch._foreach_lerp_(self._avg_params, self._live_params, weight)
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the module's current weights into the average (after each optimiser step)."""
+        self._model.update_parameters(self._live)
         self._stale = True
 
     @property
@@ -97,7 +94,7 @@ class RunningAverage:
         """The averaged copy, its buffers brought up to date first (cheap when nothing changed)."""
         if self._stale:
             self._sync_buffers()
-        return self._avg
+        return self._model.module
 
     @torch.no_grad()
     def _sync_buffers(self) -> None:
@@ -108,5 +105,5 @@ class RunningAverage:
                 if buf is not None:
                     avg_mod._buffers[name] = buf.detach().clone()
         # The trained weights' vectors are close to the average's; one iteration fits them to it.
-        refresh_power_iteration(self._avg, layers=self._spectral)
+        refresh_power_iteration(self._model.module, layers=self._spectral)
         self._stale = False

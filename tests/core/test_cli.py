@@ -114,7 +114,6 @@ def test_train_glow_is_parameter_matched(tmp_path):
         (["--n-terms", "0"], "positive"),
         (["--n-blocks", "0"], "positive"),
         (["--hidden", "a,b"], "widths"),
-        (["--model", "glow", "--compile"], "--compile: compiled training is for an i-ResNet"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_is_written(tmp_path, args, word):
@@ -170,39 +169,14 @@ def test_help_explains_every_option():
         "--lr",
         "--batch-size",
         "--seed",
-        "--compile",
+        "--torch",
     ):
         assert opt in proc.stdout
 
 
-def test_train_with_compile_reports_its_compile_state(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--steps",
-                "20",
-                "--n-blocks",
-                "2",
-                "--hidden",
-                "16,16",
-                "--batch-size",
-                "200",
-                "--compile",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["compile"] in ("compiling", "compiled") and summary["steps"] == 20
-    assert (out / "metrics.json").is_file()
-
-
-def test_train_with_native_takes_the_c_kernel_to_the_same_fit(tmp_path, capsys):
+def test_train_takes_the_c_engine_by_default_to_torch_s_fit(tmp_path, capsys):
+    """The default run trains through the C engine and says so; ``--torch`` trains through torch
+    and reaches the same NLL (the same loss and gradient, to float rounding)."""
     # (a small lr: at the default 0.06 float rounding grows to 1e-3 in 20 steps)
     args = [
         "train",
@@ -219,15 +193,12 @@ def test_train_with_native_takes_the_c_kernel_to_the_same_fit(tmp_path, capsys):
         "--quiet",
     ]
     summaries = {}
-    for flag in ("--native", None):
+    for flag in (None, "--torch"):
         assert main(args + ["--out", str(tmp_path / str(flag))] + ([flag] if flag else [])) == 0
         summaries[flag] = json.loads(capsys.readouterr().out)
-    kernel, torch_path = summaries["--native"], summaries[None]
-    assert (
-        kernel["native"] is ic.native.available()
-        and not torch_path["native"]
-        and kernel["steps"] == 20
-    )
+    kernel, torch_path = summaries[None], summaries["--torch"]
+    assert kernel["engine"] == "C kernel" and kernel["steps"] == 20
+    assert torch_path["engine"] == "torch" and "torch asked for" in torch_path["engine_reason"]
     assert kernel["test_nll"] == pytest.approx(
         torch_path["test_nll"], abs=1e-3
     )  # the same loss, the same steps

@@ -23,20 +23,15 @@ from dashboard.views import classify, inverse, lipschitz, logdet, playground  # 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
 # rather than faulting fresh pages in each time (dashboard/runtime.py).
 keep_freed_memory()
-# scikit-learn (moons, circles, swissroll) imports in the background: the first pick of one of
-# those sets took 1.1 s instead of 0.45 s, 0.7 s of it the import.
+# scikit-learn (moons, circles, swissroll) imports in the background, off the first pick's path.
 ic.datasets.preload_generators()
 # Every run is a thread of Streamlit's own: torch runs on one thread there (dashboard/runtime.py).
 use_app_threads()
 
 PAGES = [
-    st.Page(
-        playground.render,
-        title="Playground",
-        icon=":material/tune:",
-        url_path="playground",
-        default=True,
-    ),
+    st.Page(playground.render, title="Playground", icon=":material/tune:", default=True),
+    # the default page is served at "/"; this twin answers a link to it by its path
+    st.Page(playground.render, title="Playground", url_path="playground", visibility="hidden"),
     st.Page(inverse.render, title="Inverse", icon=":material/replay:", url_path="inverse"),
     st.Page(
         logdet.render, title="Log-determinant", icon=":material/functions:", url_path="logdet"
@@ -49,9 +44,9 @@ PAGES = [
     ),
 ]
 
-page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")
+page = st.navigation(PAGES, position="sidebar")
 presentation_switch()
 page.run()
 # After the process's first page: what lives on leaves the garbage collector's full passes
-# (a 140 ms pause on a slider move became about 15 ms; dashboard/runtime.py).
+# (dashboard/runtime.py).
 freeze_long_lived_heap()

@@ -61,5 +61,6 @@ def playground_charts_of(
             )
             if run.model == "iresnet"
             else None,
+            x_axis="seconds" if pg.budget_in_time else "step",
         )
     return charts

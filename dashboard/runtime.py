@@ -1,38 +1,34 @@
 """The app process's own tuning: torch's thread count in Streamlit's threads, the long-lived heap
-frozen out of the garbage collector's full passes, and freed memory kept for reuse.
+frozen out of the garbage collector's full passes, and freed memory kept for reuse. Each choice
+rests on a measurement in docs/benchmarks.md (the latency section).
 
 **Threads.** Streamlit runs every script and fragment run in a thread of its own, and each thread
 that starts parallel torch work gets its own OpenMP team. Once the teams hold more threads than
 there are cores, libgomp stops spinning between parallel regions and puts its workers to sleep
-(``GOMP_SPINCOUNT``), so every small parallel operation pays a wake-up. Measured on the two-core
-machine, from a thread other than the main one: a 100 x 100 density grid 123 ms on two torch
-threads against 66 ms on one, 1000 samples through the inverse 142 against 73 ms; the Inverse page
-redrawn after a move of c in the served app 158-219 ms against 118-141 ms. In the main thread two
-threads win (43 and 66 ms), which is what ``benchmarks/latency.py`` measures; the app never gets
-that, and its browser shares the cores. Served, with Chromium drawing on the same two cores, a
-move of the Playground's c took 295-408 ms on two threads and 246-334 ms on one. So the app's
-threads run torch on :data:`APP_THREADS` (:func:`use_app_threads`); the Playground's training
-bursts had already moved to one thread for the same reason (``TRAIN_THREADS``). One exception,
-measured: the redraws of Play's timed ticks, on :data:`PLAY_THREADS`; Play made 23.8-24.3 /
-24.3-24.7 steps/s (8gaussians / checkerboard, two runs) with two there, 22.3-23.3 / 22.1-23.7
-with one (runs differ by about 5 %).
+(``GOMP_SPINCOUNT``), so every small parallel operation pays a wake-up, and the browser drawing
+the charts shares the same cores. So the app's threads run torch on :data:`APP_THREADS`
+(:func:`use_app_threads`), the Playground's training bursts on one, and the redraws of Play's
+timed ticks on :data:`PLAY_THREADS`.
 
-**Heap.** The dashboard's process holds about 250,000 long-lived objects (torch, plotly, Streamlit,
+**Heap.** The process holds a few hundred thousand long-lived objects (torch, plotly, Streamlit,
 the pre-trained models) that every full collection of Python's cyclic garbage collector walks
-again: such a collection paused a slider move on an analysis page by 70-140 ms, half of the page's
-300 ms budget. Once the first page has run, :func:`freeze_long_lived_heap` collects what is
-garbage and moves the survivors out of the collector's sight (``gc.freeze``); full collections
-then take 6-22 ms. Frozen objects are still freed when their reference count drops to zero; only
-cycles among them stay, once, bounded by the first run.
+again, pausing a slider move. Once the first page has run, :func:`freeze_long_lived_heap` collects
+what is garbage and moves the survivors out of the collector's sight (``gc.freeze``). Frozen
+objects are still freed when their reference count drops to zero; only cycles among them stay,
+once, bounded by the first run.
 
-**Memory.** glibc's malloc serves a block of more than 128 KB with ``mmap`` (at first; the
-threshold moves only after some frees) and returns it to the system when it is freed, so the
-next tensor of that size starts again from fresh pages that the kernel zeroes one fault at a time. A 200 x 200 density
-grid allocates a few hundred such blocks (chunks of 4096 points times 128 units) and spent more
-time in those page faults than in its matrix products: 670-720 ms on two threads, 257-265 ms with
-freed blocks kept (this machine, issue 6; the training step gained 5-15%). The same two settings
-as the environment's ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``, applied from
-inside.
+**Memory.** glibc's malloc serves a block of more than 128 KB with ``mmap`` at first and returns
+it to the system when it is freed, so the next tensor of that size starts again from fresh pages
+that the kernel zeroes one fault at a time; a density grid allocates hundreds of such blocks.
+:func:`keep_freed_memory` applies the two settings of the environment's
+``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` from inside the process.
+
+Example:
+    >>> use_app_threads(1)
+    >>> import torch; torch.get_num_threads()
+    1
+    >>> keep_freed_memory() in (True, False)  # False where the C library is not glibc
+    True
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,8 @@ import iresnet_core as ic
 __all__ = [
     "Settings",
     "CUSTOM",
-    "COMPILE_ENV",
-    "compiled_by_default",
+    "ENGINES",
+    "BUDGETS",
     "MODEL_CHOICES",
     "SPEEDS",
     "MAX_BAD_STEPS",
@@ -42,22 +41,12 @@ __all__ = [
 
 CUSTOM = "custom"  #: the dataset choice "your own points" (an uploaded CSV)
 
-#: ``IRESNET_COMPILE=0`` (or ``off``, ``false``, ``no``) starts the Playground with the compiled
-#: training step off
-COMPILE_ENV = "IRESNET_COMPILE"
-
-
-def compiled_by_default() -> bool:
-    """Whether the fast training step starts on: yes, unless :data:`COMPILE_ENV` says no or the
-    machine has neither a C compiler (the training kernel, ``iresnet_core.kernels.nll``: about 3x
-    the compiled step, built in under a second) nor a C++ one (``ic.compiler_missing``: the
-    compiled loss, compiled in the background in about half a minute for an architecture, about
-    twice the eager step; ``iresnet_core.kernels.compiled_nll``)."""
-    if os.environ.get(COMPILE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
-        return False
-    return ic.native.compiler_found() or ic.compiler_missing() is None
-
-
+#: The training engines a person can pick: the C engine where it takes the flow (else torch, and
+#: the status line says why), or torch.
+ENGINES = ("C kernel", "torch")
+#: How "Both" shares a tick: the same number of steps each (the slower sets the pace), or the
+#: same training time each.
+BUDGETS = ("equal steps", "equal time")
 MODEL_CHOICES = ("both", "iresnet", "glow")
 #: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
@@ -89,12 +78,10 @@ class Settings:
     average: bool = (
         True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
     )
-    #: the fast training step: the C kernel where it takes the i-ResNet (ELU;
-    #: ic.Trainer(native=True), iresnet_core.kernels.nll), else the compiled loss, compiled in the
-    #: background while it trains on (ic.Trainer(compile="background"),
-    #: iresnet_core.kernels.compiled_nll); applies live. On by default where it can be
-    #: (:func:`compiled_by_default`)
-    compiled: bool = field(default_factory=lambda: compiled_by_default())
+    #: the training engine (:data:`ENGINES`; ``ic.Trainer(native=...)``); applies live
+    engine: str = "C kernel"
+    #: how both models share a tick (:data:`BUDGETS`); applies live
+    budget: str = "equal steps"
     seed: int = 0
     pretrained: bool = True
     speed: str = "normal"
@@ -112,6 +99,11 @@ class Settings:
         """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is
         constant."""
         return ic.DEFAULT_LR_DECAY[model]
+
+    @property
+    def native(self) -> bool:
+        """Whether the C engine is asked for (``ic.Trainer(native=...)``)."""
+        return self.engine == ENGINES[0]
 
     def average_decay(self) -> float | None:
         """The trainers' running-average decay (``ic.Trainer(average=...)``), ``None`` when off."""

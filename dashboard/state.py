@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import iresnet_core as ic
+from dashboard.changes import LIVE, Note, live_note
 from dashboard.checkpoints import (
     CHECKPOINT_DIR,
     checkpoint_dir,
@@ -91,13 +92,6 @@ MAX_WARNINGS = (
 )
 
 
-def _compile_mode(flow: Any, s: Settings) -> str | bool:
-    """``ic.Trainer``'s ``compile`` for ``flow`` under ``s``: in the background for an i-ResNet the
-    compiled loss takes (``ic.not_compilable``), else off (Glow, an uploaded model it cannot
-    take)."""
-    return "background" if s.compiled and ic.not_compilable(flow) is None else False
-
-
 class Playground:
     """The state behind one browser session's Playground page.
 
@@ -114,7 +108,7 @@ class Playground:
         self.user_points: np.ndarray | None = None
         self.user_name: str | None = None
         self.playing = False
-        self.notes: list[str] = []  # one-shot messages: resets, loaded checkpoints
+        self.notes: list[Note] = []  # one-shot messages: resets, loaded checkpoints
         # the settings when the notes were last shown: fast slider drags (several reruns, some cut
         # short before they draw) say "c 0.9 → 0.85", not only the last of the small moves
         self._noted = self.settings
@@ -201,9 +195,8 @@ class Playground:
                 pre_steps = int(m.get("steps", m.get("step", 0)) or 0)
                 pre_hist = shifted_history(m.get("history"), pre_steps)
             except Exception as e:  # a broken checkpoint: say so and start fresh
-                self.notes.append(
-                    f"Could not load the {model} checkpoint ({e}); starting from scratch."
-                )
+                text = f"Could not load the {model} checkpoint ({e}); starting from scratch."
+                self.notes.append(Note("checkpoint", text, model))
                 flow = None
         if flow is None:
             flow = ic.build_flow(cfg)
@@ -257,24 +250,23 @@ class Playground:
             warmup=ic.RESUME_WARMUP if trained else 0,
             lr_decay=s.lr_decay_for(flow.cfg.model),
             decay_from=decay_from,
-            compile=_compile_mode(flow, s),
-            native=s.compiled,
+            native=s.native,
         )
 
-    def apply(self, s: Settings) -> list[str]:
+    def apply(self, s: Settings) -> list[Note]:
         """Move to new settings. Returns the notes explaining any reset (also kept in
         ``self.notes``)."""
         with self.lock:
             return self._apply(s)
 
-    def pending_notes(self) -> tuple[list[str], Settings]:
+    def pending_notes(self) -> tuple[list[Note], Settings]:
         """The notes not yet shown, and the settings they bring the person up to. The page shows
         them and calls :meth:`notes_shown` when its run has reached the end: a run cut short by a
         newer one (a fast slider drag) leaves them pending, so the next run's note still says what
         changed since the person last saw one ("c 0.9 → 0.85", not "c 0.88 → 0.85")."""
         return list(self.notes), self.settings
 
-    def notes_shown(self, notes: list[str], settings: Settings) -> None:
+    def notes_shown(self, notes: list[Note], settings: Settings) -> None:
         """``notes`` and ``settings`` from :meth:`pending_notes` are on screen: drop those notes
         (newer ones stay) and describe later resets from ``settings``."""
         with self.lock:
@@ -282,9 +274,9 @@ class Playground:
                 self.notes = self.notes[len(notes) :]
             self._noted = settings
 
-    def _apply(self, s: Settings) -> list[str]:
+    def _apply(self, s: Settings) -> list[Note]:
         old, notes = self.settings, []
-        since = getattr(self, "_noted", old)  # the settings the person last saw described
+        since = self._noted  # the settings the person last saw described
         # "your own points" without an upload keeps the old data until points arrive
         data_changed = (
             not (s.dataset == CUSTOM and self.user_points is None)
@@ -297,83 +289,42 @@ class Playground:
                 if s.dataset != CUSTOM
                 else f"your points ({self.user_name})"
             )
-            notes.append(f"Data changed to {what}: models reset to step 0.")
+            notes.append(Note("data", f"Data changed to {what}: models reset to step 0."))
             self.runs.clear()
             self.warnings.clear()
-        for model in list(self.runs):
-            if model not in s.shown():
-                continue
+        for model in [m for m in self.runs if m in s.shown()]:
             run = self.runs[model]
             new_cfg = s.flow_config(model)
             # An uploaded model is not what the sidebar describes: only a change of the controls
             # (not the difference between them and the upload) replaces it.
             base = old.flow_config(model) if run.source is not None else run.cfg
             estimator = {f: getattr(new_cfg, f) for f in ic.ESTIMATOR_FIELDS}
-            if (
-                new_cfg != base
-                and new_cfg == base.replace(**estimator)
-                and s.pretrained == old.pretrained
-            ):
-                run.flow.set_estimator(
-                    **estimator
-                )  # the estimator is not the architecture: no reset
+            same_arch = new_cfg == base.replace(**estimator) and s.pretrained == old.pretrained
+            if new_cfg != base and same_arch:  # the estimator is not the architecture: no reset
+                run.flow.set_estimator(**estimator)
                 run.cfg = new_cfg if run.source is None else run.cfg.replace(**estimator)
                 if model == "iresnet":  # Glow's log-det is exact whatever the estimator says
-                    notes.append(
+                    text = (
                         "i-ResNet trains on with the new estimator "
-                        f"({what_changed(since, old, s)}); "
-                        "no reset."
+                        f"({what_changed(since, old, s)}); no reset."
                     )
-            elif new_cfg != base or (s.pretrained != old.pretrained):
+                    notes.append(Note("estimator", text, model))
+            elif not same_arch:
                 reason = what_changed(since, old, s)
                 self.runs[model] = self._build(model, s)
                 if not data_changed:
-                    notes.append(
-                        f"{'Glow' if model == 'glow' else 'i-ResNet'} reset to step 0 ({reason})."
-                    )
+                    text = f"{_label(model)} reset to step 0 ({reason})."
+                    notes.append(Note("reset", text, model))
         for model in s.shown():
             if model not in self.runs:
                 self.runs[model] = self._build(model, s)
-        if s.lr != old.lr or s.glow_lr != old.glow_lr or s.batch != old.batch:
+        for key in [f for f in LIVE if getattr(s, f) != getattr(old, f)]:  # the live settings
             for run in self.runs.values():
-                run.trainer.set_lr(s.lr_for(run.model))
-                run.trainer.set_batch_size(int(s.batch))
-                self.resume(run)
-        if s.average != old.average:  # applies live: which weights are shown, not how they train
-            for run in self.runs.values():
-                run.trainer.set_average(s.average_decay())
-                run.evaluate()  # the NLL on screen is of the weights shown, also while paused
-            notes.append(
-                f"Showing the running average of the weights (about the last {AVERAGE_STEPS} "
-                f"steps)."
-                if s.average
-                else "Showing the weights of the last step (no averaging)."
-            )
-        if (
-            s.compiled != old.compiled
-        ):  # applies live: how the i-ResNet's step runs, not what it computes
-            for run in self.runs.values():
-                mode = _compile_mode(run.flow, s)
-                run.trainer.set_native(s.compiled)
-                run.trainer.set_compile(mode)
-                if s.compiled and run.model == "iresnet" and run.trainer.native:
-                    notes.append(
-                        "i-ResNet: training through the C kernel (loss and gradient in one pass)."
-                    )
-                elif s.compiled and run.model == "iresnet":
-                    notes.append(
-                        "i-ResNet: compiling its training step in the background (a minute or two "
-                        "the "
-                        "first time for an architecture, seconds after); it trains on meanwhile."
-                        if mode
-                        else f"i-ResNet: no compiled step for this model "
-                        f"({ic.not_compilable(run.flow)})."
-                    )
-                elif run.model == "iresnet":
-                    notes.append("i-ResNet trains through the uncompiled step again.")
-        if s.max_bad != old.max_bad:  # applies live, like the learning rate
-            for run in self.runs.values():
-                run.trainer.max_bad_steps = max(1, int(s.max_bad))
+                LIVE[key](run, s)
+                self.resume(run)  # after a divergence pause, a new setting is worth a try
+            note = live_note(key, s, self.shown_runs, AVERAGE_STEPS)
+            if note is not None:
+                notes.append(note)
         self.settings = s
         self.notes.extend(notes)
         return notes
@@ -442,15 +393,39 @@ class Playground:
         return out
 
     def tick(self, budget_s: float | None = None) -> dict[str, dict[str, Any]]:
-        """One Play tick: a time-budgeted burst of steps per shown model (one step in slow
-        motion)."""
+        """One Play tick: each shown model trains for the speed's time budget (one step in slow
+        motion). With both models shown and the budget "equal steps" (the default), both advance
+        the same number of steps, as many as the two together fit into their joint budget at
+        their measured paces (the slower one sets the pace); with "equal time", each trains for
+        the budget on its own."""
         budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
         with self.lock:
-            out = self._step(1) if budget <= 0 else self._burst(float(budget))
+            if budget <= 0:
+                out = self._step(1)
+            elif self.budget_in_time or len(self.shown_runs) < 2:
+                out = self._burst(float(budget))
+            else:
+                out = self._step(self._equal_steps(float(budget)))
         now = time.perf_counter()
         for run in self.shown_runs:
             run.rate.add(now, run.step, float(getattr(run.trainer, "wall_time", 0.0)))
         return out
+
+    @property
+    def budget_in_time(self) -> bool:
+        """Whether the shown models get equal training time rather than equal steps."""
+        return self.settings.budget == "equal time" and len(self.shown_runs) > 1
+
+    def _equal_steps(self, budget: float) -> int:
+        """The steps each model takes this tick under "equal steps": the models' joint budget
+        (``budget`` each) over the sum of their seconds per step so far (1 before any step)."""
+        per_step = 0.0
+        for run in self.shown_runs:
+            trainer = run.trainer
+            if trainer.step_count == 0 or trainer.wall_time <= 0:
+                return 1
+            per_step += trainer.wall_time / trainer.step_count
+        return max(1, int(budget * len(self.shown_runs) / per_step))
 
     def _burst(self, budget: float) -> dict[str, dict[str, Any]]:
         out = {}
@@ -498,10 +473,11 @@ class Playground:
             if run.model in self.settings.shown()
             else (f" It is hidden while 'Show' is not {_label(run.model)} or Both.")
         )
-        self.notes.append(
+        text = (
             f"Loaded {_label(run.model)} from {name}: {describe(run.cfg)}; it trains on from "
             "these weights. Moving an architecture control replaces it." + shown
         )
+        self.notes.append(Note("checkpoint", text, run.model))
         return None
 
     def _run_from_bytes(self, weights: bytes, config: bytes, name: str) -> ModelRun:

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,8 @@ from .common import (
 
 __all__ = [
     "LAYERS",
+    "Standing",
+    "comparison_text",
     "density_figure",
     "density_table",
     "samples_figure",
@@ -311,6 +314,56 @@ def gap_text(nll: float | None, entropy: float | None) -> str:
     return f"test NLL {nll:.3f} · NLL − entropy {nll - entropy:+.3f} nats"
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where one model stands: its label, the steps and seconds it has trained, its test NLL."""
+
+    label: str
+    steps: int
+    seconds: float
+    nll: float | None
+
+
+def comparison_text(standings: Sequence[Standing], entropy: float | None, budget: str) -> str:
+    """One plain sentence comparing the models at the same budget, e.g. ``"After 2,000 steps
+    each: i-ResNet 0.040 nats from perfect, Glow 0.310."``; ``budget`` is ``"equal steps"`` or
+    ``"equal time"``. Where the steps differ under equal steps (a model was reset), it says each
+    model's own count instead of "each".
+
+    Example:
+        >>> comparison_text([Standing("i-ResNet", 2000, 30.0, 2.874), Standing("Glow", 2000, 9.0,
+        ...                  3.144)], 2.834, "equal steps")
+        'After 2,000 steps each: i-ResNet 0.040 nats from perfect, Glow 0.310.'
+    """
+
+    def gap(s: Standing) -> str:
+        if s.nll is None or not np.isfinite(s.nll):
+            return "—"
+        if entropy is None:
+            return f"test NLL {s.nll:.3f}"
+        return f"{s.nll - entropy:.3f}"
+
+    first = standings[0]
+    first_gap = gap(first) + (" nats from perfect" if entropy is not None else " nats")
+    rest = ", ".join(f"{s.label} {gap(s)}" for s in standings[1:])
+    if budget == "equal time":
+        secs = min(s.seconds for s in standings)
+        counts = ", ".join(f"{s.label} {s.steps:,}" for s in standings)
+        return (
+            f"After about {secs:,.0f} s of training here each ({counts} steps): "
+            f"{first.label} {first_gap}, {rest}."
+        )
+    if len({s.steps for s in standings}) == 1:
+        return f"After {first.steps:,} steps each: {first.label} {first_gap}, {rest}."
+    parts = [f"{s.label} after {s.steps:,} steps {gap(s)}" for s in standings]
+    return "Not an equal budget (a model was reset): " + "; ".join(parts) + "."
+
+
+#: The NLL chart's x-axis titles: the Playground's budget decides which axis (equal steps: the
+#: step, equal time: seconds of training).
+X_TITLES = {"step": "step", "seconds": "seconds of training"}
+
+
 def loss_figure(
     history: Mapping[str, Sequence[float]],
     *,
@@ -320,13 +373,15 @@ def loss_figure(
     presentation: bool = False,
     height: int | None = 300,
     loss_label: str | None = None,
+    x_axis: str = "step",
 ) -> go.Figure:
-    """Train and test NLL against the step, with the dataset's entropy floor as a dashed line.
+    """Train and test NLL against the step (``x_axis="seconds"``: against the seconds of training,
+    ``history["seconds"]``), with the dataset's entropy floor as a dashed line.
 
     With ``loss_label`` the training loss as the log-det estimator saw it (``history["loss"]``) is
     drawn dotted: its distance from the exact train NLL is the estimator's bias.
     """
-    steps = np.asarray(history.get("step", []), dtype=np.float64)
+    steps = np.asarray(history.get(x_axis, []), dtype=np.float64)
     color = MODEL_COLORS.get(model, "#d62728")
     traces: list[Any] = []
     curves = [("train_nll", "train NLL", "solid", 0.55), ("test_nll", "test NLL", "solid", 1.0)]
@@ -432,7 +487,10 @@ def loss_figure(
         )
     layout = house_layout(title=title, presentation=presentation, height=height)
     layout.update(
-        shapes=shapes, annotations=notes, xaxis=dict(title=dict(text="step")), yaxis=yaxis
+        shapes=shapes,
+        annotations=notes,
+        xaxis=dict(title=dict(text=X_TITLES.get(x_axis, x_axis))),
+        yaxis=yaxis,
     )
     return go.Figure(data=traces, layout=layout)
 
@@ -472,6 +530,7 @@ def playground_charts(
     density_step: int | None = None,
     subtitle: str | None = None,
     loss_label: str | None = None,
+    x_axis: str = "step",
 ) -> list[Chart]:
     """The three charts of one model on the Playground (density, samples, NLL), with their tables.
 
@@ -522,6 +581,7 @@ def playground_charts(
                 title=f"{label}: NLL",
                 presentation=presentation,
                 loss_label=loss_label,
+                x_axis=x_axis,
             ),
             loss_table(history, entropy),
         ),

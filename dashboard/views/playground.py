@@ -18,20 +18,16 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import iresnet_core as ic
 from dashboard import export
+from dashboard.changes import Note
 from dashboard.charts import playground_charts_of
-from dashboard.controls import URL, is_presentation
+from dashboard.control_list import PLAYGROUND, SECTIONS
+from dashboard.controls import URL, apply_link, is_presentation, render_control
 from dashboard.figures.common import MODEL_LABELS, image_button_config
-from dashboard.figures.playground import LAYERS, gap_text
+from dashboard.figures.playground import LAYERS, Standing, comparison_text, gap_text
 from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
-from dashboard.settings import (
-    CUSTOM,
-    MAX_BAD_STEPS,
-    SPEEDS,
-    Settings,
-    dataset_label,
-    truncation_bound,
-)
-from dashboard.state import AVERAGE_STEPS, Playground, digest
+from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
+from dashboard.state import Playground, digest
+from iresnet_core.training.threads import torch_threads
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 
@@ -57,38 +53,8 @@ _NO_STALE_CSS = (
     "{opacity:1 !important;transition:none !important}</style>"
 )
 
-_MODEL_NAMES = {"both": "Both", "iresnet": "i-ResNet", "glow": "Glow"}
-_ESTIMATORS = {
-    "exact": "exact (2D det)",
-    "series": "power series (exact traces)",
-    "hutchinson": "Hutchinson (paper)",
-    "roulette": "Russian roulette",
-}
-#: the status line's word on the compiled step (``ic.Trainer.compile_state``)
-_COMPILE_STATUS = {
-    "compiling": ":blue[compiling the step in the background…]",
-    "compiled": "compiled step ✓",
-    "failed": ":orange[compiling failed: uncompiled step]",
-}
-_WIDTHS = [16, 32, 64, 128, 256]
-_LRS = [
-    1e-4,
-    3e-4,
-    1e-3,
-    3e-3,
-    1e-2,
-    2e-2,
-    3e-2,
-    6e-2,
-    0.1,
-    0.3,
-    1.0,
-    3.0,
-    10.0,
-]  # up to 10: to show what breaks
-_BATCHES = [1, 16, 64, 128, 256, 500, 1000, 2000]
-_GRIDS = [100, 120, 150, 200]
 _D = Settings()
+_NOTE_ICONS = {"link": ":material/link:", "checkpoint": ":material/save:"}
 
 
 def _pg(settings: Settings | None = None) -> Playground:
@@ -176,232 +142,26 @@ def _checkpoint_panel(pg: Playground) -> None:
 
 
 def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, object]:
-    sb = st.sidebar
-    rare = not presentation  # rarely used controls are hidden in presentation mode
-    keep = "session"
-    sb.header("Data")
-    names = list(ic.datasets.NAMES) + [CUSTOM]
-    # Options are shown as their URL tokens (a bound widget writes the shown label into the link).
-    dataset = sb.selectbox(
-        "Dataset",
-        names,
-        index=names.index(_D.dataset),
-        key="dataset",
-        bind=URL,
-        help="The FFJORD toy sets; 'custom' is your own points from a CSV upload.",
-    )
+    """The controls of :data:`dashboard.control_list.PLAYGROUND`, section by section; returns the
+    settings, an uploaded CSV (bytes, name) and the slot for its message."""
+    values: dict[str, object] = {}
     upload, slot = None, None
-    if dataset == CUSTOM:
-        up = sb.file_uploader("Your points (CSV, two columns)", type=["csv", "txt"], key="upload")
-        if up is not None:
-            upload = (up.getvalue(), up.name)
-        slot = sb.empty()  # the upload's error or hint goes here
-    sb.header("Models")
-    shown = sb.radio(
-        "Show",
-        list(_MODEL_NAMES.values()),
-        index=0,
-        key="models",
-        bind=URL,
-        horizontal=True,
-        help="Both: side by side; Glow is sized to about the i-ResNet's parameter count.",
-    )
-    models = {v: k for k, v in _MODEL_NAMES.items()}.get(shown, "both")
-    unconstrained = sb.toggle(
-        "Unconstrained (plain ResNet)",
-        value=False,
-        key="unconstrained",
-        bind=URL,
-        help="Turn spectral normalisation off: no Lipschitz bound, no inverse guarantee.",
-    )
-    c = sb.slider(
-        "Lipschitz coefficient c",
-        0.05,
-        0.99,
-        _D.c,
-        0.01,
-        key="c",
-        bind=URL,
-        disabled=unconstrained,
-        help="Every linear layer is scaled to spectral norm at most c.",
-    )
-    estimator = sb.selectbox(
-        "Log-det estimator",
-        list(_ESTIMATORS),
-        key="estimator",
-        bind=URL,
-        help="; ".join(f"**{k}**: {v}" for k, v in _ESTIMATORS.items()),
-    )
-    n_terms = sb.slider(
-        "Series terms N",
-        1,
-        20,
-        _D.N,
-        key="N",
-        bind=URL,
-        help="Power-series terms for the series and Hutchinson estimators.",
-    )
-    probes, probe = _D.probes, _D.probe
-    if rare:
-        probes = sb.slider(
-            "Hutchinson probes", 1, 8, _D.probes, key="probes", bind=URL, persist_state=keep
-        )
-        probe = sb.selectbox(
-            "Probe distribution",
-            ["gaussian", "rademacher"],
-            key="probe",
-            bind=URL,
-            persist_state=keep,
-        )
-    else:
-        probes = st.session_state.get("probes", probes)
-        probe = st.session_state.get("probe", probe)
-    blocks = sb.slider(
-        "Blocks",
-        1,
-        64,
-        _D.blocks,
-        key="blocks",
-        bind=URL,
-        help="Residual blocks (Glow: coupling steps). At c = 0.9 depth is what a flow is short "
-        "of: "
-        "32 narrow blocks fit much faster than 8 wide ones with 3.5x the weights.",
-    )
-    width = sb.select_slider(
-        "Hidden width",
-        _WIDTHS,
-        value=_D.width,
-        key="width",
-        bind=URL,
-        help="Each block is an MLP 2-w-w-2.",
-    )
-    activation = _D.activation
-    if rare:
-        activation = sb.selectbox(
-            "Activation", list(ic.ACTIVATIONS), key="activation", bind=URL, persist_state=keep
-        )
-    else:
-        activation = st.session_state.get("activation", activation)
-    sb.header("Training")
-    lr = sb.select_slider(
-        "Learning rate",
-        _LRS,
-        value=_D.lr,
-        key="lr",
-        bind=URL,
-        format_func=lambda v: f"{v:g}",
-        help=f"The i-ResNet's step size at step 0; after t steps it is lr / √(1 + t / "
-        f"{ic.LR_DECAY:g}) "
-        "(a pre-trained model carries on where its training left off). Applies live, without a "
-        "reset.",
-    )
-    glow_lr = sb.select_slider(
-        "Glow learning rate",
-        _LRS,
-        value=_D.glow_lr,
-        key="glow_lr",
-        bind=URL,
-        format_func=lambda v: f"{v:g}",
-        help="Glow's own (it is unstable above about 3e-3). Applies live.",
-    )
-    average = sb.toggle(
-        "Show the averaged weights",
-        value=_D.average,
-        key="average",
-        bind=URL,
-        help="On: the density, samples and NLL are those of the running average of the "
-        f"weights over about the last {AVERAGE_STEPS} steps, which sits closer to the optimum "
-        f"than "
-        "the last step at a high learning rate. Off: the last step's weights (a single "
-        "Step then shows its whole effect). Applies live, without a reset.",
-    )
-    compiled = sb.toggle(
-        "Fast training step",
-        value=_D.compiled,
-        key="compiled",
-        bind=URL,
-        help="Trains the i-ResNet's exact loss fast. With ELU (the default) a C kernel built "
-        "for this machine computes loss and gradient in one pass: about 3x the steps per "
-        "second of the compiled graph, nothing to wait for. Other activations go through "
-        "torch.compile (a few graphs of four blocks each, about twice the eager step): it "
-        "compiles in the background (about half a minute the first time for an "
-        "architecture and batch size on this machine, seconds after) while training goes on "
-        "uncompiled; the status line says when it is done. On by default where a C++ compiler "
-        "is found (IRESNET_COMPILE=0 starts it off). Exact log-det only. Applies live, without a "
-        "reset.",
-    )
-    batch, seed, grid = _D.batch, _D.seed, _D.grid
-    if rare:
-        batch = sb.select_slider(
-            "Batch size", _BATCHES, value=_D.batch, key="batch", bind=URL, persist_state=keep
-        )
-        seed = sb.number_input(
-            "Seed", 0, 10_000, _D.seed, key="seed", bind=URL, persist_state=keep
-        )
-        grid = sb.select_slider(
-            "Density grid (n × n)", _GRIDS, value=_D.grid, key="grid", bind=URL, persist_state=keep
-        )
-    else:
-        batch = st.session_state.get("batch", batch)
-        seed = st.session_state.get("seed", seed)
-        grid = st.session_state.get("grid", grid)
-    speed = sb.select_slider(
-        "Speed",
-        list(SPEEDS),
-        value=_D.speed,
-        key="speed",
-        bind=URL,
-        help="Training time per model per redraw; slow motion: one step per redraw.",
-    )
-    pretrained = sb.toggle(
-        "Start from the pre-trained model",
-        value=True,
-        key="pretrained",
-        bind=URL,
-        help="Off: start from scratch (a fresh initialisation).",
-    )
-    max_bad = _D.max_bad
-    if rare:
-        max_bad = sb.number_input(
-            "Stop training after this many non-finite steps in a row",
-            1,
-            1000,
-            _D.max_bad,
-            key="max_bad",
-            bind=URL,
-            persist_state=keep,
-            help="A step whose loss, gradient or update is not finite is skipped (the last "
-            "good parameters stay); this many in a row pause training.",
-        )
-    else:
-        max_bad = st.session_state.get("max_bad", max_bad)
-    return (
-        Settings(
-            dataset=dataset,
-            models=models,
-            c=float(c),
-            unconstrained=bool(unconstrained),
-            estimator=estimator,
-            N=int(n_terms),
-            probes=int(probes),
-            probe=probe,
-            blocks=int(blocks),
-            width=int(width),
-            activation=activation,
-            lr=float(lr),
-            glow_lr=float(glow_lr),
-            batch=int(batch),
-            average=bool(average),
-            compiled=bool(compiled),
-            seed=int(seed),
-            pretrained=bool(pretrained),
-            speed=speed,
-            grid=int(grid),
-            max_bad=int(max_bad or MAX_BAD_STEPS),
-        ),
-        upload,
-        slot,
-    )
+    for section in SECTIONS:
+        st.sidebar.header(section)
+        for c in PLAYGROUND:
+            if c.section != section:
+                continue
+            values[c.key] = render_control(
+                c, presentation, disabled=c.key == "c" and bool(values.get("unconstrained"))
+            )
+            if c.key == "dataset" and values["dataset"] == CUSTOM:
+                up = st.sidebar.file_uploader(
+                    "Your points (CSV, two columns)", type=["csv", "txt"], key="upload"
+                )
+                if up is not None:
+                    upload = (up.getvalue(), up.name)
+                slot = st.sidebar.empty()  # the upload's error or hint goes here
+    return Settings(**values), upload, slot  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ buttons
@@ -424,14 +184,8 @@ def _step() -> None:
 def _reset() -> None:
     pg = _pg()
     pg.reset()
-    pg.notes.append(
-        "Reset: models back to step 0"
-        + (
-            " (from the pre-trained checkpoint where one exists)."
-            if pg.settings.pretrained
-            else "."
-        )
-    )
+    where = " (from the pre-trained checkpoint where one exists)" if pg.settings.pretrained else ""
+    pg.notes.append(Note("reset", f"Reset: models back to step 0{where}."))
 
 
 def _transport(pg: Playground) -> None:
@@ -504,19 +258,9 @@ def _status(run, view, pg: Playground) -> str:
         else "Lip n/a (Glow)",
         f"{run.parameters:,} parameters",
     ]
-    compile_state = run.trainer.compile_state
-    if getattr(run.trainer, "native", False):
-        parts.append(
-            "C kernel step ✓"
-            if run.cfg.logdet == "exact"
-            else "C kernel step (exact log-det only: torch now)"
-        )
-    elif compile_state is not None:
-        parts.append(
-            _COMPILE_STATUS[compile_state]
-            if compile_state != "compiled" or run.cfg.logdet == "exact"
-            else "compiled step (exact log-det only: uncompiled now)"
-        )
+    parts.append(_engine_word(run))
+    if len(pg.shown_runs) > 1:
+        parts.append(f"budget: {pg.settings.budget}")
     if run.skipped:
         parts.append(f":orange[{run.skipped:,} non-finite steps skipped]")
     tb = truncation_bound(run.cfg)
@@ -530,6 +274,40 @@ def _status(run, view, pg: Playground) -> str:
         )
         parts.append(inv)
     return " · ".join(parts)
+
+
+def _origin(run) -> str:
+    """Where the model's weights come from, with the budget a checkpoint was trained for."""
+    if run.origin == "pre-trained":
+        return (
+            f"pre-trained, {run.pretrained_steps:,} steps"
+            if run.pretrained_steps
+            else ("pre-trained")
+        )
+    return {"uploaded": "from your checkpoint"}.get(run.origin, "from scratch")
+
+
+def _standing(run) -> Standing:
+    """The model's place in the comparison sentence: all its steps (pre-trained ones too), its
+    training time in this session, its test NLL."""
+    nll = run.metrics.get("test_nll")
+    return Standing(
+        MODEL_LABELS[run.model],
+        run.pretrained_steps + run.step,
+        float(run.trainer.wall_time),
+        None if nll is None else float(nll),
+    )
+
+
+def _engine_word(run) -> str:
+    """Which engine trains the model, and why not the C engine where it does not."""
+    trainer = run.trainer
+    if trainer.engine == "C kernel":
+        return "C kernel ✓"
+    if trainer.native:  # the engine takes the flow, not this estimator
+        return f"torch ({run.cfg.logdet} log-det: the C kernel trains the exact one)"
+    reason = trainer.engine_reason or "torch asked for"
+    return f"torch ({reason})"
 
 
 def _downloads(chart, key: str) -> None:
@@ -566,7 +344,7 @@ def _live() -> None:
     was_playing = pg.playing
     t0 = time.perf_counter()
     if pg.playing:
-        with ic.torch_threads(TRAIN_THREADS):
+        with torch_threads(TRAIN_THREADS):
             pg.tick()
     train_s = time.perf_counter() - t0
     warnings_box = st.container()  # a stable place: the charts below keep theirs (see render)
@@ -599,17 +377,14 @@ def _live() -> None:
     for run, col in zip(runs, st.columns(len(runs))):
         view = run.view  # computed (once) by playground_charts_of above
         with col:
-            st.markdown(
-                f"### {MODEL_LABELS[run.model]}"
-                + {"pre-trained": " · *pre-trained*", "uploaded": " · *from your checkpoint*"}.get(
-                    run.origin, " · *from scratch*"
-                )
-            )
+            st.markdown(f"### {MODEL_LABELS[run.model]} · *{_origin(run)}*")
             st.caption(_status(run, view, pg))
             test = run.metrics.get("test_nll")
             if test is None and run.history.get("test_nll"):
                 test = run.history["test_nll"][-1]
             st.markdown(gap_text(test, pg.entropy))
+    if len(runs) > 1:
+        st.markdown(comparison_text([_standing(r) for r in runs], pg.entropy, pg.settings.budget))
     for i, (run, col) in enumerate(zip(runs, st.columns(len(runs)))):
         with col:
             mine = list(zip(("density", "samples", "nll"), charts[3 * i : 3 * i + 3]))
@@ -660,8 +435,10 @@ def _in_timed_tick() -> bool:
 def render() -> None:
     """Draw the Playground page (call from the ``st.Page``)."""
     presentation = is_presentation()
+    link_notes = apply_link(PLAYGROUND)  # before the widgets: what the link meant, said out loud
     settings, upload, slot = _sidebar(presentation)
     pg = _pg(settings)
+    pg.notes.extend(Note("link", text, text.split("=")[0]) for text in link_notes)
     if slot is not None:
         err = handle_upload(pg, *upload) if upload else None
         if err:
@@ -690,12 +467,10 @@ def render() -> None:
             f"**{dataset_label(pg.dataset)}**. Move a slider, press Play."
         )
     notes, noted = pg.pending_notes()
-    latest: dict[str, str] = {}  # one note per subject: fast slider drags make several resets
-    for n in notes:
-        latest[n.split(" ")[0]] = n
+    latest = {n.key: n for n in notes}  # one per topic and model: fast slider drags make several
     notes_box = st.container()
     for n in latest.values():
-        notes_box.info(n, icon=":material/restart_alt:")
+        notes_box.info(n.text, icon=_NOTE_ICONS.get(n.topic, ":material/info:"))
     _transport(pg)
     st.html(_NO_STALE_CSS)
     run_every = TICK_S if pg.playing else None

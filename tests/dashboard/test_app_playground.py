@@ -438,53 +438,71 @@ def test_status_gives_the_step_size_the_warm_up_ramps_towards_then_the_one_taken
     assert _step_size(tr) == f"lr now {0.06 / (1 + 3010 / 1000) ** 0.5:.2g}"
 
 
-def test_fast_step_toggles_live_onto_the_c_kernel_for_an_elu_flow_and_says_so():
-    at = _app(models="Both", **SMALL)
+@pytest.mark.parametrize("activation", ["elu", "lipswish"])
+def test_the_engine_switches_live_between_the_c_kernel_and_torch_and_says_so(activation):
+    """The shipped default trains through the C engine; switching to torch (and back) keeps the
+    models, their steps and their weights, and the status line names the engine."""
+    at = _app(models="Both", activation=activation, **SMALL)
     at.button(key="step").click().run()
     runs = _pg(at).runs
     trainer = runs["iresnet"].trainer
-    assert not trainer.native and trainer.compile_state is None
-    at.toggle(key="compiled").set_value(True).run()
+    assert trainer.engine == "C kernel" or activation != "elu"
+    at.segmented_control(key="engine").set_value("torch").run()
     _ok(at)
     assert _pg(at).runs["iresnet"] is runs["iresnet"] and _counter(at) == [1, 1]  # no reset
-    assert (
-        trainer.native and trainer.compile_state is None
-    )  # nothing compiles: the kernel takes it
-    assert not runs["glow"].trainer.native
-    assert any("training through the C kernel" in i.value for i in at.info)
+    assert trainer.engine == "torch" and runs["glow"].trainer.engine == "torch"
+    assert any("Training engine torch asked for" in i.value for i in at.info)
+    texts = [c.value for c in at.caption]
+    assert any("torch (torch asked for" in t for t in texts), texts
     before = [p.detach().clone() for p in trainer.flow.parameters()]
+    at.segmented_control(key="engine").set_value("C kernel").run()
     at.button(key="step").click().run()
     _ok(at)
     assert _counter(at) == [2, 2]
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.flow.parameters()))
+    if trainer.engine == "C kernel":
+        assert any("C kernel ✓" in c.value for c in at.caption)
+
+
+def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step():
+    """The default budget: each Play tick advances both models by the same number of steps, and
+    the status line and the sentence under the charts say so."""
+    at = _app(models="Both", pretrained="false", **SMALL)
+    pg = _pg(at)
+    assert pg.settings.budget == "equal steps"
+    for _ in range(3):
+        pg.tick(0.2)
+    steps = [r.step for r in pg.shown_runs]
+    assert steps[0] == steps[1] > 3  # the first tick measures the paces, the next ones use them
+    at.button(key="step").click().run()
+    _ok(at)
+    assert _counter(at) == [steps[0] + 1] * 2
+    assert any("budget: equal steps" in c.value for c in at.caption)
     assert any(
-        not torch.equal(a, p) for a, p in zip(before, trainer.flow.parameters())
-    )  # the kernel's step moved them
-    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    assert any("C kernel step ✓" in t for t in texts), texts
-    at.toggle(key="compiled").set_value(False).run()
-    assert not trainer.native and any("uncompiled step again" in i.value for i in at.info)
-
-
-def test_compiled_step_toggles_live_compiles_aside_and_says_so():
-    # LipSwish: the C kernel has ELU only, so the fast step is torch.compile's graph
-    at = _app(models="Both", activation="lipswish", **SMALL)
-    at.button(key="step").click().run()
-    runs = _pg(at).runs
-    assert runs["iresnet"].trainer.compile_state is None
-    at.toggle(key="compiled").set_value(True).run()
-    _ok(at)
-    assert _pg(at).runs["iresnet"] is runs["iresnet"] and _counter(at) == [1, 1]  # no reset
-    trainer = runs["iresnet"].trainer
-    assert trainer.compile_state in ("compiling", "compiled")
-    assert runs["glow"].trainer.compile_state is None  # Glow has no compiled step
-    assert any("compiling its training step in the background" in i.value for i in at.info)
-    assert trainer._compiled.wait(timeout=300)
-    at.button(key="step").click().run()
-    _ok(at)
-    assert trainer.compile_state == "compiled" and _counter(at) == [2, 2]
-    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    assert any("compiled step ✓" in t for t in texts), texts
-    at.toggle(key="compiled").set_value(False).run()
-    assert trainer.compile_state is None and any(
-        "uncompiled step again" in i.value for i in at.info
+        m.value.startswith(f"After {steps[0] + 1:,} steps each: i-ResNet") for m in at.markdown
     )
+
+
+def test_equal_time_gives_each_model_its_own_steps_and_the_nll_curve_seconds():
+    at = _app(models="Both", pretrained="false", budget="equal time", **SMALL)
+    pg = _pg(at)
+    assert pg.budget_in_time
+    pg.tick(0.3)
+    at.run()
+    _ok(at)
+    assert any("budget: equal time" in c.value for c in at.caption)
+    assert any(m.value.startswith("After about") for m in at.markdown)
+    nll = [s for s in _specs(at) if s["layout"]["title"]["text"].endswith("NLL")]
+    assert nll and all(s["layout"]["xaxis"]["title"]["text"] == "seconds of training" for s in nll)
+
+
+def test_a_link_out_of_range_or_in_other_words_opens_what_it_meant_and_says_so():
+    at = _app(
+        models="iresnet", c="5", blocks="abc", **{k: v for k, v in SMALL.items() if k != "blocks"}
+    )
+    _ok(at)
+    pg = _pg(at)
+    assert pg.settings.models == "iresnet" and pg.settings.c == 0.99
+    infos = " ".join(i.value for i in at.info)
+    assert "c=5 is above 0.99: using 0.99." in infos
+    assert "blocks=abc is not a number" in infos

@@ -6,8 +6,8 @@ import doctest
 
 import pytest
 
-import iresnet_core as ic
 from dashboard import settings
+from dashboard.control_list import read_link
 from dashboard.settings import Settings, describe, truncation_bound, what_changed
 
 
@@ -51,22 +51,51 @@ def test_what_changed_names_the_fields_since_the_last_note():
     assert what_changed(now, moved, now) == "c 0.85 → 0.8"
 
 
-def test_the_compiled_step_starts_on_where_it_can_and_the_environment_can_turn_it_off(monkeypatch):
-    from dashboard.settings import COMPILE_ENV, compiled_by_default
+def test_the_c_engine_is_the_default_and_a_link_can_ask_for_torch():
+    assert Settings().engine == "C kernel" and Settings().native
+    values, notes = read_link({"engine": "TORCH"})
+    assert values == {"engine": "torch"} and notes == []
+    assert not Settings(engine="torch").native
 
-    monkeypatch.delenv(COMPILE_ENV, raising=False)
-    monkeypatch.setenv("CXX", "g++")
-    assert (
-        ic.compiler_missing() is None
-    )  # this machine has gcc (the compiled step's tests need it too)
-    assert compiled_by_default() is True and Settings().compiled is True
-    for off in ("0", "off", "False", " no "):
-        monkeypatch.setenv(COMPILE_ENV, off)
-        assert compiled_by_default() is False and Settings().compiled is False
-    monkeypatch.setenv(COMPILE_ENV, "1")
-    monkeypatch.setenv("CXX", "no-such-compiler-here")
-    assert ic.compiler_missing() == "no C++ compiler (no-such-compiler-here) on this machine"
-    # no C++ compiler, but a C one: the C training kernel still makes the step fast
-    assert ic.native.compiler_found() and compiled_by_default() is True
-    monkeypatch.setattr(ic.native, "compiler_found", lambda: False)  # and with neither: off
-    assert compiled_by_default() is False
+
+@pytest.mark.parametrize(
+    "params, values, note",
+    [
+        ({"models": "iresnet"}, {"models": "i-ResNet"}, None),
+        ({"models": "I-RESNET"}, {"models": "i-ResNet"}, None),
+        ({"Dataset": "Moons"}, {"dataset": "moons"}, None),
+        ({"c": "5"}, {"c": 0.99}, "c=5 is above 0.99: using 0.99."),
+        ({"c": "0.001"}, {"c": 0.05}, "c=0.001 is below 0.05: using 0.05."),
+        ({"blocks": "100000"}, {"blocks": 64}, "blocks=100000 is above 64: using 64."),
+        ({"blocks": "2.5"}, {"blocks": 2}, "blocks=2.5 is not a whole number: using 2."),
+        ({"lr": "abc"}, {"lr": 0.06}, "lr=abc is not a number: using 0.06."),
+        ({"lr": "0.05"}, {"lr": 0.06}, "lr=0.05 is not one of the choices: using 0.06."),
+        ({"width": "100"}, {"width": 128}, "width=100 is not one of the choices: using 128."),
+        ({"average": "no"}, {"average": False}, None),
+        (
+            {"average": "maybe"},
+            {"average": True},
+            "average=maybe is not true or false: using True.",
+        ),
+        ({"estimator": "magic"}, {"estimator": "exact"}, "estimator=magic is not one of"),
+    ],
+)
+def test_links_accept_tokens_and_labels_and_clamp_out_of_range_values_with_a_note(
+    params, values, note
+):
+    got, notes = read_link(params)
+    assert got == values
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith(note)
+
+
+def test_every_control_s_default_reads_back_from_its_own_link():
+    """A link written by the controls themselves opens the same settings, with no note."""
+    from dashboard.control_list import PLAYGROUND
+
+    for c in PLAYGROUND:
+        raw = c.fmt(c.default) if c.widget == "select_slider" else str(c.default)
+        value, note = c.parse(raw.lower() if c.widget == "toggle" else raw)
+        assert note is None and value == c.default, (c.key, raw, value, note)

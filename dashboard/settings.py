@@ -69,11 +69,10 @@ class Settings:
     blocks: int = _DEFAULT_CFG.n_blocks
     width: int = _DEFAULT_CFG.hidden[0]
     activation: str = _DEFAULT_CFG.activation
-    #: the i-ResNet's starting step size, which decays as ``lr / sqrt(1 + t / ic.LR_DECAY)``:
-    #: near-identity blocks, the running average of the weights and the decay let it fit fastest
-    #: here (benchmarks, issue 6; ``iresnet_core.training.trainer.LR_DECAY`` has the numbers)
+    #: each model's starting step size, its tuned default (``ic.DEFAULT_LR``; the schedule that
+    #: follows is ``ic.DEFAULT_LR_DECAY``'s; the tuning table is in docs/benchmarks.md)
     lr: float = ic.DEFAULT_LR["iresnet"]
-    glow_lr: float = ic.DEFAULT_LR["glow"]  # Glow's own, constant (ic.DEFAULT_LR says why)
+    glow_lr: float = ic.DEFAULT_LR["glow"]
     batch: int = 500
     average: bool = (
         True  #: show the running average of the weights (ic.Trainer's eval_flow); applies live
@@ -96,8 +95,8 @@ class Settings:
         return float(self.glow_lr if model == "glow" else self.lr)
 
     def lr_decay_for(self, model: str) -> float | None:
-        """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)``; Glow's lr is
-        constant."""
+        """``tau`` of ``model``'s step-size decay ``lr / sqrt(1 + t / tau)`` (``None``: constant):
+        the model's tuned default, ``ic.DEFAULT_LR_DECAY``."""
         return ic.DEFAULT_LR_DECAY[model]
 
     @property

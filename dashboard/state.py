@@ -79,8 +79,7 @@ __all__ = [
 ]
 
 #: points drawn from a toy set, a fifth held out (as ``python -m iresnet_core train`` draws them):
-#: with the decaying step size, 4000 points overfit (checkerboard after 2000 steps 0.207 nats from
-#: its entropy on fresh points, 0.174 with 20,000; issue 6)
+#: with the decaying step size fewer points overfit (see docs/benchmarks.md)
 N_DATA = 20000
 #: a checkpoint that does not say how long it was trained carries on at ``lr / 3``, the step size
 #: after this many steps of the decay (``ic.LR_DECAY``)
@@ -418,13 +417,14 @@ class Playground:
 
     def _equal_steps(self, budget: float) -> int:
         """The steps each model takes this tick under "equal steps": the models' joint budget
-        (``budget`` each) over the sum of their seconds per step so far (1 before any step)."""
+        (``budget`` each) over the sum of their seconds per step in their last bursts (1 step
+        before every model has one)."""
         per_step = 0.0
         for run in self.shown_runs:
-            trainer = run.trainer
-            if trainer.step_count == 0 or trainer.wall_time <= 0:
+            rate = run.metrics.get("steps_per_s")
+            if not rate or not rate > 0:
                 return 1
-            per_step += trainer.wall_time / trainer.step_count
+            per_step += 1.0 / rate
         return max(1, int(budget * len(self.shown_runs) / per_step))
 
     def _burst(self, budget: float) -> dict[str, dict[str, Any]]:

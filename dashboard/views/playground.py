@@ -34,9 +34,8 @@ __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 STATE_KEY = "playground"
 TICK_S = 0.1  # run_every while playing; ticks that take longer simply run back to back
 # Bursts train on one torch thread: the browser rendering the charts shares the two cores, and a
-# step of many small parallel operations stalls at every barrier whose second thread it has taken.
-# Measured in the server with the default "Both" view: the i-ResNet's rate inside its bursts went
-# from 11 to 35 steps/s, the Glow's stayed at about 90 (iresnet_core.training.threads, issue 6).
+# step of many small parallel operations stalls at every barrier whose second thread it has taken
+# (iresnet_core/training/threads.py; docs/benchmarks.md).
 TRAIN_THREADS = 1
 REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at most this often
 #: A full-page run while playing (the Play click, any control moved during Play) ends with this

@@ -2,9 +2,9 @@
 
 Every parallel torch operation meets its OpenMP team at a barrier, so with two threads on two
 cores a single step waits whenever another process (a browser rendering the charts) has taken one
-of the cores. A training step of many small operations meets that barrier hundreds of times:
-measured in the Playground's server with the default "Both" view, the i-ResNet trained at 11
-steps/s inside its bursts with two threads and at 35 with one (issue 6, ``docs/benchmarks.md``).
+of the cores. A training step of many small operations meets that barrier hundreds of times, so
+the trainer runs the C engine's step (whose threads are its own) and the Playground its bursts on
+one torch thread (see docs/benchmarks.md).
 
 Example:
     >>> import torch

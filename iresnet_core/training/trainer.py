@@ -108,9 +108,10 @@ def _restore_state(
 
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float | None) -> float:
     """The global L2 norm of ``grads`` (``torch.nn.utils.get_total_norm``); when it exceeds
-    ``max_norm`` every gradient is scaled by ``max_norm / norm`` in place
-    (``torch.nn.utils.clip_grads_with_norm_``; ``None``: never). A non-finite norm leaves the
-    gradients alone: the step is discarded anyway.
+    ``max_norm`` every gradient is scaled by ``max_norm / norm`` in place (one
+    ``torch._foreach_mul_``, as ``torch.nn.utils.clip_grads_with_norm_`` scales the gradients of
+    parameters; ``None``: never). A non-finite norm leaves the gradients alone: the step is
+    discarded anyway.
 
     Example:
         >>> g = [torch.tensor([3.0, 4.0])]
@@ -119,11 +120,10 @@ def clip_grad_norm(grads: list[torch.Tensor], max_norm: float | None) -> float:
     """
     if not grads:
         return 0.0
-    norm = torch.nn.utils.get_total_norm(grads)
-    value = float(norm)
-    if max_norm is not None and math.isfinite(value) and value > max_norm:
-        torch.nn.utils.clip_grads_with_norm_(grads, max_norm, norm)
-    return value
+    norm = float(torch.nn.utils.get_total_norm(grads))
+    if max_norm is not None and math.isfinite(norm) and norm > max_norm:
+        torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+    return norm
 
 
 class Trainer:

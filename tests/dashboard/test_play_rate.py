@@ -51,7 +51,10 @@ def test_no_rate_from_too_short_a_span():
 
 
 def test_playground_ticks_feed_each_models_rate():
-    pg = Playground(Settings(models="both", blocks=2, width=16, pretrained=False))
+    # equal time: each model trains for the tick's budget in a burst of its own
+    pg = Playground(
+        Settings(models="both", blocks=2, width=16, pretrained=False, budget="equal time")
+    )
     pg.playing = True
     seen = []  # (time, steps of each model) after each tick, as the page would read the counter
     for _ in range(4):

@@ -93,10 +93,10 @@ def test_warmup_bounds_adams_first_steps_on_trained_weights():
     ic.Trainer(trained, DATA, lr=1e-2, seed=0).step(100)
     state = {k: v.clone() for k, v in trained.state_dict().items()}
     lr = 2e-2
-    cold = ic.Trainer(trained, DATA, lr=lr, seed=1)
+    cold = ic.Trainer(trained, DATA, lr=lr, seed=1, lr_decay=None)  # the subject: the warm-up
     assert _max_move(cold) == pytest.approx(lr, rel=1e-3)  # the jolt the warm-up prevents
     trained.load_state_dict(state)
-    warm = ic.Trainer(trained, DATA, lr=lr, seed=1, warmup=10)
+    warm = ic.Trainer(trained, DATA, lr=lr, seed=1, warmup=10, lr_decay=None)
     assert lr / 10 * 0.99 < _max_move(warm) <= lr / 10 * (1 + 1e-5)
     _max_move(warm)
     assert warm.lr == lr and warm.optimizer.param_groups[0]["lr"] == pytest.approx(lr * 2 / 10)
@@ -138,9 +138,15 @@ def test_step_size_decays_as_lr_over_root_of_one_plus_t_over_tau():
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(
         lr / math.sqrt(4 + 3 / tau)
     )  # ramp done
-    constant = ic.Trainer(small(), DATA, lr=lr, seed=0)
+    constant = ic.Trainer(small(), DATA, lr=lr, seed=0, lr_decay=None)
     constant.step(30)
     assert constant.step_size == constant.optimizer.param_groups[0]["lr"] == lr
+    # the default is the model's own schedule (the i-ResNet's decays)
+    default = ic.Trainer(small(), DATA, seed=0)
+    assert (
+        default.lr == ic.DEFAULT_LR["iresnet"]
+        and default.lr_decay == ic.DEFAULT_LR_DECAY["iresnet"]
+    )
     for bad in (0, -1.0, math.nan, "10"):
         with pytest.raises(ValueError, match="lr_decay"):
             ic.Trainer(small(), DATA, lr_decay=bad)
@@ -251,7 +257,7 @@ def test_history_is_bounded_and_keeps_the_newest():
 
 
 def test_trainer_history_grows_per_call():
-    trainer = ic.Trainer(small(), DATA, seed=0, history_points=10)
+    trainer = ic.Trainer(small(), DATA, seed=0, history_points=10, eval_every_s=0)
     for _ in range(30):
         trainer.step(1)
     assert len(trainer.history) <= 10

@@ -327,8 +327,8 @@ class Standing:
 def comparison_text(standings: Sequence[Standing], entropy: float | None, budget: str) -> str:
     """One plain sentence comparing the models at the same budget, e.g. ``"After 2,000 steps
     each: i-ResNet 0.040 nats from perfect, Glow 0.310."``; ``budget`` is ``"equal steps"`` or
-    ``"equal time"``. Where the steps differ under equal steps (a model was reset), it says each
-    model's own count instead of "each".
+    ``"equal time"``. Where the steps differ under equal steps (checkpoints trained apart, or a
+    model reset), it says each model's own count instead of "each".
 
     Example:
         >>> comparison_text([Standing("i-ResNet", 2000, 30.0, 2.874), Standing("Glow", 2000, 9.0,
@@ -356,7 +356,7 @@ def comparison_text(standings: Sequence[Standing], entropy: float | None, budget
     if len({s.steps for s in standings}) == 1:
         return f"After {first.steps:,} steps each: {first.label} {first_gap}, {rest}."
     parts = [f"{s.label} after {s.steps:,} steps {gap(s)}" for s in standings]
-    return "Not an equal budget (a model was reset): " + "; ".join(parts) + "."
+    return "Not the same number of steps (pre-trained or reset apart): " + "; ".join(parts) + "."
 
 
 #: The NLL chart's x-axis titles: the Playground's budget decides which axis (equal steps: the

@@ -292,7 +292,8 @@ class Trainer:
     def engine(self) -> str:
         """``"C kernel"`` when the next step runs in the C engine, else ``"torch"`` (then
         :attr:`engine_reason`, or the log-det estimator, says why)."""
-        return "C kernel" if self._native is not None and self._native.applies() else "torch"
+        exact = self.flow.cfg.logdet == "exact"  # (an ActNorm's first batch is torch's: its init)
+        return "C kernel" if self._native is not None and exact else "torch"
 
     @property
     def lr(self) -> float:

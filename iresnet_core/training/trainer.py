@@ -27,7 +27,7 @@ import torch
 from iresnet_core.flows.flow import Flow
 from iresnet_core.kernels.compiled_nll import CompiledNLL
 from iresnet_core.kernels.flat_params import FlatParameters
-from iresnet_core.kernels.nll import NativeNLL, not_native
+from iresnet_core.kernels.nll import NativeNLL, training_engine
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
 from iresnet_core.training.averaging import RunningAverage
 from iresnet_core.training.history import History
@@ -231,7 +231,11 @@ class Trainer:
         self._flat = FlatParameters([p for p in flow.parameters() if p.requires_grad])
         # after the flat parameters: the compiled graph takes the parameters as they are bound now
         self._compiled: CompiledNLL | None = None
-        self._native = NativeNLL(flow, self._flat) if native and not_native(flow) is None else None
+        self._native = (
+            NativeNLL(flow, self._flat)
+            if native and training_engine(flow, estimator=False)[1] is None
+            else None
+        )
         self._loss = flow.nll
         self.set_compile(compile)
         self.optimizer = torch.optim.Adam([self._flat.data], lr=lr, fused=True)
@@ -279,7 +283,9 @@ class Trainer:
         (``True``), or not (``False``: the ``compile`` mode's loss again); see the ``native``
         argument."""
         self._native = (
-            NativeNLL(self.flow, self._flat) if on and not_native(self.flow) is None else None
+            NativeNLL(self.flow, self._flat)
+            if on and training_engine(self.flow, estimator=False)[1] is None
+            else None
         )
         self.set_compile(self._compile_mode)
 

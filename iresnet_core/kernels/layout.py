@@ -57,6 +57,7 @@ __all__ = [
     "of_block",
     "on_flat",
     "mlp_refusal",
+    "refusal",
     "ACTIVATIONS",
     "MAX_WIDTH",
     "MAX_MAPS",
@@ -239,6 +240,29 @@ class _Copies:
 
     def vector(self) -> np.ndarray:
         return torch.cat(self.chunks).contiguous().numpy()
+
+
+def refusal(layers: Sequence[nn.Module]) -> str | None:
+    """Why the kernels cannot lay ``layers`` out (a layer, activation, width or depth they lack),
+    or ``None`` when they can; the weights' dtype and the spectral normalisation are not looked
+    at (each kernel asks for its own).
+
+    Example:
+        >>> import iresnet_core as ic
+        >>> refusal(ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(300,))).layers)
+        'the C kernels take hidden layers up to 256 wide'
+    """
+    writer = _Writer(lambda t: 0)
+    try:
+        writer.layers(
+            layers,
+            lambda b: writer.block(
+                [(lin.weight, lin.bias, None) for lin in b.g.linears], b.g.act.name
+            ),
+        )
+    except Refused as e:
+        return str(e)
+    return None
 
 
 @torch.no_grad()

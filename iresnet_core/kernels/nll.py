@@ -1,23 +1,26 @@
-"""The i-ResNet's exact training loss through the C kernel ``train2d.c``: loss and gradient in
-one pass, without torch's autograd; and :func:`training_engine`, which says which engine trains a
-flow, and why not the kernel.
+"""A 2D flow's exact training loss through the C kernel ``train2d.c``, the i-ResNet's and Glow's:
+loss and gradient in one pass, without torch's autograd; and :func:`training_engine`, which says
+which engine trains a flow, and why not the kernel.
 
-The loss is :meth:`iresnet_core.flows.flow.Flow.nll` in ``"exact"`` mode (Behrmann et al. 2019,
-eq. 1 with each block's ``ln |det(I + J_g)|`` as the 2 x 2 determinant, the soft spectral rule
-``W / max(1, sigma / c)`` of Sec. 3.1 with the power iteration's vectors), its gradient written out
-by hand in the kernel (``train2d.c``'s header). :class:`NativeNLL` is a drop-in for the trainer's
-loss: a differentiable scalar whose backward puts the kernel's gradient into the flat parameter
-vector's gradient, so Adam, clipping and the running average go on as before. The flow is laid
-out once (:func:`iresnet_core.kernels.layout.on_flat`) and its weights read from the trainer's
-vector at every call.
+The loss is :meth:`iresnet_core.flows.flow.Flow.nll`: for the i-ResNet in ``"exact"`` mode
+(Behrmann et al. 2019, eq. 1 with each block's ``ln |det(I + J_g)|`` as the 2 x 2 determinant,
+the soft spectral rule ``W / max(1, sigma / c)`` of Sec. 3.1 with the power iteration's vectors),
+for Glow (Kingma & Dhariwal 2018, Sec. 3) with the ActNorms', LU maps' and couplings' exact
+log-dets; its gradient written out by hand in the kernel (``train2d.c``'s header).
+:class:`NativeNLL` is a drop-in for the trainer's loss: a differentiable scalar whose backward
+puts the kernel's gradient into the flat parameter vector's gradient, so Adam, clipping and the
+running average go on as before. The flow is laid out once
+(:func:`iresnet_core.kernels.layout.on_flat`) and its weights read from the trainer's vector at
+every call.
 
-Where it applies: a 2D float32 i-ResNet of residual blocks with any of the Playground's
-activations (ELU, tanh, softplus, LipSwish) and ActNorms, spectral normalisation by power
-iteration, hidden widths up to :data:`iresnet_core.kernels.layout.MAX_WIDTH`, the exact log-det,
-the ActNorms initialised (their data-dependent first batch goes through torch), in training with
-a gradient to take. Elsewhere, and on a machine without a C compiler, the given fallback loss runs;
-:func:`training_engine` says which in words. No compile to wait for: the library builds in about
-a second. What it gives against torch: docs/benchmarks.md.
+Where it applies: 2D float32 flows of residual blocks with any of the Playground's activations
+(ELU, tanh, softplus, LipSwish), ActNorms, and Glow's LU maps and affine couplings (ELU
+conditioner, bounded log-scale); spectral normalisation by power iteration, hidden widths up to
+:data:`iresnet_core.kernels.layout.MAX_WIDTH`, the exact log-det, the ActNorms initialised (their
+data-dependent first batch goes through torch), in training with a gradient to take. Elsewhere,
+and on a machine without a C compiler, the given fallback loss runs; :func:`training_engine` says
+which, in words. No compile to wait for: the library builds in seconds, once per machine. What it
+gives against torch: docs/benchmarks.md.
 
 Example:
     >>> import torch, iresnet_core as ic
@@ -25,8 +28,8 @@ Example:
     >>> name, why = training_engine(flow)
     >>> (name, why) == ("C kernel", None) or name == "torch"
     True
-    >>> training_engine(ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(8,))))[1]
-    'the C kernel trains i-ResNets (residual blocks and ActNorms); Glow trains through torch'
+    >>> training_engine(ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), logdet="series")))[1]
+    "the log-det estimator is 'series': the C kernel computes the exact 2 x 2 determinant only"
     >>> loss = NativeNLL(flow) if name == "C kernel" else flow.nll
     >>> _ = flow.nll(torch.randn(64, 2))  # ActNorm's first batch
     >>> loss(torch.randn(64, 2)).shape
@@ -44,15 +47,18 @@ from torch import Tensor
 
 from iresnet_core.flows.actnorm import ActNorm
 from iresnet_core.flows.flow import Flow
+from iresnet_core.flows.glow import AffineCoupling, InvertibleLinearLU
 from iresnet_core.flows.iresnet import InvertibleResidualBlock
 from iresnet_core.kernels import build
 from iresnet_core.kernels.flat_params import FlatParameters
-from iresnet_core.kernels.layout import mlp_refusal, on_flat
+from iresnet_core.kernels.layout import on_flat, refusal
 
 __all__ = ["NativeNLL", "training_engine", "C_KERNEL", "TORCH"]
 
 #: :func:`training_engine`'s names.
 C_KERNEL, TORCH = "C kernel", "torch"
+#: The layers ``train2d.c`` trains.
+_LAYERS = (InvertibleResidualBlock, ActNorm, InvertibleLinearLU, AffineCoupling)
 
 #: Points per worker below which one thread does the whole batch (a thread's hand-off costs more).
 MIN_SHARE = 128
@@ -68,8 +74,8 @@ def _pool() -> ThreadPoolExecutor:
 
 def training_engine(flow: Flow, estimator: bool = True) -> tuple[str, str | None]:
     """Which engine takes ``flow``'s training step: ``("C kernel", None)``, or ``("torch", why)``
-    with the reason in words (not 2D, not an i-ResNet, a width or depth the kernel lacks,
-    normalisation by SVD, float64, the log-det estimator not exact, no C compiler, ...).
+    with the reason in words (not 2D, a layer, width or depth the kernel lacks, normalisation by
+    SVD, float64, the log-det estimator not exact, no C compiler, ...).
 
     With ``estimator=False`` the log-det estimator, a live setting that :meth:`NativeNLL.applies`
     reads at every step, is left out: whether a :class:`NativeNLL` can be made for ``flow``.
@@ -89,30 +95,23 @@ def _refusal(flow: Flow, estimator: bool) -> str | None:
     if flow.dim != 2:
         return f"the C kernel trains 2D flows, this one is {flow.dim}D"
     layers = list(flow.layers)
-    blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
-    if not blocks or any(not isinstance(m, (InvertibleResidualBlock, ActNorm)) for m in layers):
-        return (
-            "the C kernel trains i-ResNets (residual blocks and ActNorms); Glow trains through "
-            "torch"
-        )
+    if not all(isinstance(m, _LAYERS) for m in layers):
+        return "the C kernel trains i-ResNets and Glow (blocks, ActNorm, LU maps, couplings)"
+    reason = refusal(layers)
+    if reason is not None:
+        return reason
     params = list(flow.parameters())
     if any(p.dtype != torch.float32 for p in params):
         return "the C kernel trains float32 flows, this one is float64"
     if not all(p.requires_grad for p in params):
         return "some of the flow's parameters are frozen: the C kernel trains them all"
-    iterations = set()
-    for block in blocks:
-        linears = block.g.linears
-        reason = mlp_refusal([tuple(lin.weight.shape) for lin in linears], block.g.act.name)
-        if reason is not None:
-            return reason
-        constrained = [lin for lin in linears if lin.coeff is not None]
-        if any(lin.exact for lin in constrained):
-            return "spectral normalisation by SVD: the C kernel normalises by power iteration"
-        iterations |= {lin.n_power_iter for lin in constrained}
-    if len(iterations) > 1:
+    blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
+    constrained = [lin for b in blocks for lin in b.g.linears if lin.coeff is not None]
+    if any(lin.exact for lin in constrained):
+        return "spectral normalisation by SVD: the C kernel normalises by power iteration"
+    if len({lin.n_power_iter for lin in constrained}) > 1:
         return "the blocks run different numbers of power iterations: the C kernel runs one count"
-    if estimator and flow.cfg.logdet != "exact":
+    if estimator and blocks and flow.cfg.logdet != "exact":
         return (
             f"the log-det estimator is {flow.cfg.logdet!r}: the C kernel computes the exact "
             "2 x 2 determinant only"
@@ -153,6 +152,7 @@ class NativeNLL:
         self.fallback = fallback or flow.nll
         self.workers = max(1, int(workers))
         self._layers = list(flow.layers)
+        self._blocks = any(isinstance(m, InvertibleResidualBlock) for m in self._layers)
         self._layout = on_flat(self._layers, self.flat)
         self._meta, self._consts = self._layout.meta, self._layout.consts
         self._maps = self._layout.maps
@@ -172,10 +172,11 @@ class NativeNLL:
         self._sync_uv()
 
     def applies(self) -> bool:
-        """Whether the next call takes the kernel: exact log-det, a gradient to take, ActNorms
-        initialised (their first batch sets them, through torch)."""
+        """Whether the next call takes the kernel: the exact log-det (where the flow has residual
+        blocks; Glow's is exact by construction), a gradient to take, ActNorms initialised (their
+        first batch sets them, through torch)."""
         return (
-            self.flow.cfg.logdet == "exact"
+            (self.flow.cfg.logdet == "exact" or not self._blocks)
             and torch.is_grad_enabled()
             and all(bool(m.initialized) for m in self._layers if isinstance(m, ActNorm))
         )

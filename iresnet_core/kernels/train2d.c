@@ -1,32 +1,37 @@
-/* The i-ResNet's exact training loss and its gradient in one pass: the training step's kernel.
+/* A 2D flow's exact training loss and its gradient in one pass: the training step's kernel, for the
+ * i-ResNet and for Glow.
  *
  * Built and loaded by iresnet_core/kernels/build.py; used by iresnet_core/kernels/nll.py
  * (NativeNLL), which falls back to torch's loss wherever this does not apply
- * (kernels.training_engine says which, and why). The loss is the torch path's (Flow.nll in exact
- * mode): the mean over the batch of
- *     -log p(x) = -log N(F(x); 0, I) - sum_blocks ln |det(I + J_g)| - sum_actnorms sum(log_scale)
- * (Behrmann et al. 2019, eq. 1 with eq. 2's log-det taken exactly, the 2 x 2 determinant), each
- * block's weights under the soft spectral rule W / max(1, sigma / c), sigma = u^T W v with the
- * power iteration's u, v held fixed (Sec. 3.1), each block's Jacobian J_g = W_L D_{L-1} ... D_1 W_1
- * carried through the MLP as two tangents beside the values (Sec. 3; the tile of mlp_tile.h, with
- * any of its activations). The gradient is written out by hand (the backward of that forward:
- * J_g is computed, not differentiated, so the backward needs phi'' once), with respect to the raw
- * weights: through the rule,
+ * (kernels.training_engine says which, and why). The loss is the torch path's (Flow.nll): the
+ * mean over the batch of -log p(x) = -log N(F(x); 0, I) - sum_layers ln |det J_layer|
+ * (Behrmann et al. 2019, eq. 1), with
+ *   - each residual block's ln |det(I + J_g)| exact (eq. 2's log-det, the 2 x 2 determinant),
+ *     its weights under the soft spectral rule W / max(1, sigma / c), sigma = u^T W v with the
+ *     power iteration's u, v held fixed (Sec. 3.1), J_g = W_L D_{L-1} ... D_1 W_1 carried through
+ *     the MLP as two tangents beside the values (Sec. 3; the tile of mlp_tile.h, any of its
+ *     activations);
+ *   - ActNorm's sum(log_scale), and for Glow (Kingma & Dhariwal 2018, Sec. 3) the LU map's
+ *     sum(log_s) with W = P L U', and the affine coupling's bounded log-scale
+ *     s = bound tanh(raw / bound) from its ELU conditioner (the same tile, values only).
+ * The gradient is written out by hand (the backward of that forward: J_g is computed, not
+ * differentiated, so the backward needs phi'' once), with respect to the raw weights: through
+ * the rule,
  *     dL/dW = (c / sigma) G - (c / sigma^2) <G, W> u v^T     when sigma > c, else G,
  * G the gradient with respect to the normalised weights.
  *
  * How: P points travel together in vector registers: a forward pass with values only, then
- * layer by layer backwards over all tiles, each block recomputed from its stored input with
- * values, tangents and log-det, and its gradient accumulated lane-wise in vectors that stay in
- * cache while every tile passes through that block.
+ * layer by layer backwards over all tiles, each block or coupling recomputed from its stored
+ * input, and its gradient accumulated lane-wise in vectors that stay in cache while every tile
+ * passes through that layer.
  *
  * Layout (float32): x is n x 2, row-major; params is the trainer's flat parameter vector and
- * meta layout.h's description of the layers (residual blocks and ActNorms only here), with each
- * constrained map's u, v offsets into uv and its coefficient c in consts. grad (same layout as
- * params) receives wt times the gradient of the sum over the points, added to what it holds; the
- * return value is the sum over the points of -log p(x) (the caller divides by the batch; wt is
- * 1 / batch for the mean). power_iter_2d, at the start of a training step, advances uv by the
- * step's power iterations before the loss reads it.
+ * meta layout.h's description of the layers, with each constrained map's u, v offsets into uv
+ * and its coefficient c (and each coupling's bound) in consts. grad (same layout as params)
+ * receives wt times the gradient of the sum over the points, added to what it holds; the return
+ * value is the sum over the points of -log p(x) (the caller divides by the batch; wt is 1 / batch
+ * for the mean). power_iter_2d, at the start of a training step, advances uv by the step's power
+ * iterations before the loss reads it.
  */
 #include <math.h>
 #include <stdint.h>
@@ -43,15 +48,16 @@
 
 #define P LANES
 
-/* meta as layers (residual blocks and ActNorms only); -1 when it is malformed or holds others. */
+/* meta as layers; -1 when it is malformed. */
 static int parse(int n_layers, const int *meta, Layer *out)
 {
-    if (parse_layers(n_layers, meta, out) != 0)
-        return -1;
-    for (int i = 0; i < n_layers; i++)
-        if (out[i].kind != LAYER_BLOCK && out[i].kind != LAYER_ACTNORM)
-            return -1;
-    return 0;
+    return parse_layers(n_layers, meta, out);
+}
+
+/* Whether the layer holds an MLP (a residual block or a coupling's conditioner). */
+static inline int has_mlp(const Layer *ly)
+{
+    return ly->kind == LAYER_BLOCK || ly->kind == LAYER_COUPLING;
 }
 
 /* Values only: x <- x + g(x) through the normalised weights wn. */
@@ -68,23 +74,20 @@ static void block_values_any(vr *x, const Layer *ly, const float *wn)
     WITH_ACT(ly->act, block_values, x, ly, wn);
 }
 
-/* One block's backward on a tile. In: its input x, the adjoint gy of its output, the points'
- * weights wt (0 in padding lanes). Out: the adjoint of x in gy; the block's -ln|det| summed over
- * the n_valid first lanes added to *loss; the gradient with respect to its normalised weights
- * added lane-wise to acc (per map: W then b, vectors). work: 7 vectors per hidden unit, then
- * 9 MAXW of scratch. */
-ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid,
-                                  double *loss, const Layer *ly, const float *wn, vr *acc,
-                                  vr *work)
+/* The backward of mlp_tile's pass on a tile, the MLP of `ly` with its stored forward in keep
+ * (mlp_tile's layout: a, h, s = phi'(a), P_0, P_1, T_0, T_1 per hidden layer). In: its input x
+ * (w[0] values), the adjoint gg[2] of its output g and, with nt = 2, the adjoint jb[4] of its
+ * Jacobian J_g (J00, J01, J10, J11), which reaches the weights through the tangents and, by
+ * d phi'(a) / da = phi''(a), the pre-activations. Out: the adjoint of x in gx (w[0] values),
+ * the gradient with respect to the weights added lane-wise to acc (per map: W then b). Scratch:
+ * 9 MAXW vectors after the stored layers. */
+ALWAYS_INLINE void mlp_backward(int act, int nt, const Layer *ly, const float *wn, const vr *x,
+                                const vr *gg, const vr *jb, vr *gx, vr *acc, vr *keep)
 {
     const int *w = ly->w;
     int L = ly->L;
-    /* the forward again (mlp_tile), keeping per hidden layer l: a, h, s = phi'(a),
-     * P_i = d a / d x_i, T_i = s P_i */
-    vr xin[2] = {x0, x1}, g[2], j0[2], j1[2];
-    mlp_tile(act, 2, ly, wn, xin, g, j0, j1, work);
     vr *st[MAXL];
-    vr *p = work;
+    vr *p = keep;
     for (int l = 1; l < L; l++) {
         st[l] = p;
         p += 7 * w[l];
@@ -96,27 +99,10 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
 #define P1_(l) (st[l] + 4 * w[l])
 #define T0_(l) (st[l] + 5 * w[l])
 #define T1_(l) (st[l] + 6 * w[l])
-    /* the last map gave g and J_g; ln |det(I + J_g)| and its adjoint
-     * wt * d(-ln|det|)/dJ = -wt (I + J)^-T */
-    int m = w[L - 1];
-    const float *W = wn + ly->lin[5 * (L - 1)];
-    const vr *h = H_(L - 1), *t0 = T0_(L - 1), *t1 = T1_(L - 1);
-    vr j00 = j0[0], j01 = j1[0], j10 = j0[1], j11 = j1[1];
-    vr m00 = 1.0f + j00, m11 = 1.0f + j11;
-    vr det = m00 * m11 - j01 * j10;
-    float d[P];
-    memcpy(d, &det, sizeof d);
-    for (int q = 0; q < n_valid; q++)
-        *loss -= log(fabs((double)d[q]));
-    vr c = where(wt != 0.0f, wt / det, (vr){}); /* padding lanes: no adjoint, even where det = 0 */
-    vr jb00 = -c * m11, jb01 = c * j10, jb10 = c * j01, jb11 = -c * m00;
-    vr g0 = *gy0, g1 = *gy1; /* y = x + g: the adjoint of g is gy's */
-    /* adjoints of the last hidden layer's h and T_i, reusing the stored A as scratch is not
-     * possible (needed below), so they live after the stored layers */
+    /* adjoints of the current hidden layer's h and T_i, of the layer below's, and of a and P_i */
     vr *hb = p, *tb0 = p + MAXW, *tb1 = p + 2 * MAXW;
     vr *hbn = p + 3 * MAXW, *tbn0 = p + 4 * MAXW, *tbn1 = p + 5 * MAXW;
     vr *ab = p + 6 * MAXW, *pb0 = p + 7 * MAXW, *pb1 = p + 8 * MAXW;
-    /* acc offsets per map */
     vr *accW[MAXL + 1], *accb[MAXL + 1];
     {
         vr *q = acc;
@@ -127,12 +113,22 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
             q += w[l];
         }
     }
+    /* the last map: g = W_L h + b_L, J = W_L T */
+    int m = w[L - 1];
+    const float *W = wn + ly->lin[5 * (L - 1)];
+    const vr *h = H_(L - 1), *t0 = T0_(L - 1), *t1 = T1_(L - 1);
+    vr g0 = gg[0], g1 = gg[1];
     for (int k = 0; k < m; k++) {
-        accW[L][k] += g0 * h[k] + jb00 * t0[k] + jb01 * t1[k];
-        accW[L][m + k] += g1 * h[k] + jb10 * t0[k] + jb11 * t1[k];
+        vr w0 = g0 * h[k], w1 = g1 * h[k];
         hb[k] = W[k] * g0 + W[m + k] * g1;
-        tb0[k] = W[k] * jb00 + W[m + k] * jb10;
-        tb1[k] = W[k] * jb01 + W[m + k] * jb11;
+        if (nt) {
+            w0 += jb[0] * t0[k] + jb[1] * t1[k];
+            w1 += jb[2] * t0[k] + jb[3] * t1[k];
+            tb0[k] = W[k] * jb[0] + W[m + k] * jb[2];
+            tb1[k] = W[k] * jb[1] + W[m + k] * jb[3];
+        }
+        accW[L][k] += w0;
+        accW[L][m + k] += w1;
     }
     accb[L][0] += g0;
     accb[L][1] += g1;
@@ -140,29 +136,30 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
         int n = w[l];
         const vr *a = A_(l), *s = S_(l), *q0 = P0_(l), *q1 = P1_(l);
         for (int k = 0; k < n; k++) { /* h = phi(a), T_i = s P_i with s = phi'(a) */
-            vr sb = tb0[k] * q0[k] + tb1[k] * q1[k];
-            vr curv = act_second(act, a[k], H_(l)[k], s[k]);
-            ab[k] = hb[k] * s[k] + sb * curv;
-            pb0[k] = tb0[k] * s[k];
-            pb1[k] = tb1[k] * s[k];
+            ab[k] = hb[k] * s[k];
+            if (nt) {
+                vr sb = tb0[k] * q0[k] + tb1[k] * q1[k];
+                ab[k] += sb * act_second(act, a[k], H_(l)[k], s[k]);
+                pb0[k] = tb0[k] * s[k];
+                pb1[k] = tb1[k] * s[k];
+            }
             accb[l][k] += ab[k];
         }
+        int mm = w[l - 1];
+        const float *Wl = wn + ly->lin[5 * (l - 1)];
         if (l == 1) { /* a_1 = W_1 x + b_1, P_1 = W_1's columns */
-            const float *W1 = wn + ly->lin[0];
-            vr gx0 = {}, gx1 = {};
-            for (int k = 0; k < n; k++) {
-                accW[1][2 * k] += ab[k] * x0 + pb0[k];
-                accW[1][2 * k + 1] += ab[k] * x1 + pb1[k];
-                gx0 += W1[2 * k] * ab[k];
-                gx1 += W1[2 * k + 1] * ab[k];
-            }
-            *gy0 = g0 + gx0;
-            *gy1 = g1 + gx1;
+            for (int i = 0; i < mm; i++)
+                gx[i] = (vr){};
+            for (int k = 0; k < n; k++)
+                for (int i = 0; i < mm; i++) {
+                    vr gw = ab[k] * x[i];
+                    if (nt) gw += i == 0 ? pb0[k] : pb1[k];
+                    accW[1][mm * k + i] += gw;
+                    gx[i] += Wl[mm * k + i] * ab[k];
+                }
             break;
         }
         /* a_l = W_l h_{l-1} + b_l, P_l = W_l T_{l-1} */
-        int mm = w[l - 1];
-        const float *Wl = wn + ly->lin[5 * (l - 1)];
         const vr *hp = H_(l - 1), *tp0 = T0_(l - 1), *tp1 = T1_(l - 1);
         vr *G = accW[l];
         for (int j = 0; j < mm; j++)
@@ -171,24 +168,46 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
         for (; k + KB <= n; k += KB) {
             vr a_[KB], p0_[KB], p1_[KB];
             for (int q = 0; q < KB; q++) {
-                a_[q] = ab[k + q]; p0_[q] = pb0[k + q]; p1_[q] = pb1[k + q];
+                a_[q] = ab[k + q];
+                if (nt) {
+                    p0_[q] = pb0[k + q];
+                    p1_[q] = pb1[k + q];
+                }
             }
             for (int j = 0; j < mm; j++) {
-                vr hj = hp[j], u0 = tp0[j], u1 = tp1[j];
-                vr sh = hbn[j], s0 = tbn0[j], s1 = tbn1[j];
+                vr hj = hp[j], sh = hbn[j];
+                vr u0 = {}, u1 = {}, s0 = {}, s1 = {};
+                if (nt) {
+                    u0 = tp0[j]; u1 = tp1[j]; s0 = tbn0[j]; s1 = tbn1[j];
+                }
                 for (int q = 0; q < KB; q++) {
                     float cw = Wl[(k + q) * mm + j];
-                    G[(k + q) * mm + j] += a_[q] * hj + p0_[q] * u0 + p1_[q] * u1;
-                    sh += cw * a_[q]; s0 += cw * p0_[q]; s1 += cw * p1_[q];
+                    vr gw = a_[q] * hj;
+                    sh += cw * a_[q];
+                    if (nt) {
+                        gw += p0_[q] * u0 + p1_[q] * u1;
+                        s0 += cw * p0_[q];
+                        s1 += cw * p1_[q];
+                    }
+                    G[(k + q) * mm + j] += gw;
                 }
-                hbn[j] = sh; tbn0[j] = s0; tbn1[j] = s1;
+                hbn[j] = sh;
+                if (nt) {
+                    tbn0[j] = s0; tbn1[j] = s1;
+                }
             }
         }
         for (; k < n; k++) {
             for (int j = 0; j < mm; j++) {
                 float cw = Wl[k * mm + j];
-                G[k * mm + j] += ab[k] * hp[j] + pb0[k] * tp0[j] + pb1[k] * tp1[j];
-                hbn[j] += cw * ab[k]; tbn0[j] += cw * pb0[k]; tbn1[j] += cw * pb1[k];
+                vr gw = ab[k] * hp[j];
+                hbn[j] += cw * ab[k];
+                if (nt) {
+                    gw += pb0[k] * tp0[j] + pb1[k] * tp1[j];
+                    tbn0[j] += cw * pb0[k];
+                    tbn1[j] += cw * pb1[k];
+                }
+                G[k * mm + j] += gw;
             }
         }
         vr *t;
@@ -205,10 +224,75 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
 #undef T1_
 }
 
+/* One residual block's backward on a tile. In: its input x, the adjoint gy of its output, the
+ * points' weights wt (0 in padding lanes). Out: the adjoint of x in gy; the block's -ln|det|
+ * summed over the n_valid first lanes added to *loss; the gradient with respect to its normalised
+ * weights added lane-wise to acc (per map: W then b, vectors). work: 7 vectors per hidden unit,
+ * then 9 MAXW of scratch. */
+ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid,
+                                  double *loss, const Layer *ly, const float *wn, vr *acc,
+                                  vr *work)
+{
+    /* the forward again, keeping every hidden layer; then ln |det(I + J_g)| and its adjoint
+     * wt * d(-ln|det|)/dJ = -wt (I + J)^-T */
+    vr xin[2] = {x0, x1}, g[2], j0[2], j1[2];
+    mlp_tile(act, 2, ly, wn, xin, g, j0, j1, work);
+    vr j00 = j0[0], j01 = j1[0], j10 = j0[1], j11 = j1[1];
+    vr m00 = 1.0f + j00, m11 = 1.0f + j11;
+    vr det = m00 * m11 - j01 * j10;
+    float d[P];
+    memcpy(d, &det, sizeof d);
+    for (int q = 0; q < n_valid; q++)
+        *loss -= log(fabs((double)d[q]));
+    vr c = where(wt != 0.0f, wt / det, (vr){}); /* padding lanes: no adjoint, even where det = 0 */
+    vr jb[4] = {-c * m11, c * j10, c * j01, -c * m00};
+    vr gg[2] = {*gy0, *gy1}, gx[2]; /* y = x + g: the adjoint of g is gy's */
+    mlp_backward(act, 2, ly, wn, xin, gg, jb, gx, acc, work);
+    *gy0 = gg[0] + gx[0];
+    *gy1 = gg[1] + gx[1];
+}
+
 static void block_backward_any(vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid, double *loss,
                                const Layer *ly, const float *wn, vr *acc, vr *work)
 {
     WITH_ACT(ly->act, block_backward, x0, x1, gy0, gy1, wt, n_valid, loss, ly, wn, acc, work);
+}
+
+/* One affine coupling (Kingma & Dhariwal 2018, Sec. 3.3) forward on a tile: the conditioning
+ * coordinate x[parity] through the ELU MLP to (raw, t), s = bound tanh(raw / bound), the other
+ * coordinate x exp(s) + t. Returns s (the layer's log-det at each point); th gets tanh(raw/bound). */
+static inline vr coupling_values(vr *x, const Layer *ly, const float *wn, float bound, vr *th,
+                                 vr *keep)
+{
+    int c = ly->arg[0];
+    vr g[2];
+    mlp_tile(ACT_ELU, 0, ly, wn, &x[c], g, 0, 0, keep);
+    *th = vtanh(g[0] / bound);
+    vr s = bound * *th;
+    x[1 - c] = x[1 - c] * vexp(s) + g[1];
+    return s;
+}
+
+/* One affine coupling's backward on a tile: its input x, the adjoint gy of its output (replaced
+ * by the adjoint of x), wt as block_backward's; its -log-det, -s, summed over the valid lanes
+ * into *loss; the conditioner's gradient into acc. */
+static void coupling_backward(const vr *x, vr *gy, vr wt, int n_valid, double *loss,
+                              const Layer *ly, const float *wn, float bound, vr *acc, vr *work)
+{
+    int c = ly->arg[0];
+    vr y[2] = {x[0], x[1]}, th;
+    vr s = coupling_values(y, ly, wn, bound, &th, work);
+    float sl[P];
+    memcpy(sl, &s, sizeof sl);
+    for (int q = 0; q < n_valid; q++)
+        *loss -= sl[q];
+    vr es = vexp(s), gt = gy[1 - c];
+    /* y_t = x_t e^s + t: the adjoints of raw (through s = bound tanh(raw / bound), the log-det's
+     * -wt included) and of the shift t */
+    vr gg[2] = {(gt * x[1 - c] * es - wt) * (1.0f - th * th), gt}, gx[1];
+    mlp_backward(ACT_ELU, 0, ly, wn, &x[c], gg, 0, gx, acc, work);
+    gy[1 - c] = gt * es;
+    gy[c] += gx[0];
 }
 
 static inline float lanes_sum(vr v)
@@ -217,6 +301,51 @@ static inline float lanes_sum(vr v)
     memcpy(a, &v, sizeof a);
     for (int q = 0; q < P; q++) s += a[q];
     return s;
+}
+
+/* An LU linear map's W = P L U' (Kingma & Dhariwal 2018, Sec. 3.2; layout.h) into out[0..3]
+ * row-major, and U''s diagonal s_i = sign_i exp(log_s_i) into out[4..5]. */
+static void lu_weight(const Layer *ly, const float *params, float *out)
+{
+    const float *ls = params + ly->arg[5];
+    float l = params[ly->arg[3]], u = params[ly->arg[4]];
+    float s0 = (float)ly->arg[1] * expf(ls[0]), s1 = (float)ly->arg[2] * expf(ls[1]);
+    float r0[2] = {s0, u}, r1[2] = {l * s0, l * u + s1}; /* the rows of M = L U' */
+    const float *a = ly->arg[0] ? r1 : r0, *b = ly->arg[0] ? r0 : r1;
+    out[0] = a[0]; out[1] = a[1]; out[2] = b[0]; out[3] = b[1];
+    out[4] = s0; out[5] = s1;
+}
+
+/* An LU linear map's backward over all tiles: y = W x, log |det W| = sum(log_s) at every point.
+ * xs: the layer's stored inputs (2 vectors per tile, `stride` vectors apart); adj: the adjoints,
+ * replaced by those of x. G = sum gy x^T reaches lower, upper and log_s through W = P L U':
+ * with G_M = P^T G, d/dlower = G_M10 s0 + G_M11 upper, d/dupper = G_M01 + G_M11 lower,
+ * d/dlog_s0 = (G_M00 + G_M10 lower) s0, d/dlog_s1 = G_M11 s1 (minus wt per point, the log-det). */
+static void lu_backward(const Layer *ly, const float *W, const float *params, const vr *xs,
+                        int64_t stride, vr *adj, int64_t tiles, int64_t n, float wt, double *loss,
+                        float *grad)
+{
+    vr g00 = {}, g01 = {}, g10 = {}, g11 = {};
+    for (int64_t t = 0; t < tiles; t++) {
+        vr x0 = xs[t * stride], x1 = xs[t * stride + 1];
+        vr a0 = adj[2 * t], a1 = adj[2 * t + 1];
+        g00 += a0 * x0; g01 += a0 * x1;
+        g10 += a1 * x0; g11 += a1 * x1;
+        adj[2 * t] = W[0] * a0 + W[2] * a1;
+        adj[2 * t + 1] = W[1] * a0 + W[3] * a1;
+    }
+    const float *ls = params + ly->arg[5];
+    *loss -= (double)n * ((double)ls[0] + ls[1]);
+    double G[4] = {lanes_sum(g00), lanes_sum(g01), lanes_sum(g10), lanes_sum(g11)};
+    if (ly->arg[0]) { /* P^T G: the rows exchanged back */
+        double r[2] = {G[0], G[1]};
+        G[0] = G[2]; G[1] = G[3]; G[2] = r[0]; G[3] = r[1];
+    }
+    double l = params[ly->arg[3]], u = params[ly->arg[4]], s0 = W[4], s1 = W[5];
+    grad[ly->arg[3]] += (float)(G[2] * s0 + G[3] * u);
+    grad[ly->arg[4]] += (float)(G[1] + G[3] * l);
+    grad[ly->arg[5]] += (float)((G[0] + G[2] * l) * s0 - (double)wt * (double)n);
+    grad[ly->arg[5] + 1] += (float)(G[3] * s1 - (double)wt * (double)n);
 }
 
 static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta,
@@ -250,9 +379,10 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
     if (parse(n_layers, meta, layers) != 0) { free(layers); return NAN; }
     /* the normalised weights: W / max(1, sigma / c), everything else as it is */
     float *wn = malloc(sizeof(float) * (size_t)n_params);
+    float *lu = malloc(sizeof(float) * 6 * (size_t)(n_layers > 0 ? n_layers : 1));
     int n_maps = 0, most_acc = 4, most_work = 0;
     for (int i = 0; i < n_layers; i++)
-        if (layers[i].kind == LAYER_BLOCK) {
+        if (has_mlp(&layers[i])) {
             int acc = mlp_size(&layers[i]), work = 0;
             for (int l = 1; l < layers[i].L; l++) work += 7 * layers[i].w[l];
             n_maps += layers[i].L;
@@ -266,11 +396,14 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
     vr *acc = aligned_alloc(64, sizeof(vr) * (size_t)most_acc);
     vr *work = aligned_alloc(64, sizeof(vr) * (size_t)(most_work + 9 * MAXW));
     double loss = NAN;
-    if (!wn || !sigma || !scale || !stored || !adj || !acc || !work)
+    if (!wn || !lu || !sigma || !scale || !stored || !adj || !acc || !work)
         goto out;
     memcpy(wn, params, sizeof(float) * (size_t)n_params);
+    for (int i = 0; i < n_layers; i++)
+        if (layers[i].kind == LAYER_LINEAR)
+            lu_weight(&layers[i], params, lu + 6 * i);
     for (int i = 0, k = 0; i < n_layers; i++) {
-        if (layers[i].kind != LAYER_BLOCK) continue;
+        if (!has_mlp(&layers[i])) continue;
         for (int l = 1; l <= layers[i].L; l++, k++) {
             const int *lin = layers[i].lin + 5 * (l - 1);
             int no = layers[i].w[l], ni = layers[i].w[l - 1];
@@ -307,11 +440,20 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
         for (int i = 0; i < n_layers; i++) {
             stored[(t * n_layers + i) * 2] = x0;
             stored[(t * n_layers + i) * 2 + 1] = x1;
-            if (layers[i].kind == LAYER_BLOCK) {
-                vr xt[2] = {x0, x1};
-                block_values_any(xt, &layers[i], wn);
+            const Layer *ly = &layers[i];
+            if (ly->kind == LAYER_BLOCK || ly->kind == LAYER_COUPLING) {
+                vr xt[2] = {x0, x1}, th;
+                if (ly->kind == LAYER_BLOCK)
+                    block_values_any(xt, ly, wn);
+                else
+                    coupling_values(xt, ly, wn, consts[ly->arg[1]], &th, 0);
                 x0 = xt[0];
                 x1 = xt[1];
+            } else if (ly->kind == LAYER_LINEAR) {
+                const float *W = lu + 6 * i;
+                vr y0 = W[0] * x0 + W[1] * x1;
+                x1 = W[2] * x0 + W[3] * x1;
+                x0 = y0;
             } else {
                 const float *bias = wn + layers[i].arg[0], *ls = wn + layers[i].arg[1];
                 x0 = (x0 + bias[0]) * expf(ls[0]);
@@ -358,6 +500,11 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
             grad[ly->arg[1] + 1] += lanes_sum(gl1);
             continue;
         }
+        if (ly->kind == LAYER_LINEAR) {
+            lu_backward(ly, lu + 6 * i, params, stored + 2 * i, 2 * n_layers, adj, tiles, n, wt,
+                        &loss, grad);
+            continue;
+        }
         int n_acc = mlp_size(ly);
         memset(acc, 0, sizeof(vr) * (size_t)n_acc);
         for (int64_t t = 0; t < tiles; t++) {
@@ -367,13 +514,18 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
             for (int q = 0; q < np; q++) wl[q] = wt;
             vr wv;
             memcpy(&wv, wl, sizeof wv);
-            block_backward_any(stored[(t * n_layers + i) * 2], stored[(t * n_layers + i) * 2 + 1], &adj[2 * t],
-                           &adj[2 * t + 1], wv, np, &loss, ly, wn, acc, work);
+            const vr *xs = &stored[(t * n_layers + i) * 2];
+            if (ly->kind == LAYER_BLOCK)
+                block_backward_any(xs[0], xs[1], &adj[2 * t], &adj[2 * t + 1], wv, np, &loss, ly,
+                                   wn, acc, work);
+            else
+                coupling_backward(xs, &adj[2 * t], wv, np, &loss, ly, wn, consts[ly->arg[1]], acc,
+                                  work);
         }
         /* lane sums, then through the spectral rule to the raw weights */
         int k0 = 0;
         for (int j = 0; j < i; j++)
-            if (layers[j].kind == LAYER_BLOCK) k0 += layers[j].L;
+            if (has_mlp(&layers[j])) k0 += layers[j].L;
         const vr *q = acc;
         for (int l = 1; l <= ly->L; l++) {
             const int *lin = ly->lin + 5 * (l - 1);
@@ -398,6 +550,7 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
 out:
     free(layers);
     free(wn);
+    free(lu);
     free(sigma);
     free(scale);
     free(stored);

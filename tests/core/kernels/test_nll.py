@@ -87,6 +87,38 @@ def test_loss_and_gradient_are_torchs(cfg, shake, n, activation):
     assert torch.allclose(g, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
 
 
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ic.FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=1),
+        ic.FlowConfig(model="glow", n_blocks=3, hidden=(5, 7, 3), actnorm=False, seed=2),
+        ic.FlowConfig(model="glow", n_blocks=2, hidden=(40,), scale_bound=0.5, seed=3),
+    ],
+)
+@pytest.mark.parametrize("n", [777, 16, 1])
+def test_glows_loss_and_gradient_are_torchs(cfg, n):
+    """Glow's step (Kingma & Dhariwal 2018, Sec. 3): ActNorm, the LU map through W = P L U' to its
+    lower, upper and log_s, the affine coupling's bounded log-scale and ELU conditioner, both
+    parities, against autograd."""
+    flow = _flow(cfg, 0.3)
+    assert training_engine(flow) == ("C kernel", None)
+    ref, g_ref, out, g = _both(flow, DATA[:n])
+    assert out == pytest.approx(ref, rel=1e-5, abs=1e-5)
+    assert float((g - g_ref).norm() / g_ref.norm()) < 2e-5
+    assert torch.allclose(g, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
+
+
+def test_the_glow_flows_compared_hold_both_permutations_and_parities():
+    flows = [
+        _flow(ic.FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=s), 0.3)
+        for s in (1, 2, 3)
+    ]
+    swaps = {float(m.perm[0, 0]) == 0.0 for f in flows for m in f.layers if hasattr(m, "perm")}
+    signs = {float(s) for f in flows for m in f.layers if hasattr(m, "perm") for s in m.sign_s}
+    parities = {m.parity for f in flows for m in f.layers if hasattr(m, "parity")}
+    assert swaps == {True, False} and signs == {1.0, -1.0} and parities == {0, 1}
+
+
 def _subnormal_product() -> float:
     """1e-38 * 0.01 in float32: 1e-40, a subnormal, or 0.0 where the thread flushes them to
     zero."""
@@ -138,10 +170,14 @@ def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards(n_po
     assert max(moved) > 1e-2
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "glow"])
 def test_a_trainer_on_the_kernel_takes_torchs_steps(activation):
     data = ic.datasets.sample("8gaussians", 2000, seed=0)
-    cfg = ic.FlowConfig(n_blocks=4, hidden=(16, 16), seed=5, activation=activation)
+    cfg = ic.FlowConfig(n_blocks=4, hidden=(16, 16), seed=5)
+    if activation == "glow":
+        cfg = dataclasses.replace(cfg, model="glow")
+    else:
+        cfg = dataclasses.replace(cfg, activation=activation)
     runs = {}
     for on in (False, True):
         tr = ic.Trainer(ic.build_flow(cfg), data, lr=1e-2, batch_size=200, seed=0, native=on)
@@ -173,7 +209,10 @@ def test_where_the_kernel_does_not_apply_the_loss_is_torchs():
 @pytest.mark.parametrize(
     "make, words",
     [
-        (lambda: ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(8,))), "Glow"),
+        (
+            lambda: ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(300,))),
+            "up to 256",
+        ),
         (
             lambda: ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), spectral="exact")),
             "SVD",

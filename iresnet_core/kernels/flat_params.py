@@ -2,9 +2,12 @@
 
 The default flow holds 256 parameter tensors of 2 to 1024 numbers each. Adam, the gradient's norm,
 zeroing the gradients and the running average of the weights each went over that list tensor by
-tensor: 2.3 ms of a 22 ms training step (issue 6, ``docs/benchmarks.md``). With every parameter a
-view of one buffer and every gradient a view of another, each of those is one operation on one
-tensor. Adam and the average are elementwise, so the numbers are the same as tensor by tensor.
+tensor, a noticeable share of a training step (issue 6; see docs/benchmarks.md). With every
+parameter a view of one buffer and every gradient a view of another, each of those is one
+operation on one tensor. Adam and the average are elementwise, so the numbers are the same as
+tensor by tensor. The C training kernel (:mod:`iresnet_core.kernels.nll`) reads the weights from
+the one buffer and writes its gradient into the other, through offsets that
+:func:`iresnet_core.kernels.layout.on_flat` takes from :attr:`FlatParameters.params`' order.
 
 Autograd accumulates into an existing ``.grad`` in place, so the backward pass writes straight
 into the flat gradient; :meth:`FlatParameters.zero_grad` zeroes it in one operation (where

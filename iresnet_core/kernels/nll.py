@@ -1,33 +1,38 @@
-"""The i-ResNet's exact training loss through the compiled C kernel ``train2d.c``: loss and
-gradient in one pass, without torch's autograd.
+"""A 2D flow's exact training loss through the C kernel ``train2d.c``, the i-ResNet's and Glow's:
+loss and gradient in one pass, without torch's autograd; and :func:`training_engine`, which says
+which engine trains a flow, and why not the kernel.
 
-The loss is :meth:`iresnet_core.flows.flow.Flow.nll` in ``"exact"`` mode (Behrmann et al. 2019, eq.
-1 with each block's ``ln |det(I + J_g)|`` as the 2 x 2 determinant, the soft spectral rule
-``W / max(1, sigma / c)`` of Sec. 3.1 with the power iteration's vectors), its gradient written out
-by hand in the kernel (``train2d.c``'s header). :class:`NativeNLL` is a drop-in for the trainer's
-loss: a differentiable scalar whose backward puts the kernel's gradient into the flat parameter
-vector's gradient, so Adam, clipping and the running average go on as before.
+The loss is :meth:`iresnet_core.flows.flow.Flow.nll`: for the i-ResNet in ``"exact"`` mode
+(Behrmann et al. 2019, eq. 1 with each block's ``ln |det(I + J_g)|`` as the 2 x 2 determinant,
+the soft spectral rule ``W / max(1, sigma / c)`` of Sec. 3.1 with the power iteration's vectors),
+for Glow (Kingma & Dhariwal 2018, Sec. 3) with the ActNorms', LU maps' and couplings' exact
+log-dets; its gradient written out by hand in the kernel (``train2d.c``'s header).
+:class:`NativeNLL` is a drop-in for the trainer's loss: a differentiable scalar whose backward
+puts the kernel's gradient into the flat parameter vector's gradient, so Adam, clipping and the
+running average go on as before. The flow is laid out once
+(:func:`iresnet_core.kernels.layout.on_flat`) and its weights read from the trainer's vector at
+every call.
 
-Where it applies: a 2D float32 i-ResNet of residual blocks with ELU and ActNorms (the Playground's
-default flow and every variation of its sliders but the activation and the estimator), spectral
-normalisation by power iteration, hidden widths up to
-:data:`iresnet_core.kernels.native.MAX_WIDTH`, the ActNorms initialised (their data-dependent first
-batch goes through torch), in training with a gradient to take. Elsewhere, and on a machine without
-a C compiler, the given fallback loss runs.
-
-What it gives (the default flow, batch 500, two cores): loss and gradient in 3.6-3.8 ms, a whole
-trainer step in about 7 ms against 17-20 through the compiled torch graph (the power iteration in
-the kernel too: 8.2-8.9 ms with torch's in the same runs); at the issue's 8 blocks of 2-128-128-2
-it is at least as fast as the compiled graph (``docs/benchmarks.md``). No compile to wait
-for: the kernels build in about a second, where the graph took 30-40 s on an empty cache.
+Where it applies: 2D float32 flows of residual blocks with any of the Playground's activations
+(ELU, tanh, softplus, LipSwish), ActNorms, and Glow's LU maps and affine couplings (ELU
+conditioner, bounded log-scale); spectral normalisation by power iteration, hidden widths up to
+:data:`iresnet_core.kernels.layout.MAX_WIDTH`, the exact log-det, the ActNorms initialised (their
+data-dependent first batch goes through torch), in training with a gradient to take. Elsewhere,
+and on a machine without a C compiler, the given fallback loss runs; :func:`training_engine` says
+which, in words. No compile to wait for: the library builds in seconds, once per machine. What it
+gives against torch: docs/benchmarks.md.
 
 Example:
     >>> import torch, iresnet_core as ic
-    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,)))
-    >>> loss = NativeNLL(flow)
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), activation="lipswish"))
+    >>> name, why = training_engine(flow)
+    >>> (name, why) == ("C kernel", None) or name == "torch"
+    True
+    >>> training_engine(ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), logdet="series")))[1]
+    "the log-det estimator is 'series': the C kernel computes the exact 2 x 2 determinant only"
+    >>> loss = NativeNLL(flow) if name == "C kernel" else flow.nll
     >>> _ = flow.nll(torch.randn(64, 2))  # ActNorm's first batch
-    >>> value = loss(torch.randn(64, 2))
-    >>> value.shape
+    >>> loss(torch.randn(64, 2)).shape
     torch.Size([])
 """
 
@@ -42,11 +47,18 @@ from torch import Tensor
 
 from iresnet_core.flows.actnorm import ActNorm
 from iresnet_core.flows.flow import Flow
+from iresnet_core.flows.glow import AffineCoupling, InvertibleLinearLU
 from iresnet_core.flows.iresnet import InvertibleResidualBlock
-from iresnet_core.kernels import native
+from iresnet_core.kernels import build
 from iresnet_core.kernels.flat_params import FlatParameters
+from iresnet_core.kernels.layout import on_flat, refusal
 
-__all__ = ["NativeNLL", "not_native"]
+__all__ = ["NativeNLL", "training_engine", "C_KERNEL", "TORCH"]
+
+#: :func:`training_engine`'s names.
+C_KERNEL, TORCH = "C kernel", "torch"
+#: The layers ``train2d.c`` trains.
+_LAYERS = (InvertibleResidualBlock, ActNorm, InvertibleLinearLU, AffineCoupling)
 
 #: Points per worker below which one thread does the whole batch (a thread's hand-off costs more).
 MIN_SHARE = 128
@@ -60,30 +72,52 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def not_native(flow: Flow) -> str | None:
-    """Why the kernel cannot train ``flow`` (its structure, not its state), or ``None`` when it
-    can."""
-    layers = list(flow.layers)
+def training_engine(flow: Flow, estimator: bool = True) -> tuple[str, str | None]:
+    """Which engine takes ``flow``'s training step: ``("C kernel", None)``, or ``("torch", why)``
+    with the reason in words (not 2D, a layer, width or depth the kernel lacks, normalisation by
+    SVD, float64, the log-det estimator not exact, no C compiler, ...).
+
+    With ``estimator=False`` the log-det estimator, a live setting that :meth:`NativeNLL.applies`
+    reads at every step, is left out: whether a :class:`NativeNLL` can be made for ``flow``.
+
+    Example:
+        >>> import iresnet_core as ic
+        >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(300,)))
+        >>> training_engine(flow)
+        ('torch', 'the C kernels take hidden layers up to 256 wide')
+    """
+    reason = _refusal(flow, estimator)
+    return (C_KERNEL, None) if reason is None else (TORCH, reason)
+
+
+def _refusal(flow: Flow, estimator: bool) -> str | None:
+    """:func:`training_engine`'s reason, or ``None``."""
     if flow.dim != 2:
-        return f"the training kernel is for 2D flows, this one is {flow.dim}D"
+        return f"the C kernel trains 2D flows, this one is {flow.dim}D"
+    layers = list(flow.layers)
+    if not all(isinstance(m, _LAYERS) for m in layers):
+        return "the C kernel trains i-ResNets and Glow (blocks, ActNorm, LU maps, couplings)"
+    reason = refusal(layers)
+    if reason is not None:
+        return reason
+    params = list(flow.parameters())
+    if any(p.dtype != torch.float32 for p in params):
+        return "the C kernel trains float32 flows, this one is float64"
+    if not all(p.requires_grad for p in params):
+        return "some of the flow's parameters are frozen: the C kernel trains them all"
     blocks = [m for m in layers if isinstance(m, InvertibleResidualBlock)]
-    if not blocks or any(not isinstance(m, (InvertibleResidualBlock, ActNorm)) for m in layers):
-        return "the training kernel is for an i-ResNet of residual blocks and ActNorms"
-    for block in blocks:
-        g = block.g
-        if g.act.name != "elu":
-            return f"the training kernel has ELU only, not {g.act.name}"
-        if len(g.linears) < 2 or len(g.linears) > 16:
-            return "the training kernel needs 1 to 15 hidden layers per block"
-        if max(lin.weight.shape[0] for lin in g.linears[:-1]) > native.MAX_WIDTH:
-            return f"the training kernel takes hidden layers up to {native.MAX_WIDTH} wide"
-        if any(
-            lin.weight.dtype != torch.float32 or (lin.coeff is not None and lin.exact)
-            for lin in g.linears
-        ):
-            return "the training kernel is float32 with spectral normalisation by power iteration"
-    if not native.available():
-        return f"the compiled kernels are unavailable: {native.unavailable_reason()}"
+    constrained = [lin for b in blocks for lin in b.g.linears if lin.coeff is not None]
+    if any(lin.exact for lin in constrained):
+        return "spectral normalisation by SVD: the C kernel normalises by power iteration"
+    if len({lin.n_power_iter for lin in constrained}) > 1:
+        return "the blocks run different numbers of power iterations: the C kernel runs one count"
+    if estimator and blocks and flow.cfg.logdet != "exact":
+        return (
+            f"the log-det estimator is {flow.cfg.logdet!r}: the C kernel computes the exact "
+            "2 x 2 determinant only"
+        )
+    if not build.available():
+        return f"the C kernels are unavailable: {build.unavailable_reason()}"
     return None
 
 
@@ -94,8 +128,7 @@ class NativeNLL:
     Args:
         flow: the flow being trained; its parameters are read from ``flat`` at every call.
         flat: the trainer's :class:`~iresnet_core.kernels.flat_params.FlatParameters` (made here
-        when not given,
-            which binds the flow's parameters to one vector as a trainer would).
+            when not given, which binds the flow's parameters to one vector as a trainer would).
         fallback: the loss where the kernel does not apply (default ``flow.nll``).
         workers: threads that share a batch (default 2: this machine's cores).
     """
@@ -107,7 +140,7 @@ class NativeNLL:
         fallback: Callable[[Tensor], Tensor] | None = None,
         workers: int = 2,
     ) -> None:
-        reason = not_native(flow)
+        _, reason = training_engine(flow, estimator=False)
         if reason is not None:
             raise ValueError(reason)
         self.flow = flow
@@ -119,9 +152,13 @@ class NativeNLL:
         self.fallback = fallback or flow.nll
         self.workers = max(1, int(workers))
         self._layers = list(flow.layers)
-        self._meta, self._maps, self._coeffs = _layout(self._layers, self.flat)
+        self._blocks = any(isinstance(m, InvertibleResidualBlock) for m in self._layers)
+        self._layout = on_flat(self._layers, self.flat)
+        self._meta, self._consts = self._layout.meta, self._layout.consts
+        self._maps = self._layout.maps
+        self._n_iter = self._maps[0].n_power_iter if self._maps else 0
         # every constrained map's u, v as views of one vector, which the kernel's power iteration
-        # advances in place (torch's stacked iteration cost the default flow's step 1.2-1.9 ms)
+        # advances in place (cheaper than torch's stacked iteration: docs/benchmarks.md)
         sizes = [t.numel() for lin in self._maps for t in (lin.u, lin.v)]
         self._uv = (
             torch.cat(
@@ -135,10 +172,11 @@ class NativeNLL:
         self._sync_uv()
 
     def applies(self) -> bool:
-        """Whether the next call takes the kernel: exact log-det, a gradient to take, ActNorms
-        initialised (their first batch sets them, through torch)."""
+        """Whether the next call takes the kernel: the exact log-det (where the flow has residual
+        blocks; Glow's is exact by construction), a gradient to take, ActNorms initialised (their
+        first batch sets them, through torch)."""
         return (
-            self.flow.cfg.logdet == "exact"
+            (self.flow.cfg.logdet == "exact" or not self._blocks)
             and torch.is_grad_enabled()
             and all(bool(m.initialized) for m in self._layers if isinstance(m, ActNorm))
         )
@@ -153,13 +191,14 @@ class NativeNLL:
             self.flat.zero_grad()
         self._sync_uv()
         if flow.training:  # this step's power iteration, as Flow.forward runs it
-            lib = native._load()
+            lib = build.library()
             if (
                 lib.power_iter_2d(
-                    len(self._layers),
+                    self._layout.n_layers,
                     self._meta.ctypes.data,
                     self.flat.data.detach().numpy().ctypes.data,
                     self._uv_np.ctypes.data,
+                    self._n_iter,
                 )
                 != 0
             ):
@@ -186,7 +225,7 @@ class NativeNLL:
     ) -> tuple[float, np.ndarray]:
         """The mean NLL of ``x`` and its gradient with respect to ``params`` (the flat vector), by
         the kernel, the points shared among the workers."""
-        lib = native._load()
+        lib = build.library()
         n = len(x)
         wt = 1.0 / n
         k = max(1, min(self.workers, n // MIN_SHARE))
@@ -199,17 +238,17 @@ class NativeNLL:
                 len(part),
                 part.ctypes.data,
                 wt,
-                len(self._layers),
+                self._layout.n_layers,
                 self._meta.ctypes.data,
                 params.ctypes.data,
                 len(params),
                 uv.ctypes.data,
-                self._coeffs.ctypes.data,
+                self._consts.ctypes.data,
                 grads[i].ctypes.data,
             )
 
         # the calling thread takes the first share itself (handing it to the pool and waiting
-        # cost 0.2-0.3 ms a step)
+        # for it costs more than the share)
         others = [_pool().submit(run, i) for i in range(1, k)]
         sums = [run(0)] + [f.result() for f in others]
         grad = grads[0]
@@ -233,38 +272,3 @@ class _KernelLoss(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
         return grad * grad_out, None, None, None
-
-
-def _layout(layers: list, flat: FlatParameters) -> tuple[np.ndarray, list, np.ndarray]:
-    """``(meta, maps, coeffs)`` for ``train2d.c``: the layers described with offsets into the flat
-    vector, the constrained maps in the order their ``u, v`` are concatenated, and their ``c``."""
-    offsets, at = {}, 0
-    for p in flat.params:
-        offsets[id(p)] = at
-        at += p.numel()
-    meta: list[int] = []
-    maps: list = []
-    coeffs: list[float] = []
-    uv_at = 0
-    for layer in layers:
-        if isinstance(layer, ActNorm):
-            meta += [1, offsets[id(layer.bias)], offsets[id(layer.log_scale)]]
-            continue
-        linears = layer.g.linears
-        meta += [0, len(linears), 2, *(lin.weight.shape[0] for lin in linears)]
-        for lin in linears:
-            n_out, n_in = lin.weight.shape
-            if lin.coeff is None:
-                meta += [offsets[id(lin.weight)], offsets[id(lin.bias)], -1, -1, 0]
-                continue
-            meta += [
-                offsets[id(lin.weight)],
-                offsets[id(lin.bias)],
-                uv_at,
-                uv_at + n_out,
-                len(coeffs),
-            ]
-            uv_at += n_out + n_in
-            maps.append(lin)
-            coeffs.append(float(lin.coeff))
-    return np.array(meta, np.int32), maps, np.array(coeffs or [1.0], np.float32)

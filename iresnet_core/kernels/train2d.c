@@ -1,150 +1,93 @@
-/* The i-ResNet's exact training loss and its gradient in one pass: the training step's kernel.
+/* A 2D flow's exact training loss and its gradient in one pass: the training step's kernel, for the
+ * i-ResNet and for Glow.
  *
- * Built and loaded by iresnet_core/native.py; used by iresnet_core/native_nll.py, which falls back
- * to the compiled or eager torch loss wherever this does not apply. The loss is the torch path's
- * (Flow.nll, iresnet_core/compiled_nll.py): the mean over the batch of
- *     -log p(x) = -log N(F(x); 0, I) - sum_blocks ln |det(I + J_g)| - sum_actnorms sum(log_scale)
- * (Behrmann et al. 2019, eq. 1 with eq. 2's log-det taken exactly, the 2 x 2 determinant), each
- * block's weights under the soft spectral rule W / max(1, sigma / c), sigma = u^T W v with the
- * power iteration's u, v held fixed (Sec. 3.1), each block's Jacobian J_g = W_L D_{L-1} ... D_1 W_1
- * carried through the MLP as two tangents beside the values (Sec. 3). The gradient is written out
- * by hand (the backward of that forward: first derivatives only, J_g is computed, not
- * differentiated), with respect to the raw weights: through the rule,
+ * Built and loaded by iresnet_core/kernels/build.py; used by iresnet_core/kernels/nll.py
+ * (NativeNLL), which falls back to torch's loss wherever this does not apply
+ * (kernels.training_engine says which, and why). The loss is the torch path's (Flow.nll): the
+ * mean over the batch of -log p(x) = -log N(F(x); 0, I) - sum_layers ln |det J_layer|
+ * (Behrmann et al. 2019, eq. 1), with
+ *   - each residual block's ln |det(I + J_g)| exact (eq. 2's log-det, the 2 x 2 determinant),
+ *     its weights under the soft spectral rule W / max(1, sigma / c), sigma = u^T W v with the
+ *     power iteration's u, v held fixed (Sec. 3.1), J_g = W_L D_{L-1} ... D_1 W_1 carried through
+ *     the MLP as two tangents beside the values (Sec. 3; the tile of mlp_tile.h, any of its
+ *     activations);
+ *   - ActNorm's sum(log_scale), and for Glow (Kingma & Dhariwal 2018, Sec. 3) the LU map's
+ *     sum(log_s) with W = P L U', and the affine coupling's bounded log-scale
+ *     s = bound tanh(raw / bound) from its ELU conditioner (the same tile, values only).
+ * The gradient is written out by hand (the backward of that forward: J_g is computed, not
+ * differentiated, so the backward needs phi'' once), with respect to the raw weights: through
+ * the rule,
  *     dL/dW = (c / sigma) G - (c / sigma^2) <G, W> u v^T     when sigma > c, else G,
  * G the gradient with respect to the normalised weights.
  *
- * Why a kernel: through torch the step is some 200 products and 400 fused loops over a batch of
- * 500 points and 32 narrow layers, each call a few microseconds of overhead and a pass over memory
- * (17-20 ms a step, compiled). Here P points travel together in vector registers: a forward pass
- * with values only, then layer by layer backwards over all tiles, each block recomputed from its
- * stored input with values, tangents and log-det, and its gradient accumulated lane-wise in
- * vectors that stay in cache while every tile passes through that block.
+ * How: P points travel together in vector registers: a forward pass with values only, then
+ * layer by layer backwards over all tiles, each block or coupling recomputed from its stored
+ * input, and its gradient accumulated lane-wise in vectors that stay in cache while every tile
+ * passes through that layer.
  *
- * Layout (float32): x is n x 2, row-major. params is the flat parameter vector; the layers are
- * described by meta, in the flow's order:
- *     ActNorm:          1, bias offset, log_scale offset                 (y = (x + bias) exp(log_scale))
- *     residual block:   0, L, widths w[0..L] (2 first and last), then per linear map
- *                       weight offset (out x in, row-major), bias offset, u offset in uv
- *                       (-1: unconstrained), v offset in uv, index into coeffs
- * grad (same layout as params) receives wt times the gradient of the sum over the points, added
- * to what it holds; the return value is the sum over the points of -log p(x) (the caller divides
- * by the batch; wt is 1 / batch for the mean). power_iter_2d, at the end, advances uv by the
- * training step's one power iteration before the loss reads it.
+ * Layout (float32): x is n x 2, row-major; params is the trainer's flat parameter vector and
+ * meta layout.h's description of the layers, with each constrained map's u, v offsets into uv
+ * and its coefficient c (and each coupling's bound) in consts. grad (same layout as params)
+ * receives wt times the gradient of the sum over the points, added to what it holds; the return
+ * value is the sum over the points of -log p(x) (the caller divides by the batch; wt is 1 / batch
+ * for the mean). power_iter_2d, at the start of a training step, advances uv by the step's power
+ * iterations before the loss reads it.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "simd2d.h"
+#include "mlp_tile.h"
 
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
-#define KB 4         /* output units per pass over a layer's inputs */
-#define MAXL 16      /* most linear maps in a block */
 #define LOG_2PI 1.8378770664093453
 
-typedef struct {
-    int kind;         /* 0: residual block, 1: ActNorm */
-    int L;            /* block: number of linear maps */
-    const int *w;     /* block: widths w[0..L] */
-    const int *lin;   /* block: 5 ints per map (see the header) */
-    int bias, log_scale; /* ActNorm: offsets */
-} Layer;
+#define P LANES
 
-/* The meta array as layers; -1 when it is malformed (depth, widths). */
+/* meta as layers; -1 when it is malformed. */
 static int parse(int n_layers, const int *meta, Layer *out)
 {
-    for (int i = 0; i < n_layers; i++) {
-        Layer *ly = &out[i];
-        ly->kind = *meta++;
-        if (ly->kind == 1) {
-            ly->bias = *meta++;
-            ly->log_scale = *meta++;
-            continue;
-        }
-        if (ly->kind != 0)
-            return -1;
-        ly->L = *meta++;
-        if (ly->L < 2 || ly->L > MAXL)
-            return -1;
-        ly->w = meta;
-        if (ly->w[0] != 2 || ly->w[ly->L] != 2)
-            return -1;
-        for (int l = 1; l < ly->L; l++)
-            if (ly->w[l] < 1 || ly->w[l] > MAXW)
-                return -1;
-        meta += ly->L + 1;
-        ly->lin = meta;
-        meta += 5 * ly->L;
-    }
-    return 0;
+    return parse_layers(n_layers, meta, out);
+}
+
+/* Whether the layer holds an MLP (a residual block or a coupling's conditioner). */
+static inline int has_mlp(const Layer *ly)
+{
+    return ly->kind == LAYER_BLOCK || ly->kind == LAYER_COUPLING;
 }
 
 /* Values only: x <- x + g(x) through the normalised weights wn. */
-static void block_values(vf *x0, vf *x1, const Layer *ly, const float *wn)
+ALWAYS_INLINE void block_values(int act, vr *x, const Layer *ly, const float *wn)
 {
-    vf A[MAXW], B[MAXW];
-    vf *h = A, *hn = B;
-    const int *w = ly->w;
-    int L = ly->L, n = w[1];
-    const float *W = wn + ly->lin[0], *b = wn + ly->lin[1];
-    for (int k = 0; k < n; k++) {
-        vf s;
-        h[k] = elu(W[2 * k] * *x0 + W[2 * k + 1] * *x1 + b[k], &s);
-    }
-    for (int l = 2; l < L; l++) {
-        int m = w[l - 1];
-        n = w[l];
-        W = wn + ly->lin[5 * (l - 1)];
-        b = wn + ly->lin[5 * (l - 1) + 1];
-        int k = 0;
-        for (; k + KB <= n; k += KB) { /* KB units at a time: independent sums, each h[j] read once */
-            vf a[KB];
-            for (int q = 0; q < KB; q++) a[q] = (vf){} + b[k + q];
-            for (int j = 0; j < m; j++) {
-                vf hj = h[j];
-                for (int q = 0; q < KB; q++) a[q] += W[(k + q) * m + j] * hj;
-            }
-            for (int q = 0; q < KB; q++) {
-                vf s;
-                hn[k + q] = elu(a[q], &s);
-            }
-        }
-        for (; k < n; k++) {
-            vf a = (vf){} + b[k];
-            for (int j = 0; j < m; j++) a += W[k * m + j] * h[j];
-            vf s;
-            hn[k] = elu(a, &s);
-        }
-        vf *t = h; h = hn; hn = t;
-    }
-    int m = w[L - 1];
-    W = wn + ly->lin[5 * (L - 1)];
-    b = wn + ly->lin[5 * (L - 1) + 1];
-    vf g0 = (vf){} + b[0], g1 = (vf){} + b[1];
-    for (int j = 0; j < m; j++) {
-        g0 += W[j] * h[j];
-        g1 += W[m + j] * h[j];
-    }
-    *x0 += g0;
-    *x1 += g1;
+    vr g[2];
+    mlp_tile(act, 0, ly, wn, x, g, 0, 0, 0);
+    x[0] += g[0];
+    x[1] += g[1];
 }
 
-/* One block's backward on a tile. In: its input x, the adjoint gy of its output, the points'
- * weights wt (0 in padding lanes). Out: the adjoint of x in gy; the block's -ln|det| summed over
- * the n_valid first lanes added to *loss; the gradient with respect to its normalised weights
- * added lane-wise to acc (per map: W then b, vectors). work: 7 vectors per hidden unit. */
-static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, double *loss, const Layer *ly,
-                           const float *wn, vf *acc, vf *work)
+static void block_values_any(vr *x, const Layer *ly, const float *wn)
+{
+    WITH_ACT(ly->act, block_values, x, ly, wn);
+}
+
+/* The backward of mlp_tile's pass on a tile, the MLP of `ly` with its stored forward in keep
+ * (mlp_tile's layout: a, h, s = phi'(a), P_0, P_1, T_0, T_1 per hidden layer). In: its input x
+ * (w[0] values), the adjoint gg[2] of its output g and, with nt = 2, the adjoint jb[4] of its
+ * Jacobian J_g (J00, J01, J10, J11), which reaches the weights through the tangents and, by
+ * d phi'(a) / da = phi''(a), the pre-activations. Out: the adjoint of x in gx (w[0] values),
+ * the gradient with respect to the weights added lane-wise to acc (per map: W then b). Scratch:
+ * 9 MAXW vectors after the stored layers. */
+ALWAYS_INLINE void mlp_backward(int act, int nt, const Layer *ly, const float *wn, const vr *x,
+                                const vr *gg, const vr *jb, vr *gx, vr *acc, vr *keep)
 {
     const int *w = ly->w;
     int L = ly->L;
-    /* the forward again, keeping per hidden layer l: a, h, s = phi'(a), P_i = d a / d x_i, T_i = s P_i */
-    vf *st[MAXL];
-    vf *p = work;
+    vr *st[MAXL];
+    vr *p = keep;
     for (int l = 1; l < L; l++) {
         st[l] = p;
         p += 7 * w[l];
@@ -156,76 +99,13 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
 #define P1_(l) (st[l] + 4 * w[l])
 #define T0_(l) (st[l] + 5 * w[l])
 #define T1_(l) (st[l] + 6 * w[l])
+    /* adjoints of the current hidden layer's h and T_i, of the layer below's, and of a and P_i */
+    vr *hb = p, *tb0 = p + MAXW, *tb1 = p + 2 * MAXW;
+    vr *hbn = p + 3 * MAXW, *tbn0 = p + 4 * MAXW, *tbn1 = p + 5 * MAXW;
+    vr *ab = p + 6 * MAXW, *pb0 = p + 7 * MAXW, *pb1 = p + 8 * MAXW;
+    vr *accW[MAXL + 1], *accb[MAXL + 1];
     {
-        const float *W = wn + ly->lin[0], *b = wn + ly->lin[1];
-        for (int k = 0; k < w[1]; k++) {
-            vf s, a = W[2 * k] * x0 + W[2 * k + 1] * x1 + b[k];
-            A_(1)[k] = a;
-            H_(1)[k] = elu(a, &s);
-            S_(1)[k] = s;
-            P0_(1)[k] = (vf){} + W[2 * k];
-            P1_(1)[k] = (vf){} + W[2 * k + 1];
-            T0_(1)[k] = s * W[2 * k];
-            T1_(1)[k] = s * W[2 * k + 1];
-        }
-    }
-    for (int l = 2; l < L; l++) {
-        int m = w[l - 1], n = w[l];
-        const float *W = wn + ly->lin[5 * (l - 1)], *b = wn + ly->lin[5 * (l - 1) + 1];
-        const vf *h = H_(l - 1), *t0 = T0_(l - 1), *t1 = T1_(l - 1);
-        for (int k = 0; k < n; k += KB) { /* KB units at a time (the last pass may hold fewer) */
-            int kb = n - k < KB ? n - k : KB;
-            vf a[KB], q0[KB], q1[KB];
-            for (int q = 0; q < KB; q++) {
-                a[q] = (vf){} + (q < kb ? b[k + q] : 0.0f);
-                q0[q] = q1[q] = (vf){};
-            }
-            for (int j = 0; j < m; j++) {
-                vf hj = h[j], u0 = t0[j], u1 = t1[j];
-                for (int q = 0; q < KB; q++) {
-                    float c = q < kb ? W[(k + q) * m + j] : 0.0f;
-                    a[q] += c * hj; q0[q] += c * u0; q1[q] += c * u1;
-                }
-            }
-            for (int q = 0; q < kb; q++) {
-                vf s;
-                A_(l)[k + q] = a[q];
-                H_(l)[k + q] = elu(a[q], &s);
-                S_(l)[k + q] = s;
-                P0_(l)[k + q] = q0[q];
-                P1_(l)[k + q] = q1[q];
-                T0_(l)[k + q] = s * q0[q];
-                T1_(l)[k + q] = s * q1[q];
-            }
-        }
-    }
-    /* the last map: g and J_g, then ln |det(I + J_g)| and its adjoint wt * d(-ln|det|)/dJ = -wt (I + J)^-T */
-    int m = w[L - 1];
-    const float *W = wn + ly->lin[5 * (L - 1)];
-    const vf *h = H_(L - 1), *t0 = T0_(L - 1), *t1 = T1_(L - 1);
-    vf j00 = {}, j01 = {}, j10 = {}, j11 = {};
-    for (int k = 0; k < m; k++) {
-        j00 += W[k] * t0[k]; j01 += W[k] * t1[k];
-        j10 += W[m + k] * t0[k]; j11 += W[m + k] * t1[k];
-    }
-    vf m00 = 1.0f + j00, m11 = 1.0f + j11;
-    vf det = m00 * m11 - j01 * j10;
-    float d[P];
-    memcpy(d, &det, sizeof d);
-    for (int q = 0; q < n_valid; q++)
-        *loss -= log(fabs((double)d[q]));
-    vf c = where(wt != 0.0f, wt / det, (vf){}); /* padding lanes: no adjoint, even where det = 0 */
-    vf jb00 = -c * m11, jb01 = c * j10, jb10 = c * j01, jb11 = -c * m00;
-    vf g0 = *gy0, g1 = *gy1; /* y = x + g: the adjoint of g is gy's */
-    /* adjoints of the last hidden layer's h and T_i, reusing the stored A as scratch is not
-     * possible (needed below), so they live after the stored layers */
-    vf *hb = p, *tb0 = p + MAXW, *tb1 = p + 2 * MAXW;
-    vf *hbn = p + 3 * MAXW, *tbn0 = p + 4 * MAXW, *tbn1 = p + 5 * MAXW;
-    vf *ab = p + 6 * MAXW, *pb0 = p + 7 * MAXW, *pb1 = p + 8 * MAXW;
-    /* acc offsets per map */
-    vf *accW[MAXL + 1], *accb[MAXL + 1];
-    {
-        vf *q = acc;
+        vr *q = acc;
         for (int l = 1; l <= L; l++) {
             accW[l] = q;
             q += w[l] * w[l - 1];
@@ -233,71 +113,104 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
             q += w[l];
         }
     }
+    /* the last map: g = W_L h + b_L, J = W_L T */
+    int m = w[L - 1];
+    const float *W = wn + ly->lin[5 * (L - 1)];
+    const vr *h = H_(L - 1), *t0 = T0_(L - 1), *t1 = T1_(L - 1);
+    vr g0 = gg[0], g1 = gg[1];
     for (int k = 0; k < m; k++) {
-        accW[L][k] += g0 * h[k] + jb00 * t0[k] + jb01 * t1[k];
-        accW[L][m + k] += g1 * h[k] + jb10 * t0[k] + jb11 * t1[k];
+        vr w0 = g0 * h[k], w1 = g1 * h[k];
         hb[k] = W[k] * g0 + W[m + k] * g1;
-        tb0[k] = W[k] * jb00 + W[m + k] * jb10;
-        tb1[k] = W[k] * jb01 + W[m + k] * jb11;
+        if (nt) {
+            w0 += jb[0] * t0[k] + jb[1] * t1[k];
+            w1 += jb[2] * t0[k] + jb[3] * t1[k];
+            tb0[k] = W[k] * jb[0] + W[m + k] * jb[2];
+            tb1[k] = W[k] * jb[1] + W[m + k] * jb[3];
+        }
+        accW[L][k] += w0;
+        accW[L][m + k] += w1;
     }
     accb[L][0] += g0;
     accb[L][1] += g1;
     for (int l = L - 1; l >= 1; l--) {
         int n = w[l];
-        const vf *a = A_(l), *s = S_(l), *q0 = P0_(l), *q1 = P1_(l);
-        for (int k = 0; k < n; k++) { /* h = phi(a), T_i = s P_i with s = phi'(a): phi'' = s where a <= 0 */
-            vf sb = tb0[k] * q0[k] + tb1[k] * q1[k];
-            vf curv = where(a[k] > 0.0f, (vf){}, s[k]);
-            ab[k] = hb[k] * s[k] + sb * curv;
-            pb0[k] = tb0[k] * s[k];
-            pb1[k] = tb1[k] * s[k];
+        const vr *a = A_(l), *s = S_(l), *q0 = P0_(l), *q1 = P1_(l);
+        for (int k = 0; k < n; k++) { /* h = phi(a), T_i = s P_i with s = phi'(a) */
+            ab[k] = hb[k] * s[k];
+            if (nt) {
+                vr sb = tb0[k] * q0[k] + tb1[k] * q1[k];
+                ab[k] += sb * act_second(act, a[k], H_(l)[k], s[k]);
+                pb0[k] = tb0[k] * s[k];
+                pb1[k] = tb1[k] * s[k];
+            }
             accb[l][k] += ab[k];
         }
+        int mm = w[l - 1];
+        const float *Wl = wn + ly->lin[5 * (l - 1)];
         if (l == 1) { /* a_1 = W_1 x + b_1, P_1 = W_1's columns */
-            const float *W1 = wn + ly->lin[0];
-            vf gx0 = {}, gx1 = {};
-            for (int k = 0; k < n; k++) {
-                accW[1][2 * k] += ab[k] * x0 + pb0[k];
-                accW[1][2 * k + 1] += ab[k] * x1 + pb1[k];
-                gx0 += W1[2 * k] * ab[k];
-                gx1 += W1[2 * k + 1] * ab[k];
-            }
-            *gy0 = g0 + gx0;
-            *gy1 = g1 + gx1;
+            for (int i = 0; i < mm; i++)
+                gx[i] = (vr){};
+            for (int k = 0; k < n; k++)
+                for (int i = 0; i < mm; i++) {
+                    vr gw = ab[k] * x[i];
+                    if (nt) gw += i == 0 ? pb0[k] : pb1[k];
+                    accW[1][mm * k + i] += gw;
+                    gx[i] += Wl[mm * k + i] * ab[k];
+                }
             break;
         }
         /* a_l = W_l h_{l-1} + b_l, P_l = W_l T_{l-1} */
-        int mm = w[l - 1];
-        const float *Wl = wn + ly->lin[5 * (l - 1)];
-        const vf *hp = H_(l - 1), *tp0 = T0_(l - 1), *tp1 = T1_(l - 1);
-        vf *G = accW[l];
+        const vr *hp = H_(l - 1), *tp0 = T0_(l - 1), *tp1 = T1_(l - 1);
+        vr *G = accW[l];
         for (int j = 0; j < mm; j++)
-            hbn[j] = tbn0[j] = tbn1[j] = (vf){};
+            hbn[j] = tbn0[j] = tbn1[j] = (vr){};
         int k = 0;
         for (; k + KB <= n; k += KB) {
-            vf a_[KB], p0_[KB], p1_[KB];
+            vr a_[KB], p0_[KB], p1_[KB];
             for (int q = 0; q < KB; q++) {
-                a_[q] = ab[k + q]; p0_[q] = pb0[k + q]; p1_[q] = pb1[k + q];
+                a_[q] = ab[k + q];
+                if (nt) {
+                    p0_[q] = pb0[k + q];
+                    p1_[q] = pb1[k + q];
+                }
             }
             for (int j = 0; j < mm; j++) {
-                vf hj = hp[j], u0 = tp0[j], u1 = tp1[j];
-                vf sh = hbn[j], s0 = tbn0[j], s1 = tbn1[j];
+                vr hj = hp[j], sh = hbn[j];
+                vr u0 = {}, u1 = {}, s0 = {}, s1 = {};
+                if (nt) {
+                    u0 = tp0[j]; u1 = tp1[j]; s0 = tbn0[j]; s1 = tbn1[j];
+                }
                 for (int q = 0; q < KB; q++) {
                     float cw = Wl[(k + q) * mm + j];
-                    G[(k + q) * mm + j] += a_[q] * hj + p0_[q] * u0 + p1_[q] * u1;
-                    sh += cw * a_[q]; s0 += cw * p0_[q]; s1 += cw * p1_[q];
+                    vr gw = a_[q] * hj;
+                    sh += cw * a_[q];
+                    if (nt) {
+                        gw += p0_[q] * u0 + p1_[q] * u1;
+                        s0 += cw * p0_[q];
+                        s1 += cw * p1_[q];
+                    }
+                    G[(k + q) * mm + j] += gw;
                 }
-                hbn[j] = sh; tbn0[j] = s0; tbn1[j] = s1;
+                hbn[j] = sh;
+                if (nt) {
+                    tbn0[j] = s0; tbn1[j] = s1;
+                }
             }
         }
         for (; k < n; k++) {
             for (int j = 0; j < mm; j++) {
                 float cw = Wl[k * mm + j];
-                G[k * mm + j] += ab[k] * hp[j] + pb0[k] * tp0[j] + pb1[k] * tp1[j];
-                hbn[j] += cw * ab[k]; tbn0[j] += cw * pb0[k]; tbn1[j] += cw * pb1[k];
+                vr gw = ab[k] * hp[j];
+                hbn[j] += cw * ab[k];
+                if (nt) {
+                    gw += pb0[k] * tp0[j] + pb1[k] * tp1[j];
+                    tbn0[j] += cw * pb0[k];
+                    tbn1[j] += cw * pb1[k];
+                }
+                G[k * mm + j] += gw;
             }
         }
-        vf *t;
+        vr *t;
         t = hb; hb = hbn; hbn = t;
         t = tb0; tb0 = tbn0; tbn0 = t;
         t = tb1; tb1 = tbn1; tbn1 = t;
@@ -311,7 +224,78 @@ static void block_backward(vf x0, vf x1, vf *gy0, vf *gy1, vf wt, int n_valid, d
 #undef T1_
 }
 
-static inline float lanes_sum(vf v)
+/* One residual block's backward on a tile. In: its input x, the adjoint gy of its output, the
+ * points' weights wt (0 in padding lanes). Out: the adjoint of x in gy; the block's -ln|det|
+ * summed over the n_valid first lanes added to *loss; the gradient with respect to its normalised
+ * weights added lane-wise to acc (per map: W then b, vectors). work: 7 vectors per hidden unit,
+ * then 9 MAXW of scratch. */
+ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid,
+                                  double *loss, const Layer *ly, const float *wn, vr *acc,
+                                  vr *work)
+{
+    /* the forward again, keeping every hidden layer; then ln |det(I + J_g)| and its adjoint
+     * wt * d(-ln|det|)/dJ = -wt (I + J)^-T */
+    vr xin[2] = {x0, x1}, g[2], j0[2], j1[2];
+    mlp_tile(act, 2, ly, wn, xin, g, j0, j1, work);
+    vr j00 = j0[0], j01 = j1[0], j10 = j0[1], j11 = j1[1];
+    vr m00 = 1.0f + j00, m11 = 1.0f + j11;
+    vr det = m00 * m11 - j01 * j10;
+    float d[P];
+    memcpy(d, &det, sizeof d);
+    for (int q = 0; q < n_valid; q++)
+        *loss -= log(fabs((double)d[q]));
+    vr c = where(wt != 0.0f, wt / det, (vr){}); /* padding lanes: no adjoint, even where det = 0 */
+    vr jb[4] = {-c * m11, c * j10, c * j01, -c * m00};
+    vr gg[2] = {*gy0, *gy1}, gx[2]; /* y = x + g: the adjoint of g is gy's */
+    mlp_backward(act, 2, ly, wn, xin, gg, jb, gx, acc, work);
+    *gy0 = gg[0] + gx[0];
+    *gy1 = gg[1] + gx[1];
+}
+
+static void block_backward_any(vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid, double *loss,
+                               const Layer *ly, const float *wn, vr *acc, vr *work)
+{
+    WITH_ACT(ly->act, block_backward, x0, x1, gy0, gy1, wt, n_valid, loss, ly, wn, acc, work);
+}
+
+/* One affine coupling (Kingma & Dhariwal 2018, Sec. 3.3) forward on a tile: the conditioning
+ * coordinate x[parity] through the ELU MLP to (raw, t), s = bound tanh(raw / bound), the other
+ * coordinate x exp(s) + t. Returns s (the layer's log-det at each point); th gets tanh(raw/bound). */
+static inline vr coupling_values(vr *x, const Layer *ly, const float *wn, float bound, vr *th,
+                                 vr *keep)
+{
+    int c = ly->arg[0];
+    vr g[2];
+    mlp_tile(ACT_ELU, 0, ly, wn, &x[c], g, 0, 0, keep);
+    *th = vtanh(g[0] / bound);
+    vr s = bound * *th;
+    x[1 - c] = x[1 - c] * vexp(s) + g[1];
+    return s;
+}
+
+/* One affine coupling's backward on a tile: its input x, the adjoint gy of its output (replaced
+ * by the adjoint of x), wt as block_backward's; its -log-det, -s, summed over the valid lanes
+ * into *loss; the conditioner's gradient into acc. */
+static void coupling_backward(const vr *x, vr *gy, vr wt, int n_valid, double *loss,
+                              const Layer *ly, const float *wn, float bound, vr *acc, vr *work)
+{
+    int c = ly->arg[0];
+    vr y[2] = {x[0], x[1]}, th;
+    vr s = coupling_values(y, ly, wn, bound, &th, work);
+    float sl[P];
+    memcpy(sl, &s, sizeof sl);
+    for (int q = 0; q < n_valid; q++)
+        *loss -= sl[q];
+    vr es = vexp(s), gt = gy[1 - c];
+    /* y_t = x_t e^s + t: the adjoints of raw (through s = bound tanh(raw / bound), the log-det's
+     * -wt included) and of the shift t */
+    vr gg[2] = {(gt * x[1 - c] * es - wt) * (1.0f - th * th), gt}, gx[1];
+    mlp_backward(ACT_ELU, 0, ly, wn, &x[c], gg, 0, gx, acc, work);
+    gy[1 - c] = gt * es;
+    gy[c] += gx[0];
+}
+
+static inline float lanes_sum(vr v)
 {
     float a[P], s = 0.0f;
     memcpy(a, &v, sizeof a);
@@ -319,24 +303,68 @@ static inline float lanes_sum(vf v)
     return s;
 }
 
+/* An LU linear map's W = P L U' (Kingma & Dhariwal 2018, Sec. 3.2; layout.h) into out[0..3]
+ * row-major, and U''s diagonal s_i = sign_i exp(log_s_i) into out[4..5]. */
+static void lu_weight(const Layer *ly, const float *params, float *out)
+{
+    const float *ls = params + ly->arg[5];
+    float l = params[ly->arg[3]], u = params[ly->arg[4]];
+    float s0 = (float)ly->arg[1] * expf(ls[0]), s1 = (float)ly->arg[2] * expf(ls[1]);
+    float r0[2] = {s0, u}, r1[2] = {l * s0, l * u + s1}; /* the rows of M = L U' */
+    const float *a = ly->arg[0] ? r1 : r0, *b = ly->arg[0] ? r0 : r1;
+    out[0] = a[0]; out[1] = a[1]; out[2] = b[0]; out[3] = b[1];
+    out[4] = s0; out[5] = s1;
+}
+
+/* An LU linear map's backward over all tiles: y = W x, log |det W| = sum(log_s) at every point.
+ * xs: the layer's stored inputs (2 vectors per tile, `stride` vectors apart); adj: the adjoints,
+ * replaced by those of x. G = sum gy x^T reaches lower, upper and log_s through W = P L U':
+ * with G_M = P^T G, d/dlower = G_M10 s0 + G_M11 upper, d/dupper = G_M01 + G_M11 lower,
+ * d/dlog_s0 = (G_M00 + G_M10 lower) s0, d/dlog_s1 = G_M11 s1 (minus wt per point, the log-det). */
+static void lu_backward(const Layer *ly, const float *W, const float *params, const vr *xs,
+                        int64_t stride, vr *adj, int64_t tiles, int64_t n, float wt, double *loss,
+                        float *grad)
+{
+    vr g00 = {}, g01 = {}, g10 = {}, g11 = {};
+    for (int64_t t = 0; t < tiles; t++) {
+        vr x0 = xs[t * stride], x1 = xs[t * stride + 1];
+        vr a0 = adj[2 * t], a1 = adj[2 * t + 1];
+        g00 += a0 * x0; g01 += a0 * x1;
+        g10 += a1 * x0; g11 += a1 * x1;
+        adj[2 * t] = W[0] * a0 + W[2] * a1;
+        adj[2 * t + 1] = W[1] * a0 + W[3] * a1;
+    }
+    const float *ls = params + ly->arg[5];
+    *loss -= (double)n * ((double)ls[0] + ls[1]);
+    double G[4] = {lanes_sum(g00), lanes_sum(g01), lanes_sum(g10), lanes_sum(g11)};
+    if (ly->arg[0]) { /* P^T G: the rows exchanged back */
+        double r[2] = {G[0], G[1]};
+        G[0] = G[2]; G[1] = G[3]; G[2] = r[0]; G[3] = r[1];
+    }
+    double l = params[ly->arg[3]], u = params[ly->arg[4]], s0 = W[4], s1 = W[5];
+    grad[ly->arg[3]] += (float)(G[2] * s0 + G[3] * u);
+    grad[ly->arg[4]] += (float)(G[1] + G[3] * l);
+    grad[ly->arg[5]] += (float)((G[0] + G[2] * l) * s0 - (double)wt * (double)n);
+    grad[ly->arg[5] + 1] += (float)(G[3] * s1 - (double)wt * (double)n);
+}
+
 static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta,
-                            const float *params, int64_t n_params, const float *uv, const float *coeffs,
+                            const float *params, int64_t n_params, const float *uv, const float *consts,
                             float *grad);
 
 /* The sum over the points of -log p(x); grad += wt * its gradient (see the header). Returns NaN when
  * meta is malformed or memory cannot be had. Subnormal numbers are flushed to zero while it runs
  * (the caller's floating-point mode is restored after): a trained flow's ELUs take exp of large
- * negative inputs, and the subnormal products that followed made its step about 20% slower than
- * an untrained one's (155 against 186 steps a second, checkerboard, 2026-12-05); what is flushed is
- * below 1.2e-38 in magnitude. */
+ * negative inputs, and arithmetic on the subnormal products that follow is slow on x86 (see
+ * docs/benchmarks.md); what is flushed is below 1.2e-38 in magnitude. */
 double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int *meta, const float *params,
-                   int64_t n_params, const float *uv, const float *coeffs, float *grad)
+                   int64_t n_params, const float *uv, const float *consts, float *grad)
 {
 #if defined(__SSE__)
     unsigned int csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040); /* flush-to-zero and denormals-are-zero */
 #endif
-    double loss = nll_grad_body(n, x, wt, n_layers, meta, params, n_params, uv, coeffs, grad);
+    double loss = nll_grad_body(n, x, wt, n_layers, meta, params, n_params, uv, consts, grad);
 #if defined(__SSE__)
     _mm_setcsr(csr);
 #endif
@@ -344,18 +372,18 @@ double nll_grad_2d(int64_t n, const float *x, float wt, int n_layers, const int 
 }
 
 static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta, const float *params,
-                   int64_t n_params, const float *uv, const float *coeffs, float *grad)
+                   int64_t n_params, const float *uv, const float *consts, float *grad)
 {
     Layer *layers = malloc(sizeof(Layer) * (size_t)(n_layers > 0 ? n_layers : 1));
     if (!layers) return NAN;
     if (parse(n_layers, meta, layers) != 0) { free(layers); return NAN; }
     /* the normalised weights: W / max(1, sigma / c), everything else as it is */
     float *wn = malloc(sizeof(float) * (size_t)n_params);
+    float *lu = malloc(sizeof(float) * 6 * (size_t)(n_layers > 0 ? n_layers : 1));
     int n_maps = 0, most_acc = 4, most_work = 0;
     for (int i = 0; i < n_layers; i++)
-        if (layers[i].kind == 0) {
-            int acc = 0, work = 0;
-            for (int l = 1; l <= layers[i].L; l++) acc += layers[i].w[l] * layers[i].w[l - 1] + layers[i].w[l];
+        if (has_mlp(&layers[i])) {
+            int acc = mlp_size(&layers[i]), work = 0;
             for (int l = 1; l < layers[i].L; l++) work += 7 * layers[i].w[l];
             n_maps += layers[i].L;
             if (acc > most_acc) most_acc = acc;
@@ -363,16 +391,19 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
         }
     double *sigma = malloc(sizeof(double) * (size_t)(n_maps + 1)), *scale = malloc(sizeof(double) * (size_t)(n_maps + 1));
     int64_t tiles = (n + P - 1) / P;
-    vf *stored = aligned_alloc(64, sizeof(vf) * (size_t)(tiles * n_layers * 2 + 1));
-    vf *adj = aligned_alloc(64, sizeof(vf) * (size_t)(tiles * 2 + 1));
-    vf *acc = aligned_alloc(64, sizeof(vf) * (size_t)most_acc);
-    vf *work = aligned_alloc(64, sizeof(vf) * (size_t)(most_work + 9 * MAXW));
+    vr *stored = aligned_alloc(64, sizeof(vr) * (size_t)(tiles * n_layers * 2 + 1));
+    vr *adj = aligned_alloc(64, sizeof(vr) * (size_t)(tiles * 2 + 1));
+    vr *acc = aligned_alloc(64, sizeof(vr) * (size_t)most_acc);
+    vr *work = aligned_alloc(64, sizeof(vr) * (size_t)(most_work + 9 * MAXW));
     double loss = NAN;
-    if (!wn || !sigma || !scale || !stored || !adj || !acc || !work)
+    if (!wn || !lu || !sigma || !scale || !stored || !adj || !acc || !work)
         goto out;
     memcpy(wn, params, sizeof(float) * (size_t)n_params);
+    for (int i = 0; i < n_layers; i++)
+        if (layers[i].kind == LAYER_LINEAR)
+            lu_weight(&layers[i], params, lu + 6 * i);
     for (int i = 0, k = 0; i < n_layers; i++) {
-        if (layers[i].kind != 0) continue;
+        if (!has_mlp(&layers[i])) continue;
         for (int l = 1; l <= layers[i].L; l++, k++) {
             const int *lin = layers[i].lin + 5 * (l - 1);
             int no = layers[i].w[l], ni = layers[i].w[l - 1];
@@ -387,7 +418,7 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
                 s += u[r] * wv;
             }
             sigma[k] = s;
-            double ratio = s / coeffs[lin[4]];
+            double ratio = s / consts[lin[4]];
             if (ratio > 1.0) {
                 scale[k] = 1.0 / ratio;
                 float sc = (float)ratio;
@@ -402,22 +433,34 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
         int np = n - i0 < P ? (int)(n - i0) : P;
         float a0[P] = {0}, a1[P] = {0}, wl[P] = {0};
         for (int q = 0; q < np; q++) { a0[q] = x[2 * (i0 + q)]; a1[q] = x[2 * (i0 + q) + 1]; wl[q] = wt; }
-        vf x0, x1, wv;
+        vr x0, x1, wv;
         memcpy(&x0, a0, sizeof x0);
         memcpy(&x1, a1, sizeof x1);
         memcpy(&wv, wl, sizeof wv);
         for (int i = 0; i < n_layers; i++) {
             stored[(t * n_layers + i) * 2] = x0;
             stored[(t * n_layers + i) * 2 + 1] = x1;
-            if (layers[i].kind == 0) {
-                block_values(&x0, &x1, &layers[i], wn);
+            const Layer *ly = &layers[i];
+            if (ly->kind == LAYER_BLOCK || ly->kind == LAYER_COUPLING) {
+                vr xt[2] = {x0, x1}, th;
+                if (ly->kind == LAYER_BLOCK)
+                    block_values_any(xt, ly, wn);
+                else
+                    coupling_values(xt, ly, wn, consts[ly->arg[1]], &th, 0);
+                x0 = xt[0];
+                x1 = xt[1];
+            } else if (ly->kind == LAYER_LINEAR) {
+                const float *W = lu + 6 * i;
+                vr y0 = W[0] * x0 + W[1] * x1;
+                x1 = W[2] * x0 + W[3] * x1;
+                x0 = y0;
             } else {
-                const float *bias = wn + layers[i].bias, *ls = wn + layers[i].log_scale;
+                const float *bias = wn + layers[i].arg[0], *ls = wn + layers[i].arg[1];
                 x0 = (x0 + bias[0]) * expf(ls[0]);
                 x1 = (x1 + bias[1]) * expf(ls[1]);
             }
         }
-        vf half = 0.5f * (x0 * x0 + x1 * x1);
+        vr half = 0.5f * (x0 * x0 + x1 * x1);
         float hz[P];
         memcpy(hz, &half, sizeof hz);
         for (int q = 0; q < np; q++) loss += (double)hz[q] + LOG_2PI; /* -log N(z; 0, I), d = 2 */
@@ -427,20 +470,20 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
     /* backward, layer by layer over all tiles */
     for (int i = n_layers - 1; i >= 0; i--) {
         const Layer *ly = &layers[i];
-        if (ly->kind == 1) {
-            const float *bias = wn + ly->bias, *ls = wn + ly->log_scale;
+        if (ly->kind == LAYER_ACTNORM) {
+            const float *bias = wn + ly->arg[0], *ls = wn + ly->arg[1];
             float e0 = expf(ls[0]), e1 = expf(ls[1]);
-            vf gb0 = {}, gb1 = {}, gl0 = {}, gl1 = {};
+            vr gb0 = {}, gb1 = {}, gl0 = {}, gl1 = {};
             for (int64_t t = 0; t < tiles; t++) {
                 int64_t i0 = t * P;
                 int np = n - i0 < P ? (int)(n - i0) : P;
                 float wl[P] = {0};
                 for (int q = 0; q < np; q++) wl[q] = wt;
-                vf wv;
+                vr wv;
                 memcpy(&wv, wl, sizeof wv);
-                vf x0 = stored[(t * n_layers + i) * 2], x1 = stored[(t * n_layers + i) * 2 + 1];
-                vf y0 = (x0 + bias[0]) * e0, y1 = (x1 + bias[1]) * e1;
-                vf g0 = adj[2 * t], g1 = adj[2 * t + 1];
+                vr x0 = stored[(t * n_layers + i) * 2], x1 = stored[(t * n_layers + i) * 2 + 1];
+                vr y0 = (x0 + bias[0]) * e0, y1 = (x1 + bias[1]) * e1;
+                vr g0 = adj[2 * t], g1 = adj[2 * t + 1];
                 gl0 += g0 * y0 - wv;  /* the log-det sum(log_scale) of every point */
                 gl1 += g1 * y1 - wv;
                 g0 *= e0;
@@ -451,30 +494,39 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
                 adj[2 * t + 1] = g1;
                 loss -= (double)np * ((double)ls[0] + ls[1]);
             }
-            grad[ly->bias] += lanes_sum(gb0);
-            grad[ly->bias + 1] += lanes_sum(gb1);
-            grad[ly->log_scale] += lanes_sum(gl0);
-            grad[ly->log_scale + 1] += lanes_sum(gl1);
+            grad[ly->arg[0]] += lanes_sum(gb0);
+            grad[ly->arg[0] + 1] += lanes_sum(gb1);
+            grad[ly->arg[1]] += lanes_sum(gl0);
+            grad[ly->arg[1] + 1] += lanes_sum(gl1);
             continue;
         }
-        int n_acc = 0;
-        for (int l = 1; l <= ly->L; l++) n_acc += ly->w[l] * ly->w[l - 1] + ly->w[l];
-        memset(acc, 0, sizeof(vf) * (size_t)n_acc);
+        if (ly->kind == LAYER_LINEAR) {
+            lu_backward(ly, lu + 6 * i, params, stored + 2 * i, 2 * n_layers, adj, tiles, n, wt,
+                        &loss, grad);
+            continue;
+        }
+        int n_acc = mlp_size(ly);
+        memset(acc, 0, sizeof(vr) * (size_t)n_acc);
         for (int64_t t = 0; t < tiles; t++) {
             int64_t i0 = t * P;
             int np = n - i0 < P ? (int)(n - i0) : P;
             float wl[P] = {0};
             for (int q = 0; q < np; q++) wl[q] = wt;
-            vf wv;
+            vr wv;
             memcpy(&wv, wl, sizeof wv);
-            block_backward(stored[(t * n_layers + i) * 2], stored[(t * n_layers + i) * 2 + 1], &adj[2 * t],
-                           &adj[2 * t + 1], wv, np, &loss, ly, wn, acc, work);
+            const vr *xs = &stored[(t * n_layers + i) * 2];
+            if (ly->kind == LAYER_BLOCK)
+                block_backward_any(xs[0], xs[1], &adj[2 * t], &adj[2 * t + 1], wv, np, &loss, ly,
+                                   wn, acc, work);
+            else
+                coupling_backward(xs, &adj[2 * t], wv, np, &loss, ly, wn, consts[ly->arg[1]], acc,
+                                  work);
         }
         /* lane sums, then through the spectral rule to the raw weights */
         int k0 = 0;
         for (int j = 0; j < i; j++)
-            if (layers[j].kind == 0) k0 += layers[j].L;
-        const vf *q = acc;
+            if (has_mlp(&layers[j])) k0 += layers[j].L;
+        const vr *q = acc;
         for (int l = 1; l <= ly->L; l++) {
             const int *lin = ly->lin + 5 * (l - 1);
             int no = ly->w[l], ni = ly->w[l - 1], k = k0 + l - 1;
@@ -498,6 +550,7 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
 out:
     free(layers);
     free(wn);
+    free(lu);
     free(sigma);
     free(scale);
     free(stored);
@@ -507,12 +560,13 @@ out:
     return loss;
 }
 
-/* One power iteration of every constrained map, in place on uv (Sec. 3.1, as
- * lipschitz.prefetch_training_rescales runs it before a training forward):
+/* n_iter power iterations of every constrained map, in place on uv (Sec. 3.1 and Appendix B,
+ * eq. 34, as iresnet_core/ops/spectral.py's prefetch_training_rescales runs them before a
+ * training forward):
  *     v <- W^T u / |W^T u|,   u <- W v / |W v|,
  * so that sigma = u^T W v afterwards (what nll_grad_2d computes from them). The norms are clamped
  * below at 1e-12 as torch's are. Returns 0, or -1 when meta is malformed or memory cannot be had. */
-int power_iter_2d(int n_layers, const int *meta, const float *params, float *uv)
+int power_iter_2d(int n_layers, const int *meta, const float *params, float *uv, int n_iter)
 {
     Layer *layers = malloc(sizeof(Layer) * (size_t)(n_layers > 0 ? n_layers : 1));
     double *acc = malloc(sizeof(double) * MAXW);
@@ -520,31 +574,33 @@ int power_iter_2d(int n_layers, const int *meta, const float *params, float *uv)
     if (!layers || !acc || parse(n_layers, meta, layers) != 0)
         goto out;
     for (int i = 0; i < n_layers; i++) {
-        if (layers[i].kind != 0) continue;
+        if (layers[i].kind != LAYER_BLOCK) continue;
         for (int l = 1; l <= layers[i].L; l++) {
             const int *lin = layers[i].lin + 5 * (l - 1);
             if (lin[2] < 0) continue;
             int no = layers[i].w[l], ni = layers[i].w[l - 1];
             const float *W = params + lin[0];
             float *u = uv + lin[2], *v = uv + lin[3];
-            double norm = 0.0;
-            for (int c = 0; c < ni; c++) acc[c] = 0.0;
-            for (int r = 0; r < no; r++)
-                for (int c = 0; c < ni; c++) acc[c] += (double)u[r] * W[r * ni + c];
-            for (int c = 0; c < ni; c++) norm += acc[c] * acc[c];
-            norm = sqrt(norm);
-            if (norm < 1e-12) norm = 1e-12;
-            for (int c = 0; c < ni; c++) v[c] = (float)(acc[c] / norm);
-            norm = 0.0;
-            for (int r = 0; r < no; r++) {
-                double s = 0.0;
-                for (int c = 0; c < ni; c++) s += (double)W[r * ni + c] * v[c];
-                acc[r] = s;
-                norm += s * s;
+            for (int it = 0; it < n_iter; it++) {
+                double norm = 0.0;
+                for (int c = 0; c < ni; c++) acc[c] = 0.0;
+                for (int r = 0; r < no; r++)
+                    for (int c = 0; c < ni; c++) acc[c] += (double)u[r] * W[r * ni + c];
+                for (int c = 0; c < ni; c++) norm += acc[c] * acc[c];
+                norm = sqrt(norm);
+                if (norm < 1e-12) norm = 1e-12;
+                for (int c = 0; c < ni; c++) v[c] = (float)(acc[c] / norm);
+                norm = 0.0;
+                for (int r = 0; r < no; r++) {
+                    double s = 0.0;
+                    for (int c = 0; c < ni; c++) s += (double)W[r * ni + c] * v[c];
+                    acc[r] = s;
+                    norm += s * s;
+                }
+                norm = sqrt(norm);
+                if (norm < 1e-12) norm = 1e-12;
+                for (int r = 0; r < no; r++) u[r] = (float)(acc[r] / norm);
             }
-            norm = sqrt(norm);
-            if (norm < 1e-12) norm = 1e-12;
-            for (int r = 0; r < no; r++) u[r] = (float)(acc[r] / norm);
         }
     }
     rc = 0;

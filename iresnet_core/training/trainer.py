@@ -35,7 +35,7 @@ import torch
 
 from iresnet_core.flows.flow import Flow
 from iresnet_core.kernels.flat_params import FlatParameters
-from iresnet_core.kernels.nll import NativeNLL, not_native
+from iresnet_core.kernels.nll import NativeNLL, training_engine
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
 from iresnet_core.training.averaging import RunningAverage
 from iresnet_core.training.history import History
@@ -277,7 +277,11 @@ class Trainer:
         """Train through the fast engine from the next step on where it takes the flow (``True``),
         or through torch (``False``); the weights, the optimiser's moments and the step count
         stay. :attr:`engine_reason` says why torch runs where the engine was asked for."""
-        reason = not_native(self.flow) if on else "torch asked for (native=False)"
+        reason = (
+            training_engine(self.flow, estimator=False)[1]
+            if on
+            else "torch asked for (native=False)"
+        )
         self._native = NativeNLL(self.flow, self._flat) if reason is None else None
         self.engine_reason = reason
         self._loss = self._native or self.flow.nll

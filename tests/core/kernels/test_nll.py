@@ -1,5 +1,5 @@
 """The training kernel (``train2d.c`` through ``iresnet_core.kernels.nll``) against torch's
-autograd.
+autograd, for every activation; and ``training_engine``, which says which engine trains a flow.
 
 The loss is ``Flow.nll`` in exact mode and the gradient its gradient with respect to the raw
 weights, through the spectral rule ``W / max(1, sigma / c)`` (Behrmann et al. 2019, Sec. 3.1) and
@@ -18,15 +18,15 @@ import pytest
 import torch
 
 import iresnet_core as ic
-from iresnet_core.kernels import native
+from iresnet_core import kernels
+from iresnet_core.kernels import build, layout
 from iresnet_core.kernels import nll as native_nll
 from iresnet_core.kernels.flat_params import FlatParameters
-from iresnet_core.kernels.nll import NativeNLL, not_native
+from iresnet_core.kernels.nll import NativeNLL, training_engine
 from iresnet_core.ops.spectral import spectral_layers
 
-pytestmark = pytest.mark.skipif(
-    not native.available(), reason="no C compiler: the kernels are unavailable"
-)
+pytestmark = pytest.mark.usefixtures("kernel")
+ACTIVATIONS = list(layout.ACTIVATIONS)
 
 DATA = torch.as_tensor(ic.datasets.sample("checkerboard", 777, seed=1))
 
@@ -59,6 +59,7 @@ def _both(flow: ic.Flow, x: torch.Tensor) -> tuple[float, torch.Tensor, float, t
     return float(ref.detach()), g_ref, float(out.detach()), flat.grad.clone()
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize(
     "cfg, shake",
     [
@@ -75,12 +76,47 @@ def _both(flow: ic.Flow, x: torch.Tensor) -> tuple[float, torch.Tensor, float, t
     ],
 )
 @pytest.mark.parametrize("n", [777, 16, 1])
-def test_loss_and_gradient_are_torchs(cfg, shake, n):
-    flow = _flow(cfg, shake)
+def test_loss_and_gradient_are_torchs(cfg, shake, n, activation):
+    """The loss and every entry of its gradient (weights through the spectral rule, biases,
+    ActNorms) against autograd on the same weights, for each activation: phi'' enters through the
+    log-det's backward."""
+    flow = _flow(dataclasses.replace(cfg, activation=activation), shake)
     ref, g_ref, out, g = _both(flow, DATA[:n])
     assert out == pytest.approx(ref, rel=1e-5, abs=1e-5)
     assert float((g - g_ref).norm() / g_ref.norm()) < 2e-5
     assert torch.allclose(g, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ic.FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=1),
+        ic.FlowConfig(model="glow", n_blocks=3, hidden=(5, 7, 3), actnorm=False, seed=2),
+        ic.FlowConfig(model="glow", n_blocks=2, hidden=(40,), scale_bound=0.5, seed=3),
+    ],
+)
+@pytest.mark.parametrize("n", [777, 16, 1])
+def test_glows_loss_and_gradient_are_torchs(cfg, n):
+    """Glow's step (Kingma & Dhariwal 2018, Sec. 3): ActNorm, the LU map through W = P L U' to its
+    lower, upper and log_s, the affine coupling's bounded log-scale and ELU conditioner, both
+    parities, against autograd."""
+    flow = _flow(cfg, 0.3)
+    assert training_engine(flow) == ("C kernel", None)
+    ref, g_ref, out, g = _both(flow, DATA[:n])
+    assert out == pytest.approx(ref, rel=1e-5, abs=1e-5)
+    assert float((g - g_ref).norm() / g_ref.norm()) < 2e-5
+    assert torch.allclose(g, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
+
+
+def test_the_glow_flows_compared_hold_both_permutations_and_parities():
+    flows = [
+        _flow(ic.FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=s), 0.3)
+        for s in (1, 2, 3)
+    ]
+    swaps = {float(m.perm[0, 0]) == 0.0 for f in flows for m in f.layers if hasattr(m, "perm")}
+    signs = {float(s) for f in flows for m in f.layers if hasattr(m, "perm") for s in m.sign_s}
+    parities = {m.parity for f in flows for m in f.layers if hasattr(m, "parity")}
+    assert swaps == {True, False} and signs == {1.0, -1.0} and parities == {0, 1}
 
 
 def _subnormal_product() -> float:
@@ -114,11 +150,13 @@ def test_the_spectral_rule_is_at_work_in_the_compared_flows():
     assert max(ratios) > 1.5 and min(ratios) < 1.0
 
 
-def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards():
-    """In training each call advances every map's u, v by one power iteration (Sec. 3.1) in place,
-    as a torch training forward does; a torch forward in between (which rebinds the vectors) is
-    taken up by the next call."""
-    a = _flow(ic.FlowConfig(n_blocks=3, hidden=(5, 7, 3), coeff=0.5), 0.3)
+@pytest.mark.parametrize("n_power_iter", [1, 3])
+def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards(n_power_iter):
+    """In training each call advances every map's u, v by the flow's power iterations (Sec. 3.1)
+    in place, as a torch training forward does; a torch forward in between (which rebinds the
+    vectors) is taken up by the next call."""
+    cfg = ic.FlowConfig(n_blocks=3, hidden=(5, 7, 3), coeff=0.5, n_power_iter=n_power_iter)
+    a = _flow(cfg, 0.3)
     b = copy.deepcopy(a)
     loss = NativeNLL(a)
     x = DATA[:100]
@@ -132,9 +170,14 @@ def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards():
     assert max(moved) > 1e-2
 
 
-def test_a_trainer_on_the_kernel_takes_torchs_steps():
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "glow"])
+def test_a_trainer_on_the_kernel_takes_torchs_steps(activation):
     data = ic.datasets.sample("8gaussians", 2000, seed=0)
     cfg = ic.FlowConfig(n_blocks=4, hidden=(16, 16), seed=5)
+    if activation == "glow":
+        cfg = dataclasses.replace(cfg, model="glow")
+    else:
+        cfg = dataclasses.replace(cfg, activation=activation)
     runs = {}
     for on in (False, True):
         tr = ic.Trainer(ic.build_flow(cfg), data, lr=1e-2, batch_size=200, seed=0, native=on)
@@ -164,33 +207,66 @@ def test_where_the_kernel_does_not_apply_the_loss_is_torchs():
 
 
 @pytest.mark.parametrize(
-    "cfg, words",
+    "make, words",
     [
-        (ic.FlowConfig(n_blocks=2, hidden=(8,), activation="lipswish"), "ELU only"),
-        (ic.FlowConfig(model="glow", n_blocks=2, hidden=(8,)), "i-ResNet"),
-        (ic.FlowConfig(n_blocks=2, hidden=(8,), spectral="exact"), "power iteration"),
-        (ic.FlowConfig(n_blocks=2, hidden=(300,)), "up to 256"),
+        (
+            lambda: ic.build_flow(ic.FlowConfig(model="glow", n_blocks=2, hidden=(300,))),
+            "up to 256",
+        ),
+        (
+            lambda: ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), spectral="exact")),
+            "SVD",
+        ),
+        (lambda: ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(300,))), "up to 256"),
+        (lambda: ic.build_flow(ic.FlowConfig(n_blocks=1, hidden=(4,) * 32)), "hidden layers"),
+        (lambda: ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), dim=3)), "2D"),
+        (lambda: ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,))).double(), "float32"),
+        (lambda: _frozen(ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,)))), "frozen"),
     ],
 )
-def test_flows_the_kernel_does_not_take_say_why_and_train_through_torch(cfg, words):
-    flow = ic.build_flow(cfg)
-    assert words in not_native(flow)
+def test_flows_the_kernel_does_not_take_say_why_and_train_through_torch(make, words):
+    flow = make()
+    name, why = training_engine(flow)
+    assert name == "torch" and words in why
+    assert training_engine(flow, estimator=False) == (name, why)
     with pytest.raises(ValueError, match=words):
         NativeNLL(flow)
-    tr = ic.Trainer(flow, DATA.numpy(), lr=1e-3, batch_size=64, seed=0, native=True)
-    assert not tr.native and tr.step(2)["step"] == 2
+    if flow.dim == 2 and flow.layers[0].parameters().__next__().dtype == torch.float32:
+        tr = ic.Trainer(flow, DATA.numpy(), lr=1e-3, batch_size=64, seed=0, native=True)
+        assert not tr.native and tr.step(2)["step"] == 2
+
+
+def _frozen(flow: ic.Flow) -> ic.Flow:
+    flow.layers[0].g.linears[0].bias.requires_grad_(False)
+    return flow
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_and_estimator_is_named(activation):
+    """Each activation trains through the kernel; a log-det estimator other than the exact one
+    sends the step to torch (the flow can still be laid out for when the slider comes back)."""
+    flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), activation=activation))
+    assert training_engine(flow) == ("C kernel", None)
+    assert kernels.training_engine is training_engine
+    series = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,), logdet="series"))
+    name, why = training_engine(series)
+    assert name == "torch" and "'series'" in why and "exact" in why
+    assert training_engine(series, estimator=False) == ("C kernel", None)
 
 
 def test_turned_off_by_the_environment(monkeypatch):
     monkeypatch.setenv("IRESNET_NATIVE", "0")
-    native._reset()
+    build._reset()
     try:
         flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,)))
-        assert "IRESNET_NATIVE=0" in not_native(flow)
+        assert training_engine(flow) == (
+            "torch",
+            "the C kernels are unavailable: turned off by IRESNET_NATIVE=0",
+        )
         assert not ic.Trainer(flow, DATA.numpy(), lr=1e-3, seed=0, native=True).native
     finally:
         monkeypatch.delenv("IRESNET_NATIVE")
-        native._reset()
+        build._reset()
 
 
 def test_set_native_switches_live_and_back():

@@ -270,17 +270,21 @@ def test_turned_off_by_the_environment(monkeypatch):
 
 
 def test_set_native_switches_live_and_back():
+    """The engine switches live both ways, the weights and the step count kept; the trainer says
+    which engine runs and why torch does."""
     tr = ic.Trainer(
         ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(8,))),
         DATA.numpy(),
         lr=1e-3,
         batch_size=64,
         seed=0,
-        compile=True,
+        native=False,
     )
-    assert not tr.native and tr._compiled is not None
+    assert not tr.native and tr.engine == "torch" and "native=False" in tr.engine_reason
     tr.set_native(True)
-    assert tr.native and tr._compiled is None and tr.compile_state is None  # nothing to compile
+    assert tr.native and tr.engine == "C kernel" and tr.engine_reason is None
     tr.step(3)
     tr.set_native(False)
-    assert not tr.native and tr._compiled is not None
+    assert not tr.native and tr.engine == "torch"
+    tr.step(2)
+    assert tr.step_count == 5

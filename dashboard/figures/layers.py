@@ -129,13 +129,14 @@ class Rose:
 
 @dataclass
 class Series:
-    """Per block of one model: depth fraction ``k / K`` (block k ends there), mean distance moved
-    and the one-coordinate share."""
+    """Per block of one model: depth fraction ``k / K`` (block k ends there), mean distance moved,
+    the same relative to the cloud's spread, and the one-coordinate share."""
 
     label: str
     color: str
     depth: np.ndarray
     distance: np.ndarray
+    relative: np.ndarray
     share: np.ndarray
     moves: str = "moves"
 
@@ -289,6 +290,20 @@ def cloud_table(panels: Sequence[Panel]) -> dict[str, np.ndarray]:
     }
 
 
+def _zoomed(points: np.ndarray, half: float) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64) / half
+
+
+def _circles_xy(half: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian's contours in a view of half-width ``half``, scaled to ``[-1, 1]``."""
+    t = np.linspace(0, 2 * np.pi, 97)
+    xs, ys = [], []
+    for r in GAUSS_RADII:
+        xs += [*(r * np.cos(t) / half), np.nan]
+        ys += [*(r * np.sin(t) / half), np.nan]
+    return np.array(xs, np.float32), np.array(ys, np.float32)
+
+
 def depth_animation(
     labels: Sequence[str],
     colors: Sequence[str],
@@ -297,7 +312,7 @@ def depth_animation(
     depths: np.ndarray,
     *,
     start: int = 0,
-    frame_ms: int = 350,
+    frame_ms: int = 400,
     title: str | None = None,
     presentation: bool = False,
     height: int | None = 480,
@@ -312,53 +327,67 @@ def depth_animation(
             fraction: :func:`iresnet_core.analysis.layers.depth_index`).
         start: the frame shown first.
 
-    The slider moves frame by frame; the play button runs from the frame shown to the latent. Its
+    Each depth is shown in its own view (:func:`view_box` of that cloud: a trained i-ResNet's
+    middle blocks may spread the points over tens of units before the last ones bring them to the
+    Gaussian's scale), drawn scaled to ``[-1, 1]`` with the view's half-width written in the
+    panel and the Gaussian's contours scaled alike. The frames change data only: plotly's
+    animation moves points smoothly but does not follow axis ranges set by frames. The slider
+    moves frame by frame; the play button runs from the frame shown to the latent; the
     standalone HTML (:func:`dashboard.export.chart_html`) plays offline.
     """
     depths = np.asarray(depths, dtype=int)
     n_frames, n = depths.shape
-    # each depth in its own view: a trained i-ResNet's middle blocks may spread the cloud over
-    # tens of units before the last ones bring it to the Gaussian's scale (plotly animates the
-    # axis ranges along with the points)
-    boxes = [[view_box(c[k]) for k in range(len(c))] for c in clouds]
+    halves = [[view_box(c[k])[1] for k in range(len(c))] for c in clouds]
     layout = house_layout(title=title, presentation=presentation, height=height)
     titles = [
         f"<b style='color:{c}'>{lab}</b> ({len(cl) - 1} blocks)"
         for lab, c, cl in zip(labels, colors, clouds)
     ]
     layout.update(side_by_side(n, titles=titles, spacing=0.08))
+    _plane_axes(layout, n, [(-1.04, 1.04, -1.04, 1.04)] * n)
+    for m in range(n):
+        k = "" if m == 0 else str(m + 1)
+        for ax in (f"xaxis{k}", f"yaxis{k}"):
+            layout[ax].update(showticklabels=False, ticks="", title=dict(text=""))
+            layout[ax].update(showline=True, linecolor="#dddddd", mirror=True)
     start = int(np.clip(start, 0, n_frames - 1))
-    _plane_axes(layout, n, [boxes[m][depths[start, m]] for m in range(n)])
     size = 6 if presentation else 5
+    font = dict(size=14 if presentation else 11, color="#555555")
 
-    def panel(m: int, f: int) -> Panel:
+    def panel_data(m: int, f: int) -> list[dict[str, Any]]:
         k = int(depths[f, m])
-        return Panel(labels[m], colors[m], clouds[m][k], hue, k, len(clouds[m]) - 1)
-
-    def ranges(f: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for m in range(n):
-            x0, x1, y0, y1 = boxes[m][depths[f, m]]
-            k = "" if m == 0 else str(m + 1)
-            out[f"xaxis{k}"] = dict(range=[x0, x1])
-            out[f"yaxis{k}"] = dict(range=[y0, y1])
-        return out
+        half = halves[m][k]
+        pts = _zoomed(clouds[m][k], half)
+        cx, cy = _circles_xy(half)
+        return [
+            dict(type="scatter", x=cx, y=cy),
+            dict(type="scatter", x=_coord(pts, 0), y=_coord(pts, 1)),
+            dict(type="scatter", text=[f"block {k}/{len(clouds[m]) - 1} · view ±{half:.3g}"]),
+        ]
 
     traces: list[Any] = []
     for m in range(n):
         plot = "" if m == 0 else str(m + 1)
-        traces += [_circles(plot), _cloud_trace(panel(m, start), plot, size)]
-    moving = [2 * m + 1 for m in range(n)]  # the cloud traces; the circles stay
-
-    def frame_data(f: int) -> list[dict[str, Any]]:
-        return [
-            dict(
-                type="scatter",
-                x=_coord(clouds[m][depths[f, m]], 0),
-                y=_coord(clouds[m][depths[f, m]], 1),
-            )
-            for m in range(n)
-        ]
+        first = panel_data(m, start)
+        circles = _circles(plot)
+        circles.update(x=first[0]["x"], y=first[0]["y"])
+        cloud = _cloud_trace(
+            Panel(labels[m], colors[m], clouds[m][depths[start, m]], hue, 0, 1), plot, size
+        )
+        cloud.update(x=first[1]["x"], y=first[1]["y"], hoverinfo="skip", hovertemplate=None)
+        note = go.Scatter(
+            x=[-1.0],
+            y=[-1.0],
+            mode="text",
+            text=first[2]["text"],
+            textposition="top right",
+            textfont=font,
+            showlegend=False,
+            hoverinfo="skip",
+            xaxis=f"x{plot}",
+            yaxis=f"y{plot}",
+        )
+        traces += [circles, cloud, note]
 
     def label(f: int) -> str:
         return " · ".join(
@@ -368,7 +397,11 @@ def depth_animation(
     # plain dicts: the figure validates them once (go.Frame objects were validated twice, a
     # second of a page's redraw for 33 frames)
     frames = [
-        dict(name=str(f), data=frame_data(f), traces=moving, layout=ranges(f))
+        dict(
+            name=str(f),
+            data=[d for m in range(n) for d in panel_data(m, f)],
+            traces=list(range(3 * n)),
+        )
         for f in range(n_frames)
     ]
     play = dict(frame=dict(duration=frame_ms, redraw=False), transition=dict(duration=frame_ms))
@@ -380,7 +413,7 @@ def depth_animation(
             type="buttons",
             direction="left",
             x=0.0,
-            y=-0.16,
+            y=-0.04,
             xanchor="left",
             yanchor="top",
             pad=dict(r=8, t=0),
@@ -396,7 +429,7 @@ def depth_animation(
             active=start,
             x=0.12,
             len=0.88,
-            y=-0.12,
+            y=0.0,
             yanchor="top",
             pad=dict(t=0, b=0),
             # the step's label is what "currentvalue" shows ("i-ResNet 5/32 · Glow 5/32"); under
@@ -411,9 +444,10 @@ def depth_animation(
             ],
         )
     ]
-    layout["margin"] = {**layout["margin"], "b": 120, "t": layout["margin"]["t"] + 24}
+    layout["margin"] = {**layout["margin"], "b": 90, "t": layout["margin"]["t"] + 24}
+    layout.pop("uirevision", None)  # a new figure starts at its own first frame
     if height is not None:
-        layout["height"] = layout["height"] + 70
+        layout["height"] = layout["height"] + 40
     return go.Figure(data=traces, layout=layout, frames=frames)
 
 
@@ -639,7 +673,13 @@ def angle_figure(
         )
     layout["annotations"] = notes
     layout["showlegend"] = False
-    layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + 40, "l": 40, "r": 40}
+    layout["margin"] = {
+        **layout["margin"],
+        "t": layout["margin"]["t"] + 40,
+        "l": 40,
+        "r": 40,
+        "b": 36,
+    }
     return go.Figure(data=traces, layout=layout)
 
 
@@ -663,7 +703,8 @@ def movement_figure(
     height: int | None = 360,
 ) -> go.Figure:
     """Against depth fraction ``k / K``: how far block k moves the points (mean ``|g(x)|`` for an
-    i-ResNet, mean coupling shift for Glow; left) and the share of its moves that change one
+    i-ResNet, mean coupling shift for Glow) relative to the spread of the cloud it meets (left;
+    the absolute distance in the hover and the table), and the share of its moves that change one
     coordinate only (right)."""
     layout = house_layout(
         title=title,
@@ -674,7 +715,7 @@ def movement_figure(
     layout.update(
         side_by_side(
             2,
-            titles=["mean distance a block moves the points", "moves along one coordinate"],
+            titles=["how far a block moves the points", "moves along one coordinate"],
             spacing=0.1,
             title_size=18 if presentation else 13,
         )
@@ -682,7 +723,9 @@ def movement_figure(
     depth = dict(text="depth (fraction of the blocks)")
     layout["xaxis"].update(title=depth, range=[0, 1.02])
     layout["xaxis2"].update(title=depth, range=[0, 1.02])
-    layout["yaxis"].update(title=dict(text="mean |move|"), rangemode="tozero")
+    layout["yaxis"].update(
+        title=dict(text="mean |move| / spread of the cloud"), rangemode="tozero", tickformat=".0%"
+    )
     layout["yaxis2"].update(title=dict(text="share"), tickformat=".0%", range=[-0.04, 1.04])
     layout["margin"] = {**layout["margin"], "b": 90, "t": layout["margin"]["t"] + 24}
     traces: list[Any] = []
@@ -691,10 +734,12 @@ def movement_figure(
         traces.append(
             go.Scatter(
                 x=np.asarray(s.depth),
-                y=np.asarray(s.distance),
+                y=np.asarray(s.relative),
+                customdata=np.asarray(s.distance),
                 name=f"{s.label} ({s.moves})",
                 legendgroup=s.label,
-                hovertemplate="depth %{x:.2f}: mean |move| %{y:.3f}<extra>" + s.label + "</extra>",
+                hovertemplate="depth %{x:.2f}: mean |move| %{customdata:.3g}, "
+                "%{y:.1%} of the spread<extra>" + s.label + "</extra>",
                 **common,
             )
         )
@@ -717,11 +762,13 @@ def movement_figure(
 
 
 def movement_table(series: Sequence[Series]) -> dict[str, np.ndarray]:
-    """``model, block, depth, mean_distance, one_coordinate_share`` per model and block."""
+    """``model, block, depth, mean_distance, relative_distance, one_coordinate_share`` per model
+    and block."""
     return {
         "model": np.concatenate([[s.label] * len(s.depth) for s in series]).astype(object),
         "block": np.concatenate([np.arange(1, len(s.depth) + 1) for s in series]),
         "depth": np.concatenate([np.asarray(s.depth) for s in series]),
         "mean_distance": np.concatenate([np.asarray(s.distance) for s in series]),
+        "relative_distance": np.concatenate([np.asarray(s.relative) for s in series]),
         "one_coordinate_share": np.concatenate([np.asarray(s.share) for s in series]),
     }

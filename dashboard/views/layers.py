@@ -162,7 +162,7 @@ def _free_note(w: Walk, box: tuple[float, ...]) -> str:
     """Words for the unconstrained panel: how many paths end outside the view."""
     end = w.points[-1]
     out = int((~np.isfinite(end).all(1) | (np.abs(end) > box[1]).any(1)).sum())
-    return f"{out} of {end.shape[0]} paths end outside the view" if out else ""
+    return f"{out}/{end.shape[0]} end off the view" if out else ""
 
 
 def render() -> None:
@@ -338,7 +338,7 @@ def render() -> None:
             "Direction of the moves",
             angle_figure(
                 roses,
-                title=f"Which way the blocks move the points (all blocks, {len(x)} points)",
+                title=f"Which way the blocks move the points ({len(x)} points, every block)",
                 presentation=presentation,
             ),
             angle_table(roses),
@@ -349,6 +349,7 @@ def render() -> None:
                 MODEL_COLORS[m],
                 np.arange(1, n_of[m] + 1) / n_of[m],
                 moves[m].distance,
+                moves[m].relative,
                 moves[m].one_coordinate,
                 _MOVES[m],
             )
@@ -416,15 +417,15 @@ def render() -> None:
         "i-ResNet: blocks' moves along one coordinate", f"{100 * moves['iresnet'].share:.1f} %"
     )
     c_.metric(
-        "mean distance moved per block (i-ResNet / Glow)",
-        f"{float(moves['iresnet'].distance.mean()):.2f} / "
-        f"{float(moves['glow'].distance.mean()):.2f}",
+        "mean move / cloud spread (i-ResNet / Glow)",
+        f"{100 * float(np.nanmean(moves['iresnet'].relative)):.0f} % / "
+        f"{100 * float(np.nanmean(moves['glow'].relative)):.0f} %",
+        help="Mean over the blocks of mean |move| divided by the root-mean-square distance of "
+        "the points from their centre where the block meets them: the two models' intermediate "
+        "clouds can differ in scale by a factor of ten.",
     )
-    left, right = st.columns([2, 3])
-    with left:
-        show_chart(charts["angles"], "lay_angles", fmt)
-    with right:
-        show_chart(charts["movement"], "lay_movement", fmt)
+    show_chart(charts["angles"], "lay_angles", fmt)
+    show_chart(charts["movement"], "lay_movement", fmt)
     if not presentation:
         st.caption(
             "A coupling changes one half of the coordinates given the other, so in 2D every move "

@@ -333,6 +333,9 @@ class Moves:
         length: ``(K, B)`` ``|move|``.
         distance: ``(K,)`` mean ``|move|`` per block: mean ``|g(x)|`` for the i-ResNet, the
             coupling's mean shift for Glow.
+        relative: ``(K,)`` ``distance`` over the spread of the points where the layer meets them
+            (their root-mean-square distance from their mean): comparable between models whose
+            intermediate clouds have very different scales.
         one_coordinate: ``(K,)`` share of the moving points whose move changes one coordinate
             only (NaN where no point moved).
         moving: ``(K,)`` how many points moved at all.
@@ -342,6 +345,7 @@ class Moves:
     angle: np.ndarray
     length: np.ndarray
     distance: np.ndarray
+    relative: np.ndarray
     one_coordinate: np.ndarray
     moving: np.ndarray
     ulps: float
@@ -393,7 +397,12 @@ def move_stats(w: Walk, ulps: float = MOVE_ULPS) -> Moves:
     ones = ((n_changed == 1) & moving).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_moving > 0, ones / np.maximum(n_moving, 1), np.nan)
-    return Moves(angle, length, length.mean(-1), share, n_moving, float(ulps))
+    x64 = x.astype(np.float64)
+    spread = np.sqrt(((x64 - x64.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
+    distance = length.mean(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(spread > 0, distance / spread, np.nan)
+    return Moves(angle, length, distance, relative, share, n_moving, float(ulps))
 
 
 def angle_histogram(angles: np.ndarray, bins: int = 36) -> tuple[np.ndarray, np.ndarray]:

@@ -265,10 +265,15 @@ def cloud_figure(
     started, over the standard Gaussian's contours."""
     n = len(panels)
     boxes = [p.box or view_box(p.points) for p in panels]
-    layout = house_layout(title=title, presentation=presentation, height=height)
+    layout = house_layout(
+        title=title,
+        presentation=presentation,
+        height=height,
+        legend=dict(y=-0.14, yanchor="top", x=1.0, xanchor="right"),
+    )
     layout.update(side_by_side(n, titles=[_panel_title(p) for p in panels], spacing=0.08))
     _plane_axes(layout, n, boxes)
-    layout["margin"]["t"] += 24
+    layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + 24, "b": 60}
     size = 6 if presentation else 5
     traces: list[Any] = []
     for i, panel in enumerate(panels):
@@ -413,7 +418,7 @@ def depth_animation(
             type="buttons",
             direction="left",
             x=0.0,
-            y=-0.04,
+            y=-0.19 if presentation else -0.15,
             xanchor="left",
             yanchor="top",
             pad=dict(r=8, t=0),
@@ -427,8 +432,8 @@ def depth_animation(
     layout["sliders"] = [
         dict(
             active=start,
-            x=0.12,
-            len=0.88,
+            x=0.0,
+            len=1.0,
             y=0.0,
             yanchor="top",
             pad=dict(t=0, b=0),
@@ -444,10 +449,15 @@ def depth_animation(
             ],
         )
     ]
-    layout["margin"] = {**layout["margin"], "b": 90, "t": layout["margin"]["t"] + 24}
+    layout["margin"] = {
+        **layout["margin"],
+        "b": 150 if presentation else 130,
+        "t": layout["margin"]["t"] + 24,
+    }
+    layout["showlegend"] = False  # the page says what the dotted circles are
     layout.pop("uirevision", None)  # a new figure starts at its own first frame
     if height is not None:
-        layout["height"] = layout["height"] + 40
+        layout["height"] = layout["height"] + 70
     return go.Figure(data=traces, layout=layout, frames=frames)
 
 
@@ -524,13 +534,20 @@ def paths_figure(
         height=height,
         legend=dict(y=-0.12, yanchor="top", x=0.0, xanchor="left"),
     )
+    small = 15 if presentation else 11
     titles = [
-        f"<b style='color:{t.color}'>{t.label}</b>" + (f": {t.note}" if t.note else "")
+        f"<b style='color:{t.color}'>{t.label}</b>"
+        + (f"<br><span style='font-size:{small}px'>{t.note}</span>" if t.note else "")
         for t in tracks
     ]
     layout.update(side_by_side(n, titles=titles, spacing=0.06))
     _plane_axes(layout, n, boxes)
-    layout["margin"] = {**layout["margin"], "b": 80, "t": layout["margin"]["t"] + 24}
+    noted = any(t.note for t in tracks)
+    layout["margin"] = {
+        **layout["margin"],
+        "b": 80,
+        "t": layout["margin"]["t"] + 24 + (small + 6 if noted else 0),
+    }
     width = 1.1 if presentation else 0.8
     traces: list[Any] = []
     shown = set()
@@ -615,6 +632,14 @@ def paths_table(tracks: Sequence[Track]) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
 
 
+def _ticks(share: np.ndarray) -> list[float]:
+    """Two to four round radial ticks above 0 (a "0%" at the centre sat on the bars)."""
+    top = float(np.max(share)) if len(share) and np.max(share) > 0 else 1.0
+    base = 10 ** np.floor(np.log10(top / 2))
+    step = next(base * m for m in (1, 2, 5, 10) if top / (base * m) <= 4.5)
+    return [float(step * i) for i in range(1, int(top / step) + 1)]
+
+
 def angle_figure(
     roses: Sequence[Rose],
     *,
@@ -641,7 +666,7 @@ def angle_figure(
         layout[key] = dict(
             domain=dict(x=[x0, x0 + w], y=[0.0, 0.86]),
             angularaxis=dict(direction="counterclockwise", rotation=0, dtick=45),
-            radialaxis=dict(tickformat=".0%", angle=45, tickangle=45, nticks=3),
+            radialaxis=dict(tickformat=".0%", angle=45, tickangle=45, tickvals=_ticks(share)),
         )
         traces.append(
             go.Barpolar(
@@ -675,7 +700,7 @@ def angle_figure(
     layout["showlegend"] = False
     layout["margin"] = {
         **layout["margin"],
-        "t": layout["margin"]["t"] + 40,
+        "t": layout["margin"]["t"] + (64 if presentation else 40),
         "l": 40,
         "r": 40,
         "b": 36,
@@ -724,7 +749,7 @@ def movement_figure(
     layout["xaxis"].update(title=depth, range=[0, 1.02])
     layout["xaxis2"].update(title=depth, range=[0, 1.02])
     layout["yaxis"].update(
-        title=dict(text="mean |move| / spread of the cloud"), rangemode="tozero", tickformat=".0%"
+        title=dict(text="|move| / spread"), rangemode="tozero", tickformat=".0%"
     )
     layout["yaxis2"].update(title=dict(text="share"), tickformat=".0%", range=[-0.04, 1.04])
     layout["margin"] = {**layout["margin"], "b": 90, "t": layout["margin"]["t"] + 24}

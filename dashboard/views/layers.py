@@ -238,15 +238,14 @@ def render() -> None:
             "Point clouds at one depth",
             cloud_figure(
                 panels,
-                title=f"The data after {fraction:.0%} of the blocks, coloured by where each "
-                "point started",
+                title=f"After {fraction:.0%} of the blocks, coloured by start",
                 presentation=presentation,
             ),
             cloud_table(panels),
         )
         for m in models:
             pd, km = dens[m], depth[m]
-            where = "the standard normal" if km == 0 else f"the first {km} of {n_of[m]} blocks"
+            where = "none: the standard normal" if km == 0 else f"{km} blocks"
             charts[f"density_{m}"] = Chart(
                 slug(lm.dataset, "layers_partial_density", m, f"block={km}"),
                 f"{MODEL_LABELS[m]}: partial density",
@@ -259,8 +258,8 @@ def render() -> None:
                     bounds=lm.bounds,
                     model=m,
                     title=f"{MODEL_LABELS[m]}: p after {km}/{n_of[m]} blocks",
-                    subtitle=f"N(0, I) pulled back through {where}; mass on the box "
-                    f"{float(pd.mass[km]):.3f}",
+                    subtitle=f"N(0, I) pulled back through {where} · "
+                    f"mass {float(pd.mass[km]):.3f}",
                     presentation=presentation,
                     height=420,
                 ),
@@ -283,7 +282,7 @@ def render() -> None:
                 [walks[m].clouds for m in models],
                 hue,
                 frames,
-                title="Play: the clouds block by block, from the data to the latent",
+                title="Every depth, from the data to the latent",
                 presentation=presentation,
             ),
             {
@@ -321,7 +320,7 @@ def render() -> None:
             "Paths through every layer",
             paths_figure(
                 tracks,
-                title=f"{N_PATHS} paths: the blocks' moves in colour, linear layers grey",
+                title="Paths: moves in colour, linear layers grey",
                 presentation=presentation,
                 height=480,
             ),
@@ -338,7 +337,7 @@ def render() -> None:
             "Direction of the moves",
             angle_figure(
                 roses,
-                title=f"Which way the blocks move the points ({len(x)} points, every block)",
+                title="Which way the blocks move the points",
                 presentation=presentation,
             ),
             angle_table(roses),
@@ -381,11 +380,18 @@ def render() -> None:
             "p after k blocks is the density the flow would have if it stopped there: "
             "log p_k(x) = log N(f_k(x)) + the first k exact log-determinants (the change of "
             "variables, Behrmann et al. 2019 eq. 1). It starts as the standard normal and ends as "
-            "the model's density."
+            "the model's density. Grid over the data's box; the moves below are measured on "
+            f"{len(x)} held-out points."
         )
 
     st.subheader("Play through the depths")
     show_chart(charts["animation"], "lay_animation", fmt)
+    if not presentation:
+        st.caption(
+            "▶ Play runs through every block in the browser. Each depth is drawn in its own view "
+            "(its half-width in the corner): the trained i-ResNet's middle blocks may spread the "
+            "points over tens of units. Dotted: the standard normal's contours at radius 1, 2, 3."
+        )
 
     st.subheader("Paths")
     if freed is not None:
@@ -407,6 +413,12 @@ def render() -> None:
                 icon="ℹ️",
             )
     show_chart(charts["paths"], "lay_paths", fmt)
+    if not presentation:
+        st.caption(
+            f"{N_PATHS} points through every layer. In colour the blocks' nonlinear moves, g(x) "
+            "of a residual block or the shift of a coupling; grey the linear layers (ActNorm, "
+            "Glow's LU map), which turn and stretch the frame the coupling's axes live in."
+        )
 
     st.subheader("Does Glow move along the axes? The seed's claim, measured")
     if not presentation:

@@ -177,6 +177,10 @@ def test_glow_couplings_move_one_coordinate_and_iresnet_blocks_both(source, pret
     # the distance is the mean length of the nonlinear layer's move: |g(x)| for the i-ResNet
     w = L.walk(flow, DATA)
     np.testing.assert_allclose(m.distance, np.linalg.norm(w.moves, axis=-1).mean(-1), rtol=1e-6)
+    # relative to the spread (root-mean-square distance from the centre) of the cloud it meets
+    x = w.move_inputs.astype(float)
+    spread = np.sqrt(((x - x.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
+    np.testing.assert_allclose(m.relative, m.distance / spread, rtol=1e-9)
     if flow.cfg.model == "iresnet":
         block = L.flow_blocks(flow)[1][0]
         with torch.no_grad():

@@ -12,6 +12,8 @@ lives in one module:
   :func:`roulette_draws`, :func:`series_error_grid`, :func:`estimator_cost`,
   :func:`block_jacobians`;
 * :mod:`~iresnet_core.analysis.spectral` — :func:`power_iteration_trace`, :func:`block_lipschitz`;
+* :mod:`~iresnet_core.analysis.layers` — the flow block by block: :func:`walk`,
+  :func:`partial_density`, :func:`move_stats`, :func:`collapse_marks`;
 * :mod:`~iresnet_core.analysis.frozen` — the frozen weights they all run on, renormalised at any c;
 * :mod:`~iresnet_core.analysis.grid` — the view box's grids.
 
@@ -41,6 +43,20 @@ from iresnet_core.analysis.inverse import (
     inverse_curves,
     inverse_error_grid,
     iterations_to_tol,
+)
+from iresnet_core.analysis.layers import (
+    Marks,
+    Moves,
+    PartialDensity,
+    Walk,
+    angle_histogram,
+    collapse_marks,
+    depth_index,
+    flow_blocks,
+    move_stats,
+    partial_density,
+    partial_log_prob,
+    walk,
 )
 from iresnet_core.analysis.logdet import (
     TruncationCurve,
@@ -92,4 +108,16 @@ __all__ = [
     "power_iteration_trace",
     "block_lipschitz",
     "spectral_report",
+    "Walk",
+    "PartialDensity",
+    "Moves",
+    "Marks",
+    "flow_blocks",
+    "depth_index",
+    "walk",
+    "partial_log_prob",
+    "partial_density",
+    "move_stats",
+    "angle_histogram",
+    "collapse_marks",
 ]

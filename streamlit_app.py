@@ -18,7 +18,7 @@ st.set_page_config(
 import iresnet_core as ic  # noqa: E402
 from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
-from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
+from dashboard.views import classify, inverse, lipschitz, logdet, playground, sweeps  # noqa: E402
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
 # rather than faulting fresh pages in each time (dashboard/runtime.py).
@@ -47,6 +47,7 @@ PAGES = [
     st.Page(
         classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"
     ),
+    st.Page(sweeps.render, title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
 ]
 
 page = st.navigation(PAGES, position="sidebar" if len(PAGES) > 1 else "hidden")

@@ -33,11 +33,8 @@ Example:
     >>> cells = parse_grid("c=0.5,0.9 N=2,5 dataset=rings seeds=2 steps=10")
     >>> len(cells), cells[0].settings()["coeff"], cells[0].settings()["n_terms"]
     (8, 0.5, 2)
-    >>> len(parse_grid("model=iresnet,glow c=0.5,0.9 dataset=moons,rings seeds=1"))
-    Traceback (most recent call last):
-    ...
-    ValueError: data set 'moons' is not one of the toy sets for model 'iresnet': 8gaussians, \
-checkerboard, rings, circles, moons, swissroll, 2spirals, pinwheel
+    >>> sorted(c.model for c in parse_grid("model=iresnet,glow c=0.5,0.9 dataset=rings"))
+    ['glow', 'iresnet', 'iresnet']
 """
 
 from __future__ import annotations

@@ -88,9 +88,10 @@ def test_lower_c_needs_fewer_iterations_on_the_same_run():
 def test_glow_cell_matches_parameters_and_has_no_fixed_point_inverse():
     cells = parse_grid(f"dataset=rings model=iresnet,glow logdet=exact seed=0 {TINY}")
     rows = {c.model: run_cell(c) for c in cells}
-    assert abs(rows["glow"]["parameters"] - rows["iresnet"]["parameters"]) <= 0.1 * rows[
-        "iresnet"
-    ]["parameters"]
+    assert (
+        abs(rows["glow"]["parameters"] - rows["iresnet"]["parameters"])
+        <= 0.1 * rows["iresnet"]["parameters"]
+    )
     assert math.isnan(rows["glow"]["inverse_iterations"]) and rows["glow"]["lipschitz"] != 0
     assert math.isfinite(rows["glow"]["test_nll"])
 

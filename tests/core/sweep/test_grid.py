@@ -57,7 +57,7 @@ def test_sub_grids_are_pooled_without_duplicates():
 def test_toml_and_yaml_files_give_the_same_cells(tmp_path):
     toml = tmp_path / "g.toml"
     toml.write_text(
-        '[defaults]\nsteps = 20\nseeds = 2\nhidden = [16, 16]\n'
+        "[defaults]\nsteps = 20\nseeds = 2\nhidden = [16, 16]\n"
         '[[grid]]\ndataset = ["rings", "8gaussians"]\nc = [0.5, 0.9]\n'
         '[[grid]]\ndataset = "moons"\nmodel = "classifier"\nc = ["none", 0.9]\n'
     )

@@ -20,7 +20,9 @@ from iresnet_core.sweep.runner import run_sweep
 from iresnet_core.sweep.table import read_rows
 from tests.support import ROOT
 
-GRID = "c=0.5,0.9 N=2,5 dataset=rings seeds=1 blocks=2 hidden=16 steps=40 n_data=2000 logdet=series"
+GRID = (
+    "c=0.5,0.9 N=2,5 dataset=rings seeds=1 blocks=2 hidden=16 steps=40 n_data=2000 logdet=series"
+)
 #: what a cell computes; the rest (times, the worker's name) is where and when it ran
 TIMING = {"seconds", "train_seconds", "steps_per_s", "worker", "finished_at"}
 

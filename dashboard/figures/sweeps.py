@@ -57,6 +57,11 @@ SERIES_MODES = ("series", "hutchinson")
 _DATASET_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _C_COLORS = {0.5: "#1f77b4", 0.6: "#17becf", 0.7: "#2ca02c", 0.8: "#ff7f0e", 0.9: "#d62728"}
 _MODEL_COLORS = {"iresnet": "#d62728", "glow": "#1f77b4"}
+_LEGEND_BELOW = dict(y=-0.28, yanchor="top", x=0.0, xanchor="left")
+#: Table 1's "the error grows slowly": a setting within this many percentage points of vanilla.
+SLOW_POINTS = 5.0
+#: NLL - entropy: pale (close to the entropy) to hot (far from it), light enough for black text.
+GAP_COLORSCALE = [[0.0, "#ffffcc"], [0.5, "#feb24c"], [1.0, "#f03b20"]]
 
 
 def pm(mean: float, sd: float, digits: int = 3) -> str:
@@ -108,7 +113,7 @@ def _empty(slug_: str, title: str, presentation: bool, note: str) -> Chart:
 def gap_heatmap(df: pd.DataFrame, *, presentation: bool = False, height: int = 380) -> Chart:
     """Test NLL minus the entropy (nats) over c (rows) x N (columns), one panel per data set;
     each cell says ``mean ± sd`` over seeds, the colour is the mean (one scale for all panels:
-    darker is closer to the entropy)."""
+    paler is closer to the entropy)."""
     name = slug("sweep", "nll_minus_entropy", "c_x_N")
     title = "NLL − entropy over c × N (mean ± sd over seeds)"
     rows = _series_rows(df)
@@ -140,7 +145,8 @@ def gap_heatmap(df: pd.DataFrame, *, presentation: bool = False, height: int = 3
                 texttemplate="%{text}",
                 zmin=lo,
                 zmax=hi,
-                colorscale="Viridis_r",
+                colorscale=GAP_COLORSCALE,
+                textfont=dict(color="black"),
                 showscale=i == len(sets) - 1,
                 colorbar=dict(title=dict(text="nats")),
                 xaxis=f"x{k}",
@@ -300,7 +306,9 @@ def iterations_chart(df: pd.DataFrame, *, presentation: bool = False, height: in
                 hoverinfo="skip",
             )
         )
-    layout = house_layout(title=title, presentation=presentation, height=height)
+    layout = house_layout(
+        title=title, presentation=presentation, height=height, legend=_LEGEND_BELOW
+    )
     layout.update(
         xaxis=dict(title=dict(text="Lipschitz coefficient c")),
         yaxis=dict(title=dict(text="iterations to 1e-6"), rangemode="tozero"),
@@ -321,7 +329,9 @@ def bias_chart(df: pd.DataFrame, *, presentation: bool = False, height: int = 38
         return _empty(name, title, presentation, "no i-ResNet cells trained with the series")
     bound = d.groupby(["dataset", "coeff", "n_terms"])["series_bound"].mean()
     sets = list(dict.fromkeys(s["dataset"]))
-    layout = house_layout(title=title, presentation=presentation, height=height)
+    layout = house_layout(
+        title=title, presentation=presentation, height=height, legend=_LEGEND_BELOW
+    )
     layout.update(side_by_side(len(sets), titles=sets, spacing=0.08))
     traces = []
     floor = 1e-8  # an error of exactly 0 cannot sit on a log axis
@@ -384,7 +394,7 @@ def glow_chart(df: pd.DataFrame, *, presentation: bool = False, height: int = 38
     """Test NLL minus the entropy of the i-ResNet (exact log-det) and of Glow sized to its
     parameter count, trained for the same steps: mean ± sd over seeds, per data set (Figure 2)."""
     name = slug("sweep", "iresnet_vs_glow")
-    title = "i-ResNet against Glow: NLL − entropy at equal parameters and steps (Figure 2)"
+    title = "i-ResNet vs Glow, equal parameters and steps (Figure 2)"
     d = _figure2_rows(df)
     s = over_seeds(d, ["dataset", "model"], "nll_minus_entropy")
     if s.empty or s["model"].nunique() < 2:
@@ -422,9 +432,9 @@ def _verdict(ok: bool | None, yes: str = "holds", no: str = "does not hold") -> 
 
 
 def claims(df: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims checked on the table: ``claim``, ``measured`` (the figure over seeds)
-    and ``verdict`` ("holds", "does not hold", "holds only when ..."; "not measured" where the
-    table has no cells for it)."""
+    """The paper's claims checked on the table: ``claim``, ``verdict`` ("holds", "does not
+    hold", "holds only when ..."; "not measured" where the table has no cells for it) and
+    ``measured`` (the figures over seeds it rests on)."""
     rows: list[dict[str, str]] = []
     # Table 1: error grows slowly as c falls; vanilla has no guaranteed inverse
     t = _classifier_rows(df)
@@ -437,9 +447,20 @@ def claims(df: pd.DataFrame) -> pd.DataFrame:
         vanilla = t[t["setting"] == "vanilla"]
         guaranteed = bool(constrained["guaranteed_inverse"].fillna(False).all())
         van_guar = bool(vanilla["guaranteed_inverse"].fillna(False).any())
-        c_sorted = s.drop(index="vanilla", errors="ignore")
-        c_sorted = c_sorted.loc[sorted(c_sorted.index, key=lambda k: -float(k[2:]))]
-        slow = bool((np.diff(c_sorted["mean"].to_numpy()) > -0.02).all())
+        base = float(s.loc["vanilla", "mean"]) if "vanilla" in s.index else math.nan
+        cs = sorted((float(k[2:]) for k in s.index if k != "vanilla"), reverse=True)
+        # "slowly": within SLOW_POINTS percentage points of vanilla (CIFAR10: +2.0 at c = 0.5)
+        close = [c for c in cs if 100 * (s.loc[f"c={c:g}", "mean"] - base) <= SLOW_POINTS]
+        ok_c = close == cs[: len(close)]  # the close ones are the largest c
+        if not (guaranteed and not van_guar) or not close or not ok_c or math.isnan(base):
+            verdict = _verdict(False)
+        elif len(close) == len(cs):
+            verdict = "holds"
+        else:
+            verdict = (
+                f"holds only when c >= {close[-1]:g} (within {SLOW_POINTS:g} points of "
+                "vanilla); the inverse guarantee holds throughout"
+            )
         rows.append(
             dict(
                 claim="Table 1: the error grows slowly as c falls; vanilla has no guaranteed "
@@ -448,7 +469,7 @@ def claims(df: pd.DataFrame) -> pd.DataFrame:
                 f"{int(constrained['guaranteed_inverse'].fillna(False).sum())}/{len(constrained)},"
                 f" vanilla {int(vanilla['guaranteed_inverse'].fillna(False).sum())}"
                 f"/{len(vanilla)}",
-                verdict=_verdict(guaranteed and not van_guar and slow),
+                verdict=verdict,
             )
         )
     # Appendix D: iterations against c
@@ -461,13 +482,23 @@ def claims(df: pd.DataFrame) -> pd.DataFrame:
         ratios = it["mean"].to_numpy()[1:] / it["mean"].to_numpy()[:-1]
         steps = np.diff(it.index.to_numpy())
         per02 = ratios ** (0.2 / steps)
+        cs = it.index.to_numpy()
+        near = (per02 > 1.4) & (per02 < 2.8)  # "about halves": a factor between 1.4 and 2.8
+        spans = [f"c={a:g} to {b:g}" for a, b, ok in zip(cs[:-1], cs[1:], near) if ok]
+        verdict = (
+            "holds"
+            if near.all()
+            else "does not hold"
+            if not near.any()
+            else f"holds only from {', '.join(spans)}"
+        )
         rows.append(
             dict(
                 claim="Appendix D: lowering c by 0.2 about halves the inverse's iterations",
                 measured="iterations "
                 + ", ".join(f"c={c:g}: {m:.1f} ± {sd:.1f}" for c, (m, sd) in it.iterrows())
                 + f"; ratio per 0.2 of c: {', '.join(f'{r:.2f}' for r in per02)}",
-                verdict=_verdict(bool(((per02 > 1.4) & (per02 < 2.8)).all())),
+                verdict=verdict,
             )
         )
     # Appendix E: bias negligible by N = 10-20 at c = 0.9
@@ -540,7 +571,7 @@ def claims(df: pd.DataFrame) -> pd.DataFrame:
                 verdict=_verdict(bool((u >= -1e-6).all())),
             )
         )
-    return pd.DataFrame(rows, columns=["claim", "measured", "verdict"])
+    return pd.DataFrame(rows, columns=["claim", "verdict", "measured"])
 
 
 def sweep_charts(df: pd.DataFrame, *, presentation: bool = False) -> list[Chart]:

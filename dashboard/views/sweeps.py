@@ -105,7 +105,17 @@ def render() -> None:
     fmt = image_format("sw")
     _summary(df, name)
     st.subheader("The claims, checked")
-    st.dataframe(F.claims(df), hide_index=True, width="stretch", key="sw_claims")
+    st.dataframe(
+        F.claims(df),
+        hide_index=True,
+        width="stretch",
+        key="sw_claims",
+        column_config={
+            "claim": st.column_config.TextColumn(width="medium"),
+            "verdict": st.column_config.TextColumn(width="medium"),
+            "measured": st.column_config.TextColumn(width="large"),
+        },
+    )
     charts = F.sweep_charts(df, presentation=presentation)
     heat, table1, iters, bias, glow = charts
     st.subheader("Fit: NLL − entropy over c × N")

@@ -116,3 +116,14 @@ def test_a_killed_sweep_resumes_with_the_same_numbers_on_one_worker(two_workers,
     report = run_sweep(parse_grid(GRID), out, workers=1, progress=False)
     assert (report.skipped, report.ran, report.failed) == (done, 4 - done, [])
     assert numbers(read_rows(out)) == numbers(read_rows(out2))  # one worker or two: same numbers
+
+
+def test_tune_lr_ranks_trials_and_asha_stops_some_early():
+    from iresnet_core.sweep.runner import tune_lr
+
+    (cell,) = parse_grid("dataset=8gaussians blocks=2 hidden=16 steps=60 n_data=2000 seed=0")
+    trials = tune_lr(cell, 1e-4, 1e-1, samples=4, report_every=10, grace_steps=10, workers=2)
+    assert len(trials) == 4 and all(1e-4 <= t["lr"] <= 1e-1 for t in trials)
+    gaps = [t["gap"] for t in trials]
+    assert gaps == sorted(gaps)
+    assert min(t["steps"] for t in trials) < 60 <= max(t["steps"] for t in trials)

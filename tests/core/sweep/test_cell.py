@@ -139,3 +139,12 @@ def test_the_table_keeps_one_row_per_cell_with_a_csv_beside_it(tmp_path):
     assert len(csv) == 3 and csv[0].startswith('"key","dataset","model"')
     assert results_path(tmp_path / "results.parquet") == tmp_path / "results.parquet"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_points_given_as_a_tensor_train_as_the_same_array():
+    """The GPU path hands the Trainer a tensor on the device; on the CPU it is the same run."""
+    data = ic.datasets.sample("rings", 1000, seed=0)
+    cfg = ic.FlowConfig(n_blocks=2, hidden=(8,), seed=0)
+    a = ic.Trainer(ic.build_flow(cfg), data, seed=0).step(5)["test_nll"]
+    b = ic.Trainer(ic.build_flow(cfg), torch.as_tensor(data).double(), seed=0).step(5)["test_nll"]
+    assert a == b

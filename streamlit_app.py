@@ -18,7 +18,7 @@ st.set_page_config(
 import iresnet_core as ic  # noqa: E402
 from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
-from dashboard.views import classify, inverse, lipschitz, logdet, playground  # noqa: E402
+from dashboard.views import classify, inverse, lipschitz, logdet, playground, sweeps  # noqa: E402
 from dashboard.views import layers as layers_page  # noqa: E402
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
@@ -44,6 +44,7 @@ PAGES = [
         classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"
     ),
     st.Page(layers_page.render, title="Layers", icon=":material/layers:", url_path="layers"),
+    st.Page(sweeps.render, title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
 ]
 
 page = st.navigation(PAGES, position="sidebar")

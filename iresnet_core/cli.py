@@ -2,6 +2,7 @@
 
     python -m iresnet_core train --dataset 8gaussians --model iresnet --steps 3000 --out runs/8g
     python -m iresnet_core assets --seconds 60          # the dashboard's pre-trained demos
+    python -m iresnet_core sweep --grid "c=0.5,0.9 dataset=rings seeds=3" --out runs/s
 
 ``train`` writes ``model.safetensors``, ``config.json`` and ``metrics.json`` (the final exact test
 NLL, the dataset's entropy and their difference among them). Bad options and bad data files are
@@ -26,6 +27,7 @@ from iresnet_core.config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from iresnet_core.datasets import toy as datasets
 from iresnet_core.flows.build import build_flow
 from iresnet_core.flows.glow import match_glow
+from iresnet_core.sweep import command as sweep_command
 from iresnet_core.training.trainer import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
 __all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seconds", type=_positive_float, default=90.0, help="training time per model")
     a.add_argument("--datasets", nargs="+", default=list(datasets.NAMES), choices=datasets.NAMES)
     a.add_argument("--models", nargs="+", default=["iresnet", "glow"], choices=("iresnet", "glow"))
+    sweep_command.add_parser(sub)
     return parser
 
 
@@ -336,4 +339,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return _train(args)
+    if args.command == "sweep":
+        return sweep_command.main(args)
     return _assets(args)

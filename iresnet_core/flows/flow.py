@@ -123,7 +123,11 @@ class Flow(nn.Module):
         if chunk < 1:
             raise ValueError(f"chunk must be a positive number of points, got {chunk}")
         n_workers = torch.get_num_threads() if workers is None else workers
-        fast = engine() if native and x.dtype == torch.float32 and x.ndim == 2 else None
+        fast = (
+            engine()
+            if native and x.dtype == torch.float32 and x.ndim == 2 and x.device.type == "cpu"
+            else None
+        )
         log_prob = fast.log_prob(self.layers) if fast is not None else None
         if log_prob is not None:
             n_workers = max(1, min(n_workers, math.ceil(len(x) / _NATIVE_SHARE)))

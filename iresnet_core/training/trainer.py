@@ -106,6 +106,14 @@ def _restore_state(
             st[k] = v
 
 
+def _points(data: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Points as a float32 tensor; a tensor keeps its device (a flow moved to a GPU trains on
+    points there)."""
+    if torch.is_tensor(data):
+        return data.detach().to(torch.float32)
+    return torch.as_tensor(np.asarray(data, dtype=np.float32))
+
+
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float | None) -> float:
     """The global L2 norm of ``grads`` (``torch.nn.utils.get_total_norm``); when it exceeds
     ``max_norm`` every gradient is scaled by ``max_norm / norm`` in place (one
@@ -220,7 +228,7 @@ class Trainer:
             raise ValueError(
                 f"decay_from must be a non-negative number of steps, got {decay_from!r}"
             )
-        x = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        x = _points(data)
         if x.ndim != 2 or x.shape[1] != flow.dim:
             raise ValueError(f"data must have shape (n, {flow.dim}), got {tuple(x.shape)}")
         if not torch.isfinite(x).all():
@@ -239,7 +247,7 @@ class Trainer:
             self.test_x, self.train_x = x[perm[:n_test]], x[perm[n_test:]]
         else:
             self.train_x = x
-            self.test_x = torch.as_tensor(np.asarray(test_data, dtype=np.float32))
+            self.test_x = _points(test_data)
         self._eval_train = self.train_x[:EVAL_POINTS]
         self._eval_test = self.test_x[:EVAL_POINTS]
         self.generator = gen

@@ -11,6 +11,7 @@ import iresnet_core as ic
 from iresnet_core.analysis import layers as L
 from iresnet_core.analysis.grid import grid_points
 from iresnet_core.ops.spectral import refresh_power_iteration
+from iresnet_core.training.threads import torch_threads
 from tests.support import ROOT, scramble
 
 CHECKPOINTS = ROOT / "assets" / "checkpoints"
@@ -129,7 +130,7 @@ def test_partial_densities_of_trained_models_integrate_to_one(pretrained):
     # the last depth is the model's density (compared where it has mass: far from the data both
     # log-densities are about -1e8 in float32, where rounding alone differs by hundreds)
     _, _, pts = grid_points(BOX, n)
-    with torch.no_grad(), ic.torch_threads(1):
+    with torch.no_grad(), torch_threads(1):
         lp = pretrained.log_prob(torch.from_numpy(pts)).numpy().reshape(n, n)
     where = lp > np.log(1e-4)
     assert where.mean() > 0.2

@@ -21,13 +21,14 @@ from iresnet_core.sweep.table import (
     result_row,
     results_path,
 )
+from iresnet_core.training.threads import torch_threads
 
 TINY = "blocks=2 hidden=16 steps=30 n_data=2000 batch_size=200"
 
 
 def direct_run(dataset: str, seed: int, cfg: ic.FlowConfig, steps: int, **kw) -> ic.Trainer:
     """What a person writes: build, sample, train (one torch thread, as a sweep's worker)."""
-    with ic.torch_threads(1):
+    with torch_threads(1):
         flow = ic.build_flow(cfg)
         data = ic.datasets.sample(dataset, kw.pop("n_data"), seed=seed)
         trainer = ic.Trainer(flow, data, seed=seed, **kw)
@@ -51,7 +52,7 @@ def test_a_cells_numbers_are_a_direct_trainer_run(logdet):
         lr_decay=ic.DEFAULT_LR_DECAY["iresnet"],
         native=True,
     )
-    with ic.torch_threads(1):
+    with torch_threads(1):
         train_nll, test_nll = t.evaluate()
     assert row["test_nll"] == test_nll and row["train_nll"] == train_nll
     assert row["nll_minus_entropy"] == test_nll - ic.datasets.entropy("rings")
@@ -99,7 +100,7 @@ def test_glow_cell_matches_parameters_and_has_no_fixed_point_inverse():
 def test_a_classifier_cell_is_a_table1_row():
     (cell,) = parse_grid("model=classifier dataset=moons c=0.8 blocks=2 hidden=16 steps=40 seed=2")
     row = run_cell(cell)
-    with ic.torch_threads(1):
+    with torch_threads(1):
         ref = classify.table1_row("moons", 0.8, 40, 2, n_blocks=2, hidden=(16,))
     for k in ("test_error", "train_error", "reconstruction_error", "fold_share", "lipschitz"):
         assert row[k] == ref[k], k

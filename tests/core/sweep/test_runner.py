@@ -18,6 +18,7 @@ from iresnet_core.cli import main
 from iresnet_core.sweep.grid import parse_grid
 from iresnet_core.sweep.runner import run_sweep
 from iresnet_core.sweep.table import read_rows
+from iresnet_core.training.threads import torch_threads
 from tests.support import ROOT
 
 GRID = (
@@ -66,7 +67,7 @@ def test_a_cell_in_the_table_is_a_direct_trainer_run(two_workers):
     out, _ = two_workers
     row = next(r for r in read_rows(out) if r["coeff"] == 0.9 and r["n_terms"] == 5)
     cfg = ic.FlowConfig(n_blocks=2, hidden=(16,), coeff=0.9, n_terms=5, logdet="series", seed=0)
-    with ic.torch_threads(1):
+    with torch_threads(1):
         trainer = ic.Trainer(
             ic.build_flow(cfg),
             ic.datasets.sample("rings", 2000, seed=0),

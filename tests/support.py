@@ -3,6 +3,8 @@ and the shipped pre-trained flows (blocks near their Lipschitz bound)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from pathlib import Path
 
@@ -29,6 +31,14 @@ def scramble(module: torch.nn.Module, scale: float, seed: int = 0) -> torch.nn.M
     return module
 
 
+@functools.cache
+def _checkpoint(dataset: str) -> torch.nn.Module:
+    """The shipped checkpoint, loaded once per process (callers get copies)."""
+    import iresnet_core as ic
+
+    return ic.load(ROOT / "assets" / "checkpoints" / dataset / "iresnet")
+
+
 def trained_flow(dataset: str = "moons", n_blocks: int | None = None) -> torch.nn.Module:
     """The i-ResNet the app ships pre-trained on ``dataset`` (``assets/checkpoints``), in eval
     mode; with ``n_blocks`` only its first blocks (each with the ActNorm after it), a smaller flow
@@ -37,7 +47,7 @@ def trained_flow(dataset: str = "moons", n_blocks: int | None = None) -> torch.n
     Lipschitz constant is about 1e-3: every estimate is right within the tolerances)."""
     import iresnet_core as ic
 
-    full = ic.load(ROOT / "assets" / "checkpoints" / dataset / "iresnet")
+    full = copy.deepcopy(_checkpoint(dataset))
     if n_blocks is None:
         return full.eval()
     flow = ic.build_flow(full.cfg.replace(n_blocks=n_blocks))

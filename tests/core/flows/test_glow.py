@@ -357,7 +357,6 @@ def test_match_glow_default_counts_and_built_model() -> None:
 
 
 def test_iresnet_count_agrees_with_the_real_iresnet() -> None:
-    pytest.importorskip("iresnet_core.flows.iresnet")
     from iresnet_core.flows.build import count_parameters
 
     for cfg in MATCH_CASES[:1] + MATCH_CASES[2:]:

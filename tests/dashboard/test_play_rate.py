@@ -50,7 +50,14 @@ def test_no_rate_from_too_short_a_span():
     assert r.per_s() is None and r.trainer_per_s() is None
 
 
-def test_playground_ticks_feed_each_models_rate(monkeypatch):
+@pytest.mark.parametrize(
+    "budget,steps",
+    [
+        ("equal time", [4, 8, 12, 16]),  # each model trains for the budget: four steps a tick
+        ("equal steps", [1, 5, 9, 13]),  # one step each first, then as many as fit at 1/64 s
+    ],
+)
+def test_playground_ticks_feed_each_models_rate(monkeypatch, budget, steps):
     """Each tick adds each model's counter at the tick's end and its trainer's training time; the
     rates are the counters over the wall clock and over the training time. The clock is the
     test's (the page's and the trainers'): a step takes 1/64 s of it and a redraw between ticks
@@ -62,7 +69,7 @@ def test_playground_ticks_feed_each_models_rate(monkeypatch):
     clock = SimpleNamespace(perf_counter=lambda: now[0])
     monkeypatch.setattr(state, "time", clock)
     monkeypatch.setattr(trainer_module, "time", clock)
-    pg = Playground(Settings(models="both", blocks=2, width=16, pretrained=False))
+    pg = Playground(Settings(models="both", blocks=2, width=16, pretrained=False, budget=budget))
     for run in pg.shown_runs:
 
         def step(real=run.trainer._one_step):
@@ -71,16 +78,17 @@ def test_playground_ticks_feed_each_models_rate(monkeypatch):
 
         monkeypatch.setattr(run.trainer, "_one_step", step)
     pg.playing = True
+    ends = []
     for _ in range(4):
-        pg.tick(budget_s=4 / 64)  # four steps per model: the fourth ends on the budget
+        pg.tick(budget_s=4 / 64)
+        ends.append(now[0])
         now[0] += 0.5  # a redraw between ticks: Play's rate counts it, the trainer's does not
     for run in pg.shown_runs:
-        assert run.step == 16
-        # the counter after each tick, at the tick's end: 8 steps (two models) + a redraw apart
-        assert [p[1] for p in run.rate.points] == [4, 8, 12, 16]
-        ends = [1000 + k * 8 / 64 + (k - 1) * 0.5 for k in (1, 2, 3, 4)]
+        # the counter after each tick, stamped at the tick's end, with the training time so far
+        assert [p[1] for p in run.rate.points] == steps
         assert [p[0] for p in run.rate.points] == pytest.approx(ends, abs=1e-9)
-        assert [p[2] for p in run.rate.points] == pytest.approx([k * 4 / 64 for k in (1, 2, 3, 4)])
-        period = 8 / 64 + 0.5
-        assert run.rate.per_s() == pytest.approx(12 / (3 * period), rel=1e-12)
+        assert [p[2] for p in run.rate.points] == pytest.approx([n / 64 for n in steps])
+        # 12 steps per model between the first and the last tick, each tick 8/64 s of training
+        # (both models) and a 1/2 s redraw apart
+        assert run.rate.per_s() == pytest.approx(12 / (3 * (8 / 64 + 0.5)), rel=1e-12)
         assert run.rate.trainer_per_s() == pytest.approx(64.0, rel=1e-12)  # 1/64 s a step

@@ -4,6 +4,17 @@ A :class:`FlowLayer` maps ``x -> (y, logdet)`` with ``logdet`` of shape ``(B,)``
 ``inverse(y, max_iter, tol)`` returns ``(x, info)`` where ``info`` is a :class:`BlockInverseInfo`
 for layers inverted by iteration (the i-ResNet block) and ``None`` for layers with a closed-form
 inverse (ActNorm, Glow's parts). :class:`InverseInfo` gathers the block reports of a whole flow.
+The iteration and its bound are Behrmann et al. (2019), Algorithm 1 and Sec. 2.
+
+Example:
+    >>> import iresnet_core as ic, torch
+    >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,))).eval()
+    >>> block, actnorm = flow.layers[:2]
+    >>> isinstance(block, FlowLayer), actnorm.inverse(torch.zeros(3, 2))[1] is None
+    (True, True)
+    >>> x, info = block.inverse(torch.ones(3, 2), max_iter=50, tol=1e-6)
+    >>> info.converged, info.iterations <= 50, info.bound <= 1e-6
+    (True, True, True)
 """
 
 from __future__ import annotations

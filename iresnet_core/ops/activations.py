@@ -12,6 +12,10 @@ Example:
     >>> import torch
     >>> act = get_activation("elu")
     >>> y, dy = act.value_and_derivative(torch.linspace(-3, 3, 7))
+    >>> [round(v, 3) for v in y.tolist()]
+    [-0.95, -0.865, -0.632, 0.0, 1.0, 2.0, 3.0]
+    >>> [round(v, 3) for v in dy.tolist()]  # exp(x) below 0, 1 above: continuous, at most 1
+    [0.05, 0.135, 0.368, 1.0, 1.0, 1.0, 1.0]
 """
 
 from __future__ import annotations

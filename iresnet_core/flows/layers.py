@@ -50,8 +50,7 @@ class FlowLayer(nn.Module):
         self, x: Tensor, mode: str | None, following: FlowLayer
     ) -> tuple[Tensor, Tensor] | None:
         """``following(self(x))`` with the two log-dets summed, as one step where the layer can
-        fuse
-        the two (a training forward; :meth:`iresnet_core.flows.flow.Flow.forward` asks), else
+        fuse the two (a training forward; :meth:`iresnet_core.flows.flow.Flow.forward` asks), else
         ``None``: the flow then runs them one by one."""
         return None
 
@@ -75,8 +74,8 @@ class BlockInverseInfo:
         iterations: iterations run.
         converged: the largest residual fell below ``tol``.
         diverged: the iteration blew up (non-finite, or residuals growing past 1e6 times the
-        first). lipschitz: the Lipschitz bound ``L`` of g used by the bound (product of exact
-        spectral
+            first).
+        lipschitz: the Lipschitz bound ``L`` of g used by the bound (product of exact spectral
             norms), ``None`` when unknown.
         bound: Banach's a-posteriori bound ``L^n / (1 - L) * ||x_1 - x_0||`` on ``||x* - x_n||`` at
             the last iterate (max over the batch); ``inf`` when ``L >= 1`` (no guarantee).

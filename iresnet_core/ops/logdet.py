@@ -52,8 +52,8 @@ __all__ = [
     "power_series_2x2_partials",
 ]
 
-#: :func:`probe_moments` draws the probes' moments from their own law from this many probes on
-#: (one torch thread, 32 x 32 x 300 draws: 50 -> 21 ms at 16 probes, 28 -> 21 at 12, even at 8)
+#: :func:`probe_moments` draws the probes' moments from their own law from this many probes on,
+#: where that is cheaper than drawing the probes (see docs/benchmarks.md)
 EXACT_LAW_PROBES = 10
 
 #: Russian roulette never evaluates more terms than this (P(M >= 200) = 2^-200 at p = 0.5).

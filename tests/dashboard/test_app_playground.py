@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -483,16 +484,29 @@ def test_the_engine_switches_live_between_the_c_kernel_and_torch_and_says_so(act
         assert any("C kernel ✓" in c.value for c in at.caption)
 
 
-def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step():
+def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step(monkeypatch):
     """The default budget: each Play tick advances both models by the same number of steps, and
-    the status line and the sentence under the charts say so."""
+    the status line and the sentence under the charts say so. The trainers' clock is the test's:
+    a step takes 1/64 s of it, so the paces and the step counts are exact on any machine."""
+    from iresnet_core.training import trainer as trainer_module
+
+    now = [0.0]
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
     at = _app(models="Both", pretrained="false", **SMALL)
     pg = _pg(at)
     assert pg.settings.budget == "equal steps"
+    for run in pg.shown_runs:
+
+        def step(real=run.trainer._one_step):
+            now[0] += 1 / 64
+            return real()
+
+        monkeypatch.setattr(run.trainer, "_one_step", step)
     for _ in range(5):
         pg.tick(0.2)
     steps = [r.step for r in pg.shown_runs]
-    assert steps[0] == steps[1] > 5  # the first tick measures the paces, the next ones use them
+    # the first tick measures the paces (one step each), the next ones fit 0.4 s / (2/64 s) = 12
+    assert steps == [1 + 4 * 12] * 2
     at.button(key="step").click().run()
     _ok(at)
     assert _counter(at) == [steps[0] + 1] * 2

@@ -53,6 +53,7 @@ def _faults(mode: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_freed_blocks_are_reused_instead_of_faulted_in_again():
     kept, default = _faults("keep"), _faults("default")
     # 20 rounds of 6 x 1024 pages: reused, at most one round's worth faulted in again (a busy

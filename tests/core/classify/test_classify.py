@@ -36,6 +36,7 @@ def _trained(coeff, dim=2, steps=30, **kw):
     return model, metrics, x_te
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("coeff,dim", [(0.9, 2), (0.9, 4), (0.5, 3)])
 def test_constrained_feature_map_inverts_within_1e_5(coeff, dim):
     model, _, x_te = _trained(coeff, dim)
@@ -55,6 +56,7 @@ def test_constrained_feature_map_inverts_within_1e_5(coeff, dim):
     assert err < 1e-5
 
 
+@pytest.mark.slow
 def test_short_training_beats_chance_on_moons():
     x_tr, y_tr, x_te, y_te = _moons()
     model = C.IResNetClassifier(dim=2, n_blocks=3, hidden=(32, 32), coeff=0.9, seed=0)
@@ -66,6 +68,7 @@ def test_short_training_beats_chance_on_moons():
     assert m["test_error"] <= before
 
 
+@pytest.mark.slow
 def test_training_is_seeded():
     a = _trained(0.9, steps=10)[1]
     b = _trained(0.9, steps=10)[1]

@@ -86,6 +86,7 @@ def test_density_integrates_to_one_untrained():
     assert grid_mass(flow) == pytest.approx(1.0, abs=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["iresnet", "glow"])
 def test_density_integrates_to_one_after_training(model):
     torch.manual_seed(0)

@@ -42,6 +42,7 @@ def test_metrics_have_the_promised_keys_and_sense():
     assert len(trainer.test_x) == 400 and len(trainer.train_x) == 1600
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["exact", "series", "hutchinson", "roulette"])
 def test_every_estimator_trains(mode):
     trainer = ic.Trainer(
@@ -52,6 +53,7 @@ def test_every_estimator_trains(mode):
     assert after < before - 0.15
 
 
+@pytest.mark.slow
 def test_same_seed_same_run():
     runs = []
     for _ in range(2):

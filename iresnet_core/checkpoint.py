@@ -6,11 +6,23 @@ name and shape matches before copying the weights in; anything else is refused w
 ``ValueError`` that says what is wrong. :func:`load_bytes` does the same for uploaded files.
 
 Example:
-    >>> import iresnet_core as ic, tempfile
+    >>> import iresnet_core as ic, tempfile, torch
+    >>> from pathlib import Path
     >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,)))
     >>> d = tempfile.mkdtemp()
     >>> _ = ic.save(flow, d)
+    >>> sorted(p.name for p in Path(d).iterdir())
+    ['config.json', 'model.safetensors']
     >>> same = ic.load(d)
+    >>> pairs = zip(flow.state_dict().values(), same.state_dict().values())
+    >>> same.cfg == flow.cfg, all(torch.equal(a, b) for a, b in pairs)
+    (True, True)
+    >>> (Path(d) / "model.safetensors").write_bytes(b"not a checkpoint")
+    16
+    >>> ic.load(d)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
 """
 
 from __future__ import annotations

@@ -58,20 +58,20 @@ class FlowConfig:
         spectral: how sigma is found for the normalisation: ``power`` (power iteration, the
             paper's) or ``exact`` (SVD every forward: slow, for verification).
         init: ``identity`` (each block's last layer starts near zero, so the block starts near the
-            identity, as in Residual Flows; fits fastest at lr ~1e-2) or ``boundary`` (every
-            layer starts with sigma = c).
+            identity, as in Residual Flows; fits fastest, see docs/benchmarks.md) or ``boundary``
+            (every layer starts with sigma = c).
         actnorm: an ActNorm layer after every block (paper, Appendix C).
         dim: data dimension (2 for the toy sets).
-        scale_bound: Glow only: the coupling's log-scale is ``scale_bound * tanh(raw /
-        scale_bound)``. seed: initialisation seed.
+        scale_bound: Glow only: the coupling's log-scale is
+            ``scale_bound * tanh(raw / scale_bound)``.
+        seed: initialisation seed.
     """
 
     model: str = "iresnet"
     #: 32 narrow blocks rather than DESIGN.md's example of 8 blocks of 2-128-128-2 (the issue's
     #: yardstick for speed, ``benchmarks/throughput.py``): depth, not width, is what a c = 0.9 flow
-    #: is short of. At equal training time, one thread (docs/benchmarks.md, issue 6),
-    #: checkerboard after 80 s 0.21-0.23 nats from its entropy against 0.31-0.32, rings 0.44
-    #: against 0.82, 8gaussians after 40 s 0.003-0.006 against 0.033, with 3.5x fewer weights.
+    #: is short of; at equal training time it fits the toy sets closer with fewer weights (see
+    #: docs/benchmarks.md, issue 6).
     n_blocks: int = 32
     hidden: tuple[int, ...] = (32, 32)
     coeff: float | None = 0.9

@@ -1,8 +1,10 @@
-"""Shared test helpers: the repository's root and the Streamlit entry point, and a weight
-scrambler."""
+"""Shared test helpers: the repository's root and the Streamlit entry point, a weight scrambler,
+and the shipped pre-trained flows (blocks near their Lipschitz bound)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from pathlib import Path
 
@@ -27,3 +29,34 @@ def scramble(module: torch.nn.Module, scale: float, seed: int = 0) -> torch.nn.M
                     / (math.sqrt(p.shape[0]) + math.sqrt(p.shape[1]))
                 )
     return module
+
+
+@functools.cache
+def _checkpoint(dataset: str) -> torch.nn.Module:
+    """The shipped checkpoint, loaded once per process (callers get copies)."""
+    import iresnet_core as ic
+
+    return ic.load(ROOT / "assets" / "checkpoints" / dataset / "iresnet")
+
+
+def trained_flow(dataset: str = "moons", n_blocks: int | None = None) -> torch.nn.Module:
+    """The i-ResNet the app ships pre-trained on ``dataset`` (``assets/checkpoints``), in eval
+    mode; with ``n_blocks`` only its first blocks (each with the ActNorm after it), a smaller flow
+    whose blocks are as trained. Trained blocks sit near their Lipschitz bound, where a check of
+    an inverse, a truncation or an estimator's bias has something to find (an untrained block's
+    Lipschitz constant is about 1e-3: every estimate is right within the tolerances)."""
+    import iresnet_core as ic
+
+    full = copy.deepcopy(_checkpoint(dataset))
+    if n_blocks is None:
+        return full.eval()
+    flow = ic.build_flow(full.cfg.replace(n_blocks=n_blocks))
+    per_block = len(full.layers) // full.cfg.n_blocks  # the block, then its ActNorm
+    flow.load_state_dict(
+        {
+            k: v
+            for k, v in full.state_dict().items()
+            if not k.startswith("layers.") or int(k.split(".")[1]) < per_block * n_blocks
+        }
+    )
+    return flow.eval()

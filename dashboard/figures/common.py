@@ -6,8 +6,9 @@ page's download buttons, the figure pack and the CLI all export the same three t
 Figures are built in one call, ``go.Figure(data=traces, layout=layout)``, with the layout a plain
 dict: :func:`house_layout` for the style, :func:`side_by_side` for plots in a row, :func:`hline`
 and :func:`vline` for reference lines. Plotly's ``add_trace(row=, col=)``, ``update_layout``,
-``add_hline`` and ``make_subplots`` validate the whole figure again on every call: a lens page's
-figures took 90 ms that way, a slider move's largest share after the computation itself.
+``add_hline`` and ``make_subplots`` validate the whole figure again on every call, which made
+drawing a lens page's figures a slider move's largest cost after the computation itself (see
+docs/benchmarks.md).
 
 Example:
     >>> import numpy as np
@@ -52,8 +53,7 @@ DENSITY_COLORSCALE = "Viridis"
 TEMPLATE = "plotly_white"
 # The house template is plotly's default in this process: a new figure takes the default without
 # validating it again, where ``update_layout(template=...)`` validated and deep-copied the whole
-# template into every figure (about 9 of the 13 ms that styling a figure took; a lens page draws
-# three to six).
+# template into every figure (most of what styling a figure cost; a lens page draws three to six).
 pio.templates.default = TEMPLATE
 
 
@@ -138,8 +138,8 @@ def house_layout(
     ``presentation_extra``: pixels a figure of given ``height`` grows by in presentation mode, for
     what its bigger type takes around the plot (a legend under it, a subtitle).
 
-    Given to ``go.Figure(..., layout=...)`` it costs about 0.5 ms; the same through
-    ``update_layout`` on a built figure about 3.6 ms, which a redraw of six charts pays six times.
+    Give it to ``go.Figure(..., layout=...)``: ``update_layout`` on a built figure validates the
+    figure again, several times the cost, which a redraw of six charts pays six times.
     """
     base = 20 if presentation else 13
     lines = 1

@@ -298,9 +298,9 @@ def estimator_cost(
 
     Each pass runs on one torch thread and is clocked in that thread's CPU time, after one untimed
     pass, and the passes go in rounds over all estimators: what the computation costs, not what the
-    machine's neighbours left of it. Wall time in blocks of one estimator put the exact pass, the
-    cheapest, above the series on a shared two-core machine (75 against 30-40 ms at 256 points), on
-    a page that keeps its first measurement for the session.
+    machine's neighbours left of it. Wall time in blocks of one estimator had put the exact pass,
+    the cheapest, above the series on a shared two-core machine, on a page that keeps its first
+    measurement for the session.
     """
     twin = copy.deepcopy(flow)
     twin.train()

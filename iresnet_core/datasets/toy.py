@@ -108,8 +108,8 @@ _preload: threading.Thread | None = None
 
 def preload_generators() -> threading.Thread:
     """Import scikit-learn's generators (``circles``, ``moons``, ``swissroll``) in a background
-    thread, once per process, and return that thread: the import takes about 0.7 s of CPU, which
-    the first pick of one of those sets would otherwise wait for. A pick during the import waits
+    thread, once per process, and return that thread: the import takes long enough that the first
+    pick of one of those sets would otherwise wait for it. A pick during the import waits
     only for the rest of it (Python's import lock)."""
     global _preload
     if _preload is None:

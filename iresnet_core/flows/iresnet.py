@@ -76,9 +76,8 @@ class LipschitzMLP(nn.Module):
         self._hand_written = len(self.linears) >= 2 and not (exact_sn and coeff is not None)
         # The last layer starts near zero, so every block starts near the identity and the flow
         # starts as its ActNorms (a Gaussian fit), as in Residual Flows and Glow's zero-initialised
-        # couplings. Scaling W keeps its singular vectors, so the stored u, v stay valid. With
-        # lr 1e-2 this fits 8gaussians to 0.13 nats in 30 s of one-thread CPU time, against 0.32
-        # from the boundary initialisation at lr 1e-3 (benchmarks, issue 6).
+        # couplings. Scaling W keeps its singular vectors, so the stored u, v stay valid. It fits
+        # the toy sets faster than the boundary initialisation (see docs/benchmarks.md, issue 6).
         # init="boundary" keeps every layer on the constraint's boundary (sigma = c).
         if init == "identity":
             with torch.no_grad():
@@ -235,8 +234,8 @@ class InvertibleResidualBlock(FlowLayer):
         self, x: Tensor, mode: str | None, following: FlowLayer
     ) -> tuple[Tensor, Tensor] | None:
         """This block then the ActNorm after it as one node of the autograd graph (training's
-        hand-written pass; :meth:`FlowLayer.forward_then`): the ActNorm's own node took 40 us of a
-        block's 600 in a training step. ``None`` for any other layer, an ActNorm still to be
+        hand-written pass; :meth:`FlowLayer.forward_then`), which saves the ActNorm's own node in a
+        training step. ``None`` for any other layer, an ActNorm still to be
         initialised from data, or where the hand-written pass does not apply."""
         if (
             not isinstance(following, ActNorm)

@@ -12,6 +12,10 @@ Example:
     >>> import torch
     >>> act = get_activation("elu")
     >>> y, dy = act.value_and_derivative(torch.linspace(-3, 3, 7))
+    >>> [round(v, 3) for v in y.tolist()]
+    [-0.95, -0.865, -0.632, 0.0, 1.0, 2.0, 3.0]
+    >>> [round(v, 3) for v in dy.tolist()]  # exp(x) below 0, 1 above: continuous, at most 1
+    [0.05, 0.135, 0.368, 1.0, 1.0, 1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -66,8 +70,7 @@ class _ELU(Activation):
         # phi'(a) = exp(min(a, 0)) and phi(a) = max(a, phi'(a) - 1) (exp(a) - 1 >= a, with equality
         # only at 0): one exponential for both and four cheap float passes; a boolean mask or
         # torch.where costs several times an exp here. The exponential is 2^(a log2 e): torch's
-        # exp2 is 2-2.6x faster than its exp on this CPU (4096 x 32 float32: 48 -> 20 us with the
-        # extra multiply), at a few ulp (relative 8e-7 in float32, 1.3e-15 in float64).
+        # exp2 is faster than its exp, extra multiply included, at a few ulp of accuracy.
         dy = a.clamp(max=0.0).mul_(_LOG2_E).exp2_()
         if out is None:
             return torch.maximum(a, dy - 1.0), dy

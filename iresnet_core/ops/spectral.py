@@ -9,8 +9,12 @@ shows the estimate beside the exact value by SVD.
 
 Example:
     >>> layer = SpectralLinear(2, 128, coeff=0.9)
-    >>> w = layer.normalized_weight()                # ||w||_2 <= 0.9 (up to the power estimate)
-    >>> rows = spectral_report(torch.nn.Sequential(layer))
+    >>> w = layer.normalized_weight()  # ||w||_2 <= 0.9 (up to the power estimate)
+    >>> round(torch.linalg.matrix_norm(w, ord=2).item(), 3)
+    0.9
+    >>> (row,) = spectral_report(torch.nn.Sequential(layer))
+    >>> row.coeff, row.sigma_power <= row.sigma_exact + 1e-6  # power iteration: from below
+    (0.9, True)
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class SpectralLinear(nn.Module):
         with torch.no_grad():
             # The power iteration's vectors start where fifty iterations from the random u0 would
             # have converged: the top singular pair, signed by u0 (one SVD per layer; the fifty
-            # iterations had been 70 of the 77 ms that building the default flow took).
+            # iterations had been most of what building the default flow cost).
             svd_u, svd_s, svd_vh = torch.linalg.svd(self.weight, full_matrices=False)
             if coeff is not None:
                 # Start on the constraint's boundary, not far outside it: Adam moves raw weights by
@@ -155,7 +159,7 @@ class SpectralLinear(nn.Module):
             raise ValueError("training_rescale needs power iteration; this layer uses the SVD")
         if "_prefetched" in self.__dict__:  # this forward's share of a batched iteration
             return self.__dict__.pop("_prefetched")
-        with torch.no_grad():  # entered only here: 2-3 us a call, 96 calls a step otherwise
+        with torch.no_grad():  # entered only here, not once per call (96 calls a step)
             return self._own_rescale()
 
     def _own_rescale(self) -> Rescale | None:
@@ -192,7 +196,8 @@ def prefetch_training_rescales(layers: list[SpectralLinear]) -> list[SpectralLin
     :func:`drop_prefetched` on them when the forward is over).
 
     A training forward runs one power iteration per linear map: 96 for the default flow, each a
-    dozen operations on vectors of 2-32 numbers, 2 ms of a 25 ms step. Layers of one shape are
+    dozen operations on vectors of 2-32 numbers, a noticeable share of a step (see
+    docs/benchmarks.md). Layers of one shape are
     stacked and iterated together here (a few operations per shape); each layer keeps its own
     vectors (persisted when training, as :meth:`SpectralLinear.training_rescale` does) and the same
     numbers up to the rounding of a batched product.
@@ -226,7 +231,7 @@ def prefetch_training_rescales(layers: list[SpectralLinear]) -> list[SpectralLin
             group, u.unbind(), v.unbind(), sigma.tolist(), normalized.unbind()
         ):
             if n_iter:  # rebinding, as training_rescale does; straight into the buffer dict, as
-                # nn.Module.__setattr__ would put them (which takes 5 us a call: 1 ms of a step)
+                # nn.Module.__setattr__ would put them, without its checks at every call
                 buffers = layer._buffers
                 buffers["u"], buffers["v"] = uk, vk
             coeff = layer.coeff

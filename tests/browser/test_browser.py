@@ -2,8 +2,9 @@
 one).
 
 Starts ``streamlit run streamlit_app.py`` on a free loopback port, waits until the app is ready,
-moves the ``c`` slider, presses Play, watches the step counter grow, presses Pause, and saves
-screenshots into ``docs/screenshots/`` (the README shows them).
+moves the ``c`` slider, presses Play, watches the step counter grow on the shipped engine (the C
+kernel where a C compiler is found: the server's environment switches nothing off), presses
+Pause, and saves screenshots into ``docs/screenshots/`` (the README shows them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from benchmarks.soak import (
     stop_server,
     wait_ready,
 )
+from iresnet_core.kernels import native
 
 # The README's screenshots are refreshed with `make screenshots` (SCREENSHOT_DIR=docs/screenshots);
 # a plain test run writes them elsewhere so that it leaves the work tree clean.
@@ -34,6 +36,7 @@ SHOTS = Path(
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.timeout(600),  # a server, a browser and live training on two busy cores
     pytest.mark.skipif(
         not os.access(CHROMIUM, os.X_OK), reason="needs Debian's /usr/bin/chromium"
     ),
@@ -126,6 +129,9 @@ def test_slider_play_pause_and_screenshots(server, browser):
             grew = True
             break
     assert grew, f"step counter did not grow: {first} -> {steps_of(page)}"
+    # the server trains what ships: the C engine wherever a C compiler is found
+    if native.compiler_found():
+        page.get_by_text("C kernel ✓").first.wait_for(timeout=20_000)
     page.wait_for_timeout(3000)
     page.screenshot(path=str(SHOTS / "playground-training.png"))
     # each status line: the counter's own pace, redraws included, and the trainer's rate beside it

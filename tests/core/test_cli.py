@@ -104,6 +104,7 @@ def test_train_glow_is_parameter_matched(tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, word",
     [

@@ -53,9 +53,12 @@ def _faults(mode: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_freed_blocks_are_reused_instead_of_faulted_in_again():
     kept, default = _faults("keep"), _faults("default")
-    assert kept < 200  # 20 rounds of 6 x 1024 pages: reused, no new pages
+    # 20 rounds of 6 x 1024 pages: reused, at most one round's worth faulted in again (a busy
+    # machine has shown 2048, two tensors' once), against every round's without the setting
+    assert kept < 6 * 1024
     assert default > 20 * 6 * 1000  # glibc's default returns them and faults them in again
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import iresnet_core as ic
+from dashboard.settings import ENGINES
 from dashboard.state import CUSTOM, Playground, Settings
 from dashboard.views.playground import STATE_KEY, _step_size, handle_upload
 from tests.support import APP, ROOT
@@ -327,22 +329,38 @@ def test_divergence_pauses_with_a_warning_not_a_traceback(monkeypatch):
     assert not _pg(at).playing
 
 
-def test_divergence_for_real_lr_1_unconstrained():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_divergence_for_real_at_lr_10_unconstrained_pauses_and_keeps_the_last_good_model(engine):
+    """No mock: lr 10 without the constraint makes every step after the first non-finite, on
+    either engine. The steps are skipped and counted, training pauses after ``max_bad`` of them
+    in a row with a warning, and the model kept is the last good one (finite, still drawn)."""
     pg = Playground(
-        Settings(models="iresnet", unconstrained=True, lr=1.0, blocks=2, width=16, grid=100)
+        Settings(
+            models="iresnet",
+            unconstrained=True,
+            lr=10.0,
+            blocks=2,
+            width=16,
+            grid=100,
+            pretrained=False,
+            engine=engine,
+            max_bad=5,
+        )
     )
+    run = pg.runs["iresnet"]
     pg.playing = True
-    for _ in range(6):
+    for _ in range(20):
         pg.tick(0.05)
         if not pg.playing:
             break
-    run = pg.runs["iresnet"]
-    # either it paused with a message, or every kept parameter is finite (the last good model)
-    import torch
-
+    # the first step initialises the ActNorms through torch; the failing ones ran on the engine
+    assert run.trainer.engine == engine and run.step == 1
+    assert not pg.playing and run.trainer.paused_reason
+    assert "5 steps in a row were not finite" in run.trainer.paused_reason
+    assert run.trainer.skipped_total >= 5 and run.skipped >= 5
+    assert any("paused" in w and "not finite" in w for w in pg.warnings), pg.warnings
     assert all(torch.isfinite(p).all() for p in run.flow.parameters())
-    if run.trainer.paused_reason:
-        assert pg.warnings and not pg.playing
+    assert np.isfinite(pg.view(run).density).all()
 
 
 def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_path):
@@ -466,16 +484,29 @@ def test_the_engine_switches_live_between_the_c_kernel_and_torch_and_says_so(act
         assert any("C kernel ✓" in c.value for c in at.caption)
 
 
-def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step():
+def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step(monkeypatch):
     """The default budget: each Play tick advances both models by the same number of steps, and
-    the status line and the sentence under the charts say so."""
+    the status line and the sentence under the charts say so. The trainers' clock is the test's:
+    a step takes 1/64 s of it, so the paces and the step counts are exact on any machine."""
+    from iresnet_core.training import trainer as trainer_module
+
+    now = [0.0]
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
     at = _app(models="Both", pretrained="false", **SMALL)
     pg = _pg(at)
     assert pg.settings.budget == "equal steps"
+    for run in pg.shown_runs:
+
+        def step(real=run.trainer._one_step):
+            now[0] += 1 / 64
+            return real()
+
+        monkeypatch.setattr(run.trainer, "_one_step", step)
     for _ in range(5):
         pg.tick(0.2)
     steps = [r.step for r in pg.shown_runs]
-    assert steps[0] == steps[1] > 5  # the first tick measures the paces, the next ones use them
+    # the first tick measures the paces (one step each), the next ones fit 0.4 s / (2/64 s) = 12
+    assert steps == [1 + 4 * 12] * 2
     at.button(key="step").click().run()
     _ok(at)
     assert _counter(at) == [steps[0] + 1] * 2

@@ -65,6 +65,7 @@ def test_missing_chromium_degrades_with_a_note(monkeypatch):
     assert "NOTE.txt" in z.namelist() and not any(n.startswith("png/") for n in z.namelist())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(export.chromium_path() is None, reason="no Chromium for kaleido")
 def test_images_through_kaleido_at_scale_2():
     charts = _charts()[:1]
@@ -80,6 +81,7 @@ def test_images_through_kaleido_at_scale_2():
     assert b"<svg" in images[f"{charts[0].slug}.svg"][:500]
 
 
+@pytest.mark.slow
 def test_cli_writes_the_pack(tmp_path):
     rc = export.main(
         [

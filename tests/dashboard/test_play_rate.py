@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import doctest
-import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,25 +50,45 @@ def test_no_rate_from_too_short_a_span():
     assert r.per_s() is None and r.trainer_per_s() is None
 
 
-def test_playground_ticks_feed_each_models_rate():
-    # equal time: each model trains for the tick's budget in a burst of its own
-    pg = Playground(
-        Settings(models="both", blocks=2, width=16, pretrained=False, budget="equal time")
-    )
+@pytest.mark.parametrize(
+    "budget,steps",
+    [
+        ("equal time", [4, 8, 12, 16]),  # each model trains for the budget: four steps a tick
+        ("equal steps", [1, 5, 9, 13]),  # one step each first, then as many as fit at 1/64 s
+    ],
+)
+def test_playground_ticks_feed_each_models_rate(monkeypatch, budget, steps):
+    """Each tick adds each model's counter at the tick's end and its trainer's training time; the
+    rates are the counters over the wall clock and over the training time. The clock is the
+    test's (the page's and the trainers'): a step takes 1/64 s of it and a redraw between ticks
+    1/2 s, so every number is exact whatever the machine's load."""
+    from dashboard import state
+    from iresnet_core.training import trainer as trainer_module
+
+    now = [1000.0]
+    clock = SimpleNamespace(perf_counter=lambda: now[0])
+    monkeypatch.setattr(state, "time", clock)
+    monkeypatch.setattr(trainer_module, "time", clock)
+    pg = Playground(Settings(models="both", blocks=2, width=16, pretrained=False, budget=budget))
+    for run in pg.shown_runs:
+
+        def step(real=run.trainer._one_step):
+            now[0] += 1 / 64
+            return real()
+
+        monkeypatch.setattr(run.trainer, "_one_step", step)
     pg.playing = True
-    seen = []  # (time, steps of each model) after each tick, as the page would read the counter
+    ends = []
     for _ in range(4):
-        pg.tick(budget_s=0.15)
-        seen.append((time.perf_counter(), [run.step for run in pg.shown_runs]))
-        time.sleep(0.05)  # a redraw between ticks: Play's rate counts it, the trainer's does not
-    (t0, s0), (t1, s1) = seen[0], seen[-1]
-    for i, run in enumerate(pg.shown_runs):
-        rate = run.rate.per_s()
-        assert rate == pytest.approx((s1[i] - s0[i]) / (t1 - t0), rel=0.05)
-        # each model trains in its own burst of each tick, so its counter advances at well under
-        # half the trainer's own rate, which is its steps over its training time
-        own = run.rate.trainer_per_s()
-        assert rate < 0.6 * own
-        trained = run.rate.points[-1][2] - run.rate.points[0][2]
-        assert own == pytest.approx((s1[i] - s0[i]) / trained, rel=1e-9)
-        assert 0.45 * 3 * 0.15 < trained < 3 * 0.15 * 2  # three bursts of about 0.15 s counted
+        pg.tick(budget_s=4 / 64)
+        ends.append(now[0])
+        now[0] += 0.5  # a redraw between ticks: Play's rate counts it, the trainer's does not
+    for run in pg.shown_runs:
+        # the counter after each tick, stamped at the tick's end, with the training time so far
+        assert [p[1] for p in run.rate.points] == steps
+        assert [p[0] for p in run.rate.points] == pytest.approx(ends, abs=1e-9)
+        assert [p[2] for p in run.rate.points] == pytest.approx([n / 64 for n in steps])
+        # 12 steps per model between the first and the last tick, each tick 8/64 s of training
+        # (both models) and a 1/2 s redraw apart
+        assert run.rate.per_s() == pytest.approx(12 / (3 * (8 / 64 + 0.5)), rel=1e-12)
+        assert run.rate.trainer_per_s() == pytest.approx(64.0, rel=1e-12)  # 1/64 s a step

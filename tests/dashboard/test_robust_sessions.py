@@ -72,6 +72,7 @@ def _cached_values():
     return values, data_names
 
 
+@pytest.mark.slow
 def test_five_sessions_train_at_once_and_stay_separate():
     sessions = [_app(**q) for q in SETUPS]
     for at in sessions:

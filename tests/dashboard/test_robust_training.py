@@ -47,7 +47,12 @@ def _play_until_paused(at: AppTest, max_runs: int = 10) -> None:
 
 CASES = [
     pytest.param(
-        {"lr": "10", "unconstrained": "true", "models": "i-ResNet"}, None, id="lr10-unconstrained"
+        {"lr": "10", "unconstrained": "true", "models": "i-ResNet"}, True, id="lr10-unconstrained"
+    ),
+    pytest.param(  # the same on the torch engine (the default is the C kernel)
+        {"lr": "10", "unconstrained": "true", "models": "i-ResNet", "engine": "torch"},
+        True,
+        id="lr10-unconstrained-torch",
     ),
     pytest.param({"lr": "10", "glow_lr": "10", "models": "Both"}, True, id="lr10-both"),
     pytest.param({"glow_lr": "10", "batch": "1", "models": "Glow"}, True, id="lr10-batch1-glow"),
@@ -70,6 +75,7 @@ def test_divergence_never_shows_a_traceback(query, must_pause):
     assert not at.exception
     pg = at.session_state[STATE_KEY]
     assert pg.settings.max_bad == 5 and all(r.trainer.max_bad_steps == 5 for r in pg.shown_runs)
+    assert pg.settings.engine == query.get("engine", "C kernel")  # the default unless asked
     at.button(key="step").click().run()  # Step, then Play
     assert not at.exception
     _play_until_paused(at)

@@ -1,10 +1,17 @@
 """The frozen weights and the fast analysis on them: the frozen forward is the module's, a cache
 key follows the parameters, the lens settings keep the mathematics (error under Banach's bound,
 truncation under Theorem 3, roulette unbiased, power iteration from below), and nothing the
-analysis does moves a live model. Tiny flows; moved here from the dashboard's lens tests."""
+analysis does moves a live model.
+
+The mathematical checks run on blocks near their Lipschitz bound (the first blocks of a shipped
+pre-trained flow, ``trained``): an untrained block's Lipschitz constant is about 1e-3, where the
+inverse converges in three iterations, the series is exact after two terms and an estimator of 0
+is within any tolerance. Each check has a companion that feeds it a wrong answer (0, a bound or a
+series one term off) and sees it fail, on the same fixture."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -15,7 +22,7 @@ import iresnet_core as ic
 from iresnet_core import analysis as A
 from iresnet_core.analysis import frozen
 from iresnet_core.ops.mlp import mlp_forward
-from tests.support import scramble
+from tests.support import scramble, trained_flow
 
 BOX = (-4.0, 4.0, -4.0, 4.0)
 
@@ -25,6 +32,41 @@ def small():
     flow = ic.build_flow(ic.FlowConfig(n_blocks=3, hidden=(32, 32), coeff=0.9, seed=1)).eval()
     x = ic.datasets.sample("8gaussians", 16, seed=3)
     return flow, frozen.freeze(flow), x
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Six trained blocks (2-32-32-2, c = 0.9) and 16 points of their data."""
+    flow = trained_flow("moons", n_blocks=6)
+    return flow, frozen.freeze(flow), ic.datasets.sample("moons", 16, seed=3)
+
+
+def _within_banach(error: np.ndarray, bound: np.ndarray) -> bool:
+    """The fixed point's true error under Banach's a-posteriori bound, every block and n."""
+    return bool(np.all(error <= bound * (1 + 1e-9) + 1e-12))
+
+
+def _within_truncation(error: np.ndarray, bound: np.ndarray) -> bool:
+    """The series' error under Theorem 3's bound, every block and N."""
+    return bool(np.all(error <= bound + 1e-12))
+
+
+def _unbiased(draws: np.ndarray, target: float) -> bool:
+    """The draws' mean within four standard errors of ``target`` (no absolute slack)."""
+    return bool(abs(draws.mean() - target) < 4 * draws.std() / math.sqrt(len(draws)))
+
+
+def test_the_trained_fixture_is_near_its_lipschitz_bound(trained):
+    """What makes the checks below bite: some block's Jacobian reaches 0.9 of its product bound
+    and every block's log-det is far from 0 (the shipped checkpoint's; retrained, it must stay
+    so). An untrained flow's blocks have Jacobians and log-dets of about 1e-3."""
+    _, fz, x = trained
+    J = A.block_jacobians(fz, x)
+    norms = torch.linalg.matrix_norm(J, ord=2).amax(1).numpy()
+    assert np.all(fz.lipschitz() > 0.7) and np.max(norms / fz.lipschitz()) > 0.9
+    assert np.all(norms > 0.1)
+    logdets = torch.stack([ic.logdet.exact_logdet(j) for j in J]).abs().mean(1)
+    assert torch.all(logdets > 0.05) and logdets.max() > 0.2
 
 
 def test_freeze_matches_the_module_and_key_tracks_parameters(small):
@@ -55,25 +97,36 @@ def test_freeze_matches_the_module_and_key_tracks_parameters(small):
     assert frozen.param_key(twin) != k1
 
 
-def test_inverse_error_under_banach_bound_per_c(small):
-    _, fz, x = small
-    for cur in A.inverse_curves(fz, x, [0.5, 0.9, 0.99], max_iter=25):
-        assert cur.error.shape == (3, 25) and cur.flow_error.shape == cur.flow_ns.shape
-        assert np.all(cur.error <= cur.bound * (1 + 1e-9) + 1e-12)
-        assert not cur.diverged.any()
+def test_inverse_error_under_banach_bound_per_c(trained):
+    _, fz, x = trained
+    curves = A.inverse_curves(fz, x, [0.5, 0.9, 0.99], max_iter=40)
+    for cur in curves:
+        assert cur.error.shape == (6, 40) and cur.flow_error.shape == cur.flow_ns.shape
+        assert _within_banach(cur.error, cur.bound)
+        assert not cur.diverged.any() and cur.converged
         assert A.iterations_to_tol(cur.residual[0], 1e-6) > 0
         assert list(cur.iterations(1e-6)) == list(cur.iterations_to_tol)
-    fast, slow = A.inverse_curves(fz, x, [0.5, 0.99], max_iter=25)
-    assert (
-        A.iterations_to_tol(fast.worst()[0], 1e-6) <= A.iterations_to_tol(slow.worst()[0], 1e-6)
-        or A.iterations_to_tol(slow.worst()[0], 1e-6) == -1
-    )
+    # a smaller c contracts faster: strictly fewer iterations, every one of them converged
+    worst = [A.iterations_to_tol(cur.worst()[0], 1e-6) for cur in curves]
+    assert 0 < worst[0] < worst[1] < worst[2] <= 40, worst
+    fast = curves[0]
     head = fast.head(10)
-    assert head.residual.shape == (3, 10) and head.flow_ns.max() <= 10
+    assert head.residual.shape == (6, 10) and head.flow_ns.max() <= 10
     # the whole flow reconstructs within tolerance once every block has converged
-    assert 0 < fast.flow_iterations(1e-6) <= 25
+    assert 0 < fast.flow_iterations(1e-6) <= worst[0]
     xs, ys, err = A.inverse_error_grid(fz, 0.5, BOX, 6, 40)
     assert err.shape == (6, 6) and np.nanmax(err) < 1e-8
+
+
+def test_banach_check_tells_a_wrong_bound_or_a_stuck_iteration(trained):
+    """On these blocks the error comes close to Banach's bound: the bound one iteration ahead of
+    the error (``L^(n+1)``) is broken, and so is an iteration that never moves from ``x_0 = y``."""
+    _, fz, x = trained
+    cur = A.inverse_curves(fz, x, [0.5], max_iter=30)[0]
+    assert _within_banach(cur.error, cur.bound)
+    assert not _within_banach(cur.error[:, :-1], cur.bound[:, 1:])
+    stuck = np.repeat(cur.error[:, :1] + cur.residual[:, :1], 30, axis=1)  # ||y - x*|| each n
+    assert not _within_banach(stuck, cur.bound)
 
 
 def test_batched_inverse_curves_are_the_plain_iteration(small):
@@ -126,29 +179,48 @@ def test_batched_inverse_curves_are_the_plain_iteration(small):
     assert n_settled >= 3  # the fixed-point shortcut was exercised
 
 
-def test_unconstrained_inverse_reports_without_crashing():
-    # big raw weights: the iteration cannot be a contraction
+def _autograd_dets(flow: torch.nn.Module, pts: np.ndarray) -> np.ndarray:
+    """``det J_F`` at every point by autograd through the module's own forward (float64): a
+    reference that shares no code with the frozen one-pass determinant."""
+    x = torch.as_tensor(pts, dtype=torch.float64).requires_grad_()
+    flow = copy.deepcopy(flow).double()
+    z, _ = flow(x, "exact")
+    rows = [torch.autograd.grad(z[:, i].sum(), x, retain_graph=True)[0] for i in range(2)]
+    return torch.linalg.det(torch.stack(rows, 1)).detach().numpy()
+
+
+def test_unconstrained_inverse_reports_and_folds_are_counted():
+    # big raw weights: the iteration cannot be a contraction, and F folds the plane
     flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16,), coeff=None, seed=0))
     scramble(flow, 6.0)
-    fz = frozen.freeze(flow)
+    flow.nll(torch.as_tensor(ic.datasets.sample("moons", 64, seed=1)))  # ActNorm's start
+    fz = frozen.freeze(flow.eval())
     cur = A.inverse_curves(fz, ic.datasets.sample("moons", 8, seed=0), [None], max_iter=30)[0]
-    assert np.isinf(cur.bound).all()
+    assert np.isinf(cur.bound).all() and not cur.converged
     assert cur.diverged.any() or np.nanmax(cur.residual[:, -1]) > 1e-6
     xs, ys, err = A.inverse_error_grid(fz, None, BOX, 8, 10, torch.float32)
     assert err.shape == (8, 8)
     w = A.warped_grid(fz, BOX, n_lines=5, n_points=10, n_det=12, coeff=None)
-    assert 0 <= w.folds <= 1 and w.coeff is None
+    assert w.coeff is None
+    # the fold fraction is the share of the grid where det J_F <= 0, counted independently
+    gx, gy = np.meshgrid(w.xs, w.ys)
+    dets = _autograd_dets(flow, np.stack([gx.ravel(), gy.ravel()], -1)).reshape(12, 12)
+    np.testing.assert_allclose(w.det, dets, rtol=1e-3, atol=1e-5)
+    assert 0.05 < w.folds < 0.95 and w.folds == pytest.approx(np.mean(dets <= 0), abs=2 / 144)
+    # under a constraint c < 1 every I + J_g has a positive determinant: no fold at all
+    assert A.warped_grid(fz, BOX, n_lines=5, n_points=10, n_det=12, coeff=0.9).folds == 0
 
 
-def test_truncation_under_bound_roulette_unbiased_power_from_below(small):
-    _, fz, x = small
+def test_truncation_under_bound_roulette_unbiased_power_from_below(trained):
+    _, fz, x = trained
     ld = A.truncation_curve(fz, x, 12, n_draws=16, coeff=0.7)
-    assert np.all(ld.error <= ld.bound_c[None] + 1e-9)
-    assert np.all(ld.error_total <= fz.n_blocks * ld.bound_c + 1e-9)
+    assert _within_truncation(ld.error, ld.bound_c[None])
+    assert _within_truncation(ld.error, ld.bound_lip)  # with each block's own L: sharper
+    assert _within_truncation(ld.error_total, fz.n_blocks * ld.bound_c)
     assert ld.exact_total == pytest.approx(A.mean_logdet(fz, x, coeff=0.7))
     assert ld.series_total[4] == pytest.approx(A.mean_logdet(fz, x, 5, coeff=0.7))
-    r = A.roulette_draws(fz, x, 3000, seed=0, coeff=0.7)
-    assert abs(r.mean() - ld.exact_total) < 4 * r.std() / math.sqrt(len(r)) + 1e-3
+    r = A.roulette_draws(fz, x, 4000, n_probes=16, seed=0)
+    assert _unbiased(r, A.mean_logdet(fz, x))
     h = A.hutchinson_draws(fz, x, 12, 2, "rademacher", 50, coeff=0.7)
     assert np.all(np.isfinite(h))
     # Hutchinson is unbiased for the truncated series it estimates (every block, both probes), on
@@ -175,6 +247,28 @@ def test_truncation_under_bound_roulette_unbiased_power_from_below(small):
     assert grid.shape == (12, 6, 6)
     _, _, last = A.series_error_grid(fz, BOX, 6, 12, coeff=0.7)
     assert np.array_equal(last, grid[-1], equal_nan=True)
+
+
+def test_truncation_check_tells_a_zero_or_a_series_one_term_short(trained):
+    """Theorem 3's bound with each block's own L is close to what these blocks reach: a log-det
+    of 0 breaks it, and so does the series with N - 1 terms reported as N terms."""
+    _, fz, x = trained
+    ld = A.truncation_curve(fz, x, 12, n_draws=0, coeff=0.7)
+    exact = torch.stack([ic.logdet.exact_logdet(j) for j in A.block_jacobians(fz, x, 0.7)])
+    zero_err = exact.abs().mean(1).numpy()[:, None]  # |exact - 0|, every N
+    assert not _within_truncation(np.repeat(zero_err, 12, 1), ld.bound_lip)
+    one_short = np.concatenate([zero_err, ld.error[:, :-1]], 1)  # error of N - 1 terms at N
+    assert not _within_truncation(one_short, ld.bound_lip)
+
+
+def test_unbiasedness_check_tells_a_zero_or_a_truncated_estimator(trained):
+    """The roulette's check at this many draws separates it from estimators that are biased by
+    a term: 0, and the series cut at the roulette's two always-computed terms, or three."""
+    _, fz, x = trained
+    exact = A.mean_logdet(fz, x)
+    assert not _unbiased(np.zeros(4000), exact)
+    for n in (2, 3):
+        assert not _unbiased(A.hutchinson_draws(fz, x, n, 16, n_draws=4000, seed=0), exact)
 
 
 def test_hutchinson_terms_2d_fast_path_is_the_matrix_form():

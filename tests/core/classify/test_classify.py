@@ -4,7 +4,6 @@ rows."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -37,6 +36,7 @@ def _trained(coeff, dim=2, steps=30, **kw):
     return model, metrics, x_te
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("coeff,dim", [(0.9, 2), (0.9, 4), (0.5, 3)])
 def test_constrained_feature_map_inverts_within_1e_5(coeff, dim):
     model, _, x_te = _trained(coeff, dim)
@@ -56,6 +56,7 @@ def test_constrained_feature_map_inverts_within_1e_5(coeff, dim):
     assert err < 1e-5
 
 
+@pytest.mark.slow
 def test_short_training_beats_chance_on_moons():
     x_tr, y_tr, x_te, y_te = _moons()
     model = C.IResNetClassifier(dim=2, n_blocks=3, hidden=(32, 32), coeff=0.9, seed=0)
@@ -67,12 +68,14 @@ def test_short_training_beats_chance_on_moons():
     assert m["test_error"] <= before
 
 
+@pytest.mark.slow
 def test_training_is_seeded():
     a = _trained(0.9, steps=10)[1]
     b = _trained(0.9, steps=10)[1]
     assert a["loss"] == b["loss"] and a["test_error"] == b["test_error"]
 
 
+@pytest.mark.timeout(60)
 def test_unconstrained_with_huge_weights_does_not_hang():
     model = C.IResNetClassifier(
         dim=3, n_blocks=3, hidden=(32, 32), coeff=None, actnorm=False, seed=0
@@ -83,9 +86,7 @@ def test_unconstrained_with_huge_weights_does_not_hang():
     x = torch.as_tensor(cd.make("moons", 200, seed=0)[0])
     with torch.no_grad():
         z = model.features(x)
-    t0 = time.perf_counter()
-    x_rec, info = model.invert_features(z, max_iter=100, tol=1e-6)
-    assert time.perf_counter() - t0 < 5
+    x_rec, info = model.invert_features(z, max_iter=100, tol=1e-6)  # within the test's timeout
     assert not info.converged
     assert all(b.iterations <= 100 for b in info.blocks) and info.blocks[0].lipschitz is None
     err, info = C.reconstruction_error(model, x)

@@ -337,6 +337,7 @@ def test_extent():
         ds.extent(np.zeros((5, 3)))
 
 
+@pytest.mark.slow
 def test_preload_imports_scikit_learn_once_in_the_background():
     """preload_generators: one daemon thread per process that leaves sklearn.datasets imported
     (in a fresh process, so this one's imports say nothing)."""

@@ -82,6 +82,7 @@ configs = st.builds(
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(cfg=configs, scale=st.sampled_from([0.0, 0.05, 0.1]), data_seed=st.integers(0, 10_000))
 def test_inverse_of_forward_is_identity_float32(
@@ -279,6 +280,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_trained_density_integrates_to_one_and_fits(one_thread) -> None:
     gen = torch.Generator().manual_seed(0)
     train, test = mixture(4000, gen), mixture(2000, gen)
@@ -356,8 +358,8 @@ def test_match_glow_default_counts_and_built_model() -> None:
     assert g.hidden == (128, 128)
 
 
+@pytest.mark.slow
 def test_iresnet_count_agrees_with_the_real_iresnet() -> None:
-    pytest.importorskip("iresnet_core.flows.iresnet")
     from iresnet_core.flows.build import count_parameters
 
     for cfg in MATCH_CASES[:1] + MATCH_CASES[2:]:

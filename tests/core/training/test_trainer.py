@@ -1,6 +1,7 @@
 """Training: metrics, determinism, live learning rate, and non-finite steps that never land."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -41,14 +42,18 @@ def test_metrics_have_the_promised_keys_and_sense():
     assert len(trainer.test_x) == 400 and len(trainer.train_x) == 1600
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["exact", "series", "hutchinson", "roulette"])
 def test_every_estimator_trains(mode):
-    trainer = ic.Trainer(small(logdet=mode, n_terms=5), DATA, lr=5e-3, batch_size=200, seed=0)
+    trainer = ic.Trainer(
+        small(logdet=mode, n_terms=5), DATA, lr=5e-3, batch_size=200, seed=0, eval_every_s=0
+    )  # evaluated after every call: not only once a second of (machine-dependent) training
     before = trainer.step(1)["test_nll"]
     after = trainer.step(200)["test_nll"]
     assert after < before - 0.15
 
 
+@pytest.mark.slow
 def test_same_seed_same_run():
     runs = []
     for _ in range(2):
@@ -231,10 +236,26 @@ def test_a_non_finite_update_is_rolled_back_with_adams_state():
     assert trainer.step(1)["skipped"] == 0
 
 
-def test_time_budgeted_burst():
+def test_time_budgeted_burst_stops_at_its_budget(monkeypatch):
+    """``run_for(s)`` steps until ``s`` seconds have passed, then stops; at least one step. The
+    clock is the test's: each step takes exactly 0.1 s of it, whatever the machine's load."""
+    from iresnet_core.training import trainer as trainer_module
+
+    now = [100.0]
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
     trainer = ic.Trainer(small(), DATA, seed=0)
-    m = trainer.run_for(0.3)
-    assert m["steps"] >= 1 and m["step"] == trainer.step_count
+    real_step = trainer._one_step
+
+    def step_of_a_tenth():
+        now[0] += 0.1
+        return real_step()
+
+    monkeypatch.setattr(trainer, "_one_step", step_of_a_tenth)
+    m = trainer.run_for(0.35)  # 0.1, 0.2, 0.3 < 0.35; the fourth step ends past the budget
+    assert m["steps"] == 4 and m["step"] == trainer.step_count == 4
+    assert trainer.wall_time == pytest.approx(0.4) and m["steps_per_s"] == pytest.approx(10.0)
+    assert trainer.run_for(0.0)["steps"] == 1  # a budget of nothing still takes one step
+    assert trainer.run_for(1.0, max_steps=3)["steps"] == 3  # the step cap comes first
 
 
 def test_bad_data_is_refused():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import torch
 
 import iresnet_core as ic
@@ -24,6 +25,8 @@ def test_the_library_builds_once_and_is_cached(kernel, fresh_kernel):
         assert getattr(build.library(), name).argtypes
 
 
+@pytest.mark.slow  # builds a library of its own
+@pytest.mark.timeout(600)
 def test_an_edited_source_builds_afresh(kernel, fresh_kernel, monkeypatch, tmp_path):
     """The cache key covers the sources and headers: a changed header is a new library."""
     assert build.available()
@@ -39,6 +42,8 @@ def test_an_edited_source_builds_afresh(kernel, fresh_kernel, monkeypatch, tmp_p
     assert len(list(fresh_kernel.glob("kernels-*.so"))) == 2
 
 
+@pytest.mark.slow  # builds a library of its own
+@pytest.mark.timeout(600)
 def test_a_broken_source_is_reported_with_the_compilers_words(
     kernel, fresh_kernel, monkeypatch, tmp_path
 ):

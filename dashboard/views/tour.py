@@ -4,13 +4,13 @@
 * The Tour page (``/tour``): a card per scene with a counter ("3 / 8"), Back / Next (and the
   keyboard's arrow keys) to leaf through them, "Open this scene", and a link per scene
   (``/tour?scene=3``) that opens that scene directly, for a slide.
-* Opening a scene writes its values into ``st.session_state`` under the widget keys (and clears
-  the keys that other scenes set on that page, back to the page's defaults), then
-  ``st.switch_page`` goes to its page with ``?tour=<n>`` and the scene's query parameters. The
-  session values are what the widgets take: a bound widget seeds itself from the URL only on its
-  first run (a page visited before keeps its controls across a switch). A parameter that a widget
-  binds at the moment of the switch cannot be set (Streamlit refuses); that widget writes its
-  value into the URL itself.
+* Opening a scene: ``st.switch_page`` goes to its page with ``?tour=<n>`` and the scene's query
+  parameters, and the first run there writes the scene's values into ``st.session_state`` under
+  the widget keys (and clears the keys that other scenes set on that page, back to the page's
+  defaults) before the page draws its widgets. The session values are what the widgets take: a
+  bound widget seeds itself from the URL only on its first run (a page visited before keeps its
+  controls across a switch). A parameter that a widget binds at the moment of the switch cannot
+  be set (Streamlit refuses); that widget writes its value into the URL itself.
 * :func:`tour_bar`, which every page calls once at the top of its ``render()``, shows the running
   scene's text with Back / Next, the counter and an end button on that scene's page; in
   presentation mode (``?presentation=true``) it is large. The arrow keys press its Back / Next.
@@ -27,11 +27,22 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dashboard import tour as T
 from dashboard.controls import is_presentation
 
-__all__ = ["render", "tour_bar", "RUN_KEY", "CARD_KEY", "NOTE_KEY", "KEYS_JS", "BACK", "NEXT"]
+__all__ = [
+    "render",
+    "tour_bar",
+    "RUN_KEY",
+    "CARD_KEY",
+    "NOTE_KEY",
+    "PENDING_KEY",
+    "KEYS_JS",
+    "BACK",
+    "NEXT",
+]
 
 RUN_KEY = "_tour_scene"  #: session: the number of the scene the tour is on (absent: no tour)
 CARD_KEY = "_tour_card"  #: session: the scene the Tour page's card shows
 NOTE_KEY = "_tour_note"  #: session: a note about the link that opened the scene, shown once
+PENDING_KEY = "_tour_apply"  #: session: the scene whose values the next run of its page writes
 BACK, NEXT, END, OPEN = "tour_back", "tour_next", "tour_end", "tour_open"  #: button keys
 
 #: ArrowLeft / ArrowRight press the Back / Next button on the page (the Tour page's or the tour
@@ -110,20 +121,34 @@ def _bound(keys: Iterable[str]) -> set[str]:
 
 
 def _open(number: int, note: str | None = None) -> NoReturn:
-    """Go to scene ``number``: its values into the session, its page with its query parameters."""
+    """Go to scene ``number``: its page, with its query parameters where they can be set; the
+    values themselves are written by :func:`tour_bar` at the top of that page's run."""
     s = T.scene(number)
-    values, cleared = T.preset(number)
-    for key in cleared:
-        if key in st.session_state:
-            del st.session_state[key]
-    for key, value in values.items():
-        st.session_state[key] = value
+    st.session_state[PENDING_KEY] = number
     st.session_state[RUN_KEY] = number
     st.session_state[CARD_KEY] = number
     if note:
         st.session_state[NOTE_KEY] = note
     query = {k: v for k, v in s.query().items() if k not in _bound(s.params)}
     st.switch_page(_page(s.page), query_params={**query, T.RUNNING_PARAM: str(number)})
+
+
+def _apply(number: int) -> None:
+    """Scene ``number``'s values into the session, under the widget keys, before the page draws
+    its widgets: its values set, the keys other scenes set on its page back to their defaults.
+
+    Here and not in the run that asked for the switch: a page that plays (the Playground's
+    fragment reruns itself every tenth of a second) has timer reruns in flight that carry the
+    browser's old widget values; Streamlit folds them into the switch's rerun, where they count as
+    the person's input and would undo values written before. Written in the new page's run, after
+    those values were taken in, the scene's win.
+    """
+    values, cleared = T.preset(number)
+    for key in cleared:
+        if key in st.session_state:
+            del st.session_state[key]
+    for key, value in values.items():
+        st.session_state[key] = value
 
 
 def _to_tour_page(card: int) -> NoReturn:
@@ -162,6 +187,9 @@ def tour_bar() -> None:
     number = _running_here()
     if number is None:
         return
+    if st.session_state.get(PENDING_KEY) == number:
+        del st.session_state[PENDING_KEY]
+        _apply(number)
     s = T.scene(number)
     last = len(T.SCENES)
     presentation = is_presentation()

@@ -75,11 +75,11 @@ KEYS_JS = f"""<script>
 _HIDE_KEYS = "<style>.st-key-tour_keys{display:none}</style>"
 #: presentation mode: a large bar for the back of the room
 _BIG_BAR_CSS = """<style>
-.st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 1.45rem; line-height: 1.45; }
-.st-key-tour_bar h2 { font-size: 2.3rem; padding: 0; }
-.st-key-tour_bar [data-testid="stCaptionContainer"] p { font-size: 1.2rem; }
-.st-key-tour_bar button { min-height: 3.2rem; }
-.st-key-tour_bar button p { font-size: 1.3rem; }
+.st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 1.3rem; line-height: 1.4; }
+.st-key-tour_bar h2 { font-size: 1.9rem; padding: 0; }
+.st-key-tour_bar [data-testid="stCaptionContainer"] p { font-size: 1.05rem; }
+.st-key-tour_bar button { min-height: 3rem; }
+.st-key-tour_bar button p { font-size: 1.2rem; }
 </style>"""
 
 
@@ -196,7 +196,8 @@ def tour_bar() -> None:
     with st.container(border=True, key="tour_bar"):
         if presentation:
             st.html(_BIG_BAR_CSS)
-        head, back, nxt, end = st.columns([8, 1.3, 1.3, 0.5], vertical_alignment="center")
+        widths = [5, 1.5, 1.5, 0.55] if presentation else [8, 1.3, 1.3, 0.5]
+        head, back, nxt, end = st.columns(widths, vertical_alignment="center")
         with head:
             if presentation:
                 st.header(f"{T.counter(number)} · {s.title}", anchor=False)
@@ -302,7 +303,7 @@ def render() -> None:
     st.subheader("All scenes", anchor=False)
     extra = {"presentation": "true"} if presentation else {}
     for i, sc in enumerate(T.SCENES, start=1):
-        left, right = st.columns([3, 2], vertical_alignment="center")
+        left, right = st.columns(2, vertical_alignment="center")
         left.page_link(
             _page(T.TOUR_PATH),
             label=f"{i}. {sc.title}",

@@ -207,8 +207,9 @@ SCENES: tuple[Scene, ...] = (
         "Table 1, in 2D",
         "classify",
         {"clf_dataset": "moons"},
-        do="Press “Fill the table”: the same classifier is trained without the constraint and "
-        "with c = 0.9 … 0.5 (the results are cached, so a rehearsal makes it instant).",
+        do="Below the charts, press “Fill the table”: the same classifier is trained without the "
+        "constraint and with c = 0.9 … 0.5 (the results are cached: a rehearsal makes it "
+        "instant).",
         watch="The test error changes little from vanilla down to the larger c and grows for "
         "the smallest, while only the constrained rows have a guaranteed inverse, with a "
         "reconstruction error near zero.",

@@ -76,7 +76,7 @@ _HIDE_KEYS = "<style>.st-key-tour_keys{display:none}</style>"
 #: presentation mode: a large bar for the back of the room
 _BIG_BAR_CSS = """<style>
 .st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 1.3rem; line-height: 1.4; }
-.st-key-tour_bar h2 { font-size: 1.9rem; padding: 0; }
+.st-key-tour_bar h2 { font-size: 1.9rem; padding: 0 0 0.4rem 0; }
 .st-key-tour_bar [data-testid="stCaptionContainer"] p { font-size: 1.05rem; }
 .st-key-tour_bar button { min-height: 3rem; }
 .st-key-tour_bar button p { font-size: 1.2rem; }

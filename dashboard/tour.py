@@ -119,9 +119,14 @@ SCENES: tuple[Scene, ...] = (
     Scene(
         "i-ResNet against Glow on the checkerboard",
         "playground",
-        {"dataset": "checkerboard", "models": "Both", "pretrained": False},
-        do="Press Play: both models start from scratch, Glow sized to about the i-ResNet's "
-        "number of parameters.",
+        {
+            "dataset": "checkerboard",
+            "models": "Both",
+            "budget": "equal steps",
+            "pretrained": False,
+        },
+        do="Press Play: both models start from scratch and advance the same number of steps a "
+        "tick (Budget: equal steps), Glow sized to about the i-ResNet's number of parameters.",
         watch="Compare them at the same step (the counters above the charts), not the same "
         "second: the line under each model's name gives its distance from perfect, NLL minus the "
         "entropy ln 32, and at equal steps the i-ResNet's is the smaller.",

@@ -63,8 +63,8 @@ KEYS_JS = f"""<script>
     const focus = document.activeElement;
     if (focus && focus.closest && focus.closest(own)) return;
     const button = [...document.querySelectorAll(".st-key-" + key + " button")].find(
-      (b) => (b.checkVisibility ? b.checkVisibility({{visibilityProperty: true}})
-                                : b.offsetParent !== null) && !b.closest("[data-stale=true]"));
+      (b) => b.checkVisibility ? b.checkVisibility({{visibilityProperty: true}})
+                               : b.offsetParent !== null);
     if (!button || button.disabled) return;
     e.preventDefault();
     button.click();
@@ -94,14 +94,17 @@ def _page(url_path: str) -> st.Page:
 
 
 def _here() -> str | None:
-    """The ``url_path`` of the page this run draws (None outside a multipage run)."""
+    """The ``url_path`` of the page this run draws (None outside a multipage run). The default
+    page is served at ``/`` (its registered path is empty): it is known by its title."""
     ctx = get_script_run_ctx()
-    if ctx is None:
+    info = ctx.pages_manager.get_pages().get(ctx.page_script_hash) if ctx is not None else None
+    if not info:
         return None
-    for path in (*T.PAGES, T.TOUR_PATH):
-        if _page(path)._script_hash == ctx.page_script_hash:
-            return path
-    return None
+    path = info.get("url_pathname") or ""
+    if path in (*T.PAGES, T.TOUR_PATH):
+        return path
+    by_title = {title: p for p, title in T.PAGE_TITLES.items()}
+    return by_title.get(str(info.get("page_name")))
 
 
 def _keys() -> None:

@@ -84,7 +84,7 @@ def _on_scene(page, number: int) -> None:
     bar.get_by_text(re.compile(rf"\b{T.counter(number)} · ")).first.wait_for(timeout=TIMEOUT_MS)
     _settled(page, CHARTS[s.page])
     path = re.sub(r"^https?://[^/]+/?", "", page.url).split("?")[0]
-    assert path == ("" if s.page == "playground" else s.page), page.url  # the default page: /
+    assert path == s.page or (s.page == "playground" and path == ""), page.url  # default: /
     assert f"{T.RUNNING_PARAM}={number}" in page.url
     assert bar.get_by_text(s.title).count() == 1
     assert page.get_by_test_id("stException").count() == 0, f"scene {number}: an exception"
@@ -99,22 +99,32 @@ def test_the_tour_end_to_end(server, browser):
     page.get_by_text("All scenes").wait_for(timeout=TIMEOUT_MS)
     _settled(page)
     assert _card(page).startswith(f"{T.counter(1)} · ")
-    # the arrow keys leaf through the Tour page's cards (nothing focused: the page has them)
+    # the arrow keys leaf through the Tour page's cards (nothing focused: the page has them), once
+    # the key script runs (Streamlit loads its HTML element's code on first use)
+    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=60_000)
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
         "() => document.querySelector('.st-key-tour_card h3')?.innerText.startsWith('2 / ')",
         timeout=60_000,
     )
+    _settled(page)
     page.keyboard.press("ArrowLeft")
     page.wait_for_function(
         "() => document.querySelector('.st-key-tour_card h3')?.innerText.startsWith('1 / ')",
         timeout=60_000,
     )
+    _settled(page)
     page.screenshot(path=str(SHOTS / "tour.png"))
 
     page.locator(".st-key-tour_card").get_by_role("button", name="Open this scene").click()
     _on_scene(page, 1)
     page.screenshot(path=str(SHOTS / "tour-scene-1.png"))
+    # the scene opened the Playground by its path; the sidebar's link, its default page at /,
+    # shows the same scene's bar
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Playground").click()
+    page.wait_for_url(re.compile(r"^https?://[^/]+/(\?.*)?$"), timeout=60_000)
+    page.locator(".st-key-tour_bar").get_by_text(T.scene(1).title).wait_for(timeout=TIMEOUT_MS)
+    _settled(page, CHARTS["playground"])
     for number in range(2, len(T.SCENES) + 1):
         if number % 2:  # odd scenes by the → key, even ones by the Next button
             page.keyboard.press("ArrowRight")
@@ -133,6 +143,7 @@ def test_a_scene_link_opens_its_scene(server, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{server}{T.link(4, presentation=True)}", wait_until="domcontentloaded")
     _on_scene(page, 4)
+    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=60_000)
     assert "inv_c=0.99" in page.url
     # presentation mode: the bar's title is a large heading, the rare controls stay hidden
     assert page.locator(".st-key-tour_bar h2").get_by_text(T.scene(4).title).count() == 1

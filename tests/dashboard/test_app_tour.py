@@ -27,7 +27,16 @@ TITLES = {
 }
 #: controls no scene sets, made small so that every page runs in seconds
 SMALL = {"blocks": 2, "width": 16, "clf_steps": 25, "clf_blocks": 1, "clf_width": 16}
-WIDGETS = ("slider", "select_slider", "toggle", "radio", "selectbox", "number_input", "checkbox")
+WIDGETS = (
+    "slider",
+    "select_slider",
+    "toggle",
+    "radio",
+    "selectbox",
+    "number_input",
+    "checkbox",
+    "button_group",  # st.segmented_control
+)
 
 
 @pytest.fixture(autouse=True)

@@ -127,9 +127,9 @@ SCENES: tuple[Scene, ...] = (
         },
         do="Press Play: both models start from scratch and advance the same number of steps a "
         "tick (Budget: equal steps), Glow sized to about the i-ResNet's number of parameters.",
-        watch="Compare them at the same step (the counters above the charts), not the same "
-        "second: the line under each model's name gives its distance from perfect, NLL minus the "
-        "entropy ln 32, and at equal steps the i-ResNet's is the smaller.",
+        watch="The sentence above the charts compares them after the same number of steps: "
+        "each one's distance from perfect (NLL minus the entropy ln 32), and the i-ResNet's is "
+        "the smaller.",
         paper="Sec. 5, the toy-data comparison (the reading report's Figure 1): Glow splits the "
         "coordinates and transforms one half at a time; an i-ResNet block moves both at once.",
     ),

@@ -1,5 +1,5 @@
-"""The Tour page and the tour bar: eight scenes that open the real pages with their controls preset
-(:mod:`dashboard.tour` holds the scenes as plain data).
+"""The Tour page and the tour bar: scenes that open the real pages with their controls preset
+(:mod:`dashboard.tour` holds them as plain data).
 
 * The Tour page (``/tour``): a card per scene with a counter ("3 / 8"), Back / Next (and the
   keyboard's arrow keys) to leaf through them, "Open this scene", and a link per scene
@@ -37,6 +37,8 @@ __all__ = [
     "KEYS_JS",
     "BACK",
     "NEXT",
+    "END",
+    "OPEN",
 ]
 
 RUN_KEY = "_tour_scene"  #: session: the number of the scene the tour is on (absent: no tour)
@@ -249,10 +251,16 @@ def render() -> None:
     """Draw the Tour page (call from the ``st.Page``); ``?scene=<n>`` opens scene n directly."""
     number, note = T.parse_scene(st.query_params.get(T.SCENE_PARAM))
     if number is not None:
-        _open(number, note)
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.is_history_navigation:
+            # the browser's Back into a scene link: show its card rather than open it again
+            # (which would send the person straight back to where they came from)
+            st.session_state[CARD_KEY] = number
+        else:
+            _open(number, note)
     presentation = is_presentation()
     last = len(T.SCENES)
-    st.title("A guided tour" if not presentation else "Invertible ResNets in eight scenes")
+    st.title("A guided tour" if not presentation else f"Invertible ResNets in {last} scenes")
     if note:
         st.warning(note, icon="⚠️")
     if not presentation:

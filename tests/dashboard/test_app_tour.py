@@ -203,7 +203,7 @@ def test_a_malformed_scene_link_stays_on_the_tour_page_and_says_so():
 def test_ending_the_tour_leaves_the_page_as_it_is():
     at = _tour(scene="5")
     _shows(at, 5)
-    _press(at, "tour_end")
+    _press(at, tour_view.END)
     _ok(at)
     assert _page(at) == "logdet" and _bar(at) is None
     assert T.RUNNING_PARAM not in at.query_params

@@ -20,6 +20,7 @@ from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
 from dashboard.views import classify, inverse, lipschitz, logdet, playground, sweeps  # noqa: E402
 from dashboard.views import layers as layers_page  # noqa: E402
+from dashboard.views import tour as tour_page  # noqa: E402
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
 # rather than faulting fresh pages in each time (dashboard/runtime.py).
@@ -45,6 +46,7 @@ PAGES = [
     ),
     st.Page(layers_page.render, title="Layers", icon=":material/layers:", url_path="layers"),
     st.Page(sweeps.render, title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
+    st.Page(tour_page.render, title="Tour", icon=":material/slideshow:", url_path="tour"),
 ]
 
 page = st.navigation(PAGES, position="sidebar")

@@ -26,6 +26,7 @@ from dashboard.controls import URL, is_presentation
 from dashboard.figures.classify import classify_charts, format_error, table1_figure, table1_table
 from dashboard.figures.common import Chart, image_button_config, slug
 from dashboard.runtime import use_app_threads
+from dashboard.views.tour import tour_bar
 from iresnet_core import classify as C
 from iresnet_core.classify import data as cd
 
@@ -421,6 +422,7 @@ def _table1(s: Settings, presentation: bool) -> None:
 # ------------------------------------------------------------------ page
 def render() -> None:
     """Draw the Classifier page (call from the ``st.Page``)."""
+    tour_bar()
     presentation = is_presentation()
     s = _sidebar(presentation)
     st.title("i-ResNet classifiers")

@@ -36,6 +36,7 @@ from dashboard.views.lens_common import (
     pack_button,
     show_chart,
 )
+from dashboard.views.tour import tour_bar
 from iresnet_core.analysis.frozen import FrozenFlow
 from iresnet_core.analysis.inverse import InverseCurves
 
@@ -110,6 +111,7 @@ def _note(cur: InverseCurves, n: int, tol: float) -> str | None:
 
 def render() -> None:
     """Draw the inverse page (call from the ``st.Page``)."""
+    tour_bar()
     presentation = is_presentation()
     lm: LensModel = model_picker()
     sb = st.sidebar

@@ -32,6 +32,7 @@ from dashboard.views.lens_common import (
     pack_button,
     show_chart,
 )
+from dashboard.views.tour import tour_bar
 from iresnet_core.analysis import BlockLipschitz, PowerTrace, WarpedGrid
 from iresnet_core.analysis.frozen import AS_BUILT, FrozenFlow
 
@@ -73,6 +74,7 @@ def _as_trained(lm: LensModel) -> np.ndarray | None:
 
 def render() -> None:
     """Draw the Lipschitz page (call from the ``st.Page``)."""
+    tour_bar()
     presentation = is_presentation()
     lm: LensModel = model_picker()
     sb = st.sidebar

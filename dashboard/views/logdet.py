@@ -36,6 +36,7 @@ from dashboard.views.lens_common import (
     pack_button,
     show_chart,
 )
+from dashboard.views.tour import tour_bar
 from iresnet_core.analysis.frozen import FrozenFlow
 
 __all__ = ["render", "mean_sd", "number", "N_MAX", "N_POINTS", "N_DRAWS", "GRID", "COST_NS"]
@@ -80,6 +81,7 @@ def mean_sd(draws: np.ndarray) -> tuple[str, str]:
 
 def render() -> None:
     """Draw the log-determinant page (call from the ``st.Page``)."""
+    tour_bar()
     presentation = is_presentation()
     lm: LensModel = model_picker()
     sb = st.sidebar

@@ -433,6 +433,7 @@ def _in_timed_tick() -> bool:
 
 def render() -> None:
     """Draw the Playground page (call from the ``st.Page``)."""
+    __import__("dashboard.views.tour", fromlist=["tour_bar"]).tour_bar()  # the guided tour's bar
     presentation = is_presentation()
     link_notes = apply_link(PLAYGROUND)  # before the widgets: what the link meant, said out loud
     settings, upload, slot = _sidebar(presentation)

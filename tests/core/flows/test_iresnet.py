@@ -25,6 +25,7 @@ def perturbed_flow(cfg, scale=3.0, train_forwards=20):
     return flow.eval()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(
     c=st.floats(0.05, 0.9),

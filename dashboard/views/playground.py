@@ -27,6 +27,7 @@ from dashboard.figures.playground import LAYERS, Standing, comparison_text, gap_
 from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
+from dashboard.views.tour import tour_bar
 from iresnet_core.training.threads import torch_threads
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
@@ -433,7 +434,7 @@ def _in_timed_tick() -> bool:
 
 def render() -> None:
     """Draw the Playground page (call from the ``st.Page``)."""
-    __import__("dashboard.views.tour", fromlist=["tour_bar"]).tour_bar()  # the guided tour's bar
+    tour_bar()  # the guided tour's bar, while a tour runs
     presentation = is_presentation()
     link_notes = apply_link(PLAYGROUND)  # before the widgets: what the link meant, said out loud
     settings, upload, slot = _sidebar(presentation)

@@ -28,6 +28,7 @@ from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
 from iresnet_core.training.threads import torch_threads
+from dashboard.views.recording import recording_panel
 
 __all__ = ["render", "handle_upload", "handle_checkpoint", "STATE_KEY"]
 
@@ -419,6 +420,7 @@ def _live() -> None:
             key="pack",
             on_click="ignore",
         )
+        recording_panel(pg)
     if pg.playing and not _in_timed_tick():
         time.sleep(
             FLUSH_S

@@ -18,7 +18,7 @@ from dashboard.state import Playground, Settings
 
 
 def _small_playground(**kw) -> Playground:
-    s = dict(blocks=2, width=16, pretrained=False, grid=40, n_samples=100, compiled=False)
+    s = dict(blocks=2, width=16, pretrained=False, grid=40, n_samples=100)
     return Playground(Settings(**{**s, **kw}))
 
 

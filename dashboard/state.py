@@ -55,7 +55,7 @@ from dashboard.settings import (
 )
 from dashboard.view import View, compute_view
 from iresnet_core.checkpoint import parse_config
-from iresnet_core.datasets.scaling import IDENTITY
+from iresnet_core.datasets.scaling import IDENTITY, TOY_SPREAD
 
 __all__ = [
     "Settings",
@@ -141,7 +141,7 @@ class Playground:
             if self.user_points is None:
                 raise ValueError("no points uploaded yet")
             self.data = self.user_points
-            self.scaling = ic.datasets.Scaling.fit(self.data)
+            self.scaling = ic.datasets.Scaling.fit(self.data, spread=TOY_SPREAD)
         else:
             self.data = np.asarray(
                 ic.datasets.sample(s.dataset, N_DATA, seed=int(s.seed)), dtype=np.float32

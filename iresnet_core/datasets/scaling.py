@@ -4,7 +4,8 @@ A flow of Lipschitz-constrained residual blocks starts near the identity and mov
 most about its blocks' reach, so it fits data of the toy sets' scale (a few units) and not data
 a thousand times smaller or larger (Behrmann et al., 2019, Section 2: each block's
 ``Lip(g) < 1``). Own data are therefore trained in standard units, through the per-coordinate
-affine map
+affine map (``\sigma``: each coordinate's standard deviation over the spread trained at, 1 or the
+toy sets' :data:`TOY_SPREAD`, where the library's defaults are tuned)
 
 .. math:: s(x) = (x - \mu) / \sigma, \qquad
           \log|\det \partial s / \partial x| = -\sum_i \log \sigma_i,
@@ -39,7 +40,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Scaling", "IDENTITY"]
+__all__ = ["Scaling", "IDENTITY", "TOY_SPREAD"]
+
+#: the standard deviation per coordinate own points are trained at: about the toy sets' (8
+#: Gaussians 2.0, checkerboard 2.3), the scale the library's defaults (step sizes, depth, c) are
+#: tuned at; at 1 the i-ResNet fits the same points more slowly (docs/benchmarks.md)
+TOY_SPREAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -65,20 +71,25 @@ class Scaling:
         object.__setattr__(self, "scale", scale)
 
     @classmethod
-    def fit(cls, points: np.ndarray) -> Scaling:
-        """The standardisation of ``points`` (shape ``(n, d)``): each coordinate's mean and
-        standard deviation, computed in float64; a coordinate with no spread keeps scale 1.
+    def fit(cls, points: np.ndarray, spread: float = 1.0) -> Scaling:
+        """The standardisation of ``points`` (shape ``(n, d)``) to mean 0 and standard deviation
+        ``spread`` in each coordinate (computed in float64); a coordinate with no spread keeps
+        scale 1. :data:`TOY_SPREAD` trains own points at the toy sets' scale.
 
         Example:
             >>> Scaling.fit(np.array([[1.0, 5.0], [3.0, 5.0]])).scale.tolist()
             [1.0, 1.0]
+            >>> Scaling.fit(np.array([[1.0, 5.0], [3.0, 9.0]]), spread=2.0).scale.tolist()
+            [0.5, 1.0]
         """
         p = np.asarray(points, dtype=np.float64)
         if p.ndim != 2 or len(p) == 0 or not np.isfinite(p).all():
             raise ValueError(f"expected finite points of shape (n, d), got {p.shape}")
+        if not (math.isfinite(spread) and spread > 0):
+            raise ValueError(f"spread must be finite and > 0, got {spread!r}")
         shift = p.mean(axis=0)
         scale = p.std(axis=0)
-        return cls(shift, np.where(scale > 0, scale, 1.0))
+        return cls(shift, np.where(scale > 0, scale / spread, 1.0))
 
     @classmethod
     def identity(cls, dim: int = 2) -> Scaling:

@@ -86,7 +86,7 @@ def test_a_drawing_goes_through_the_upload_and_replaces_an_uploaded_file():
     assert pg.upload(points_csv(drawn), "your drawing") is None
     _custom(pg)
     np.testing.assert_allclose(pg.data, drawn, atol=1e-6)
-    assert any("your drawing" in n for n in pg.notes)  # the reset says so
+    assert any("your drawing" in n.text for n in pg.notes)  # the reset says so
     assert pg.entropy is None  # no floor for drawn data
     # the uploader resends its file on every rerun: the drawing stays
     assert handle_upload(pg, upload, "mine.csv") is None

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import iresnet_core as ic
-from iresnet_core.datasets.scaling import IDENTITY, Scaling
+from iresnet_core.datasets.scaling import IDENTITY, TOY_SPREAD, Scaling
 
 SCALES = [1e-6, 1e-2, 1.0, 1e3, 1e9]
 
@@ -95,6 +95,15 @@ def test_gaussian_entropy_gap_is_scale_free(scale):
     entropy = math.log(2 * math.pi * math.e) + 0.5 * np.linalg.slogdet(cov_x)[1]
     gap = s.nll(float(-log_pz.mean())) - entropy
     assert abs(gap) < 0.02
+
+
+def test_spread_sets_the_standard_deviation_trained_at():
+    x = _gaussian(1e4)
+    s = Scaling.fit(x, spread=TOY_SPREAD)
+    np.testing.assert_allclose(s.transform(x).std(axis=0), TOY_SPREAD, rtol=1e-5)
+    assert s.log_det == pytest.approx(Scaling.fit(x).log_det + 2 * math.log(TOY_SPREAD))
+    with pytest.raises(ValueError):
+        Scaling.fit(x, spread=0.0)
 
 
 def test_identity_and_refusals():

@@ -11,6 +11,12 @@ CLI (draws with the same figure functions as the page)::
     python -m dashboard.export --dataset 8gaussians --out out/8gaussians
     python -m dashboard.export --dataset moons --model iresnet --steps 500 --formats png,svg --zip
 
+and, with ``--animate``, training as an animation (:mod:`dashboard.animation`): the next
+``--steps`` steps drawn every ``--every`` as ``training.gif``, ``training.mp4``,
+``training.html``::
+
+    python -m dashboard.export --animate --dataset moons --steps 2000 --every 10 --out out/anim
+
 Example:
     >>> from dashboard.figures.common import Chart
     >>> import plotly.graph_objects as go
@@ -195,7 +201,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dataset", default="8gaussians")
     ap.add_argument("--model", default="both", choices=["both", "iresnet", "glow"])
     ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--steps", type=int, default=0, help="train this many steps before drawing")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train this many steps before drawing (with --animate: the steps recorded, "
+        "default 200)",
+    )
+    ap.add_argument(
+        "--animate",
+        action="store_true",
+        help="record the training as an animation (GIF, MP4, HTML) instead of a figure pack",
+    )
+    ap.add_argument(
+        "--every", type=int, default=None, help="with --animate: a frame every this many steps"
+    )
+    ap.add_argument("--fps", type=float, default=10, help="with --animate: frames per second")
     ap.add_argument("--scratch", action="store_true", help="ignore the pre-trained checkpoints")
     ap.add_argument(
         "--checkpoints", default=str(CHECKPOINT_DIR), help="root of <dataset>/<model>/ checkpoints"
@@ -211,7 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--layers", default="density,contours", help="comma list of density,contours,data,samples"
     )
-    ap.add_argument("--formats", default="png,pdf", help="comma list of png,svg,pdf ('' for none)")
+    ap.add_argument(
+        "--formats",
+        default=None,
+        help="comma list of png,svg,pdf ('' for none; default png,pdf); with --animate of "
+        "gif,mp4,html (default all three)",
+    )
     ap.add_argument("--scale", type=float, default=2)
     ap.add_argument("--zip", action="store_true", help="also write figure-pack.zip")
     ap.add_argument("--presentation", action="store_true", help="big fonts")
@@ -229,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for run in pg.shown_runs:
         print(f"{run.model}: {run.origin} ({run.parameters:,} parameters)", file=sys.stderr)
-    if a.steps > 0:
+    if a.animate:
+        return _animate(pg, a)
+    if a.every is not None:
+        ap.error("--every goes with --animate")
+    if a.steps:
         pg.step(a.steps)
     charts = playground_charts_of(
         pg, layers=tuple(x for x in a.layers.split(",") if x), presentation=a.presentation
@@ -238,13 +268,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         charts,
         pg.config_json(),
         a.out,
-        image_formats=[f for f in a.formats.split(",") if f],
+        image_formats=[f for f in ("png,pdf" if a.formats is None else a.formats).split(",") if f],
         scale=a.scale,
         make_zip=a.zip,
     )
     for f in files:
         print(f)
     return 0
+
+
+def _animate(pg: Any, a: argparse.Namespace) -> int:
+    """``--animate``: record the next steps and write ``training.<format>`` under ``--out``."""
+    from . import animation
+
+    steps = 200 if a.steps is None else a.steps
+    every = a.every or max(1, steps // 100)
+    formats = [f for f in (a.formats or ",".join(animation.FORMATS)).split(",") if f]
+    bad = sorted(set(formats) - set(animation.FORMATS))
+    if bad or not formats or steps < 1 or every < 1:
+        print(
+            f"error: --animate needs --steps >= 1, --every >= 1 and formats among "
+            f"{','.join(animation.FORMATS)} (got {a.formats!r})",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = animation.frame_count(steps, every)
+    print(f"recording {steps} steps, a frame every {every}: {n} frames", file=sys.stderr)
+    bar = _text_progress()
+    rec = animation.record(pg, steps, every, progress=bar)
+    files = animation.render(rec, formats, fps=a.fps, progress=bar)
+    print(file=sys.stderr)
+    for fmt, data in files.items():
+        p = out / f"training.{fmt}"
+        p.write_bytes(data)
+        print(p)
+    return 0
+
+
+def _text_progress() -> Any:
+    """A progress callback that rewrites one line of stderr (at most every whole percent)."""
+    last = [-1]
+
+    def show(fraction: float, text: str) -> None:
+        pct = int(100 * fraction)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\r{pct:3d}%  {text:<40}", end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """One model in the Playground: its flow, trainer, origin, last metrics and cached view.
 
 Plain data with a few derived properties; :class:`dashboard.state.Playground` builds, trains and
-replaces these, and the page reads them.
+replaces these, and the page reads them. A model of own points trains on them standardised
+(:class:`iresnet_core.datasets.Scaling`); its metrics and curves are given in the points' own
+units.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 import iresnet_core as ic
 from dashboard.play_rate import PlayRate
 from dashboard.view import View
+from iresnet_core.datasets.scaling import IDENTITY, Scaling
 
 __all__ = ["ModelRun"]
+
+_NLL_KEYS = ("loss", "train_nll", "test_nll")  # NLLs in nats per point: they move with the units
 
 
 @dataclass
@@ -35,6 +40,13 @@ class ModelRun:
     source: tuple[bytes, bytes, str] | None = None
     #: the step counter against the wall clock while playing (the status line's steps/s)
     rate: PlayRate = field(default_factory=PlayRate)
+    #: the map from the data's units to those the model trains in (own points: standardised)
+    scaling: Scaling = IDENTITY
+
+    def own_units(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The trainer's ``metrics`` with every NLL in the data's own units
+        (:meth:`~iresnet_core.datasets.Scaling.nll`: the standard one minus the log-det)."""
+        return {k: self.scaling.nll(v) if k in _NLL_KEYS else v for k, v in metrics.items()}
 
     @property
     def shown(self) -> Any:
@@ -46,9 +58,12 @@ class ModelRun:
         """Put the exact NLL of the weights shown into :attr:`metrics` (before any training, after
         a switch of weights); a failure leaves the old numbers, never the page."""
         try:
-            self.metrics["train_nll"], self.metrics["test_nll"] = self.trainer.evaluate()
+            train, test = self.trainer.evaluate()
         except Exception:
-            pass
+            return
+        self.metrics["train_nll"], self.metrics["test_nll"] = (
+            self.scaling.nll(v) for v in (train, test)
+        )
 
     @property
     def skipped(self) -> int:
@@ -65,9 +80,15 @@ class ModelRun:
 
     @property
     def history(self) -> dict[str, list[float]]:
-        """The trainer's curves as plain lists (``step``, ``train_nll``, ``test_nll``)."""
+        """The trainer's curves as plain lists (``step``, ``train_nll``, ``test_nll``), NLLs in the
+        data's own units."""
         h = self.trainer.history
         live = h.as_dict() if hasattr(h, "as_dict") else {k: list(v) for k, v in dict(h).items()}
+        if not self.scaling.is_identity:
+            live = {
+                k: [self.scaling.nll(v) for v in vs] if k in _NLL_KEYS else vs
+                for k, vs in live.items()
+            }
         if not self.pre_history:
             return live
         n = len(live.get("step", []))

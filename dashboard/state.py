@@ -55,6 +55,7 @@ from dashboard.settings import (
 )
 from dashboard.view import View, compute_view
 from iresnet_core.checkpoint import parse_config
+from iresnet_core.datasets.scaling import IDENTITY, TOY_SPREAD
 
 __all__ = [
     "Settings",
@@ -115,6 +116,9 @@ class Playground:
         self.runs: dict[str, ModelRun] = {}
         self.data_key: tuple = ()
         self.data = np.zeros((0, 2), np.float32)
+        #: own points train standardised, toy sets as they are (iresnet_core.datasets.Scaling)
+        self.scaling: ic.datasets.Scaling = IDENTITY
+        self.train_data = self.data
         self.upload_digest: str | None = (
             None  # sha1 of the last accepted upload (reruns resend it)
         )
@@ -137,10 +141,15 @@ class Playground:
             if self.user_points is None:
                 raise ValueError("no points uploaded yet")
             self.data = self.user_points
+            self.scaling = ic.datasets.Scaling.fit(self.data, spread=TOY_SPREAD)
         else:
             self.data = np.asarray(
                 ic.datasets.sample(s.dataset, N_DATA, seed=int(s.seed)), dtype=np.float32
             )
+            self.scaling = IDENTITY
+        self.train_data = (
+            self.data if self.scaling.is_identity else self.scaling.transform(self.data)
+        )
         self.data_key = self._data_key(s)
 
     @property
@@ -210,6 +219,7 @@ class Playground:
             origin=origin,
             pretrained_steps=pre_steps,
             pre_history=pre_hist,
+            scaling=self.scaling,
         )
         saved = checkpoint_metrics(directory) if origin == "pre-trained" else {}
         if isinstance(
@@ -239,7 +249,7 @@ class Playground:
         )
         return ic.Trainer(
             flow,
-            self.data,
+            self.train_data,
             lr=s.lr_for(flow.cfg.model),
             batch_size=int(s.batch),
             seed=int(s.seed),
@@ -445,6 +455,7 @@ class Playground:
                 f"{label} stopped at step {run.step}: {type(e).__name__}: {e}", f"{label} stopped"
             )
             return {}
+        m = run.own_units(m)  # NLLs of own points in their units
         self._after(run, m)
         return m
 
@@ -495,6 +506,7 @@ class Playground:
             trainer=trainer,
             origin="uploaded",
             source=(bytes(weights), bytes(config), name),
+            scaling=self.scaling,
         )
         run.evaluate()
         return run
@@ -525,7 +537,7 @@ class Playground:
         ):
             return run.view
         run.view = compute_view(
-            run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key
+            run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key, run.scaling
         )
         return run.view
 

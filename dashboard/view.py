@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 import iresnet_core as ic
+from iresnet_core.datasets.scaling import IDENTITY, Scaling
 
 __all__ = ["View", "compute_view"]
 
@@ -51,18 +52,24 @@ def compute_view(
     grid: int,
     n_samples: int,
     key: tuple = (),
+    scaling: Scaling = IDENTITY,
 ) -> View:
     """The density grid (exact, :func:`iresnet_core.analysis.density_grid`), ``n_samples`` samples
     through the fixed-point inverse and the Lipschitz bound of ``flow`` at ``step``.
+
+    ``bounds``, the grid, the density and the samples are in the data's own units: a flow that
+    trains on standardised points (``scaling``) is evaluated on the grid mapped into its units and
+    its density converted back with the map's log-det
+    (:class:`iresnet_core.datasets.Scaling`).
 
     An unconstrained ResNet may not invert: the view then has no samples and says the inverse
     diverged, rather than failing the redraw.
     """
     t0 = time.perf_counter()
-    dens = ic.analysis.density_grid(flow, bounds, n=grid)
+    dens = ic.analysis.density_grid(flow, scaling.transform_box(bounds), n=grid)
     try:
         samples, info = ic.analysis.samples(flow, n=n_samples, seed=0)
-        samples = np.asarray(samples, dtype=np.float32)
+        samples = np.asarray(scaling.inverse(samples), dtype=np.float32)
         iters = int(getattr(info, "iterations", 0))
         conv = bool(getattr(info, "converged", True))
         div = bool(getattr(info, "diverged", False))
@@ -72,11 +79,12 @@ def compute_view(
         lip = float(ic.analysis.lipschitz_bound(flow))
     except Exception:
         lip = float("nan")
+    axes = scaling.inverse(np.stack([dens.xs, dens.ys], axis=1)).astype(np.asarray(dens.xs).dtype)
     return View(
         step=step,
-        xs=np.asarray(dens.xs),
-        ys=np.asarray(dens.ys),
-        density=np.asarray(dens.density, dtype=np.float32),
+        xs=axes[:, 0],  # the grid's axes in the data's own units
+        ys=axes[:, 1],
+        density=np.asarray(scaling.density(dens.density), dtype=np.float32),
         samples=samples,
         mass=float(getattr(dens, "mass", float("nan"))),
         lip=lip,

@@ -305,12 +305,15 @@ def samples_table(data: np.ndarray | None, samples: np.ndarray | None) -> dict[s
 
 
 def gap_text(nll: float | None, entropy: float | None) -> str:
-    """``"test NLL 2.91 · NLL − entropy 0.08 nats"`` (or without the gap when the entropy is
-    unknown)."""
+    """``"test NLL 2.91 · NLL − entropy 0.08 nats"``; for own points (uploaded or drawn: no known
+    density, so no entropy floor) the NLL alone, with the reason the floor is missing."""
     if nll is None or not np.isfinite(nll):
         return "test NLL —"
     if entropy is None:
-        return f"test NLL {nll:.3f} nats (entropy unknown for these points)"
+        return (
+            f"test NLL {nll:.3f} nats · no entropy floor: the density your points come from "
+            "is unknown"
+        )
     return f"test NLL {nll:.3f} · NLL − entropy {nll - entropy:+.3f} nats"
 
 

@@ -27,6 +27,8 @@ from dashboard.figures.playground import LAYERS, Standing, comparison_text, gap_
 from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
+from dashboard.views.draw import draw_panel
+from dashboard.views.recording import recording_panel
 from dashboard.views.tour import tour_bar
 from iresnet_core.training.threads import torch_threads
 
@@ -83,6 +85,9 @@ def handle_upload(pg: Playground, content: bytes | None, name: str) -> str | Non
     refused = getattr(pg, "_refused_upload", None)
     if refused is not None and refused[0] == (name, key):
         return refused[1]
+    if getattr(pg, "_upload_seen", None) == (name, key):
+        return None  # taken before, then replaced by a drawing: the uploader only resends it
+    pg._upload_seen = (name, key)
     err = pg.upload(content, name)
     pg._refused_upload = ((name, key), err) if err else None
     return err
@@ -160,7 +165,7 @@ def _sidebar(presentation: bool) -> tuple[Settings, tuple[bytes, str] | None, ob
                 )
                 if up is not None:
                     upload = (up.getvalue(), up.name)
-                slot = st.sidebar.empty()  # the upload's error or hint goes here
+                slot = st.sidebar.container()  # the upload's error or hint, and the canvas
     return Settings(**values), upload, slot  # type: ignore[arg-type]
 
 
@@ -420,6 +425,7 @@ def _live() -> None:
             key="pack",
             on_click="ignore",
         )
+        recording_panel(pg)
     if pg.playing and not _in_timed_tick():
         time.sleep(
             FLUSH_S
@@ -449,6 +455,8 @@ def render() -> None:
                 "Upload a CSV of 2D points (two numeric columns, optional header). "
                 "Until then the previous data stay."
             )
+        with slot:
+            draw_panel(pg)
     # Messages that come and go (a refused setting, a reset's note) live in one container, so that
     # the elements after it keep their place in the page: one element fewer above the charts moved
     # every chart to a new position, and the browser drew them anew (a flash of 3-11 charts on the

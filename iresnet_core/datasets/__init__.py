@@ -4,7 +4,9 @@ points from a CSV file.
 * :mod:`~iresnet_core.datasets.toy` — :data:`NAMES`, :func:`sample`, :func:`entropy`,
   :func:`bounds`, :func:`extent`;
 * :mod:`~iresnet_core.datasets.csv_points` — :func:`load_csv`, with a clear message for every bad
-  file.
+  file;
+* :mod:`~iresnet_core.datasets.scaling` — :class:`Scaling`: own points standardised for training,
+  densities and NLLs converted back to their own units (the log-det of the map included).
 
 Example:
     >>> import iresnet_core as ic
@@ -12,6 +14,7 @@ Example:
     (4, 2)
 """
 
+from iresnet_core.datasets.scaling import Scaling
 from iresnet_core.datasets.toy import (
     LABELS,
     MAX_ABS,
@@ -40,4 +43,5 @@ __all__ = [
     "extent",
     "load_csv",
     "preload_generators",
+    "Scaling",
 ]

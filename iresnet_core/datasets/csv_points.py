@@ -4,8 +4,12 @@ r"""A person's own 2D points from a CSV file: read generously, refuse clearly.
 an optional header, comma / semicolon / tab / whitespace separators, UTF-8 with or without BOM,
 UTF-16/32. Anything that is not a usable 2D point set raises a ``ValueError`` whose message names
 the problem (and the row where it helps): empty, header only, wrong column count, text in a
-number column, NaN or infinity, too few or too many rows, over 50 MB, binary, absurd
-coordinates, no spread. It never raises anything else for bad content.
+number column, NaN or infinity, too few or too many rows, over 50 MB, binary, coordinates beyond
+what 32-bit floats hold with room to spare, no spread (or a spread too small for 32-bit floats to
+resolve next to the points' offset). It never raises anything else for bad content.
+
+Points of any scale in between are accepted as they are: a trainer standardises them
+(:class:`~iresnet_core.datasets.scaling.Scaling`) and reports in their own units.
 
 Example:
     >>> pts = load_csv(b"x,y\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(12)))
@@ -23,12 +27,27 @@ from typing import IO, Union
 
 import numpy as np
 
-__all__ = ["load_csv", "MAX_ROWS", "MIN_ROWS", "MAX_BYTES", "MAX_ABS"]
+__all__ = [
+    "load_csv",
+    "MAX_ROWS",
+    "MIN_ROWS",
+    "MAX_BYTES",
+    "MAX_ABS",
+    "MIN_SPREAD",
+    "MIN_RELATIVE_SPREAD",
+]
 
 MAX_ROWS = 1_000_000
 MIN_ROWS = 10
 MAX_BYTES = 50 * 2**20
-MAX_ABS = 1e6
+#: coordinates beyond this are refused: a density in such units (about 1 / scale^2) would leave
+#: the range of 32-bit floats; anything within is standardised for training, not refused
+MAX_ABS = 1e15
+#: the smallest spread of a coordinate accepted, for the same reason (densities near 1 / spread^2)
+MIN_SPREAD = 1e-15
+#: the smallest spread accepted relative to the largest magnitude: float32 has 24 bits, so points
+#: that differ by less than this fraction of their offset collapse onto a few values
+MIN_RELATIVE_SPREAD = 1e-5
 
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], IO[str]]
@@ -224,7 +243,8 @@ def load_csv(source: Source) -> np.ndarray:
         ValueError: with a plain-words message for every problem with the content: empty file,
             header only, not two columns, text or NaN/infinity in a row, fewer than ``MIN_ROWS``
             or more than ``MAX_ROWS`` rows, more than ``MAX_BYTES``, binary content, a coordinate
-            beyond ``±MAX_ABS``, or no spread in a coordinate.
+            beyond ``±MAX_ABS``, no spread in a coordinate, a spread below ``MIN_SPREAD`` or
+            below ``MIN_RELATIVE_SPREAD`` of the coordinate's largest magnitude.
 
     Example:
         >>> pts = load_csv(b"x,y\\n" + b"".join(b"%d,%d\\n" % (i, i * i) for i in range(10)))
@@ -335,10 +355,10 @@ def load_csv(source: Source) -> np.ndarray:
         v = values[bad][too_big[bad]][0]
         raise ValueError(
             f"row {_file_row(text, header, bad)} holds {v:g}; coordinates must be within "
-            f"±1e6 — rescale your data (e.g. standardise each column)"
+            f"±{MAX_ABS:g} (densities in such units would leave the range of 32-bit floats; "
+            "any scale within is accepted and standardised for training)"
         )
-    points = values.astype(np.float32)
-    spread = points.max(axis=0) - points.min(axis=0)
+    spread = values.max(axis=0) - values.min(axis=0)
     if not spread.any():
         raise ValueError(
             "all points are identical; a flow cannot fit a point mass (it needs spread in x and y)"
@@ -349,7 +369,21 @@ def load_csv(source: Source) -> np.ndarray:
             f"every point has an identical {axis}: zero spread in that coordinate, "
             "and a flow cannot fit a density concentrated on a line"
         )
-    return points
+    magnitude = np.abs(values).max(axis=0)
+    for i, axis in enumerate(("x (column 1)", "y (column 2)")):
+        if spread[i] < MIN_SPREAD:
+            raise ValueError(
+                f"the points' spread in {axis} is {spread[i]:.3g}, below {MIN_SPREAD:g}: "
+                "densities in such units would leave the range of 32-bit floats "
+                "(multiply the column by a power of ten)"
+            )
+        if spread[i] < MIN_RELATIVE_SPREAD * magnitude[i]:
+            raise ValueError(
+                f"the points' spread in {axis}, {spread[i]:.3g}, is below "
+                f"{MIN_RELATIVE_SPREAD:g} of their magnitude, {magnitude[i]:.3g}: 32-bit floats "
+                "cannot tell them apart (subtract an offset, e.g. the column's mean, first)"
+            )
+    return values.astype(np.float32)
 
 
 def _content_lines(text: str, limit: int | None = None) -> list[tuple[int, str]]:

@@ -124,3 +124,20 @@ def test_cli_rejects_bad_config(tmp_path, capsys):
         == 2
     )
     assert "coeff" in capsys.readouterr().err
+
+
+def test_cli_animate_writes_gif_mp4_html_with_the_frames_asked_for(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from dashboard.animation import html_frame_count
+
+    args = ["--animate", "--dataset", "moons", "--model", "iresnet", "--scratch", "--out"]
+    args += [str(tmp_path), "--blocks", "2", "--width", "16", "--grid", "40"]
+    rc = export.main(args + ["--steps", "6", "--every", "2", "--formats", "gif,mp4,html"])
+    assert rc == 0
+    assert iio.imread(tmp_path / "training.gif", index=None).shape[0] == 4  # steps 0, 2, 4, 6
+    assert html_frame_count((tmp_path / "training.html").read_bytes()) == 4
+    assert (tmp_path / "training.mp4").read_bytes()[4:8] == b"ftyp"
+    assert "100%" in capsys.readouterr().err  # the progress line reached the end
+    assert export.main(args + ["--steps", "4", "--formats", "avi"]) == 2
+    assert "formats among gif,mp4,html" in capsys.readouterr().err

@@ -135,8 +135,16 @@ GOOD_ROWS = "".join(f"{i},{(i * 7) % 11}\n" for i in range(20))
         ("x,y\n1,2\n3,4\n5,inf\n" + GOOD_ROWS, ["row 4", "infinite"]),
         ("x,y\n" + "".join(f"{i},{i % 3}\n" for i in range(9)), ["9 data rows", "at least 10"]),
         ("1,2\n", ["at least 10"]),
-        ("x,y\n" + GOOD_ROWS + "2e6,1\n", ["row 22", "±1e6", "rescale"]),
-        ("x,y\n" + GOOD_ROWS.replace("3,", "-1000001,", 1), ["±1e6"]),
+        ("x,y\n" + GOOD_ROWS + "2e16,1\n", ["row 22", "±1e+15", "32-bit"]),
+        ("x,y\n" + GOOD_ROWS.replace("3,", "-1.000001e15,", 1), ["±1e+15"]),
+        (
+            "x,y\n" + "".join(f"{i * 1e-17},{i}\n" for i in range(20)),
+            ["spread in x (column 1)", "below 1e-15"],
+        ),
+        (
+            "x,y\n" + "".join(f"{1e9 + i * 1e-3},{i}\n" for i in range(20)),
+            ["spread in x (column 1)", "magnitude", "subtract an offset"],
+        ),
         ("x,y\n" + "1.5,2.5\n" * 20, ["identical", "point mass"]),
         (
             "x,y\n" + "".join(f"{i},4\n" for i in range(20)),
@@ -236,4 +244,14 @@ def test_load_csv_bad_sources(tmp_path):
 
 
 def test_constants():
-    assert (ds.MAX_ROWS, ds.MIN_ROWS, ds.MAX_ABS) == (1_000_000, 10, 1e6)
+    assert (ds.MAX_ROWS, ds.MIN_ROWS, ds.MAX_ABS) == (1_000_000, 10, 1e15)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-6, 1e-2, 1e3, 1e9, 1e14])
+def test_any_scale_is_accepted_as_it_is(scale):
+    """Points far beyond the toy sets' scale are read in their own units, not refused (a
+    trainer standardises them: iresnet_core.datasets.scaling)."""
+    pts = np.random.default_rng(0).normal(size=(50, 2)) * scale
+    text = "x,y\n" + "".join(f"{a:.17g},{b:.17g}\n" for a, b in pts)
+    got = ds.load_csv(text.encode())
+    np.testing.assert_allclose(got, pts, rtol=1e-6)

@@ -27,9 +27,7 @@ STEPS = 40
 def _upload(scale: float) -> Playground:
     z = np.random.default_rng(0).normal(size=(2000, 2))
     x = (z @ MIX + OFFSET) * scale
-    pg = Playground(
-        Settings(blocks=4, width=16, pretrained=False, grid=60, n_samples=200)
-    )
+    pg = Playground(Settings(blocks=4, width=16, pretrained=False, grid=60, n_samples=200))
     assert pg.upload(points_csv(x).replace(b"7g", b"9g"), f"gauss-{scale:g}.csv") is None
     pg.apply(pg.settings.replace(dataset=CUSTOM))
     return pg

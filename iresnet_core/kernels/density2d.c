@@ -42,6 +42,20 @@ static inline vf vtanh(vf v)
     return where(neg, -t, t);
 }
 
+/* log sigmoid(a) = min(a, 0) - log1p(exp(-|a|)), the log1p per lane through libm (as the blocks'
+ * log|det|): exact to float rounding for every a, no overflow. */
+static inline vf vlogsigmoid(vf a)
+{
+    vi neg = a < 0.0f;
+    vf e = vexp(where(neg, a, -a));
+    float l[P];
+    memcpy(l, &e, sizeof l);
+    for (int p = 0; p < P; p++) l[p] = log1pf(l[p]);
+    vf lv;
+    memcpy(&lv, l, sizeof lv);
+    return where(neg, a, (vf){}) - lv;
+}
+
 /* One residual block on a tile: x <- x + g(x), ld += ln |det(I + J_g(x))|. */
 static void block_tile(vf *x0, vf *x1, vf *ld, int L, const int *w, const float *prm)
 {
@@ -107,9 +121,11 @@ static void block_tile(vf *x0, vf *x1, vf *ld, int L, const int *w, const float 
 }
 
 /* One affine coupling on a tile (Kingma & Dhariwal 2018, Sec. 3.3): the conditioning coordinate c
- * (x0 for parity 0, else x1) goes through an ELU MLP of widths w[0] = 1, ..., w[L] = 2 to (raw, t);
- * s = bound * tanh(raw / bound), the other coordinate becomes x * exp(s) + t, and ld += s. */
-static void coupling_tile(vf *c, vf *x, vf *ld, float bound, int L, const int *w, const float *prm)
+ * (x0 for parity 0, else x1) goes through an ELU MLP of widths w[0] = 1, ..., w[L] = 2 to (raw, t).
+ * With `sigmoid` (Glow's code) s = log sigmoid(raw + 2) and the other coordinate becomes
+ * (x + t) * exp(s); else s = bound * tanh(raw / bound) and it becomes x * exp(s) + t; ld += s. */
+static void coupling_tile(vf *c, vf *x, vf *ld, int sigmoid, float bound, int L, const int *w,
+                          const float *prm)
 {
     vf Za[MAXW], Zb[MAXW];
     vf *Z = Za, *Zn = Zb;
@@ -147,9 +163,15 @@ static void coupling_tile(vf *c, vf *x, vf *ld, float bound, int L, const int *w
         raw += W[j] * Z[j];
         shift += W[m + j] * Z[j];
     }
-    vf s = bound * vtanh(raw / bound);
-    *x = *x * vexp(s) + shift;
-    *ld += s;
+    if (sigmoid) {
+        vf s = vlogsigmoid(raw + 2.0f);
+        *x = (*x + shift) * vexp(s);
+        *ld += s;
+    } else {
+        vf s = bound * vtanh(raw / bound);
+        *x = *x * vexp(s) + shift;
+        *ld += s;
+    }
 }
 
 void log_prob_2d(int64_t n, const float *x, float *out, int n_layers, const int *kinds, const int *depth,
@@ -179,12 +201,13 @@ void log_prob_2d(int64_t n, const float *x, float *out, int n_layers, const int 
                 x1 = prm[2] * x0 + prm[3] * x1;
                 x0 = y0;
                 prm += 4;
-            } else { /* Glow's coupling, parity kinds[i] - 3; params: bound, then the MLP's */
-                int L = *d++;
-                if (kinds[i] == 3)
-                    coupling_tile(&x0, &x1, &ld, prm[0], L, w, prm + 1);
+            } else { /* Glow's coupling, parity (kinds[i] - 3) % 2, the sigmoid form from kind 5;
+                        params: bound, then the MLP's */
+                int L = *d++, sig = kinds[i] >= 5;
+                if ((kinds[i] - 3) % 2 == 0)
+                    coupling_tile(&x0, &x1, &ld, sig, prm[0], L, w, prm + 1);
                 else
-                    coupling_tile(&x1, &x0, &ld, prm[0], L, w, prm + 1);
+                    coupling_tile(&x1, &x0, &ld, sig, prm[0], L, w, prm + 1);
                 prm += 1;
                 for (int l = 1; l <= L; l++) prm += w[l] * w[l - 1] + w[l];
                 w += L + 1;

@@ -331,7 +331,7 @@ def pack(layers) -> PackedFlow | None:
             mlp = _coupling_mlp(layer)
             if mlp is None:
                 return None
-            kinds.append(3 + layer.parity)
+            kinds.append(3 + layer.parity + (2 if layer.scale_map == "sigmoid" else 0))
             depth.append(len(mlp))
             widths += [1, *(w.shape[0] for w, _ in mlp)]
             params.append(torch.tensor([layer.scale_bound], dtype=torch.float32))

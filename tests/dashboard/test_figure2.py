@@ -165,3 +165,27 @@ def test_cli_refuses_unknown_sets_and_both_sources(tmp_path, capsys):
     assert export.main(["--figure2", "--sets", "nosuchset", "--out", out]) == 2
     assert "unknown toy sets" in capsys.readouterr().err
     assert export.main(["--figure2", "--from-checkpoints", "--steps", "5", "--out", out]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_panel_makes_the_figure_from_the_checkpoints():
+    """The button makes the figure of the sets chosen: a row per set, the model panels titled
+    with their budget; PNG, SVG and PDF offered where a Chromium is found."""
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parent / "apps" / "figure2_app.py"
+    at = AppTest.from_file(str(app), default_timeout=300).run()
+    assert not at.exception and not at.get("plotly_chart")  # nothing drawn before the button
+    at.multiselect(key="figure2_sets").set_value(["8gaussians", "rings"])
+    at.button(key="figure2_make").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    labels = [a["text"] for a in spec["layout"]["annotations"] if a.get("textangle") == -90]
+    assert labels == ["<b>8gaussians</b>", "<b>rings</b>"]
+    titles = [a["text"] for a in spec["layout"]["annotations"] if a.get("textangle") != -90]
+    assert len(titles) == 6 and all("NLL − entropy" in t for t in titles[1::3] + titles[2::3])
+    buttons = [b.proto.label for b in at.get("download_button")]
+    if export.chromium_path() is not None:
+        assert buttons[:3] == ["⬇ PNG", "⬇ SVG", "⬇ PDF"]

@@ -120,15 +120,16 @@ def figure2(
     panels of about ``panel_px`` pixels, no colour bars (each panel scales its own colours from
     no mass to its peak, as the paper's images do)."""
     n_rows, n_cols = max(1, len(rows)), len(COLUMNS)
-    gap_x, gap_y = 0.03, 0.35 / max(1, n_rows)  # room for two title lines above every panel
-    left, top_px = 0.06, 60 if title else 20
-    width = int(panel_px * n_cols / (1 - left - gap_x * (n_cols - 1)))
-    height = int(n_rows * panel_px * 1.22 + top_px + 10)
-    layout = house_layout(title=title, height=height)
-    layout.update(width=width, showlegend=False, plot_bgcolor="white")
-    layout["margin"] = dict(l=10, r=10, t=top_px + 30, b=10)
-    cell_w = (1 - left - gap_x * (n_cols - 1)) / n_cols
-    cell_h = (1 - gap_y * (n_rows - 1)) / n_rows
+    # in pixels: a row label at the left, two title lines above every panel, a gap between columns
+    label_px, title_px, gap_px, margin = 36, 40, 16, 10
+    plot_w = label_px + n_cols * panel_px + (n_cols - 1) * gap_px
+    plot_h = n_rows * panel_px + (n_rows - 1) * title_px
+    top = title_px + (40 if title else 0)
+    layout = house_layout(title=title, height=plot_h + top + margin)
+    layout.update(width=plot_w + 2 * margin, showlegend=False, plot_bgcolor="white")
+    layout["margin"] = dict(l=margin, r=margin, t=top, b=margin)
+    left, gap_x = label_px / plot_w, gap_px / plot_w
+    cell_w, cell_h, gap_y = panel_px / plot_w, panel_px / plot_h, title_px / plot_h
     traces: list[Any] = []
     notes: list[dict[str, Any]] = []
     for r, row in enumerate(rows):

@@ -10,6 +10,8 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
   ratios.
 * :mod:`benchmarks.fit` — exact test NLL minus entropy against training wall time, best lr per
   model.
+* :mod:`benchmarks.tuning` — one tuning procedure for every model, the defaults read off it, fit
+  per step against normflows' Glow (``python -m benchmarks.tuning``, a run of its own).
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

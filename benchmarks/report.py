@@ -7,6 +7,7 @@ nothing beyond normflows. ``docs/benchmarks.json`` keeps the raw figures, and
 
 from __future__ import annotations
 
+import json
 import math
 from html import escape
 from pathlib import Path
@@ -766,6 +767,10 @@ def write(res: dict[str, Any], docs: Path) -> Path:
     if "fit" in res:
         L += _fit_md(res["fit"])
         (docs / "fit_vs_time.svg").write_text(svg_fit_plot(res["fit"]))
+    if (docs / "tuning.json").is_file():  # its own run (python -m benchmarks.tuning), kept here
+        from .tuning import section_md
+
+        L += section_md(json.loads((docs / "tuning.json").read_text()))
     if "latency" in res:
         L += _latency_md(res["latency"])
     if "live" in res:

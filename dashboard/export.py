@@ -10,6 +10,8 @@ CLI (draws with the same figure functions as the page)::
 
     python -m dashboard.export --dataset 8gaussians --out out/8gaussians
     python -m dashboard.export --dataset moons --model iresnet --steps 500 --formats png,svg --zip
+    python -m dashboard.export --figure2 --from-checkpoints --out out/figure2   # PNG, SVG, PDF
+    python -m dashboard.export --figure2 --steps 3000 --sets 8gaussians,rings --out out/fig2
 
 and, with ``--animate``, training as an animation (:mod:`dashboard.animation`): the next
 ``--steps`` steps drawn every ``--every`` as ``training.gif``, ``training.mp4``,
@@ -43,7 +45,16 @@ import plotly.io as pio
 
 from .figures.common import Chart
 
-__all__ = ["chromium_path", "chart_html", "render_images", "figure_pack", "write_pack", "main"]
+__all__ = [
+    "chromium_path",
+    "chart_html",
+    "render_images",
+    "figure_pack",
+    "write_pack",
+    "figure2_images",
+    "write_figure2",
+    "main",
+]
 
 _CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -189,6 +200,89 @@ def write_pack(
     return written
 
 
+FIGURE2_FORMATS = ("png", "svg", "pdf")
+
+
+def figure2_images(
+    chart: Chart, formats: Iterable[str] = FIGURE2_FORMATS, *, scale: float = 2
+) -> tuple[dict[str, bytes], str | None]:
+    """Figure 2 (:func:`dashboard.figures.figure2.figure2_chart`) as static images at its own
+    size: ``({"figure2.png": bytes, ...}, note)`` as :func:`render_images` returns them."""
+    layout = chart.figure.layout
+    return render_images(
+        [chart], formats, scale=scale, width=layout.width or 860, height=layout.height
+    )
+
+
+def write_figure2(
+    chart: Chart,
+    out: str | Path,
+    *,
+    formats: Iterable[str] = FIGURE2_FORMATS,
+    scale: float = 2,
+    config: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``figure2.<fmt>`` for each of ``formats`` (when a Chromium is found; else a
+    ``NOTE.txt`` says why), ``figure2.html``, ``figure2.csv`` (the titles' numbers) and
+    ``config.json`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (
+        (f"{chart.slug}.html", chart_html(chart)),
+        (f"{chart.slug}.csv", chart.csv()),
+        ("config.json", json.dumps(config or {}, indent=2, default=str)),
+    ):
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    images, note = figure2_images(chart, formats, scale=scale)
+    for name, data in images.items():
+        (out / name).write_bytes(data)
+        written.append(out / name)
+    if note:
+        (out / "NOTE.txt").write_text(note + "\n", encoding="utf-8")
+        written.append(out / "NOTE.txt")
+        print(f"note: {note}", file=sys.stderr)
+    return written
+
+
+def _figure2_main(a: argparse.Namespace) -> int:
+    """``--figure2``: the paper's Figure 2 from the checkpoints, or from fresh runs of
+    ``--steps`` steps each."""
+    import iresnet_core as ic
+
+    from .figure2_data import rows_from_checkpoints, rows_from_training
+    from .figures.figure2 import figure2_chart
+
+    sets = [s for s in (a.sets or ",".join(ic.datasets.NAMES)).split(",") if s]
+    bad = sorted(set(sets) - set(ic.datasets.NAMES))
+    if bad or (a.from_checkpoints and a.steps > 0):
+        why = (
+            f"unknown toy sets {bad}; choose from {list(ic.datasets.NAMES)}"
+            if bad
+            else "--from-checkpoints and --steps exclude each other"
+        )
+        print(f"error: {why}", file=sys.stderr)
+        return 2
+    if a.steps > 0:
+
+        def progress(name: str, model: str, step: int) -> None:
+            print(f"{name} {model}: {step:,} / {a.steps:,} steps", file=sys.stderr)
+
+        rows = rows_from_training(sets, steps=a.steps, grid=a.grid, progress=progress)
+        source = {"source": "fresh runs", "steps": a.steps}
+    else:
+        rows = rows_from_checkpoints(sets, root=Path(a.checkpoints), grid=a.grid)
+        source = {"source": "checkpoints", "root": a.checkpoints}
+    formats = [f for f in (a.formats if a.formats is not None else "png,svg,pdf").split(",") if f]
+    chart = figure2_chart(rows)
+    for f in write_figure2(
+        chart, a.out, formats=formats, scale=a.scale, config={**source, "datasets": sets}
+    ):
+        print(f)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dashboard.export``: the Playground's figures for a dataset, from a checkpoint or
     fresh."""
@@ -235,13 +329,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--formats",
         default=None,
-        help="comma list of png,svg,pdf ('' for none; default png,pdf); with --animate of "
-        "gif,mp4,html (default all three)",
+        help="comma list of png,svg,pdf ('' for none; default png,pdf, with --figure2 all "
+        "three); with --animate of gif,mp4,html (default all three)",
     )
     ap.add_argument("--scale", type=float, default=2)
     ap.add_argument("--zip", action="store_true", help="also write figure-pack.zip")
     ap.add_argument("--presentation", action="store_true", help="big fonts")
+    fig2 = ap.add_argument_group("Figure 2 (the paper's: a row per toy set; data, Glow, i-ResNet)")
+    fig2.add_argument("--figure2", action="store_true", help="write Figure 2 instead of a pack")
+    fig2.add_argument(
+        "--from-checkpoints",
+        action="store_true",
+        help="from the pre-trained checkpoints (the default; --steps N trains fresh runs instead)",
+    )
+    fig2.add_argument("--sets", default=None, help="comma list of toy sets (default: all)")
     a = ap.parse_args(argv)
+    if a.figure2:
+        return _figure2_main(a)
+    a.formats = "png,pdf" if a.formats is None else a.formats
     kw: dict[str, Any] = dict(
         dataset=a.dataset, models=a.model, grid=a.grid, pretrained=not a.scratch
     )

@@ -1,7 +1,7 @@
 """Command line: train a flow on a toy set (or your own CSV) and write a checkpoint.
 
     python -m iresnet_core train --dataset 8gaussians --model iresnet --steps 3000 --out runs/8g
-    python -m iresnet_core assets --seconds 60          # the dashboard's pre-trained demos
+    python -m iresnet_core assets --steps 3000          # the dashboard's pre-trained demos
     python -m iresnet_core sweep --grid "c=0.5,0.9 dataset=rings seeds=3" --out runs/s
 
 ``train`` writes ``model.safetensors``, ``config.json`` and ``metrics.json`` (the final exact test
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iresnet_core.checkpoint import save
+from iresnet_core.checkpoint import METRICS, save
 from iresnet_core.config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from iresnet_core.datasets import toy as datasets
 from iresnet_core.flows.build import build_flow
@@ -30,9 +30,11 @@ from iresnet_core.flows.glow import match_glow
 from iresnet_core.sweep import command as sweep_command
 from iresnet_core.training.trainer import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
-__all__ = ["main", "train_run", "DEFAULT_ASSET_DIR"]
+__all__ = ["main", "train_run", "DEFAULT_ASSET_DIR", "ASSET_STEPS", "budget_words"]
 
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+#: Steps every pre-trained demo gets, both models alike: a comparison at an equal budget.
+ASSET_STEPS = 3000
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -174,9 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     a.add_argument("--out", type=Path, default=DEFAULT_ASSET_DIR, help="assets directory")
-    # 90 s: the i-ResNet's decaying step size overtakes a constant one from about 2000 steps
-    # (rings)
-    a.add_argument("--seconds", type=_positive_float, default=90.0, help="training time per model")
+    a.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=ASSET_STEPS,
+        help="training steps per model, the same for both (an equal budget)",
+    )
     a.add_argument("--datasets", nargs="+", default=list(datasets.NAMES), choices=datasets.NAMES)
     a.add_argument("--models", nargs="+", default=["iresnet", "glow"], choices=("iresnet", "glow"))
     sweep_command.add_parser(sub)
@@ -307,7 +312,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0 if result["paused_reason"] is None else 1
 
 
+def budget_words(steps: int) -> str:
+    """A budget of ``steps`` in words, as a checkpoint's ``metrics.json`` records it under
+    ``"budget"`` and the Playground shows it ("pre-trained, 3,000 steps").
+
+    Example:
+        >>> budget_words(3000), budget_words(1)
+        ('3,000 steps', '1 step')
+    """
+    return f"{steps:,} step" + ("" if steps == 1 else "s")
+
+
 def _assets(args: argparse.Namespace) -> int:
+    """Both models of every toy set for ``args.steps`` steps each, with each model's tuned
+    defaults (``DEFAULT_LR``, ``DEFAULT_LR_DECAY``) and the C engine where it takes the flow;
+    each checkpoint's ``metrics.json`` records its ``"steps"`` and its ``"budget"`` in words."""
     base = FlowConfig()
     for name in args.datasets:
         data = datasets.sample(name, 20000, seed=0)
@@ -318,15 +337,18 @@ def _assets(args: argparse.Namespace) -> int:
                 cfg,
                 data,
                 out,
-                steps=10**9,
-                seconds=args.seconds,
+                steps=args.steps,
+                seconds=None,
                 lr=DEFAULT_LR[model],
                 batch_size=500,
                 seed=0,
                 dataset=name,
                 quiet=True,
                 lr_decay=DEFAULT_LR_DECAY[model],
+                native=True,
             )
+            r["budget"] = budget_words(r["steps"])
+            (out / METRICS).write_text(json.dumps(r, indent=2, default=float) + "\n")
             print(
                 f"{name:13s} {model:8s} steps={r['steps']:5d} test_nll={r['test_nll']:.3f} "
                 f"entropy={r['entropy']:.3f} gap={r['nll_minus_entropy']:.3f}",

@@ -25,6 +25,7 @@ __all__ = [
     "PROBES",
     "SPECTRAL_MODES",
     "INITS",
+    "SCALE_MAPS",
 ]
 
 MODELS = ("iresnet", "glow")
@@ -33,6 +34,9 @@ LOGDET_MODES = ("exact", "series", "hutchinson", "roulette")
 PROBES = ("gaussian", "rademacher")
 SPECTRAL_MODES = ("power", "exact")
 INITS = ("identity", "boundary")
+#: Glow's coupling scale: ``sigmoid`` (Glow's code, the default) or ``tanh`` (the earlier bounded
+#: exponential; :class:`~iresnet_core.flows.glow.AffineCoupling`).
+SCALE_MAPS = ("sigmoid", "tanh")
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,10 @@ class FlowConfig:
             (every layer starts with sigma = c).
         actnorm: an ActNorm layer after every block (paper, Appendix C).
         dim: data dimension (2 for the toy sets).
-        scale_bound: Glow only: the coupling's log-scale is
-            ``scale_bound * tanh(raw / scale_bound)``.
+        scale_map: Glow only: the coupling's scale, ``sigmoid`` (Glow's code: ``y = (x + t) *
+            sigmoid(raw + 2)``) or ``tanh`` (``y = x * exp(s) + t``, ``s = scale_bound *
+            tanh(raw / scale_bound)``); a Glow config saved without it (before it existed) reads
+            as ``tanh``. scale_bound: Glow's ``tanh`` form only: the bound on the log-scale.
         seed: initialisation seed.
     """
 
@@ -87,6 +93,7 @@ class FlowConfig:
     actnorm: bool = True
     dim: int = 2
     scale_bound: float = 2.0
+    scale_map: str = "sigmoid"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -133,6 +140,8 @@ class FlowConfig:
             raise ValueError(f"dim must be an integer >= 2, got {self.dim!r}")
         if not (math.isfinite(self.scale_bound) and self.scale_bound > 0):
             raise ValueError(f"scale_bound must be > 0, got {self.scale_bound!r}")
+        if self.scale_map not in SCALE_MAPS:
+            raise ValueError(f"scale_map must be one of {SCALE_MAPS}, got {self.scale_map!r}")
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
@@ -163,6 +172,8 @@ class FlowConfig:
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(unknown)}")
         d = dict(d)
+        if d.get("model") == "glow" and "scale_map" not in d:  # saved before it existed
+            d["scale_map"] = "tanh"
         if "hidden" in d:
             if not isinstance(d["hidden"], (list, tuple)):
                 raise ValueError("hidden must be a list of widths")

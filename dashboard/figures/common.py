@@ -87,7 +87,12 @@ def slug(*parts: Any) -> str:
 
 def table_to_csv(table: Mapping[str, Any]) -> str:
     """CSV text of a column table (a header line, then one row per index; ragged columns are
-    padded)."""
+    padded; text with a comma or a quote is quoted).
+
+    Example:
+        >>> table_to_csv({"budget": np.array(["3,000 steps"], dtype=object)}).splitlines()[1]
+        '"3,000 steps"'
+    """
     cols = {k: np.asarray(v).ravel() for k, v in table.items()}
     n = max((len(v) for v in cols.values()), default=0)
     buf = io.StringIO()
@@ -102,7 +107,9 @@ def table_to_csv(table: Mapping[str, Any]) -> str:
             if isinstance(x, (float, np.floating)):
                 row.append("" if not np.isfinite(x) else f"{float(x):.6g}")
             else:
-                row.append(str(x))
+                text = str(x)  # a field with a comma or a quote is quoted, as RFC 4180 has it
+                quote = any(c in text for c in ',"\n')
+                row.append('"' + text.replace('"', '""') + '"' if quote else text)
         buf.write(",".join(row) + "\n")
     return buf.getvalue()
 

@@ -9,8 +9,9 @@ here on vectors rather than images:
   ``W = P L (U + diag(sign_s * exp(log_s)))`` with ``P`` a fixed permutation, ``L`` unit lower
   triangular and ``U`` strictly upper triangular, so ``log|det W| = sum(log_s)``;
 * :class:`AffineCoupling` (Sec. 3.3): one half of the coordinates conditions an affine map of the
-  other, ``y2 = x2 * exp(s(x1)) + t(x1)``, with a bounded log-scale and a zero-initialised last
-  conditioner layer so that every coupling starts as the identity.
+  other, by default in the form of Glow's own code, ``y2 = (x2 + t(x1)) * sigmoid(raw(x1) + 2)``
+  (a scale in (0, 1): a coupling never expands), with a zero-initialised last conditioner layer so
+  that every coupling starts as the same slight contraction, ``sigmoid(2) = 0.88``.
 
 Every layer inverts in closed form, so :meth:`Flow.inverse` of a Glow reports no iterative blocks.
 :func:`match_glow` sizes a Glow to the parameter count of an i-ResNet config, as the i-ResNet
@@ -18,7 +19,7 @@ paper (Behrmann et al. 2019, Sec. 5) compares the two at about equal parameter c
 
 Example:
     >>> import torch
-    >>> from iresnet_core.config import FlowConfig
+    >>> from iresnet_core.config import SCALE_MAPS, FlowConfig
     >>> flow = build_glow(FlowConfig(model="glow", n_blocks=4, hidden=(64, 64)))
     >>> z, logdet = flow(torch.randn(10, 2))
     >>> x, info = flow.inverse(z)                 # exact, info.blocks == []
@@ -36,18 +37,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iresnet_core.config import FlowConfig
+from iresnet_core.config import SCALE_MAPS, FlowConfig
 from iresnet_core.flows.actnorm import ActNorm
 from iresnet_core.flows.flow import Flow
 from iresnet_core.flows.layers import FlowLayer
 
 __all__ = [
+    "SIGMOID_SHIFT",
     "InvertibleLinearLU",
     "AffineCoupling",
     "build_glow",
     "glow_parameter_count",
     "match_glow",
 ]
+
+
+#: The ``"sigmoid"`` coupling's scale is ``sigmoid(raw + SIGMOID_SHIFT)``: Glow's code's 2, so
+#: that a coupling starts near the identity (``sigmoid(2) = 0.88``).
+SIGMOID_SHIFT = 2.0
 
 
 class InvertibleLinearLU(FlowLayer):
@@ -131,41 +138,64 @@ class InvertibleLinearLU(FlowLayer):
 
 
 class AffineCoupling(FlowLayer):
-    """Affine coupling ``y_a = x_a``, ``y_b = x_b * exp(s(x_a)) + t(x_a)`` (Kingma & Dhariwal 2018,
-    Sec. 3.3).
+    """Affine coupling: ``y_a = x_a`` and an affine map of ``x_b`` conditioned on ``x_a`` (Kingma &
+    Dhariwal 2018, Sec. 3.3).
 
     The coordinates split into the first ``d // 2`` and the rest (1|1 in 2D). With ``parity=0``
     the first part conditions the second; with ``parity=1`` the roles swap, so alternating steps
     transform both halves. The conditioner is an MLP ``d_a -> hidden... -> 2 d_b`` with ELU
-    activations whose last layer is zero-initialised, so the layer starts as the identity. The
-    log-scale is bounded, ``s = scale_bound * tanh(raw / scale_bound)``, which keeps ``exp(s)`` in
-    ``[e^-scale_bound, e^scale_bound]``. ``log|det| = sum(s)``; the inverse is exact.
+    activations, ``(raw, t)``, whose last layer is zero-initialised. The scale has one of two forms
+    (``scale_map``):
+
+    * ``"sigmoid"`` (the default), Glow's code (``openai/glow``, ``model.py``: ``shift`` added,
+      then multiplied by ``sigmoid(h + 2)``; normflows' ``scale_map="sigmoid"``):
+      ``y_b = (x_b + t) * e^s`` with ``s = log sigmoid(raw + 2)`` in ``(-inf, 0)``. Every coupling
+      starts as the same slight contraction ``sigmoid(2) = 0.88`` (the ActNorms absorb it) and
+      never expands, so no number of steps can together blow a point up: Adam's first update moves
+      every weight by about ``lr`` in the direction of its gradient (Kingma & Ba 2015, Sec. 2.1),
+      and with the other form at ``lr`` 3e-2 all 32 couplings of the default Glow expanded at once
+      and the next loss was not finite (docs/benchmarks.md, "Tuning and fit per step").
+    * ``"tanh"``, the earlier form, kept for the checkpoints written with it:
+      ``y_b = x_b * e^s + t`` with ``s = scale_bound * tanh(raw / scale_bound)``, so ``e^s`` lies
+      in ``[e^-scale_bound, e^scale_bound]``; the coupling starts as the identity.
+
+    ``log|det| = sum(s)``; the inverse is exact.
 
     Args:
         dim: the data dimension ``d >= 2``.
         hidden: hidden widths of the conditioner MLP.
         parity: ``0`` (first part conditions) or ``1`` (the rest conditions).
-        scale_bound: the bound on ``|s|``.
+        scale_bound: the bound on ``|s|`` of the ``"tanh"`` form (unused by ``"sigmoid"``).
+        scale_map: ``"sigmoid"`` or ``"tanh"`` (:data:`~iresnet_core.config.SCALE_MAPS`).
 
     Example:
         >>> layer = AffineCoupling(2, (64, 64), parity=1)
         >>> x = torch.randn(5, 2)
-        >>> y, logdet = layer(x)  # the identity at init
-        >>> torch.equal(y, x), logdet.abs().max().item()
-        (True, 0.0)
-        >>> torch.equal(layer.inverse(y)[0], x)
+        >>> y, logdet = layer(x)  # at init: a contraction of the first coordinate by 0.88
+        >>> torch.allclose(y[:, 0], 0.8808 * x[:, 0], atol=1e-4), torch.equal(y[:, 1], x[:, 1])
+        (True, True)
+        >>> x_back, _ = layer.inverse(y)
+        >>> bool((x_back - x).abs().max() < 1e-6)
         True
     """
 
     def __init__(
-        self, dim: int, hidden: Sequence[int], parity: int = 0, scale_bound: float = 2.0
+        self,
+        dim: int,
+        hidden: Sequence[int],
+        parity: int = 0,
+        scale_bound: float = 2.0,
+        scale_map: str = "sigmoid",
     ) -> None:
         super().__init__()
         if parity not in (0, 1):
             raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+        if scale_map not in SCALE_MAPS:
+            raise ValueError(f"scale_map must be one of {SCALE_MAPS}, got {scale_map!r}")
         self.dim = dim
         self.parity = parity
         self.scale_bound = float(scale_bound)
+        self.scale_map = scale_map
         half = dim // 2
         self.cond = slice(0, half) if parity == 0 else slice(half, dim)
         self.trans = slice(half, dim) if parity == 0 else slice(0, half)
@@ -183,12 +213,19 @@ class AffineCoupling(FlowLayer):
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*mods)
 
+    def _log_scale(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """``(s, ds/draw)``: the log-scale of the layer's form and its derivative."""
+        if self.scale_map == "sigmoid":
+            a = raw + SIGMOID_SHIFT
+            return F.logsigmoid(a), torch.sigmoid(-a)  # d log sigmoid(a) / da = 1 - sigmoid(a)
+        tanh = torch.tanh(raw / self.scale_bound)
+        return self.scale_bound * tanh, 1 - tanh * tanh
+
     def _scale_shift(self, x_cond: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(s, t, raw)`` from the conditioning part."""
         out = self.net(x_cond)
         raw, t = out[:, : self.d_trans], out[:, self.d_trans :]
-        s = self.scale_bound * torch.tanh(raw / self.scale_bound)
-        return s, t, raw
+        return self._log_scale(raw)[0], t, raw
 
     def _assemble(self, x_or_y: Tensor, new_trans: Tensor) -> Tensor:
         """Put ``new_trans`` back in place next to the untouched conditioning part."""
@@ -199,14 +236,22 @@ class AffineCoupling(FlowLayer):
     def forward(self, x: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
         """``(y, sum(s))`` per sample; ``mode`` is ignored (the log-det is always exact)."""
         s, t, _ = self._scale_shift(x[:, self.cond])
-        y_trans = x[:, self.trans] * s.exp() + t
+        x_trans = x[:, self.trans]
+        if self.scale_map == "sigmoid":
+            y_trans = (x_trans + t) * s.exp()
+        else:
+            y_trans = x_trans * s.exp() + t
         return self._assemble(x, y_trans), s.sum(-1)
 
     def inverse(self, y: Tensor, max_iter: int = 100, tol: float = 1e-6) -> tuple[Tensor, None]:
-        """``x_b = (y_b - t(y_a)) * exp(-s(y_a))``, exact (``max_iter`` and ``tol`` are not
-        used)."""
+        """``x_b = y_b e^-s - t`` (``"sigmoid"``) or ``(y_b - t) e^-s`` (``"tanh"``), exact
+        (``max_iter`` and ``tol`` are not used)."""
         s, t, _ = self._scale_shift(y[:, self.cond])
-        x_trans = (y[:, self.trans] - t) * torch.exp(-s)
+        y_trans = y[:, self.trans]
+        if self.scale_map == "sigmoid":
+            x_trans = y_trans * torch.exp(-s) - t
+        else:
+            x_trans = (y_trans - t) * torch.exp(-s)
         return self._assemble(y, x_trans), None
 
     def jacobian(self, x: Tensor) -> Tensor:
@@ -222,15 +267,19 @@ class AffineCoupling(FlowLayer):
             else:  # ELU(alpha=1): derivative 1 for a > 0, exp(a) otherwise
                 jac = torch.where(h > 0, torch.ones_like(h), h.exp()).unsqueeze(-1) * jac
                 h = F.elu(h)
-        raw, j_raw, j_t = h[:, : self.d_trans], jac[:, : self.d_trans], jac[:, self.d_trans :]
-        tanh = torch.tanh(raw / self.scale_bound)
-        s = self.scale_bound * tanh
-        j_s = (1 - tanh * tanh).unsqueeze(-1) * j_raw
+        raw, t = h[:, : self.d_trans], h[:, self.d_trans :]
+        j_raw, j_t = jac[:, : self.d_trans], jac[:, self.d_trans :]
+        s, ds = self._log_scale(raw)
+        j_s = ds.unsqueeze(-1) * j_raw
         scale = s.exp()
         out = x.new_zeros(b, self.dim, self.dim)
         out[:, self.cond, self.cond] = torch.eye(d_cond, dtype=x.dtype, device=x.device)
         out[:, self.trans, self.trans] = torch.diag_embed(scale)
-        out[:, self.trans, self.cond] = (x_trans * scale).unsqueeze(-1) * j_s + j_t
+        if self.scale_map == "sigmoid":  # y_b = (x_b + t) e^s
+            cross = scale.unsqueeze(-1) * j_t + ((x_trans + t) * scale).unsqueeze(-1) * j_s
+        else:  # y_b = x_b e^s + t
+            cross = (x_trans * scale).unsqueeze(-1) * j_s + j_t
+        out[:, self.trans, self.cond] = cross
         return out
 
 
@@ -239,9 +288,9 @@ def build_glow(cfg: FlowConfig) -> Flow:
     AffineCoupling``.
 
     Step ``k`` uses coupling parity ``k % 2``; ActNorm is included when ``cfg.actnorm``. The
-    conditioner widths are ``cfg.hidden`` and the log-scale bound is ``cfg.scale_bound``
-    (Kingma & Dhariwal 2018, Table 1). Initialisation is deterministic in ``cfg.seed`` and leaves
-    the global random state untouched.
+    conditioner widths are ``cfg.hidden``, the couplings' form of the scale ``cfg.scale_map``
+    (and the ``"tanh"`` form's bound ``cfg.scale_bound``; Kingma & Dhariwal 2018, Table 1).
+    Initialisation is deterministic in ``cfg.seed`` and leaves the global random state untouched.
 
     Example:
         >>> flow = build_glow(FlowConfig(model="glow", n_blocks=2, hidden=(16,)))
@@ -258,7 +307,13 @@ def build_glow(cfg: FlowConfig) -> Flow:
                 layers.append(ActNorm(cfg.dim))
             layers.append(InvertibleLinearLU(cfg.dim, gen))
             layers.append(
-                AffineCoupling(cfg.dim, cfg.hidden, parity=step % 2, scale_bound=cfg.scale_bound)
+                AffineCoupling(
+                    cfg.dim,
+                    cfg.hidden,
+                    parity=step % 2,
+                    scale_bound=cfg.scale_bound,
+                    scale_map=cfg.scale_map,
+                )
             )
     return Flow(cfg, layers)
 

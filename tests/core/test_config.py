@@ -21,6 +21,7 @@ import iresnet_core as ic
         (dict(n_probes=0), "n_probes"),
         (dict(probe="uniform"), "probe"),
         (dict(model="realnvp"), "model"),
+        (dict(model="glow", scale_map="exp"), "scale_map"),
     ],
 )
 def test_bad_config_is_refused(kwargs, word):
@@ -48,3 +49,17 @@ def test_unknown_fields_are_named():
 
 def test_unconstrained_glow_may_have_any_coeff():
     assert ic.FlowConfig(model="glow", coeff=None).constrained is False
+
+
+def test_a_glow_saved_before_the_scale_map_existed_keeps_its_tanh_form():
+    """Checkpoints written before Glow's couplings took Glow's code's sigmoid scale hold weights
+    for the earlier form: read without the field, they keep it; new ones say theirs."""
+    new = ic.match_glow(ic.FlowConfig())
+    assert new.scale_map == "sigmoid"
+    old = new.to_dict()
+    del old["scale_map"]
+    assert ic.FlowConfig.from_dict(old).scale_map == "tanh"
+    assert ic.FlowConfig.from_dict(new.to_dict()) == new
+    iresnet = ic.FlowConfig().to_dict()
+    del iresnet["scale_map"]  # an i-ResNet has no couplings: its old configs read as before
+    assert ic.FlowConfig.from_dict(iresnet) == ic.FlowConfig()

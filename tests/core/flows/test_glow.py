@@ -16,7 +16,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from iresnet_core.config import FlowConfig
+from iresnet_core.config import SCALE_MAPS, FlowConfig
 from iresnet_core.flows.flow import Flow, standard_normal_log_prob
 from iresnet_core.flows.glow import (
     AffineCoupling,
@@ -27,6 +27,7 @@ from iresnet_core.flows.glow import (
     match_glow,
 )
 from iresnet_core.flows.layers import InverseInfo
+from iresnet_core.training.threads import torch_threads
 
 torch.set_num_threads(2)
 
@@ -66,9 +67,16 @@ def density_mass(flow: Flow, box: float, n: int = 400) -> float:
 
 
 configs = st.builds(
-    lambda dim, n_blocks, hidden, actnorm, seed: FlowConfig(
-        model="glow", dim=dim, n_blocks=n_blocks, hidden=tuple(hidden), actnorm=actnorm, seed=seed
+    lambda dim, n_blocks, hidden, actnorm, seed, scale_map: FlowConfig(
+        model="glow",
+        dim=dim,
+        n_blocks=n_blocks,
+        hidden=tuple(hidden),
+        actnorm=actnorm,
+        seed=seed,
+        scale_map=scale_map,
     ),
+    scale_map=st.sampled_from(SCALE_MAPS),
     dim=st.integers(2, 4),
     n_blocks=st.integers(1, 4),
     hidden=st.lists(st.integers(2, 32), min_size=1, max_size=3),
@@ -162,6 +170,7 @@ def test_flow_inverse_through_build_flow() -> None:
         FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=1),
         FlowConfig(model="glow", n_blocks=3, hidden=(8,), dim=3, actnorm=False, seed=2),
         FlowConfig(model="glow", n_blocks=2, hidden=(8, 8, 8), dim=4, scale_bound=1.0, seed=3),
+        FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=4, scale_map="tanh"),
     ],
 )
 def test_logdet_and_jacobian_match_autograd(cfg: FlowConfig) -> None:
@@ -179,10 +188,13 @@ def test_logdet_and_jacobian_match_autograd(cfg: FlowConfig) -> None:
     assert (flow.jacobian(x) - jac_auto).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("scale_map", SCALE_MAPS)
 @pytest.mark.parametrize("dim,parity", [(2, 0), (2, 1), (3, 0), (3, 1), (5, 1)])
-def test_coupling_layer_jacobian_and_logdet(dim: int, parity: int) -> None:
+def test_coupling_layer_jacobian_and_logdet(dim: int, parity: int, scale_map: str) -> None:
     torch.manual_seed(dim * 10 + parity)
-    layer = AffineCoupling(dim, (12, 12), parity=parity, scale_bound=1.5).double()
+    layer = AffineCoupling(
+        dim, (12, 12), parity=parity, scale_bound=1.5, scale_map=scale_map
+    ).double()
     with torch.no_grad():
         for p in layer.parameters():
             p.add_(0.7 * torch.randn_like(p))
@@ -200,8 +212,8 @@ def test_coupling_layer_jacobian_and_logdet(dim: int, parity: int) -> None:
     assert info is None and (x_back - x).abs().max().item() < 1e-12
 
 
-def test_coupling_starts_as_identity_and_scale_is_bounded() -> None:
-    layer = AffineCoupling(2, (32, 32), parity=0, scale_bound=2.0)
+def test_tanh_coupling_starts_as_identity_and_scale_is_bounded() -> None:
+    layer = AffineCoupling(2, (32, 32), parity=0, scale_bound=2.0, scale_map="tanh")
     x = torch.randn(64, 2)
     y, logdet = layer(x)
     assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(64))
@@ -211,6 +223,54 @@ def test_coupling_starts_as_identity_and_scale_is_bounded() -> None:
         _, logdet = layer(x * 100)
     assert logdet.abs().max().item() <= 2.0 + 1e-6
     assert logdet.abs().max().item() > 1.0  # the bound is actually approached
+
+
+def test_sigmoid_coupling_starts_as_glows_contraction_and_never_expands() -> None:
+    """Glow's code's form, ``y_b = (x_b + t) * sigmoid(raw + 2)``: at init ``t = raw = 0``, so
+    ``y_b = sigmoid(2) x_b``; for any weights the scale lies in (0, 1), so ``log|det| < 0`` and
+    ``|y_b| <= |x_b + t|``, and the inverse stays exact where the scale is tiny."""
+    torch.manual_seed(0)  # the perturbations below: the same draw whatever ran before
+    layer = AffineCoupling(2, (32, 32), parity=1)
+    assert layer.scale_map == "sigmoid"
+    x = torch.randn(64, 2)
+    y, logdet = layer(x)
+    s2 = 1 / (1 + math.exp(-2.0))
+    assert torch.allclose(y[:, 0], s2 * x[:, 0]) and torch.equal(y[:, 1], x[:, 1])
+    assert torch.allclose(logdet, torch.full((64,), math.log(s2)))
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(5 * torch.randn_like(p))
+        xs = x * 100
+        y, logdet = layer(xs)
+        _, t, _ = layer._scale_shift(xs[:, 1:])
+    assert torch.isfinite(logdet).all() and (logdet <= 0).all()  # (0 where rounded to 1)
+    assert logdet.min() < -5  # strong contractions happen, and stay finite
+    assert (y[:, 0].abs() <= (xs[:, 0] + t[:, 0]).abs() * (1 + 1e-6)).all()
+    layer64 = AffineCoupling(2, (32, 32), parity=1).double()
+    with torch.no_grad():
+        for p in layer64.parameters():
+            p.add_(0.7 * torch.randn_like(p))
+        x64 = torch.randn(64, 2, dtype=torch.float64) * 2
+        y64, ld64 = layer64(x64)
+        back, _ = layer64.inverse(y64)
+    assert (ld64 < 0).all() and ld64.std() > 1e-2  # x-dependent contractions
+    assert (back - x64).abs().max() < 1e-10
+
+
+def test_default_glow_survives_adams_first_steps_at_a_high_lr() -> None:
+    """The reason for the sigmoid form: Adam's first update moves every weight by about ``lr``
+    (Kingma & Ba 2015, Sec. 2.1), so every coupling of the default 32-step Glow changes its scale
+    at once. With a scale that cannot exceed 1 no step is lost at lr 3e-2 (with the earlier
+    ``tanh`` form the loss after the first update was not finite and the trainer paused)."""
+    import iresnet_core as ic
+
+    flow = ic.build_flow(ic.match_glow(ic.FlowConfig()))
+    data = ic.datasets.sample("8gaussians", 2000, seed=0)
+    with torch_threads(1):
+        trainer = ic.Trainer(flow, data, lr=3e-2, lr_decay=None, seed=0, eval_every_s=math.inf)
+        m = trainer.step(30)
+    assert m["skipped_total"] == 0 and m["paused_reason"] is None
+    assert math.isfinite(m["loss"])
 
 
 @pytest.mark.parametrize("dim", [2, 3, 5])

@@ -47,15 +47,15 @@ static void block_any(const Layer *ly, const float *prm, vr *x, vr *ld)
 }
 
 /* One affine coupling on a tile (Kingma & Dhariwal 2018, Sec. 3.3): the conditioning coordinate
- * x[parity] goes through the ELU MLP to (raw, t); s = bound tanh(raw / bound), the other
- * coordinate becomes x exp(s) + t, and ld += s. */
+ * x[parity] goes through the ELU MLP to (raw, t); s = coupling_log_scale(raw) (mlp_tile.h), the
+ * other coordinate becomes x exp(s) + t (bound > 0) or (x + t) exp(s) (bound 0), and ld += s. */
 static void coupling_tile(const Layer *ly, const float *prm, float bound, vr *x, vr *ld)
 {
     int c = ly->arg[0];
     vr g[2];
     mlp_tile(ACT_ELU, 0, ly, prm, &x[c], g, 0, 0, 0);
-    vr s = bound * vtanh(g[0] / bound);
-    x[1 - c] = x[1 - c] * vexp(s) + g[1];
+    vr ds, s = coupling_log_scale(g[0], bound, &ds);
+    x[1 - c] = bound > 0 ? x[1 - c] * vexp(s) + g[1] : (x[1 - c] + g[1]) * vexp(s);
     *ld += s;
 }
 

@@ -191,7 +191,8 @@ class _Writer:
         if max(m.out_features for m in linears[:-1]) > MAX_WIDTH:
             raise Refused(f"the C kernels take hidden layers up to {MAX_WIDTH} wide")
         self.meta += [COUPLING, layer.parity, len(self.consts)]
-        self.consts.append(layer.scale_bound)
+        # the bound of the tanh form; 0: Glow's code's sigmoid form (mlp_tile.h)
+        self.consts.append(layer.scale_bound if layer.scale_map == "tanh" else 0.0)
         self._mlp([(m.weight, m.bias, None) for m in linears])
         self.n_layers += 1
 

@@ -178,6 +178,25 @@ static inline vr vlog1p(vr u)
 
 static inline vr vsigmoid(vr a) { return 1 / (1 + vexp(-a)); }
 
+/* An affine coupling's log-scale s from its conditioner's raw output (Kingma & Dhariwal 2018, Sec.
+ * 3.3), and ds/draw in *ds. bound > 0: s = bound tanh(raw / bound), the coupling y = x e^s + t;
+ * bound == 0: Glow's code's form, s = log sigmoid(raw + 2), the coupling y = (x + t) e^s
+ * (iresnet_core.flows.glow.AffineCoupling's scale_map). log sigmoid(a) = min(a, 0) -
+ * log1p(exp(-|a|)) stays finite for every a. */
+static inline vr coupling_log_scale(vr raw, float bound, vr *ds)
+{
+    if (bound > 0) {
+        vr th = vtanh(raw / bound);
+        *ds = 1 - th * th;
+        return bound * th;
+    }
+    vr a = raw + 2;
+    vr neg = where(a < 0, a, (vr){});
+    vr mag = where(a < 0, -a, a);
+    *ds = vsigmoid(-a); /* d log sigmoid(a) / da = 1 - sigmoid(a) */
+    return neg - vlog1p(vexp(-mag));
+}
+
 /* phi(a), and phi'(a) in *s, for the activation `code` (ACT_NONE: the identity, s = 1). Called
  * with a constant code, the switch folds away (WITH_ACT). */
 ALWAYS_INLINE vr act_value(int code, vr a, vr *s)

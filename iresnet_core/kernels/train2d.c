@@ -259,17 +259,17 @@ static void block_backward_any(vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_vali
 }
 
 /* One affine coupling (Kingma & Dhariwal 2018, Sec. 3.3) forward on a tile: the conditioning
- * coordinate x[parity] through the ELU MLP to (raw, t), s = bound tanh(raw / bound), the other
- * coordinate x exp(s) + t. Returns s (the layer's log-det at each point); th gets tanh(raw/bound). */
+ * coordinate x[parity] through the ELU MLP to (raw, t), s = coupling_log_scale(raw) (mlp_tile.h),
+ * the other coordinate x exp(s) + t (bound > 0) or (x + t) exp(s) (bound 0). Returns s (the
+ * layer's log-det at each point); th gets ds/draw. */
 static inline vr coupling_values(vr *x, const Layer *ly, const float *wn, float bound, vr *th,
                                  vr *keep)
 {
     int c = ly->arg[0];
     vr g[2];
     mlp_tile(ACT_ELU, 0, ly, wn, &x[c], g, 0, 0, keep);
-    *th = vtanh(g[0] / bound);
-    vr s = bound * *th;
-    x[1 - c] = x[1 - c] * vexp(s) + g[1];
+    vr s = coupling_log_scale(g[0], bound, th);
+    x[1 - c] = bound > 0 ? x[1 - c] * vexp(s) + g[1] : (x[1 - c] + g[1]) * vexp(s);
     return s;
 }
 
@@ -287,9 +287,11 @@ static void coupling_backward(const vr *x, vr *gy, vr wt, int n_valid, double *l
     for (int q = 0; q < n_valid; q++)
         *loss -= sl[q];
     vr es = vexp(s), gt = gy[1 - c];
-    /* y_t = x_t e^s + t: the adjoints of raw (through s = bound tanh(raw / bound), the log-det's
-     * -wt included) and of the shift t */
-    vr gg[2] = {(gt * x[1 - c] * es - wt) * (1.0f - th * th), gt}, gx[1];
+    /* y_t = x_t e^s + t (bound > 0) or (x_t + t) e^s (bound 0): the adjoints of raw (through s,
+     * whose derivative coupling_values left in th, the log-det's -wt included) and of t */
+    vr inner = bound > 0 ? x[1 - c] : y[1 - c] / es; /* x_t, or x_t + t */
+    vr gshift = bound > 0 ? gt : gt * es;
+    vr gg[2] = {(gt * inner * es - wt) * th, gshift}, gx[1];
     mlp_backward(ACT_ELU, 0, ly, wn, &x[c], gg, 0, gx, acc, work);
     gy[1 - c] = gt * es;
     gy[c] += gx[0];

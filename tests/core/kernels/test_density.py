@@ -20,14 +20,23 @@ ACTIVATIONS = list(layout.ACTIVATIONS)
 
 
 def _flow(
-    hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0, model="iresnet", activation="elu"
+    hidden,
+    coeff=0.9,
+    n_blocks=3,
+    scale=3.0,
+    seed=0,
+    model="iresnet",
+    activation="elu",
+    scale_map="sigmoid",
 ) -> ic.Flow:
     """A flow far from its initialisation: weights, ActNorm biases and scales all moved (a Glow's
     zero-initialised couplings too)."""
     cfg = ic.FlowConfig(
         n_blocks=n_blocks, hidden=hidden, coeff=coeff, seed=seed, activation=activation
     )
-    flow = ic.build_flow(cfg if model == "iresnet" else ic.match_glow(cfg))
+    flow = ic.build_flow(
+        cfg if model == "iresnet" else ic.match_glow(cfg).replace(scale_map=scale_map)
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in flow.parameters():
@@ -67,12 +76,13 @@ def test_kernel_gives_the_torch_numbers(kernel, hidden, coeff, activation):
     assert err_kernel <= max(3 * err_torch, 5e-5), (err_kernel, err_torch)
 
 
+@pytest.mark.parametrize("scale_map", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("hidden", [(32, 32), (5,), (9, 3, 17)])
-def test_kernel_gives_glows_torch_numbers(kernel, hidden):
-    """Glow's layers (ActNorm, the LU linear map, couplings of both parities with a bounded
-    log-scale) against float64, relative to the size of ``log p`` (a Glow's far tails run to
-    -1e5 and beyond, where float32 keeps five digits)."""
-    flow = _flow(hidden, n_blocks=4, model="glow")
+def test_kernel_gives_glows_torch_numbers(kernel, hidden, scale_map):
+    """Glow's layers (ActNorm, the LU linear map, couplings of both parities, in both scale forms)
+    against float64, relative to the size of ``log p`` (a Glow's far tails run to -1e5 and beyond,
+    where float32 keeps five digits)."""
+    flow = _flow(hidden, n_blocks=4, model="glow", scale_map=scale_map)
     assert any(float(m.perm[0, 0]) == 0.0 for m in flow.layers if hasattr(m, "perm"))
     packed = density.pack(flow.layers)
     assert packed is not None

@@ -93,6 +93,9 @@ def test_loss_and_gradient_are_torchs(cfg, shake, n, activation):
         ic.FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=1),
         ic.FlowConfig(model="glow", n_blocks=3, hidden=(5, 7, 3), actnorm=False, seed=2),
         ic.FlowConfig(model="glow", n_blocks=2, hidden=(40,), scale_bound=0.5, seed=3),
+        ic.FlowConfig(
+            model="glow", n_blocks=2, hidden=(40,), scale_map="tanh", scale_bound=0.5, seed=4
+        ),
     ],
 )
 @pytest.mark.parametrize("n", [777, 16, 1])

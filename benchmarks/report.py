@@ -812,7 +812,27 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         "few minutes, `--only throughput,fit,latency,live` runs parts (the others are kept from "
         "the last run), `--report-only` rewrites this page from the JSON.",
     ]
-    L += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     path = docs / "benchmarks.md"
+    L += _by_hand(path)
+    L += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     path.write_text("\n".join(L))
     return path
+
+
+#: a section of benchmarks.md whose heading ends so is written by hand (a benchmark outside
+#: ``make bench``, e.g. ``python -m benchmarks.animation``) and kept when the page is rewritten
+BY_HAND = "(by hand)"
+
+
+def _by_hand(path: Path) -> list[str]:
+    """The lines of the hand-written sections of the page at ``path`` (none if it is absent)."""
+    if not path.is_file():
+        return []
+    out: list[str] = []
+    keep = False
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            keep = line.rstrip().endswith(BY_HAND)
+        if keep:
+            out.append(line)
+    return out + [""] if out and out[-1] else out

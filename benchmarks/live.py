@@ -124,4 +124,12 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
             browser.close()
     finally:
         stop_server(proc)
-    return {"rows": rows, "window_s": seconds, "warmup_s": WARMUP_S, "trainer_rates": own}
+    from dashboard.settings import Settings
+
+    return {
+        "rows": rows,
+        "window_s": seconds,
+        "warmup_s": WARMUP_S,
+        "trainer_rates": own,
+        "budget": Settings().budget,
+    }

@@ -44,7 +44,8 @@ MAX_LOAD_PER_CORE = 2.0
 
 def setup_torch() -> None:
     """Two intra-op threads (the issue's setting), one inter-op thread, freed memory kept for reuse
-    (``ic.keep_freed_memory``, as the Playground does; every model in the process gains alike)."""
+    (``dashboard.runtime.keep_freed_memory``, as the Playground does; every model in the process
+    gains alike)."""
     keep_freed_memory()
     torch.set_num_threads(THREADS)
     try:

@@ -589,11 +589,20 @@ def _latency_md(lat: dict[str, Any]) -> list[str]:
         "## Latency",
         "",
         f"Median of {lat['repeats']} repeats after one warm-up, default settings, the 8gaussians "
-        f"model ({lat.get('flow_origin', '')}), two torch threads in the main thread (the best "
-        f"case here; the app runs its computations in Streamlit's own threads on one torch "
-        f'thread, dashboard/runtime.py, as the two rows marked so measure). "CPU" is the CPU time '
-        'of the calling thread only (the second thread\'s share is not in it); "wall" is what a '
-        "person waits.",
+        f"model ({lat.get('flow_origin', '')}), "
+        + (
+            "two torch threads in the main thread (the best case on an idle machine"
+            if lat.get("threads", 2) == 2
+            else "one torch thread in the main thread (the machine was oversubscribed, load "
+            f"average {', '.join(map(str, lat.get('load_avg_at_start', [])))} on its cores: two "
+            "would have spun at every barrier"
+        )
+        + "; the app runs its computations in Streamlit's own threads on one torch thread, "
+        "dashboard/runtime.py, as the two rows marked so measure). "
+        + _load_line(lat)
+        + '"CPU" is the CPU time of the calling thread only (other threads\' share is not in '
+        'it); "wall" is what a person waits. **Budget:** none; each row is the time a '
+        "computation takes.",
         "",
         "| computation | CPU (ms) | wall, median (ms) | wall, min (ms) | note |",
         "|---|---:|---:|---:|---|",

@@ -6,12 +6,14 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
 
 * :mod:`benchmarks.peers` — normflows' residual flow and a Glow from normflows' parts, at our
   architecture.
-* :mod:`benchmarks.throughput` — training steps per second per log-det mode, interleaved, medians,
-  ratios.
-* :mod:`benchmarks.fit` — exact test NLL minus entropy against training wall time, best lr per
-  model.
+* :mod:`benchmarks.throughput` — training steps per second of ``ic.Trainer(flow, data)`` against
+  normflows per log-det mode and for Glow, interleaved, medians, ratios.
+* :mod:`benchmarks.fit` — exact test NLL minus entropy against training wall time: ours through
+  ``ic.Trainer(flow, data)``, the peers at their best lr.
 * :mod:`benchmarks.tuning` — one tuning procedure for every model, the defaults read off it, fit
   per step against normflows' Glow (``python -m benchmarks.tuning``, a run of its own).
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
+* :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
+* :mod:`benchmarks.soak` — the server's memory over a long Play (``python -m benchmarks.soak``).
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

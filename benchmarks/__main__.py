@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import report
-from .common import machine_info, reference_speed, setup_torch
+from .common import load_avg, machine_info, reference_speed, setup_torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("throughput", "fit", "latency", "live")
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if kept:
             res["kept"] = kept
     t0 = time.perf_counter()
+    a.docs.mkdir(parents=True, exist_ok=True)
     for name in SECTIONS:
         if name not in only:
             continue
@@ -68,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         res[name]["date"] = time.strftime("%Y-%m-%d %H:%M")
         res[name]["reference"] = reference
         res[name]["cpu"] = res["machine"]["cpu"]  # a kept section keeps the CPU it ran on
-    res["total_s"] = time.perf_counter() - t0
-    res["machine"]["load_avg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
-    a.docs.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(res, indent=1, default=float))
+        res["total_s"] = time.perf_counter() - t0
+        res["machine"]["load_avg_at_end"] = load_avg()
+        # after every section: a later one that fails leaves the finished ones on disk
+        out_json.write_text(json.dumps(res, indent=1, default=float))
     print(report.write(res, a.docs))
     return 0
 

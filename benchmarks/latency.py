@@ -7,7 +7,7 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * a 200 x 200 density grid (``ic.analysis.density_grid``), i-ResNet and Glow, the i-ResNet's also
   through torch alone (``native=False``) beside its fused kernel;
 * 1000 samples through the fixed-point inverse, also with every block iterating in torch beside the
-  compiled kernel;
+  C engine's;
 * inverse curves for 5 values of c (``ic.analysis.inverse_curves``, 256 points, 50 iterations);
 * the truncation curve for N = 1..20 (``ic.analysis.truncation_curve``, 500 points, 64 draws);
 * reading the largest CSV upload accepted (``ic.datasets.load_csv``, a million rows);
@@ -15,14 +15,13 @@ one is there (what a person sees first) and otherwise trained for a few steps:
 * the full Playground rerun: a tick plus the redraw (``dashboard.charts.playground_charts_of``:
   density grid, 1000 samples through the inverse, the plotly figures), when ``dashboard`` imports;
 * the longest stall of the process's other threads while the Playground trains and redraws, the
-  heap
-  frozen as the app freezes it, until its compiled step is in (waited for, so that the pages below
-  are timed with the Playground settled);
+  heap frozen as the app freezes it;
 * a slider moved on each analysis page (DESIGN's budget: "recomputes and draws in well under
   300 ms"): the page run by Streamlit's ``AppTest`` (the script run a person waits for, less the
   browser's drawing), the slider moved to a value the page has not seen, one after another.
 
-Two torch threads in the main thread (the issue's setting; the best case on this two-core machine);
+Two torch threads in the main thread (the issue's setting; the best case on this two-core machine;
+one where the machine is oversubscribed, as the throughput and fit sections decide);
 the app itself runs its computations in Streamlit's threads on one torch thread
 (``dashboard/runtime.py``), and two rows measure the Playground's redraw parts that way; each
 figure is the wall time a person waits (median and fastest of the repeats) with the calling
@@ -32,6 +31,7 @@ anything.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -41,8 +41,9 @@ import torch
 
 import iresnet_core as ic
 from iresnet_core.flows.iresnet import InvertibleResidualBlock
+from iresnet_core.training.threads import torch_threads
 
-from .common import median
+from .common import MAX_LOAD_PER_CORE, THREADS, load_avg, median
 
 __all__ = ["run"]
 
@@ -99,7 +100,7 @@ def _time(fn, repeats: int) -> dict[str, Any]:
 def _default_flow(model: str = "iresnet"):
     cfg = ic.FlowConfig() if model == "iresnet" else ic.match_glow(ic.FlowConfig())
     try:
-        from dashboard.state import checkpoint_dir
+        from dashboard.checkpoints import checkpoint_dir
 
         d = checkpoint_dir("8gaussians", model)
         if (d / "model.safetensors").is_file():
@@ -114,8 +115,14 @@ def _default_flow(model: str = "iresnet"):
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
-    """Two threads, as in the Playground's redraws; wall time and the calling thread's CPU time."""
-    return _run(quick, log)
+    """Two torch threads in the main thread (one where the machine is oversubscribed, see
+    ``common.MAX_LOAD_PER_CORE``); wall time and the calling thread's CPU time."""
+    load, cores = load_avg()[0], os.cpu_count() or 1
+    threads = THREADS if load < MAX_LOAD_PER_CORE * cores else 1
+    log(f"  {threads} torch thread(s) (load average {load:g} on {cores} cores)")
+    with torch_threads(threads):
+        out = _run(quick, log)
+    return {**out, "threads": threads, "load_avg_at_start": [load]}
 
 
 def _playground_grid() -> int:
@@ -153,11 +160,14 @@ def _run(quick: bool, log) -> dict[str, Any]:
         )
         rows.append(r)
 
+    native = ic.kernels.native
+
     def path(f) -> str:
-        """Which way ``density_grid`` takes for ``f``: the fused kernel or torch (and why)."""
-        if ic.native.pack(f.layers) is not None:
-            return "the fused kernel (iresnet_core/density2d.c)"
-        return f"torch (the fused kernel: {ic.native.unavailable_reason() or 'not for this flow'})"
+        """Which way ``density_grid`` takes for ``f``: the C engine's density kernel or torch (and
+        why)."""
+        if native.pack(f.layers) is not None:
+            return "the C engine (iresnet_core/kernels/density2d.c)"
+        return f"torch (the C engine: {native.unavailable_reason() or 'not for this flow'})"
 
     add(
         "density grid 200x200, i-ResNet",
@@ -193,9 +203,9 @@ def _run(quick: bool, log) -> dict[str, Any]:
     add(
         "samples: 1000 points through the fixed-point inverse",
         lambda: ic.analysis.samples(flow, 1000, seed=0),
-        "the blocks through the compiled kernel (iresnet_core/fixed_point2d.c)"
-        if ic.native.available()
-        else f"torch (the kernel: {ic.native.unavailable_reason()})",
+        "the blocks through the C engine (iresnet_core/kernels/fixed_point2d.c)"
+        if native.available()
+        else f"torch (the C engine: {native.unavailable_reason()})",
     )
     add(
         "samples: 1000 points through the fixed-point inverse, torch path",
@@ -264,7 +274,7 @@ def _run(quick: bool, log) -> dict[str, Any]:
         return {"rows": rows, "repeats": repeats, "flow_origin": origin}
     # As streamlit_app.py after its first run: without it, full collections of this process's heap
     # held every thread for 120-130 ms (measured with gc.callbacks on 2026-12-05), which the app
-    # does not see. From here on: it starts the compiled step's compile where there is one.
+    # does not see.
     freeze_long_lived_heap()
     stalls = _Heartbeat()
     add("training burst: Playground.tick() at 'normal' (0.25 s per model, 2 models)", pg.tick)
@@ -281,7 +291,7 @@ def _run(quick: bool, log) -> dict[str, Any]:
         playground_charts_of(pg)
 
     add(f"Playground redraw only (density grid {n_grid}, 1000 samples, figures; 2 models)", redraw)
-    rows.append(_settled(pg, stalls, log))
+    rows.append(_stall_row(stalls, log))
     rows += _lens_moves(quick, log)
     return {"rows": rows, "repeats": repeats, "flow_origin": origin}
 
@@ -307,43 +317,21 @@ class _Heartbeat:
         return self.longest
 
 
-def _settled(pg, stalls: _Heartbeat, log, limit_s: float = 600.0) -> dict[str, Any]:
-    """Wait until no model of ``pg`` is compiling its step in the background, so the analysis
-    pages are timed as a person meets them once the Playground has settled; the row is the longest
-    stall of the other threads from the first Playground until then (the compiled step's load
-    into the process holds the GIL: a one-time hitch of every page)."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit_s and any(
-        getattr(run.trainer, "compile_state", None) == "compiling" for run in pg.runs.values()
-    ):
-        time.sleep(0.5)
-    states = {m: getattr(run.trainer, "compile_state", None) for m, run in pg.runs.items()}
+def _stall_row(stalls: _Heartbeat, log) -> dict[str, Any]:
+    """The longest stall of the other threads since ``stalls`` started (the first Playground's
+    ticks and redraws), as a row."""
     longest = stalls.stop()
-    name = (
-        "longest stall of the other threads while the Playground trains and redraws, "
-        "until its compiled step is in"
-    )
-    log(
-        f"  {name}: {1e3 * longest:.0f} ms (waited {time.perf_counter() - t0:.0f} s more; "
-        f"{states})"
-    )
+    name = "longest stall of the other threads while the Playground trains and redraws"
+    log(f"  {name}: {1e3 * longest:.0f} ms")
     return {
         "name": name,
         "median_ms": 1e3 * longest,
         "min_ms": 1e3 * longest,
         "cpu_ms": float("nan"),
         "repeats": 1,
-        "note": f"a 10 ms heartbeat thread's longest overrun, the heap frozen as the app freezes "
-        f"it after "
-        f"its first run; compile states then: {states} (None: nothing to compile, the C kernel "
-        f"step). "
-        "It sees what holds the GIL (a compiled step's load, a collection) and both cores taken; "
-        "a "
-        "compile also takes a core for a few seconds, and a page's torch work on two threads "
-        "beside it "
-        "ran up to 10x slower (a slider move of 1.7 s on 2026-12-05), so the analysis pages below "
-        "are "
-        "timed after it",
+        "note": "a 10 ms heartbeat thread's longest overrun through the tick and redraw rows "
+        "above, the heap frozen as the app freezes it after its first run: it sees what holds "
+        "the GIL (a collection, a long C call that keeps it) and both cores taken",
     }
 
 

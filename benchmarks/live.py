@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import iresnet_core as ic
+from iresnet_core.training.threads import torch_threads
 
 from .common import median
 
@@ -45,7 +45,7 @@ def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
 
     pg = Playground(Settings(pretrained=False, models="both"))
     out = {}
-    with ic.torch_threads(TRAIN_THREADS):
+    with torch_threads(TRAIN_THREADS):
         for model, name in (("iresnet", "i-ResNet"), ("glow", "Glow")):
             tr = pg.runs[model].trainer
             tr.step(steps)  # ActNorm's data initialisation, the first allocations
@@ -124,4 +124,12 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
             browser.close()
     finally:
         stop_server(proc)
-    return {"rows": rows, "window_s": seconds, "warmup_s": WARMUP_S, "trainer_rates": own}
+    from dashboard.settings import Settings
+
+    return {
+        "rows": rows,
+        "window_s": seconds,
+        "warmup_s": WARMUP_S,
+        "trainer_rates": own,
+        "budget": Settings().budget,
+    }

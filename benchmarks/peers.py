@@ -9,16 +9,14 @@ The throughput table uses that one; the fit table builds them at our default flo
 
 Log-det modes of ``nf.flows.Residual`` (normflows 1.7.3, ``flows/residual.py``) and ours:
 
-=========================  ===============================================
-=============================== mode (ours)                normflows ``Residual(...)`` arguments
-what it computes =========================  ===============================================
-===============================
-``exact``                  ``brute_force=True``                               2x2 Jacobian by
-double backward ``series`` (N=5)           ``n_power_series=5, exact_trace=True``
-series, exact traces (2 backward passes) ``hutchinson`` (N=5, 1)    ``n_power_series=5`` (one
-Gaussian probe)          series, Hutchinson trace ``roulette``               ``n_power_series=None,
-n_exact_terms=2, geom_p=.5``  unbiased Russian roulette =========================
-=============================================== ===============================
+================  ===================================================  =========================
+mode (ours)       normflows ``Residual(...)`` arguments                what it computes
+================  ===================================================  =========================
+``exact``         ``brute_force=True``                                 2x2 Jacobian, double grad
+``series`` (N=5)  ``n_power_series=5, exact_trace=True``               series, exact traces
+``hutchinson``    ``n_power_series=5`` (one Gaussian probe)            series, Hutchinson trace
+``roulette``      ``n_power_series=None, n_exact_terms=2, geom_p=.5``  Russian roulette
+================  ===================================================  =========================
 
 ``reduce_memory=True`` (normflows' default) computes the log-det gradient inside the forward with
 a Neumann series (``neumann_logdet_estimator``); ``reduce_memory=False`` backpropagates through

@@ -1,34 +1,81 @@
-"""Training steps per second at the issue's architecture: ours against normflows, per log-det mode.
+"""Training steps per second: ours against normflows, every comparison interleaved in one run.
 
-The architecture is the issue's yardstick, 8 blocks of 2-128-128-2 (``peers.ISSUE_ARCH``), not our
-default flow's (``ic.FlowConfig()``, 32 blocks of 2-32-32-2), on both sides.
+Ours is always the documented call, ``ic.Trainer(flow, data)`` with nothing else passed (the C
+engine where it takes the flow, torch elsewhere: :attr:`ic.Trainer.engine` is recorded with each
+figure), so a figure here is what a person gets from the library. Three groups of rows:
 
-Every contender is a full optimiser step as its library's own loop does it: for ours
-``ic.Trainer.step(k)`` (its ``steps_per_s``, which leaves out the evaluation after the burst), for
-normflows :class:`benchmarks.peers.NFTrainer` (Adam on ``forward_kld``, ``update_lipschitz``). All
-run at batch 500 with two threads, in alternating blocks of ``k`` steps inside one loop.
+* **exact log-det at the issue's architecture** (``peers.ISSUE_ARCH``: 8 blocks of 2-128-128-2,
+  c = 0.9, batch 500): ours as ``.step(1)`` in a loop and as ``.step(10)`` (issue 29: the C step at
+  least 3x normflows' residual flow, and ``step(1)`` within 10% of ``step(10)``), our torch path
+  (``native=False``) as a row of its own, normflows' residual flow with its brute-force log-det,
+  and the step's large matrix products alone (:func:`products_alone`, a floor, not a trainer);
+* **the estimated log-dets** at the same architecture (power series with exact traces, one
+  Hutchinson probe, Russian roulette): ours (torch: the C engine is exact only) against
+  normflows' residual flow in the same mode, both of its gradient variants where there are two;
+* **Glow at the default size** (``ic.match_glow(ic.FlowConfig())``: 32 steps parameter-matched to
+  32 blocks of 2-32-32-2): ours against normflows' Glow assembled from its parts at the same
+  widths, and against our i-ResNet at that parameter count (issue 30: at least 5x normflows' Glow
+  and no slower than our i-ResNet).
 
-The exact row has a third contender that is not a trainer: the matrix products of our step's
-hidden-to-hidden maps alone (:func:`_products_alone`), timed in the same rounds: the arithmetic of
-the analytic 2D Jacobian pass at this CPU's speed. Its rate over normflows' is as far as the
-arithmetic alone would let the ratio go; ours over it is the share of our step that it takes.
+The budget: every contender of a row runs once per round for the same time (``block_s`` seconds
+of its clock, as many calls as fit, at least one, after one untimed call), in an order that
+rotates each round, so a busy machine slows all of them alike; a figure is the median over rounds
+and a ratio the median of the per-round ratios. Everything a timed call does counts: our trainer's
+exact evaluation, due at most once a second of wall time, falls inside a block as often as in a
+loop of its own (the untimed call takes the one that came due while the others ran); normflows'
+README loop does not evaluate.
+
+Two passes. First one torch thread, clocked in the process's CPU time (``time.process_time``: all
+its threads, the C engine's two workers included): what a step costs on idle cores whatever the
+neighbours do, the comparison that holds on a shared machine. Then two torch threads in wall time,
+the issue's setting, where the machine is not oversubscribed: with more runnable threads than
+cores, a parallel torch operation waits at its barrier for a descheduled thread, spinning, so above
+:data:`MAX_LOAD_PER_CORE` the pass is skipped, and :func:`thread_probe` times one normflows step
+on one and on two threads to show what it would have measured (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+import torch
+
 import iresnet_core as ic
+from iresnet_core.training.threads import torch_threads
 
 from . import peers
-from .common import empty_compile_cache, interleaved, median
+from .common import MAX_LOAD_PER_CORE, for_seconds, interleaved, load_avg, median, ratios
 
-__all__ = ["PAIRS", "run"]
+__all__ = [
+    "DOC_1",
+    "DOC_10",
+    "TORCH",
+    "PRODUCTS",
+    "NF",
+    "GLOW",
+    "NF_GLOW",
+    "IRESNET_MATCHED",
+    "ESTIMATED",
+    "products_alone",
+    "thread_probe",
+    "run",
+]
 
-#: (row label, our FlowConfig changes, normflows mode or "glow").
-PAIRS: list[tuple[str, dict[str, Any], str]] = [
-    ("exact log-det (2x2 determinant / brute force)", dict(logdet="exact"), "exact"),
+#: The contenders' names (keys of a row's ``contenders``).
+DOC_1 = "ours: Trainer(flow, data).step(1) in a loop"
+DOC_10 = "ours: Trainer(flow, data).step(10)"
+TORCH = "ours, torch path: Trainer(flow, data, native=False).step(10)"
+PRODUCTS = "the step's large matrix products alone"
+NF = "normflows residual flow"
+GLOW = "ours: Trainer(glow, data).step(10)"
+NF_GLOW = "normflows Glow from parts"
+IRESNET_MATCHED = "ours, i-ResNet at the same parameter count: Trainer(flow, data).step(10)"
+
+#: The estimated log-det rows: (label, our FlowConfig changes, normflows mode).
+ESTIMATED: list[tuple[str, dict[str, Any], str]] = [
     ("power series N=5, exact traces", dict(logdet="series", n_terms=5), "series"),
     (
         "power series N=5, 1 Hutchinson probe",
@@ -40,40 +87,54 @@ PAIRS: list[tuple[str, dict[str, Any], str]] = [
         dict(logdet="roulette", n_exact_terms=2),
         "roulette",
     ),
-    ("Glow (parameter-matched) vs normflows Glow from parts", dict(model="glow"), "glow"),
 ]
 
-
-def _rate(one_step, k: int, cpu: bool):
-    """Steps per second over ``k`` calls of ``one_step``: in this thread's CPU time with ``cpu``
-    (the one-thread pass), else in wall time."""
-    clock = time.thread_time if cpu else time.perf_counter
-
-    def rate() -> float:
-        t0 = clock()
-        for _ in range(k):
-            one_step()
-        return k / (clock() - t0)
-
-    return rate
+Contender = tuple[Callable[[], float], dict[str, Any]]
 
 
-#: The name of the contender that is only our step's large matrix products (no trainer).
-PRODUCTS = "matrix products alone"
+def _arch(cfg: ic.FlowConfig) -> str:
+    widths = "-".join(str(h) for h in (cfg.dim, *cfg.hidden, cfg.dim))
+    return f"{cfg.n_blocks} x {widths}"
 
 
-def _products_alone(cfg: ic.FlowConfig, batch: int, k: int, cpu: bool = False):
+def _ours(cfg: ic.FlowConfig, data, k: int, block_s: float, clock, **kwargs) -> Contender:
+    """``ic.Trainer(flow, data, **kwargs).step(k)`` again and again for ``block_s`` of ``clock``;
+    ``kwargs`` empty is the documented call."""
+    flow = ic.build_flow(cfg)
+    trainer = ic.Trainer(flow, data, **kwargs)
+    trainer.step(2)  # ActNorm's data initialisation, the kernels' first load
+    info = {
+        "engine": trainer.engine,
+        "engine_reason": trainer.engine_reason,
+        "params": flow.num_parameters(),
+        "arch": _arch(cfg),
+        "model": cfg.model,
+        "call": f"Trainer(flow, data{''.join(f', {a}={v!r}' for a, v in kwargs.items())})"
+        f".step({k})",
+    }
+    return for_seconds(lambda: trainer.step(k), k, block_s, clock), info
+
+
+def _nf(model, data, block_s: float, clock) -> Contender:
+    """normflows' README loop (:class:`benchmarks.peers.NFTrainer`, lr 1e-3), a step at a time."""
+    trainer = peers.NFTrainer(model, data, lr=1e-3, batch_size=500, seed=0)
+    trainer.step(2)
+    info = {"engine": "normflows (torch)", "params": peers.num_parameters(model)}
+    return for_seconds(lambda: trainer.step(1), 1, block_s, clock), info
+
+
+def products_alone(cfg: ic.FlowConfig, batch: int, block_s: float, clock) -> Contender:
     """Steps per second of doing nothing but the large matrix products of our exact training step.
 
-    Per hidden-to-hidden map ``W`` (``H_out x H_in``) and block, :mod:`iresnet_core.ops.mlp`
-    multiplies the stacked value and tangent rows ``Z`` (``(1 + d) B x H_in``) by ``W^T`` forward
-    and takes ``dW = dY^T Z`` and ``dZ = dY W`` backward: ``3 (1 + d) B H_in H_out`` multiply-adds,
-    the Jacobian pass's arithmetic (the value and each of the ``d`` input directions forward, twice
-    that backward). The first and last maps have a side of length ``d`` and are left out, as are
-    all elementwise work, the optimiser and Python: this is a floor, not a model of the step.
+    Per hidden-to-hidden map ``W`` (``H_out x H_in``) and block, the Jacobian pass
+    (:mod:`iresnet_core.ops.mlp`; the C engine does the same arithmetic) multiplies the stacked
+    value and tangent rows ``Z`` (``(1 + d) B x H_in``) by ``W^T`` forward and takes
+    ``dW = dY^T Z`` and ``dZ = dY W`` backward: ``3 (1 + d) B H_in H_out`` multiply-adds (the value
+    and each of the ``d`` input directions forward, twice that backward). The first and last maps
+    have a side of length ``d`` and are left out, as are all elementwise work, the optimiser and
+    Python: torch's matrix products on the process's torch threads, a floor, not a model of the
+    step.
     """
-    import torch
-
     widths = (cfg.dim, *cfg.hidden, cfg.dim)
     rows = (1 + cfg.dim) * batch
     gen = torch.Generator().manual_seed(0)
@@ -91,198 +152,186 @@ def _products_alone(cfg: ic.FlowConfig, batch: int, k: int, cpu: bool = False):
             for Z, W, dY in mats:
                 Z @ W.t(), dY.t() @ Z, dY @ W
 
-    return _rate(one_step, k, cpu)
+    return for_seconds(one_step, 1, block_s, clock), {"engine": "torch matrix products"}
 
 
-#: The name of the contender that is ours with the compiled loss.
-COMPILED = "ours, compiled"
-#: The name of the contender that is ours with the C training kernel (``Trainer(native=True)``).
-NATIVE = "ours, C kernel"
+def _row(
+    label: str,
+    group: str,
+    contenders: dict[str, Contender],
+    headline: str,
+    peer_names: list[str],
+    pairs: list[tuple[str, str]],
+    rounds: int,
+    block_s: float,
+    log,
+) -> dict[str, Any]:
+    """Run ``contenders`` interleaved; the headline against the fastest of ``peer_names`` and every
+    ``(a, b)`` of ``pairs`` as ratios ``a / b`` of the same rounds."""
+    per_round = interleaved({n: c[0] for n, c in contenders.items()}, rounds)
+    peer = max(peer_names, key=lambda n: median(per_round[n]))
+    comparisons = [
+        {"a": a, "b": b, **ratios(per_round[a], per_round[b])}
+        for a, b in [(headline, peer), *pairs]
+    ]
+    row = {
+        "label": label,
+        "group": group,
+        "rounds": rounds,
+        "block_s": block_s,
+        "contenders": {
+            n: {**info, "rate": median(per_round[n])} for n, (_, info) in contenders.items()
+        },
+        "headline": headline,
+        "peer": peer,
+        **ratios(per_round[headline], per_round[peer]),
+        "comparisons": comparisons,
+        "per_round": per_round,
+    }
+    log(
+        f"  {label}: "
+        + ", ".join(f"{n} {c['rate']:.1f}" for n, c in row["contenders"].items())
+        + " steps/s"
+    )
+    for c in comparisons:
+        spread = f"{c['ratio_min']:.2f}-{c['ratio_max']:.2f}"
+        log(f"    {c['a']} / {c['b']}: {c['ratio']:.2f}x ({spread})")
+    return row
 
 
-def _cold_compile_seconds(trainer: ic.Trainer) -> float:
-    """The wall time of ``trainer``'s first compiled step with an empty inductor cache (its first
-    step, which initialises the ActNorms, runs eagerly and is not counted)."""
+def _exact(data, rounds: int, block_s: float, clock, log) -> dict[str, Any]:
+    cfg = ic.FlowConfig(**peers.ISSUE_ARCH)
+    contenders = {
+        DOC_1: _ours(cfg, data, 1, block_s, clock),
+        DOC_10: _ours(cfg, data, 10, block_s, clock),
+        TORCH: _ours(cfg, data, 10, block_s, clock, native=False),
+        NF: _nf(peers.build_nf_residual("exact"), data, block_s, clock),
+        PRODUCTS: products_alone(cfg, 500, block_s, clock),
+    }
+    return _row(
+        "exact log-det (2x2 determinant / brute force)",
+        "exact",
+        contenders,
+        DOC_1,
+        [NF],
+        [
+            (DOC_10, NF),
+            (TORCH, NF),
+            (DOC_1, DOC_10),
+            (DOC_10, TORCH),
+            (PRODUCTS, NF),
+            (DOC_10, PRODUCTS),
+            (TORCH, PRODUCTS),
+        ],
+        rounds,
+        block_s,
+        log,
+    )
+
+
+def _estimated(data, rounds: int, block_s: float, clock, log) -> list[dict[str, Any]]:
+    rows = []
+    for label, changes, mode in ESTIMATED:
+        cfg = ic.FlowConfig(**peers.ISSUE_ARCH, **changes)
+        contenders = {DOC_10: _ours(cfg, data, 10, block_s, clock)}
+        # reduce_memory changes only the stochastic estimators' gradient path: both run there.
+        variants = [True, False] if mode in ("hutchinson", "roulette") else [True]
+        for rm in variants:
+            name = f"{NF} (reduce_memory={rm})" if len(variants) > 1 else NF
+            contenders[name] = _nf(
+                peers.build_nf_residual(mode, reduce_memory=rm), data, block_s, clock
+            )
+        peer_names = [n for n in contenders if n != DOC_10]
+        rows.append(_row(label, mode, contenders, DOC_10, peer_names, [], rounds, block_s, log))
+    return rows
+
+
+def _glow(data, rounds: int, block_s: float, clock, log) -> dict[str, Any]:
+    iresnet = ic.FlowConfig()
+    glow = ic.match_glow(iresnet)
+    contenders = {
+        GLOW: _ours(glow, data, 10, block_s, clock),
+        NF_GLOW: _nf(
+            peers.build_nf_glow(n_blocks=glow.n_blocks, hidden=glow.hidden), data, block_s, clock
+        ),
+        IRESNET_MATCHED: _ours(iresnet, data, 10, block_s, clock),
+    }
+    return _row(
+        f"Glow at the Playground's default size ({glow.n_blocks} steps, parameter-matched to "
+        f"the i-ResNet's {_arch(iresnet)})",
+        "glow",
+        contenders,
+        GLOW,
+        [NF_GLOW],
+        [(GLOW, IRESNET_MATCHED), (IRESNET_MATCHED, NF_GLOW)],
+        rounds,
+        block_s,
+        log,
+    )
+
+
+def thread_probe(steps: int = 2) -> dict[str, dict[str, float]]:
+    """Wall and CPU seconds per step of normflows' exact residual flow at the issue's architecture,
+    on one torch thread and on two (``steps`` steps each, after one): what a second thread does
+    to a step on this machine as loaded now."""
+    data = ic.datasets.sample("8gaussians", 4000, seed=0)
+    trainer = peers.NFTrainer(peers.build_nf_residual("exact"), data, lr=1e-3, seed=0)
     trainer.step(1)
-    with empty_compile_cache():
-        t0 = time.perf_counter()
-        trainer.step(1)
-        return time.perf_counter() - t0
-
-
-def _ours(
-    changes: dict[str, Any],
-    data,
-    k: int,
-    cpu: bool = False,
-    compile: bool = False,
-    native: bool = False,
-):
-    cfg = ic.FlowConfig(
-        **peers.ISSUE_ARCH, **{k2: v for k2, v in changes.items() if k2 != "model"}
-    )
-    if changes.get("model") == "glow":
-        cfg = ic.match_glow(cfg)
-    flow = ic.build_flow(cfg)
-    trainer = ic.Trainer(
-        flow, data, lr=1e-3, batch_size=500, seed=0, compile=compile, native=native
-    )
-    if native and not trainer.native:
-        return flow, None
-    if native and cpu:  # the kernel in the calling thread only: its CPU time is then the step's
-        trainer._native.workers = 1
-    if compile:
-        compile_s = _cold_compile_seconds(trainer)
-        trainer.step(2)
-        return flow, (lambda: trainer.step(k)["steps_per_s"]), compile_s
-    trainer.step(2)  # ActNorm initialisation and warm-up
-    if cpu:
-        trainer.flow.train()
-        return flow, _rate(trainer._one_step, k, cpu=True)
-    return flow, (lambda: trainer.step(k)["steps_per_s"])
-
-
-def _theirs(mode: str, data, k: int, reduce_memory: bool, cpu: bool = False):
-    if mode == "glow":
-        model = peers.build_nf_glow(hidden=ic.match_glow(ic.FlowConfig(**peers.ISSUE_ARCH)).hidden)
-    else:
-        model = peers.build_nf_residual(mode, reduce_memory=reduce_memory)  # at ISSUE_ARCH
-    tr = peers.NFTrainer(model, data, lr=1e-3, batch_size=500, seed=0)
-    tr.step(2)
-    if cpu:
-        return model, _rate(tr._one_step, k, cpu=True)
-    return model, (lambda: tr.step(k)["steps_per_s"])
-
-
-def run(quick: bool = False, log=print) -> dict[str, Any]:
-    """The issue's protocol at two threads, then the same at one thread (robust to a busy
-    machine)."""
-    import torch
-
-    out = _run(quick, log)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        log("  -- one thread --")
-        out["one_thread"] = _run(
-            quick, log, rounds=3 if quick else 7, modes=("exact", "hutchinson", "glow"), cpu=True
-        )
-    finally:
-        torch.set_num_threads(before)
+    out = {}
+    for n in (1, 2):
+        with torch_threads(n):
+            c0, t0 = time.process_time(), time.perf_counter()
+            trainer.step(steps)
+            out[str(n)] = {
+                "wall_s": (time.perf_counter() - t0) / steps,
+                "cpu_s": (time.process_time() - c0) / steps,
+            }
     return out
 
 
-def _run(
-    quick: bool,
-    log,
-    rounds: int | None = None,
-    modes: tuple[str, ...] | None = None,
-    cpu: bool = False,
-) -> dict[str, Any]:
-    import torch
-
-    rounds_default, k = (3, 4) if quick else (9, 10)
-    rounds = rounds or rounds_default
+def _pass(clock, rounds: int, block_s: float, log, estimated: bool = True) -> dict[str, Any]:
+    """Every row (the estimated ones with ``estimated``) at the process's torch threads, blocks of
+    ``block_s`` seconds of ``clock``."""
     data = ic.datasets.sample("8gaussians", 4000, seed=0)
-    rows = []
-    for label, changes, mode in PAIRS:
-        if modes is not None and mode not in modes:
-            continue
-        contenders, params = {}, {}
-        flow, contenders["ours"] = _ours(changes, data, k, cpu)
-        params["ours"] = flow.num_parameters()
-        # reduce_memory changes only the stochastic estimators' gradient path: try both there.
-        variants = [True, False] if mode in ("hutchinson", "roulette") else [True]
-        for rm in variants:
-            name = f"normflows (reduce_memory={rm})" if len(variants) > 1 else "normflows"
-            model, contenders[name] = _theirs(mode, data, k, rm, cpu)
-            params[name] = peers.num_parameters(model)
-        compile_s = None
-        if mode == "exact":
-            _, kernel = _ours(changes, data, k, cpu, native=True)
-            if kernel is not None:
-                contenders[NATIVE] = kernel
-            contenders[PRODUCTS] = _products_alone(ic.FlowConfig(**peers.ISSUE_ARCH), 500, k, cpu)
-            if not cpu:
-                log("    compiling ours (empty inductor cache) ...")
-                _, contenders[COMPILED], compile_s = _ours(changes, data, k, compile=True)
-        per_round = interleaved(contenders, rounds)
-        theirs = [n for n in contenders if n not in ("ours", PRODUCTS, COMPILED, NATIVE)]
-        best = max(theirs, key=lambda n: median(per_round[n]))
-        ratios = [o / t for o, t in zip(per_round["ours"], per_round[best])]
-        row = {
-            "label": label,
-            "mode": mode,
-            "rounds": rounds,
-            "steps_per_block": k,
-            "ours": median(per_round["ours"]),
-            "theirs": {n: median(per_round[n]) for n in theirs},
-            "best_peer": best,
-            "peer": median(per_round[best]),
-            "ratio": median(ratios),
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
-            "params": params,
-            "per_round": per_round,
-        }
-        if COMPILED in per_round:
-            fast = per_round[COMPILED]
-            rel = [f / t for f, t in zip(fast, per_round[best])]
-            row["compiled"] = {
-                "rate": median(fast),
-                "ratio": median(rel),
-                "ratio_min": min(rel),
-                "ratio_max": max(rel),
-                "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
-                "compile_s": compile_s,
-            }
-            log(
-                f"    {COMPILED}: {row['compiled']['rate']:.1f} steps/s, "
-                f"{row['compiled']['ratio']:.2f}x normflows, "
-                f"{row['compiled']['vs_eager']:.2f}x eager; first compiled step {compile_s:.1f} s"
-            )
-        if NATIVE in per_round:
-            fast = per_round[NATIVE]
-            rel = [f / t for f, t in zip(fast, per_round[best])]
-            row["native"] = {
-                "rate": median(fast),
-                "ratio": median(rel),
-                "ratio_min": min(rel),
-                "ratio_max": max(rel),
-                "vs_eager": median([f / o for f, o in zip(fast, per_round["ours"])]),
-            }
-            if COMPILED in per_round:
-                row["native"]["vs_compiled"] = median(
-                    [f / c for f, c in zip(fast, per_round[COMPILED])]
-                )
-            log(
-                f"    {NATIVE}: {row['native']['rate']:.1f} steps/s, "
-                f"{row['native']['ratio']:.2f}x normflows, "
-                f"{row['native']['vs_eager']:.2f}x eager"
-            )
-        if PRODUCTS in per_round:
-            floor = per_round[PRODUCTS]
-            row["products"] = {
-                "rate": median(floor),
-                "bound": median([f / t for f, t in zip(floor, per_round[best])]),
-                "share": median([o / f for o, f in zip(per_round["ours"], floor)]),
-            }
-            log(
-                f"    {PRODUCTS}: {row['products']['rate']:.1f} steps/s, "
-                f"{row['products']['bound']:.2f}x normflows; "
-                f"ours spends {row['products']['share']:.0%} of its step in them"
-            )
-        log(
-            f"  {label}: ours {row['ours']:.1f} steps/s, {best} {row['peer']:.1f} steps/s, ratio "
-            f"{row['ratio']:.2f}"
-        )
-        rows.append(row)
+    rows = [_exact(data, rounds, block_s, clock, log)]
+    if estimated:
+        rows += _estimated(data, rounds, block_s, clock, log)
+    rows.append(_glow(data, rounds, block_s, clock, log))
     return {
         "rows": rows,
         "batch": 500,
         "rounds": rounds,
-        "steps_per_block": k,
+        "block_s": block_s,
         "power_iters_normflows": peers.POWER_ITERS,
         "threads": torch.get_num_threads(),
-        "clock": "thread CPU time" if cpu else "wall time",
+        "clock": "wall time" if clock is time.perf_counter else "process CPU time",
+        "load_avg": load_avg(),
     }
+
+
+def run(quick: bool = False, log=print, two_threads: bool | None = None) -> dict[str, Any]:
+    """One torch thread in the process's CPU time, then two in wall time (see the module
+    docstring); ``two_threads`` forces the second pass on or off (``None``: on unless the machine
+    is oversubscribed)."""
+    out: dict[str, Any] = {"load_avg_at_start": load_avg()}
+    with torch_threads(1):
+        log("  -- one torch thread, process CPU time --")
+        out["one_thread"] = _pass(time.process_time, 2 if quick else 5, 0.1 if quick else 0.5, log)
+    load, cores = load_avg()[0], os.cpu_count() or 1
+    if two_threads is None:
+        two_threads = load < MAX_LOAD_PER_CORE * cores
+    if not two_threads:
+        out["two_threads"] = {
+            "skipped": f"the load average was {load:g} on {cores} cores: two torch threads would "
+            "measure the scheduler (each parallel operation waits at its barrier for a "
+            "descheduled thread)"
+        }
+        out["two_threads"]["probe"] = probe = thread_probe()
+        log(f"  -- two threads, wall time: skipped, {out['two_threads']['skipped']}; {probe} --")
+        return out
+    with torch_threads(2):
+        log("  -- two torch threads, wall time --")
+        out["two_threads"] = _pass(
+            time.perf_counter, 3 if quick else 9, 0.3 if quick else 2.0, log
+        )
+    return out

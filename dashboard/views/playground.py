@@ -28,6 +28,7 @@ from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
 from dashboard.views.draw import draw_panel
+from dashboard.views.figure2 import figure2_panel
 from dashboard.views.recording import recording_panel
 from dashboard.views.tour import tour_bar
 from iresnet_core.training.threads import torch_threads
@@ -484,4 +485,7 @@ def render() -> None:
     st.html(_NO_STALE_CSS)
     run_every = TICK_S if pg.playing else None
     st.fragment(_live, run_every=run_every)()
+    if not presentation:
+        with st.expander("The paper's Figure 2: every toy set, Glow and i-ResNet at one budget"):
+            figure2_panel()
     pg.notes_shown(notes, noted)  # only a run that got here has shown them

@@ -157,7 +157,7 @@ def density_figure(
                 line=dict(color="rgba(255,255,255,0.55)", width=0.8, smoothing=0.8),
                 colorbar=colorbar,
                 name="density",
-                hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
+                hovertemplate="x₁=%{x:.4~g}<br>x₂=%{y:.4~g}<br>p=%{z:.4~g}<extra></extra>",
             )
         )
     elif "density" in layers:
@@ -172,7 +172,7 @@ def density_figure(
                 zsmooth="best",
                 colorbar=colorbar,
                 name="density",
-                hovertemplate="x₁=%{x:.2f}<br>x₂=%{y:.2f}<br>p=%{z:.4f}<extra></extra>",
+                hovertemplate="x₁=%{x:.4~g}<br>x₂=%{y:.4~g}<br>p=%{z:.4~g}<extra></extra>",
             )
         )
     elif "contours" in layers:

@@ -59,28 +59,23 @@ EVAL_EVERY_S = 1.0
 MODEL_DEFAULT: Literal["model default"] = "model default"
 
 #: The default decay of the running average of the weights
-#: (:mod:`iresnet_core.training.averaging`): about 50 steps of memory. At lr 2e-2 on 8gaussians it
-#: halves the excess NLL after 1650 steps (0.068 / 0.049 -> 0.030 / 0.029, seeds 0 / 1); 0.99 and
-#: 0.995 did no better and lag further behind.
+#: (:mod:`iresnet_core.training.averaging`): about 50 steps of memory (chosen by the tuning in
+#: docs/benchmarks.md).
 AVERAGE_DECAY = 0.98
 
 #: ``tau`` of the i-ResNet's default step-size decay ``lr / sqrt(1 + t / tau)``
-#: (``Trainer(lr_decay=)``), with its default lr 0.06 and 20,000 points (issue 6). The default
-#: flow, one thread, at equal steps, test excess after 2000 / 3000 steps: checkerboard 0.173 /
-#: 0.152 against 0.233 / 0.211 at a constant 0.02 on 4000 points; 2spirals 0.085 / 0.044 against
-#: 0.073 / 0.077; 8gaussians -0.004 after 2000. tau 500 and 2000 did no better on checkerboard,
-#: tau 500 worse on 2spirals.
+#: (``Trainer(lr_decay=)``; docs/benchmarks.md has the comparison it rests on).
 LR_DECAY = 1000
 
-#: Each model's default learning rate (Adam's, at step 0) and step-size decay (``None``: constant):
-#: near-identity i-ResNet blocks fit fastest at 6e-2, decaying; Glow is unstable above about 3e-3
-#: (at 1e-2 a pre-trained Glow falls apart within a few steps). The Playground's and the CLI's.
+#: Each model's default learning rate (Adam's, at step 0) and step-size decay (``None``: constant),
+#: read off one tuning procedure applied to both models alike (``benchmarks/tuning.py``, its table
+#: in docs/benchmarks.md). The Playground's and the CLI's.
 DEFAULT_LR = {"iresnet": 6e-2, "glow": 3e-3}
 DEFAULT_LR_DECAY: dict[str, float | None] = {"iresnet": LR_DECAY, "glow": None}
 
-#: Warm-up steps for a trainer that starts from trained weights (a checkpoint): the checkerboard
-#: checkpoint resumed at lr 2e-2 is 0.22 nats from its entropy; after 1 / 20 / 200 steps it is
-#: 2.20 / 0.38 / 0.30 without a warm-up, 0.22 / 0.23 / 0.25 with this one.
+#: Warm-up steps for a trainer that starts from trained weights (a checkpoint): Adam's first
+#: update moves every weight by about ``lr`` whatever its gradient, which throws a trained flow off
+#: its optimum; a ramp over this many updates does not (docs/benchmarks.md).
 RESUME_WARMUP = 100
 
 
@@ -169,8 +164,7 @@ class Trainer:
         warmup: optimiser steps over which the step size ramps linearly up to ``lr`` (``0``:
             none). Adam's first step moves every weight by about ``lr`` whatever its gradient
             (its moments are empty: ``m / sqrt(v) = sign(g)``, Kingma & Ba 2015, Sec. 2.1),
-            which throws a trained flow off its optimum: a checkpoint resumed at lr 2e-2 went from
-            0.22 to 2.2 nats from the entropy in one step. A resumed flow gets
+            which throws a trained flow off its optimum. A resumed flow gets
             :data:`RESUME_WARMUP`.
         native: train through the fast engine where it takes the flow (the C kernel's exact loss
             and gradient in one pass, :class:`iresnet_core.kernels.nll.NativeNLL`; the same numbers

@@ -120,22 +120,27 @@ static void block_tile(vf *x0, vf *x1, vf *ld, int L, const int *w, const float 
     *x1 += g1;
 }
 
+/* The conditioner's activation: ReLU (`relu`, Glow's code) or ELU. */
+static inline vf cond_act(vf a, int relu)
+{
+    vf s;
+    return relu ? where(a > 0.0f, a, (vf){}) : elu(a, &s);
+}
+
 /* One affine coupling on a tile (Kingma & Dhariwal 2018, Sec. 3.3): the conditioning coordinate c
- * (x0 for parity 0, else x1) goes through an ELU MLP of widths w[0] = 1, ..., w[L] = 2 to (raw, t).
- * With `sigmoid` (Glow's code) s = log sigmoid(raw + 2) and the other coordinate becomes
- * (x + t) * exp(s); else s = bound * tanh(raw / bound) and it becomes x * exp(s) + t; ld += s. */
-static void coupling_tile(vf *c, vf *x, vf *ld, int sigmoid, float bound, int L, const int *w,
-                          const float *prm)
+ * (x0 for parity 0, else x1) goes through an MLP of widths w[0] = 1, ..., w[L] = 2 with ReLU
+ * (`relu`) or ELU to (raw, t). With `sigmoid` (Glow's code) s = log sigmoid(raw + 2) and the other
+ * coordinate becomes (x + t) * exp(s); else s = bound * tanh(raw / bound) and it becomes
+ * x * exp(s) + t; ld += s. */
+static void coupling_tile(vf *c, vf *x, vf *ld, int sigmoid, int relu, float bound, int L,
+                          const int *w, const float *prm)
 {
     vf Za[MAXW], Zb[MAXW];
     vf *Z = Za, *Zn = Zb;
     int n = w[1];
     const float *W = prm, *b = prm + n;
     prm += 2 * n;
-    for (int k = 0; k < n; k++) {
-        vf s;
-        Z[k] = elu(W[k] * *c + b[k], &s);
-    }
+    for (int k = 0; k < n; k++) Z[k] = cond_act(W[k] * *c + b[k], relu);
     for (int l = 2; l < L; l++) {
         int m = w[l - 1];
         n = w[l];
@@ -149,10 +154,7 @@ static void coupling_tile(vf *c, vf *x, vf *ld, int sigmoid, float bound, int L,
                 vf z = Z[j];
                 for (int q = 0; q < KB; q++) a[q] += (q < kb ? W[(k + q) * m + j] : 0.0f) * z;
             }
-            for (int q = 0; q < kb; q++) {
-                vf s;
-                Zn[k + q] = elu(a[q], &s);
-            }
+            for (int q = 0; q < kb; q++) Zn[k + q] = cond_act(a[q], relu);
         }
         vf *t = Z; Z = Zn; Zn = t;
     }
@@ -201,14 +203,14 @@ void log_prob_2d(int64_t n, const float *x, float *out, int n_layers, const int 
                 x1 = prm[2] * x0 + prm[3] * x1;
                 x0 = y0;
                 prm += 4;
-            } else { /* Glow's coupling, parity (kinds[i] - 3) % 2, the sigmoid form from kind 5;
-                        params: bound, then the MLP's */
-                int L = *d++, sig = kinds[i] >= 5;
-                if ((kinds[i] - 3) % 2 == 0)
-                    coupling_tile(&x0, &x1, &ld, sig, prm[0], L, w, prm + 1);
+            } else { /* Glow's coupling, parity kinds[i] - 3; params: the tanh form's bound, the
+                        sigmoid form (0/1), ReLU (0/1), then the MLP's */
+                int L = *d++, sig = prm[1] != 0.0f, relu = prm[2] != 0.0f;
+                if (kinds[i] == 3)
+                    coupling_tile(&x0, &x1, &ld, sig, relu, prm[0], L, w, prm + 3);
                 else
-                    coupling_tile(&x1, &x0, &ld, sig, prm[0], L, w, prm + 1);
-                prm += 1;
+                    coupling_tile(&x1, &x0, &ld, sig, relu, prm[0], L, w, prm + 3);
+                prm += 3;
                 for (int l = 1; l <= L; l++) prm += w[l] * w[l - 1] + w[l];
                 w += L + 1;
             }

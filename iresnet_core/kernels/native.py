@@ -4,10 +4,11 @@ where they apply; everything else, and every machine without a compiler, takes t
 * ``density2d.c`` — ``log p(x)`` by the change of variables (Behrmann et al. 2019, eq. 1) in
   float32, for :meth:`iresnet_core.flows.flow.Flow.log_prob_many` (the density grids): 2D i-ResNets
   of ELU blocks and ActNorms, with each block's exact ``ln |det(I + J_g)|``, and the 2D Glow
-  (ActNorm, LU linear map, affine coupling with an ELU conditioner). It keeps 16 points at a time
-  in registers through the whole flow, where torch makes some ten passes over memory per layer: a
-  200 x 200 grid of the default i-ResNet on two cores took 45-61 ms against 190-450 through torch,
-  Glow's 38 against 163 (issue 6, ``docs/benchmarks.md``). :func:`pack`, :class:`PackedFlow`.
+  (ActNorm, LU linear map, affine coupling with a ReLU or ELU conditioner and either form of the
+  scale). It keeps 16 points at a time in registers through the whole flow, where torch makes
+  some ten passes over memory per layer: a 200 x 200 grid of the default i-ResNet on two cores
+  took 45-61 ms against 190-450 through torch, Glow's 38 against 163 (issue 6,
+  ``docs/benchmarks.md``). :func:`pack`, :class:`PackedFlow`.
 * ``train2d.c`` — the i-ResNet's exact training loss and its gradient in one pass, for
   :class:`iresnet_core.kernels.nll.NativeNLL` (``Trainer(native=True)``).
 * ``fixed_point2d.c`` — the fixed-point inverse of one 2D ELU block in float64 (Algorithm 1), for
@@ -280,16 +281,19 @@ class PackedFlow:
 
 def _coupling_mlp(layer: AffineCoupling) -> list[tuple[Tensor, Tensor]] | None:
     """The coupling's conditioner as ``(W, b)`` per linear map, when the kernel takes it: 2D,
-    float32,
-    ``Linear, ELU, ..., Linear`` with ELU's alpha 1, a hidden layer no wider than
-    :data:`MAX_WIDTH`."""
+    float32, ``Linear, act, ..., Linear`` with the layer's activation (ReLU, or ELU with alpha 1)
+    throughout, a hidden layer no wider than :data:`MAX_WIDTH`."""
     mods = list(layer.net)
     linears, acts = mods[0::2], mods[1::2]
     if layer.dim != 2 or len(mods) % 2 == 0 or len(linears) < 2:
         return None
     if not all(isinstance(m, torch.nn.Linear) for m in linears):
         return None
-    if not all(isinstance(m, torch.nn.ELU) and m.alpha == 1.0 for m in acts):
+    relu = layer.activation == "relu"
+    if not all(
+        type(m) is torch.nn.ReLU if relu else isinstance(m, torch.nn.ELU) and m.alpha == 1.0
+        for m in acts
+    ):
         return None
     if (
         any(m.weight.dtype != torch.float32 for m in linears)
@@ -304,7 +308,7 @@ def pack(layers) -> PackedFlow | None:
     """``layers`` (a :class:`~iresnet_core.flows.flow.Flow`'s) packed for the kernel, with each
     block's normalised weights taken now; ``None`` when the kernel is unavailable or does not cover
     them. It covers 2D float32 flows of ActNorms and either i-ResNet blocks with ELU or Glow's
-    linear maps and couplings with ELU conditioners, every hidden layer no wider than
+    linear maps and couplings with ReLU or ELU conditioners, every hidden layer no wider than
     :data:`MAX_WIDTH`."""
     kinds, depth, widths, params, constant = [], [], [], [], 0.0
     for layer in layers:
@@ -331,10 +335,11 @@ def pack(layers) -> PackedFlow | None:
             mlp = _coupling_mlp(layer)
             if mlp is None:
                 return None
-            kinds.append(3 + layer.parity + (2 if layer.scale_map == "sigmoid" else 0))
+            kinds.append(3 + layer.parity)
             depth.append(len(mlp))
             widths += [1, *(w.shape[0] for w, _ in mlp)]
-            params.append(torch.tensor([layer.scale_bound], dtype=torch.float32))
+            form = [layer.scale_bound, layer.scale_map == "sigmoid", layer.activation == "relu"]
+            params.append(torch.tensor(form, dtype=torch.float32))
             for w, b in mlp:
                 params += [w.reshape(-1), b]
         elif isinstance(layer, ActNorm):

@@ -30,13 +30,11 @@ def fresh_kernel(monkeypatch, tmp_path):
     nd._reset()
 
 
-def _flow(
-    hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0, model="iresnet", scale_map="sigmoid"
-) -> ic.Flow:
+def _flow(hidden, coeff=0.9, n_blocks=3, scale=3.0, seed=0, model="iresnet", glow=None) -> ic.Flow:
     """A flow far from its initialisation: weights, ActNorm biases and scales all moved (a Glow's
-    zero-initialised couplings too; ``scale_map``: their form)."""
+    zero-initialised couplings too; ``glow``: config fields of its couplings)."""
     cfg = ic.FlowConfig(n_blocks=n_blocks, hidden=hidden, coeff=coeff, seed=seed)
-    cfg = cfg if model == "iresnet" else ic.match_glow(cfg).replace(scale_map=scale_map)
+    cfg = cfg if model == "iresnet" else ic.match_glow(cfg).replace(**(glow or {}))
     flow = ic.build_flow(cfg)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -91,12 +89,15 @@ def test_kernel_gives_the_torch_numbers(hidden, coeff):
 @needs_kernel
 @pytest.mark.parametrize("hidden", [(32, 32), (5,), (9, 3, 17)])
 @pytest.mark.parametrize("scale_map", ["sigmoid", "tanh"])
-def test_kernel_gives_glows_torch_numbers(hidden, scale_map):
+@pytest.mark.parametrize("activation", ["relu", "elu"])
+def test_kernel_gives_glows_torch_numbers(hidden, scale_map, activation):
     """Glow's layers (ActNorm, the LU linear map, couplings of both parities in both forms of the
-    scale) against float64, relative to the size of ``log p`` (a Glow's far tails run to -1e5 and
-    beyond, where float32 keeps five digits)."""
-    flow = _flow(hidden, n_blocks=4, model="glow", scale_map=scale_map)
-    assert {layer.scale_map for layer in flow.layers if hasattr(layer, "scale_map")} == {scale_map}
+    scale, with either conditioner) against float64, relative to the size of ``log p`` (a Glow's
+    far tails run to -1e5 and beyond, where float32 keeps five digits)."""
+    fields = dict(scale_map=scale_map, glow_activation=activation)
+    flow = _flow(hidden, n_blocks=4, model="glow", glow=fields)
+    couplings = [layer for layer in flow.layers if hasattr(layer, "scale_map")]
+    assert {(c.scale_map, c.activation) for c in couplings} == {(scale_map, activation)}
     packed = nd.pack(flow.layers)
     assert packed is not None
     x = torch.randn(997, 2, generator=torch.Generator().manual_seed(5)) * 2

@@ -144,10 +144,8 @@ class AffineCoupling(FlowLayer):
     whose last layer is zero-initialised, with ReLU activations as in Glow's code and normflows'
     (``activation="relu"``, the default) or ELU (``"elu"``, the earlier choice). With ReLU the
     shift and scale are piecewise linear in the conditioning coordinate and follow the sharp edges
-    of a checkerboard or a spiral's arms; with ELU the same Glow, lr 3e-3, 300 steps, was 0.37
-    against 0.23 nats from the entropy on checkerboard and 0.88 against 0.33 on 2spirals
-    (docs/benchmarks.md, "Tuning and fit per step"). The scale has one of two forms
-    (``scale_map``):
+    of a checkerboard or a spiral's arms far sooner (docs/benchmarks.md, "Tuning and fit per
+    step", Glow's parts). The scale has one of two forms (``scale_map``):
 
     * ``"sigmoid"`` (the default), Glow's code (``openai/glow``, ``model.py``: ``shift`` added,
       then multiplied by ``sigmoid(h + 2)``; normflows' ``scale_map="sigmoid"``):

@@ -28,7 +28,9 @@ run.
 step" of ``docs/benchmarks.md`` (``python -m benchmarks --report-only`` keeps it; ``--report-only``
 here rewrites only the section). ``--quick`` checks the pipeline in about a minute and writes
 under ``out/bench-quick/``. The defaults in ``iresnet_core/training/trainer.py``
-(``DEFAULT_LR``, ``DEFAULT_LR_DECAY``) are read off its table.
+(``DEFAULT_LR``, ``DEFAULT_LR_DECAY``) are read off its table. ``--glow-parts`` runs
+:func:`glow_parts` instead: our Glow's couplings as they were and as they are, one change at a
+time, against normflows' Glow (what closed the gap between them), kept beside the tuning.
 
 Example:
     >>> Setting(1e-2, 1000).label()
@@ -51,6 +53,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from iresnet_core.training.threads import torch_threads
+
 __all__ = [
     "DATASETS",
     "MODELS",
@@ -63,6 +67,8 @@ __all__ = [
     "Setting",
     "Run",
     "tune",
+    "GLOW_PARTS",
+    "glow_parts",
     "run",
     "chosen",
     "fit_per_step",
@@ -138,7 +144,14 @@ class Run:
     setting's step size put on its Adam before every step and our running average beside it.
     """
 
-    def __init__(self, model: str, dataset: str, setting: Setting, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: str,
+        dataset: str,
+        setting: Setting,
+        seed: int = 0,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
         import iresnet_core as ic
         from iresnet_core.training.averaging import RunningAverage
 
@@ -147,7 +160,7 @@ class Run:
 
         self.model, self.dataset, self.setting, self.seed = model, dataset, setting, seed
         data = ic.datasets.sample(dataset, N_DATA, seed=0)
-        cfg = _config(model, seed)
+        cfg = _config(model, seed).replace(**(fields or {}))  # fields: our Glow's variants
         self.average: RunningAverage | None = None
         if model in ("iresnet", "glow"):
             self.flow = ic.build_flow(cfg)
@@ -376,6 +389,100 @@ def run(
     return res
 
 
+#: Our Glow's couplings as they were and as they are, one part changed at a time (config fields).
+GLOW_PARTS = (
+    ("earlier: tanh-bounded scale, ELU", {"scale_map": "tanh", "glow_activation": "elu"}),
+    ("Glow's code's sigmoid scale, ELU", {"scale_map": "sigmoid", "glow_activation": "elu"}),
+    (
+        "Glow's code's sigmoid scale, ReLU (now)",
+        {"scale_map": "sigmoid", "glow_activation": "relu"},
+    ),
+)
+
+
+def _parts_row(args: tuple) -> dict[str, Any]:
+    """One row of :func:`glow_parts` (in a worker process: one torch thread)."""
+    label, fields, datasets, lr, checkpoints = args
+    torch.set_num_threads(1)
+    model = "glow" if fields is not None else "nf_glow"
+    excess: dict[str, dict[str, Any]] = {str(c): {} for c in checkpoints}
+    for name in datasets:
+        x = _test_points(name, N_TEST[1])
+        r = Run(model, name, Setting(lr, None), fields=fields)
+        for c in checkpoints:
+            r.advance_to(c)
+            excess[str(c)][name] = None if r.stopped else r.excess(x)
+    print(f"  parts {label:42s} " + _cells_text(excess[str(checkpoints[-1])]), flush=True)
+    return {"label": label, "fields": fields, "excess": excess}
+
+
+def glow_parts(
+    datasets: tuple[str, ...] = DATASETS,
+    lr: float = 3e-3,
+    checkpoints: tuple[int, ...] = (300, 1500),
+    high_lr: float = 3e-2,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Where our Glow lost to normflows' and what closed the gap: each of :data:`GLOW_PARTS` and
+    normflows' Glow at one constant ``lr`` to ``checkpoints``, evaluated as :func:`tune` does (in
+    ``workers`` processes); and the earlier and the current form at ``high_lr`` for
+    ``checkpoints[0]`` steps on the first set (whether Adam's first steps keep it finite)."""
+    import multiprocessing as mp
+
+    specs = [(label, f, datasets, lr, checkpoints) for label, f in GLOW_PARTS]
+    specs.insert(0, ("normflows' Glow", None, datasets, lr, checkpoints))  # the slowest first
+    with mp.get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        rows = pool.map(_parts_row, specs, chunksize=1)
+    rows = rows[1:] + rows[:1]
+    high = []
+    x = _test_points(datasets[0], N_TEST[1])
+    with torch_threads(1):
+        for label, fields in (GLOW_PARTS[0], GLOW_PARTS[-1]):
+            r = Run("glow", datasets[0], Setting(high_lr, None), fields=fields)
+            r.advance_to(checkpoints[0])
+            ex = None if r.stopped else r.excess(x)
+            high.append({"label": label, "steps": r.steps, "stopped": r.stopped, "excess": ex})
+    return {
+        "lr": lr,
+        "high_lr": high_lr,
+        "checkpoints": list(checkpoints),
+        "datasets": list(datasets),
+        "rows": rows,
+        "high": high,
+    }
+
+
+def _parts_md(parts: dict[str, Any]) -> list[str]:
+    cps, ds = [str(c) for c in parts["checkpoints"]], parts["datasets"]
+    cols = [(c, n) for c in cps for n in ds]
+    L = [
+        "### Glow's parts",
+        "",
+        "Our Glow against normflows' Glow, one change at a time, at a constant lr "
+        f"{parts['lr']:g} (trained weights / running average, nats above the entropy; the same "
+        "data, seed and evaluation as above).",
+        "",
+        "| Glow | " + " | ".join(f"{n} @ {c}" for c, n in cols) + f" | mean @ {cps[-1]} |",
+        "|---|" + "---:|" * (len(cols) + 1),
+    ]
+    for row in parts["rows"]:
+        ex = row["excess"]
+        L.append(
+            f"| {row['label']} | "
+            + " | ".join(_pair(ex.get(c), n) for c, n in cols)
+            + f" | {_pair(ex.get(cps[-1]))} |"
+        )
+    L.append("")
+    for h in parts["high"]:
+        what = (
+            f"stopped after {h['steps']} steps ({h['stopped']})"
+            if h["stopped"]
+            else f"{h['steps']} steps, {_f(h['excess']['raw'])} / {_f(h['excess']['average'])}"
+        )
+        L.append(f"- {h['label']} at lr {parts['high_lr']:g} on {ds[0]}: {what}")
+    return L + [""]
+
+
 # ---------------------------------------------------------------- report
 def _f(x: float | None, fmt: str = ".3f") -> str:
     if x is None:
@@ -553,6 +660,8 @@ def section_md(res: dict[str, Any]) -> list[str]:
             + " |"
         )
     L += ["", *glow_target(res)]
+    if res.get("glow_parts"):
+        L += _parts_md(res["glow_parts"])
     return L
 
 
@@ -630,6 +739,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--report-only", action="store_true", help="rewrite the section from tuning.json"
     )
+    p.add_argument(
+        "--glow-parts",
+        action="store_true",
+        help="only run glow_parts() (our Glow's couplings, one change at a time, against "
+        "normflows'), kept in tuning.json beside the tuning",
+    )
     a = p.parse_args(argv)
     docs = a.docs or ROOT / ("out/bench-quick" if a.quick else "docs")
     if a.report_only:
@@ -640,9 +755,19 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("normflows is missing: pip install -r requirements-bench.txt", file=sys.stderr)
             return 2
-        models = tuple(m.strip() for m in a.models.split(",") if m.strip())
-        res = run(a.quick, workers=a.workers, models=models)
-        res["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        old = json.loads(out.read_text()) if (out := docs / "tuning.json").is_file() else {}
+        if a.glow_parts:
+            if "models" not in old:
+                print(f"no tuning in {out} yet: run python -m benchmarks.tuning", file=sys.stderr)
+                return 2
+            kw = dict(datasets=DATASETS[:2], checkpoints=(20, 40)) if a.quick else {}
+            res = {**old, "glow_parts": glow_parts(workers=a.workers, **kw)}
+        else:
+            models = tuple(m.strip() for m in a.models.split(",") if m.strip())
+            res = run(a.quick, workers=a.workers, models=models)
+            res["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            if "glow_parts" in old:  # a run of its own: kept
+                res["glow_parts"] = old["glow_parts"]
     print(write_section(res, docs))
     return 0
 

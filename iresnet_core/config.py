@@ -26,6 +26,7 @@ __all__ = [
     "SPECTRAL_MODES",
     "INITS",
     "SCALE_MAPS",
+    "GLOW_ACTIVATIONS",
 ]
 
 MODELS = ("iresnet", "glow")
@@ -37,6 +38,8 @@ INITS = ("identity", "boundary")
 #: Glow's coupling scale: ``sigmoid`` (Glow's code, the default) or ``tanh`` (the earlier bounded
 #: exponential; :class:`~iresnet_core.flows.glow.AffineCoupling`).
 SCALE_MAPS = ("sigmoid", "tanh")
+#: Glow's conditioner activation: ``relu`` (Glow's code, the default) or ``elu`` (the earlier one).
+GLOW_ACTIVATIONS = ("relu", "elu")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class FlowConfig:
             sigmoid(raw + 2)``) or ``tanh`` (``y = x * exp(s) + t``, ``s = scale_bound *
             tanh(raw / scale_bound)``); a Glow config saved without it (before it existed) reads
             as ``tanh``. scale_bound: Glow's ``tanh`` form only: the bound on the log-scale.
+        glow_activation: Glow only: the couplings' conditioner activation, ``relu`` (Glow's code)
+            or ``elu``; a Glow config saved without it reads as ``elu``.
         seed: initialisation seed.
     """
 
@@ -94,6 +99,7 @@ class FlowConfig:
     dim: int = 2
     scale_bound: float = 2.0
     scale_map: str = "sigmoid"
+    glow_activation: str = "relu"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -142,6 +148,10 @@ class FlowConfig:
             raise ValueError(f"scale_bound must be > 0, got {self.scale_bound!r}")
         if self.scale_map not in SCALE_MAPS:
             raise ValueError(f"scale_map must be one of {SCALE_MAPS}, got {self.scale_map!r}")
+        if self.glow_activation not in GLOW_ACTIVATIONS:
+            raise ValueError(
+                f"glow_activation must be one of {GLOW_ACTIVATIONS}, got {self.glow_activation!r}"
+            )
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
@@ -172,8 +182,9 @@ class FlowConfig:
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(unknown)}")
         d = dict(d)
-        if d.get("model") == "glow" and "scale_map" not in d:  # saved before it existed
-            d["scale_map"] = "tanh"
+        if d.get("model") == "glow":  # saved before these existed: the forms it was trained with
+            d.setdefault("scale_map", "tanh")
+            d.setdefault("glow_activation", "elu")
         if "hidden" in d:
             if not isinstance(d["hidden"], (list, tuple)):
                 raise ValueError("hidden must be a list of widths")

@@ -10,8 +10,9 @@ here on vectors rather than images:
   triangular and ``U`` strictly upper triangular, so ``log|det W| = sum(log_s)``;
 * :class:`AffineCoupling` (Sec. 3.3): one half of the coordinates conditions an affine map of the
   other, by default in the form of Glow's own code, ``y2 = (x2 + t(x1)) * sigmoid(raw(x1) + 2)``
-  (a scale in (0, 1): a coupling never expands), with a zero-initialised last conditioner layer so
-  that every coupling starts as the same slight contraction, ``sigmoid(2) = 0.88``.
+  (a scale in (0, 1): a coupling never expands) with a ReLU conditioner whose last layer is
+  zero-initialised, so that every coupling starts as the same slight contraction,
+  ``sigmoid(2) = 0.88``.
 
 Every layer inverts in closed form, so :meth:`Flow.inverse` of a Glow reports no iterative blocks.
 :func:`match_glow` sizes a Glow to the parameter count of an i-ResNet config, as the i-ResNet
@@ -19,7 +20,7 @@ paper (Behrmann et al. 2019, Sec. 5) compares the two at about equal parameter c
 
 Example:
     >>> import torch
-    >>> from iresnet_core.config import SCALE_MAPS, FlowConfig
+    >>> from iresnet_core.config import FlowConfig
     >>> flow = build_glow(FlowConfig(model="glow", n_blocks=4, hidden=(64, 64)))
     >>> z, logdet = flow(torch.randn(10, 2))
     >>> x, info = flow.inverse(z)                 # exact, info.blocks == []
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iresnet_core.config import SCALE_MAPS, FlowConfig
+from iresnet_core.config import GLOW_ACTIVATIONS, SCALE_MAPS, FlowConfig
 from iresnet_core.flows.actnorm import ActNorm
 from iresnet_core.flows.flow import Flow
 from iresnet_core.flows.layers import FlowLayer
@@ -143,9 +144,12 @@ class AffineCoupling(FlowLayer):
 
     The coordinates split into the first ``d // 2`` and the rest (1|1 in 2D). With ``parity=0``
     the first part conditions the second; with ``parity=1`` the roles swap, so alternating steps
-    transform both halves. The conditioner is an MLP ``d_a -> hidden... -> 2 d_b`` with ELU
-    activations, ``(raw, t)``, whose last layer is zero-initialised. The scale has one of two forms
-    (``scale_map``):
+    transform both halves. The conditioner is an MLP ``d_a -> hidden... -> 2 d_b``, ``(raw, t)``,
+    whose last layer is zero-initialised, with ReLU activations as in Glow's code and normflows'
+    (``activation="relu"``, the default) or ELU (``"elu"``, the earlier choice). With ReLU the
+    shift and scale are piecewise linear in the conditioning coordinate and follow the sharp edges
+    of a checkerboard or a spiral's arms far sooner (docs/benchmarks.md, "Tuning and fit per
+    step", Glow's parts). The scale has one of two forms (``scale_map``):
 
     * ``"sigmoid"`` (the default), Glow's code (``openai/glow``, ``model.py``: ``shift`` added,
       then multiplied by ``sigmoid(h + 2)``; normflows' ``scale_map="sigmoid"``):
@@ -167,6 +171,8 @@ class AffineCoupling(FlowLayer):
         parity: ``0`` (first part conditions) or ``1`` (the rest conditions).
         scale_bound: the bound on ``|s|`` of the ``"tanh"`` form (unused by ``"sigmoid"``).
         scale_map: ``"sigmoid"`` or ``"tanh"`` (:data:`~iresnet_core.config.SCALE_MAPS`).
+        activation: the conditioner's, ``"relu"`` or ``"elu"``
+            (:data:`~iresnet_core.config.GLOW_ACTIVATIONS`).
 
     Example:
         >>> layer = AffineCoupling(2, (64, 64), parity=1)
@@ -186,16 +192,20 @@ class AffineCoupling(FlowLayer):
         parity: int = 0,
         scale_bound: float = 2.0,
         scale_map: str = "sigmoid",
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if parity not in (0, 1):
             raise ValueError(f"parity must be 0 or 1, got {parity!r}")
         if scale_map not in SCALE_MAPS:
             raise ValueError(f"scale_map must be one of {SCALE_MAPS}, got {scale_map!r}")
+        if activation not in GLOW_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {GLOW_ACTIVATIONS}, got {activation!r}")
         self.dim = dim
         self.parity = parity
         self.scale_bound = float(scale_bound)
         self.scale_map = scale_map
+        self.activation = activation
         half = dim // 2
         self.cond = slice(0, half) if parity == 0 else slice(half, dim)
         self.trans = slice(half, dim) if parity == 0 else slice(0, half)
@@ -206,7 +216,7 @@ class AffineCoupling(FlowLayer):
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
             mods.append(nn.Linear(n_in, n_out))
             if i < len(widths) - 2:
-                mods.append(nn.ELU())
+                mods.append(nn.ReLU() if activation == "relu" else nn.ELU())
         last = mods[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
@@ -264,6 +274,9 @@ class AffineCoupling(FlowLayer):
             if isinstance(mod, nn.Linear):
                 h = mod(h)
                 jac = torch.matmul(mod.weight, jac)
+            elif isinstance(mod, nn.ReLU):  # derivative 1 for a > 0, 0 otherwise
+                jac = (h > 0).to(h.dtype).unsqueeze(-1) * jac
+                h = F.relu(h)
             else:  # ELU(alpha=1): derivative 1 for a > 0, exp(a) otherwise
                 jac = torch.where(h > 0, torch.ones_like(h), h.exp()).unsqueeze(-1) * jac
                 h = F.elu(h)
@@ -288,7 +301,8 @@ def build_glow(cfg: FlowConfig) -> Flow:
     AffineCoupling``.
 
     Step ``k`` uses coupling parity ``k % 2``; ActNorm is included when ``cfg.actnorm``. The
-    conditioner widths are ``cfg.hidden``, the couplings' form of the scale ``cfg.scale_map``
+    conditioner widths are ``cfg.hidden`` and their activation ``cfg.glow_activation``, the
+    couplings' form of the scale ``cfg.scale_map``
     (and the ``"tanh"`` form's bound ``cfg.scale_bound``; Kingma & Dhariwal 2018, Table 1).
     Initialisation is deterministic in ``cfg.seed`` and leaves the global random state untouched.
 
@@ -313,6 +327,7 @@ def build_glow(cfg: FlowConfig) -> Flow:
                     parity=step % 2,
                     scale_bound=cfg.scale_bound,
                     scale_map=cfg.scale_map,
+                    activation=cfg.glow_activation,
                 )
             )
     return Flow(cfg, layers)

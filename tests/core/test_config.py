@@ -22,6 +22,7 @@ import iresnet_core as ic
         (dict(probe="uniform"), "probe"),
         (dict(model="realnvp"), "model"),
         (dict(model="glow", scale_map="exp"), "scale_map"),
+        (dict(model="glow", glow_activation="tanh"), "glow_activation"),
     ],
 )
 def test_bad_config_is_refused(kwargs, word):
@@ -51,15 +52,17 @@ def test_unconstrained_glow_may_have_any_coeff():
     assert ic.FlowConfig(model="glow", coeff=None).constrained is False
 
 
-def test_a_glow_saved_before_the_scale_map_existed_keeps_its_tanh_form():
-    """Checkpoints written before Glow's couplings took Glow's code's sigmoid scale hold weights
-    for the earlier form: read without the field, they keep it; new ones say theirs."""
+def test_a_glow_saved_before_glows_code_forms_keeps_its_own():
+    """Checkpoints written before Glow's couplings took Glow's code's sigmoid scale and ReLU
+    conditioner hold weights for the earlier tanh scale and ELU: read without the fields, they
+    keep them; new ones say theirs."""
     new = ic.match_glow(ic.FlowConfig())
-    assert new.scale_map == "sigmoid"
+    assert (new.scale_map, new.glow_activation) == ("sigmoid", "relu")
     old = new.to_dict()
-    del old["scale_map"]
-    assert ic.FlowConfig.from_dict(old).scale_map == "tanh"
+    del old["scale_map"], old["glow_activation"]
+    back = ic.FlowConfig.from_dict(old)
+    assert (back.scale_map, back.glow_activation) == ("tanh", "elu")
     assert ic.FlowConfig.from_dict(new.to_dict()) == new
     iresnet = ic.FlowConfig().to_dict()
-    del iresnet["scale_map"]  # an i-ResNet has no couplings: its old configs read as before
+    del iresnet["scale_map"], iresnet["glow_activation"]  # no couplings: read as before
     assert ic.FlowConfig.from_dict(iresnet) == ic.FlowConfig()

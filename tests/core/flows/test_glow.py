@@ -16,7 +16,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from iresnet_core.config import SCALE_MAPS, FlowConfig
+from iresnet_core.config import GLOW_ACTIVATIONS, SCALE_MAPS, FlowConfig
 from iresnet_core.flows.flow import Flow, standard_normal_log_prob
 from iresnet_core.flows.glow import (
     AffineCoupling,
@@ -67,7 +67,7 @@ def density_mass(flow: Flow, box: float, n: int = 400) -> float:
 
 
 configs = st.builds(
-    lambda dim, n_blocks, hidden, actnorm, seed, scale_map: FlowConfig(
+    lambda dim, n_blocks, hidden, actnorm, seed, scale_map, activation: FlowConfig(
         model="glow",
         dim=dim,
         n_blocks=n_blocks,
@@ -75,8 +75,10 @@ configs = st.builds(
         actnorm=actnorm,
         seed=seed,
         scale_map=scale_map,
+        glow_activation=activation,
     ),
     scale_map=st.sampled_from(SCALE_MAPS),
+    activation=st.sampled_from(GLOW_ACTIVATIONS),
     dim=st.integers(2, 4),
     n_blocks=st.integers(1, 4),
     hidden=st.lists(st.integers(2, 32), min_size=1, max_size=3),
@@ -171,6 +173,7 @@ def test_flow_inverse_through_build_flow() -> None:
         FlowConfig(model="glow", n_blocks=3, hidden=(8,), dim=3, actnorm=False, seed=2),
         FlowConfig(model="glow", n_blocks=2, hidden=(8, 8, 8), dim=4, scale_bound=1.0, seed=3),
         FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=4, scale_map="tanh"),
+        FlowConfig(model="glow", n_blocks=4, hidden=(16, 16), seed=5, glow_activation="elu"),
     ],
 )
 def test_logdet_and_jacobian_match_autograd(cfg: FlowConfig) -> None:
@@ -188,13 +191,17 @@ def test_logdet_and_jacobian_match_autograd(cfg: FlowConfig) -> None:
     assert (flow.jacobian(x) - jac_auto).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("activation", GLOW_ACTIVATIONS)
 @pytest.mark.parametrize("scale_map", SCALE_MAPS)
 @pytest.mark.parametrize("dim,parity", [(2, 0), (2, 1), (3, 0), (3, 1), (5, 1)])
-def test_coupling_layer_jacobian_and_logdet(dim: int, parity: int, scale_map: str) -> None:
+def test_coupling_layer_jacobian_and_logdet(
+    dim: int, parity: int, scale_map: str, activation: str
+) -> None:
     torch.manual_seed(dim * 10 + parity)
     layer = AffineCoupling(
-        dim, (12, 12), parity=parity, scale_bound=1.5, scale_map=scale_map
+        dim, (12, 12), parity=parity, scale_bound=1.5, scale_map=scale_map, activation=activation
     ).double()
+    assert type(layer.net[1]).__name__ == {"relu": "ReLU", "elu": "ELU"}[activation]
     with torch.no_grad():
         for p in layer.parameters():
             p.add_(0.7 * torch.randn_like(p))

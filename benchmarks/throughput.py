@@ -257,8 +257,7 @@ def _glow(data, rounds: int, block_s: float, clock, log) -> dict[str, Any]:
         IRESNET_MATCHED: _ours(iresnet, data, 10, block_s, clock),
     }
     return _row(
-        f"Glow at the Playground's default size ({glow.n_blocks} steps, parameter-matched to "
-        f"the i-ResNet's {_arch(iresnet)})",
+        f"Glow, default size ({glow.n_blocks} steps matched to {_arch(iresnet)})",
         "glow",
         contenders,
         GLOW,

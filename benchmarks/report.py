@@ -76,11 +76,8 @@ def _pair(
     fastest peer) in each pass of the throughput section (:data:`PASSES`) that ran. ``what``
     names the ratio (``"normflows' rate"``)."""
     parts, met = [], []
-    for key, clock in (
-        (None, "two torch threads, wall time"),
-        ("one_thread", "one torch thread, CPU time"),
-    ):
-        section = tp if key is None else tp.get(key, {})
+    for key, clock in PASSES:
+        section = tp.get(key, {})
         row = _rows(section, group)
         if row is None or a not in row["contenders"]:
             continue
@@ -390,6 +387,16 @@ def _load_line(section: dict[str, Any]) -> str:
     )
 
 
+def _probe_line(probe: dict[str, dict[str, float]]) -> str:
+    """What a second torch thread did to a normflows step (``throughput.thread_probe``)."""
+    return (
+        "Before this pass, one step of normflows' exact residual flow (8 x 2-128-128-2, batch "
+        f"500) took {probe['1']['wall_s']:.3f} s of wall time and {probe['1']['cpu_s']:.3f} s "
+        f"of CPU time on one torch thread, {probe['2']['wall_s']:.3f} s and "
+        f"{probe['2']['cpu_s']:.3f} s on two."
+    )
+
+
 def _throughput_md(tp: dict[str, Any]) -> list[str]:
     from .throughput import PRODUCTS
 
@@ -426,9 +433,10 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
         "step costs on idle cores whatever the neighbours do: the comparison that holds on a "
         "shared machine. On a loaded machine our trainer evaluates more often per CPU second "
         "(its evaluation is due per second of wall time), which counts against ours. *Two torch "
-        "threads, wall time*: the issue's setting; it runs only where the machine is not "
-        "oversubscribed, since with more runnable threads than cores a parallel torch "
-        "operation spins at its barrier waiting for a descheduled thread.",
+        "threads, wall time*: the issue's setting; it runs only where a second thread does not "
+        "slow normflows' step down (by more than a quarter, timed just before), since with "
+        "more runnable threads than cores a parallel torch operation spins at its barrier "
+        "waiting for a descheduled thread.",
         "",
     ]
     for key, words in PASSES:
@@ -440,16 +448,11 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
             L += [f"Not measured: {one['skipped']}.", ""]
             probe = one.get("probe")
             if probe:
-                L += [
-                    "What it would have measured: one step of normflows' exact residual flow "
-                    "(8 x 2-128-128-2, batch 500) took "
-                    f"{probe['1']['wall_s']:.2f} s of wall time and {probe['1']['cpu_s']:.2f} s "
-                    f"of CPU time on one torch thread, {probe['2']['wall_s']:.2f} s and "
-                    f"{probe['2']['cpu_s']:.2f} s on two, in the same minute.",
-                    "",
-                ]
+                L += [_probe_line(probe), ""]
             continue
         clock = "CPU" if one["clock"] == "process CPU time" else "wall"
+        if one.get("probe"):
+            L += [_probe_line(one["probe"]), ""]
         L += [
             f"{one['rounds']} interleaved rounds of {one['block_s']:g} s of {clock} time per "
             f"contender; load average at the end of the pass "

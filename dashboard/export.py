@@ -254,9 +254,10 @@ def _figure2_main(a: argparse.Namespace) -> int:
     from .figure2_data import rows_from_checkpoints, rows_from_training
     from .figures.figure2 import figure2_chart
 
+    steps = a.steps or 0  # (--steps is None unless given: --animate has its own default)
     sets = [s for s in (a.sets or ",".join(ic.datasets.NAMES)).split(",") if s]
     bad = sorted(set(sets) - set(ic.datasets.NAMES))
-    if bad or (a.from_checkpoints and a.steps > 0):
+    if bad or (a.from_checkpoints and steps > 0):
         why = (
             f"unknown toy sets {bad}; choose from {list(ic.datasets.NAMES)}"
             if bad
@@ -264,13 +265,13 @@ def _figure2_main(a: argparse.Namespace) -> int:
         )
         print(f"error: {why}", file=sys.stderr)
         return 2
-    if a.steps > 0:
+    if steps > 0:
 
         def progress(name: str, model: str, step: int) -> None:
-            print(f"{name} {model}: {step:,} / {a.steps:,} steps", file=sys.stderr)
+            print(f"{name} {model}: {step:,} / {steps:,} steps", file=sys.stderr)
 
-        rows = rows_from_training(sets, steps=a.steps, grid=a.grid, progress=progress)
-        source = {"source": "fresh runs", "steps": a.steps}
+        rows = rows_from_training(sets, steps=steps, grid=a.grid, progress=progress)
+        source = {"source": "fresh runs", "steps": steps}
     else:
         rows = rows_from_checkpoints(sets, root=Path(a.checkpoints), grid=a.grid)
         source = {"source": "checkpoints", "root": a.checkpoints}

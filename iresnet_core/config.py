@@ -73,8 +73,9 @@ class FlowConfig:
             sigmoid(raw + 2)``) or ``tanh`` (``y = x * exp(s) + t``, ``s = scale_bound *
             tanh(raw / scale_bound)``); a Glow config saved without it (before it existed) reads
             as ``tanh``. scale_bound: Glow's ``tanh`` form only: the bound on the log-scale.
-        glow_activation: Glow only: the couplings' conditioner activation, ``relu`` (Glow's code)
-            or ``elu``; a Glow config saved without it reads as ``elu``.
+        glow_activation: Glow only: the couplings' conditioner activation, ``elu`` (the default:
+            the C engine trains it) or ``relu`` (Glow's code; trained through torch); a Glow config
+            saved without it reads as ``elu``.
         seed: initialisation seed.
     """
 
@@ -99,7 +100,7 @@ class FlowConfig:
     dim: int = 2
     scale_bound: float = 2.0
     scale_map: str = "sigmoid"
-    glow_activation: str = "relu"
+    glow_activation: str = "elu"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 

@@ -57,7 +57,7 @@ def test_a_glow_saved_before_glows_code_forms_keeps_its_own():
     conditioner hold weights for the earlier tanh scale and ELU: read without the fields, they
     keep them; new ones say theirs."""
     new = ic.match_glow(ic.FlowConfig())
-    assert (new.scale_map, new.glow_activation) == ("sigmoid", "relu")
+    assert (new.scale_map, new.glow_activation) == ("sigmoid", "elu")
     old = new.to_dict()
     del old["scale_map"], old["glow_activation"]
     back = ic.FlowConfig.from_dict(old)

@@ -101,7 +101,7 @@ def test_the_tour_end_to_end(server, browser):
     assert _card(page).startswith(f"{T.counter(1)} · ")
     # the arrow keys leaf through the Tour page's cards (nothing focused: the page has them), once
     # the key script runs (Streamlit loads its HTML element's code on first use)
-    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=60_000)
+    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=TIMEOUT_MS)
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
         "() => document.querySelector('.st-key-tour_card h3')?.innerText.startsWith('2 / ')",
@@ -143,7 +143,7 @@ def test_a_scene_link_opens_its_scene(server, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(f"{server}{T.link(4, presentation=True)}", wait_until="domcontentloaded")
     _on_scene(page, 4)
-    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=60_000)
+    page.wait_for_function("() => window.__iresnetTourKeys === true", timeout=TIMEOUT_MS)
     assert "inv_c=0.99" in page.url
     # presentation mode: the bar's title is a large heading, the rare controls stay hidden
     assert page.locator(".st-key-tour_bar h2").get_by_text(T.scene(4).title).count() == 1

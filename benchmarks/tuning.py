@@ -67,6 +67,8 @@ __all__ = [
     "Setting",
     "Run",
     "tune",
+    "extend_edge",
+    "EDGE_FACTOR",
     "GLOW_PARTS",
     "glow_parts",
     "run",
@@ -93,6 +95,8 @@ LRS = (3e-3, 1e-2, 3e-2, 6e-2)
 #: Steps at which the settings are compared; the settings kept after each of the first two.
 RUNGS = (300, 1500, 5000)
 KEEP = (2, 1)
+#: A winner at the grid's edge races the lr this factor beyond it (:func:`extend_edge`).
+EDGE_FACTOR = 3.0
 #: Steps of the linear warm-up tried on each model's winner.
 WARMUP = 100
 N_DATA = 20000
@@ -343,6 +347,84 @@ def tune(
     }
 
 
+def _beyond(lr: float, factor: float) -> float:
+    """``lr * factor`` to one significant figure: ``_beyond(3e-3, 1 / 3) == 1e-3``."""
+    return float(f"{lr * factor:.0e}")
+
+
+def _score(per_set: dict[str, Any] | None) -> float:
+    """The ranking score of :func:`tune`: the mean over the sets at the better evaluation."""
+    if not per_set or any(v is None for v in per_set.values()):
+        return math.inf
+    return min(_mean([v[k] for v in per_set.values()]) for k in ("raw", "average"))
+
+
+def extend_edge(
+    res: dict[str, Any], lrs: tuple[float, ...] | None = None, warmup: int = WARMUP, log=print
+) -> dict[str, Any]:
+    """The grid's edge: when :func:`tune`'s winner has the grid's smallest (largest) lr, the lr
+    :data:`EDGE_FACTOR` times smaller (larger), with the winner's decay, runs to the middle rung;
+    where it scores better there it runs on to the last rung and becomes the winner (and its
+    warm-up is tried instead). Once per model; ``res`` is updated and returned. ``lrs``: the grid
+    (default: the lrs ``res`` ran)."""
+    model, ds, rungs = res["model"], tuple(res["datasets"]), res["rungs"]
+    best = res["settings"][res["winner"]]["setting"]
+    if res.get("edge"):
+        return res
+    lrs = lrs or tuple(v["setting"]["lr"] for v in res["settings"].values())  # the grid it ran
+    lo, hi = min(lrs), max(lrs)
+    if best["lr"] not in (lo, hi):
+        return res
+    factor = 1 / EDGE_FACTOR if best["lr"] == lo else EDGE_FACTOR
+    s = Setting(_beyond(best["lr"], factor), best["decay"])
+    row: dict[str, Any] = {"setting": asdict(s), "label": s.label(), "excess": {}, "stopped": None}
+    res["settings"][s.key()] = row
+    t0 = time.process_time()
+    runs = {name: Run(model, name, s) for name in ds}
+    for i, rung in enumerate(rungs):
+        per_set = {}
+        for name in ds:
+            r = runs[name]
+            r.advance_to(rung)
+            x = _test_points(name, N_TEST[0] if i == 0 else N_TEST[1])
+            per_set[name] = None if r.stopped else r.excess(x)
+            if r.stopped and row["stopped"] is None:
+                row["stopped"] = f"{name} at step {r.steps}: {r.stopped}"
+        row["excess"][str(rung)] = per_set
+        log(f"  {model:8s} {s.label():28s} @{rung:5d}: " + _cells_text(per_set) + " (edge)")
+        mid = str(rungs[1] if len(rungs) > 1 else rungs[0])
+        if str(rung) == mid and not _score(per_set) < _score(
+            res["settings"][res["winner"]]["excess"].get(mid)
+        ):
+            break
+    res["edge"] = {"tried": s.key(), "won": str(rungs[-1]) in row["excess"]}
+    if res["edge"]["won"]:
+        res["winner"] = s.key()
+        if warmup:
+            w = Setting(s.lr, s.decay, warmup)
+            mid_rung = rungs[1] if len(rungs) > 1 else rungs[0]
+            per_set = {}
+            for name in ds:
+                r = Run(model, name, w)
+                r.advance_to(mid_rung)
+                per_set[name] = None if r.stopped else r.excess(_test_points(name, N_TEST[1]))
+            res["warmup"] = {
+                "setting": asdict(w),
+                "label": w.label(),
+                "excess": {str(mid_rung): per_set},
+            }
+            log(f"  {model:8s} {w.label():28s} @{mid_rung:5d}: " + _cells_text(per_set))
+    res["cpu_s"] = res.get("cpu_s", 0.0) + time.process_time() - t0
+    return res
+
+
+def _extend_worker(args: tuple) -> dict[str, Any]:
+    """:func:`extend_edge` in a worker process (one torch thread)."""
+    res, kw = args
+    torch.set_num_threads(1)
+    return extend_edge(res, log=lambda m: print(m, flush=True), **kw)
+
+
 def _tune_worker(args: tuple) -> dict[str, Any]:
     """One model's tuning in a worker process: one torch thread, its own log lines."""
     model, kw = args
@@ -351,7 +433,9 @@ def _tune_worker(args: tuple) -> dict[str, Any]:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    return tune(model, log=lambda m: print(m, flush=True), **kw)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    res = tune(model, log=log, **kw)
+    return extend_edge(res, log=log, warmup=kw.get("warmup", WARMUP))
 
 
 def run(
@@ -578,7 +662,9 @@ def _intro(res: dict[str, Any], m: dict[str, Any]) -> str:
         f"exact test NLL minus the entropy on fresh points ({res['n_test'][1]:,} at the table's "
         f"rungs). Successive halving: every setting to {rungs[0]} steps, the best {keep[0]} (mean "
         f"over the sets at the better evaluation) on to {rungs[1]}, the best {keep[-1]} on to "
-        f"{rungs[-1]}; then our models' winners once more with a linear warm-up of {warm} steps. "
+        f"{rungs[-1]}; a winner with the grid's smallest (largest) lr races the lr "
+        f"{EDGE_FACTOR:g} times smaller (larger) to {rungs[1]} steps, and on to {rungs[-1]} where "
+        f"it is better; then our models' winners once more with a linear warm-up of {warm} steps. "
         "Each cell: trained weights / running average; the chosen setting in bold."
     )
 
@@ -740,6 +826,12 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only", action="store_true", help="rewrite the section from tuning.json"
     )
     p.add_argument(
+        "--extend",
+        action="store_true",
+        help="only run extend_edge() on the models of tuning.json whose winner is at the grid's "
+        "edge (a tuning run does it itself)",
+    )
+    p.add_argument(
         "--glow-parts",
         action="store_true",
         help="only run glow_parts() (our Glow's couplings, one change at a time, against "
@@ -756,7 +848,20 @@ def main(argv: list[str] | None = None) -> int:
             print("normflows is missing: pip install -r requirements-bench.txt", file=sys.stderr)
             return 2
         old = json.loads(out.read_text()) if (out := docs / "tuning.json").is_file() else {}
-        if a.glow_parts:
+        if a.extend:
+            import multiprocessing as mp
+
+            if "models" not in old:
+                print(f"no tuning in {out} yet: run python -m benchmarks.tuning", file=sys.stderr)
+                return 2
+            jobs = [
+                (m, {"warmup": 0} if name == "nf_glow" else {})
+                for name, m in old["models"].items()
+            ]
+            with mp.get_context("fork").Pool(a.workers, maxtasksperchild=1) as pool:
+                done = pool.map(_extend_worker, jobs, chunksize=1)
+            res = {**old, "models": {m["model"]: m for m in done}}
+        elif a.glow_parts:
             if "models" not in old:
                 print(f"no tuning in {out} yet: run python -m benchmarks.tuning", file=sys.stderr)
                 return 2

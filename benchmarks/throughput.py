@@ -274,16 +274,17 @@ def _glow(data, rounds: int, block_s: float, clock, log) -> dict[str, Any]:
     )
 
 
-def thread_probe(steps: int = 2) -> dict[str, dict[str, float]]:
+def thread_probe(steps: int = 3) -> dict[str, dict[str, float]]:
     """Wall and CPU seconds per step of normflows' exact residual flow at the issue's architecture,
-    on one torch thread and on two (``steps`` steps each, after one): what a second thread does
-    to a step on this machine as loaded now."""
+    on one torch thread and on two (``steps`` steps each, after one untimed step at that count: the
+    first steps after a change of thread count are slow): what a second thread does to a step on
+    this machine as loaded now."""
     data = ic.datasets.sample("8gaussians", 4000, seed=0)
     trainer = peers.NFTrainer(peers.build_nf_residual("exact"), data, lr=1e-3, seed=0)
-    trainer.step(1)
     out = {}
     for n in (1, 2):
         with torch_threads(n):
+            trainer.step(1)
             c0, t0 = time.process_time(), time.perf_counter()
             trainer.step(steps)
             out[str(n)] = {

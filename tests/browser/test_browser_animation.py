@@ -1,8 +1,9 @@
 """The animation export and the drawing canvas in a real browser (headless Debian Chromium).
 
 Record: press Play, then "Record the next N steps"; the progress bar runs (unless the recording
-is over before the browser looks), and the GIF and HTML that come back hold the frames asked for. Draw: two strokes on the canvas under the CSV upload,
-"Use this drawing", and both models reset onto the drawn points and train on them.
+is over before the browser looks), and the GIF and HTML that come back hold the frames asked
+for. Draw: two strokes on the canvas under the CSV upload, "Use this drawing", and both models
+reset onto the drawn points and train on them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ a number out of range or malformed is clamped to the nearest allowed value, and 
 Example:
     >>> values, notes = read_link({"c": "5", "models": "iresnet", "lr": "abc"})
     >>> values["c"], values["models"], values["lr"]
-    (0.99, 'i-ResNet', 0.06)
+    (0.99, 'i-ResNet', 0.01)
     >>> notes[0]
     'c=5 is above 0.99: using 0.99.'
 """

@@ -63,15 +63,15 @@ MODEL_DEFAULT: Literal["model default"] = "model default"
 #: docs/benchmarks.md).
 AVERAGE_DECAY = 0.98
 
-#: ``tau`` of the i-ResNet's default step-size decay ``lr / sqrt(1 + t / tau)``
+#: ``tau`` of the step-size decay ``lr / sqrt(1 + t / tau)`` the tuning tries and Glow's default
 #: (``Trainer(lr_decay=)``; docs/benchmarks.md has the comparison it rests on).
 LR_DECAY = 1000
 
 #: Each model's default learning rate (Adam's, at step 0) and step-size decay (``None``: constant),
 #: read off one tuning procedure applied to both models alike (``benchmarks/tuning.py``, its table
 #: in docs/benchmarks.md). The Playground's and the CLI's.
-DEFAULT_LR = {"iresnet": 6e-2, "glow": 3e-3}
-DEFAULT_LR_DECAY: dict[str, float | None] = {"iresnet": LR_DECAY, "glow": None}
+DEFAULT_LR = {"iresnet": 1e-2, "glow": 3e-3}
+DEFAULT_LR_DECAY: dict[str, float | None] = {"iresnet": None, "glow": LR_DECAY}
 
 #: Warm-up steps for a trainer that starts from trained weights (a checkpoint): Adam's first
 #: update moves every weight by about ``lr`` whatever its gradient, which throws a trained flow off

@@ -374,17 +374,18 @@ def test_pretrained_checkpoint_is_shown_at_once_and_scratch_is_one_click(tmp_pat
     assert pg.runs["iresnet"].pretrained_steps == 3 and pg.runs["iresnet"].step == 0
     # trained weights resume with a warm-up (Play must not throw them off); scratch needs none
     assert [r.trainer.warmup for r in pg.shown_runs] == [ic.RESUME_WARMUP] * 2
-    # the i-ResNet's step size carries on decaying from where the checkpoint's training left it;
-    # Glow's lr is constant
+    # each model's own schedule (ic.DEFAULT_LR_DECAY); a decaying step size carries on from
+    # where the checkpoint's training left it
     assert [(r.trainer.lr_decay, r.trainer.decay_from) for r in pg.shown_runs] == [
-        (ic.LR_DECAY, 3),
-        (None, 3),
+        (ic.DEFAULT_LR_DECAY["iresnet"], 3),
+        (ic.DEFAULT_LR_DECAY["glow"], 3),
     ]
     fresh = Playground(s.replace(pretrained=False), checkpoint_root=tmp_path)
     assert [(r.trainer.lr_decay, r.trainer.decay_from) for r in fresh.shown_runs] == [
-        (ic.LR_DECAY, 0),
-        (None, 0),
+        (ic.DEFAULT_LR_DECAY["iresnet"], 0),
+        (ic.DEFAULT_LR_DECAY["glow"], 0),
     ]
+    assert ic.DEFAULT_LR_DECAY["glow"] is not None  # the resumed decay above is at work
     z_pre = pg.view(pg.runs["iresnet"]).density
     z_fresh = fresh.view(fresh.runs["iresnet"]).density
     assert not np.allclose(z_pre, z_fresh)
@@ -430,10 +431,11 @@ def test_a_note_cut_short_by_a_newer_run_is_described_from_what_was_seen():
 def test_each_model_has_its_own_learning_rate():
     at = _app(**SMALL)
     pg = at.session_state[STATE_KEY]
-    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 6e-2, "glow": 3e-3}
+    assert {r.model: r.trainer.lr for r in pg.shown_runs} == ic.DEFAULT_LR
     at.select_slider(key="glow_lr").set_value(1e-3).run()
     _ok(at)
-    assert {r.model: r.trainer.lr for r in pg.shown_runs} == {"iresnet": 6e-2, "glow": 1e-3}
+    lrs = {r.model: r.trainer.lr for r in pg.shown_runs}
+    assert lrs == {"iresnet": ic.DEFAULT_LR["iresnet"], "glow": 1e-3}
     assert not [i.value for i in at.info if "reset" in i.value]
 
 

@@ -68,7 +68,7 @@ def test_the_c_engine_is_the_default_and_a_link_can_ask_for_torch():
         ({"c": "0.001"}, {"c": 0.05}, "c=0.001 is below 0.05: using 0.05."),
         ({"blocks": "100000"}, {"blocks": 64}, "blocks=100000 is above 64: using 64."),
         ({"blocks": "2.5"}, {"blocks": 2}, "blocks=2.5 is not a whole number: using 2."),
-        ({"lr": "abc"}, {"lr": 0.06}, "lr=abc is not a number: using 0.06."),
+        ({"lr": "abc"}, {"lr": 0.01}, "lr=abc is not a number: using 0.01."),
         ({"lr": "0.05"}, {"lr": 0.06}, "lr=0.05 is not one of the choices: using 0.06."),
         ({"width": "100"}, {"width": 128}, "width=100 is not one of the choices: using 128."),
         ({"average": "no"}, {"average": False}, None),

@@ -146,7 +146,7 @@ def test_step_size_decays_as_lr_over_root_of_one_plus_t_over_tau():
     constant = ic.Trainer(small(), DATA, lr=lr, seed=0, lr_decay=None)
     constant.step(30)
     assert constant.step_size == constant.optimizer.param_groups[0]["lr"] == lr
-    # the default is the model's own schedule (the i-ResNet's decays)
+    # the default is the model's own schedule
     default = ic.Trainer(small(), DATA, seed=0)
     assert (
         default.lr == ic.DEFAULT_LR["iresnet"]

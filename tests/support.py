@@ -39,6 +39,17 @@ def _checkpoint(dataset: str) -> torch.nn.Module:
     return ic.load(ROOT / "assets" / "checkpoints" / dataset / "iresnet")
 
 
+def near_bound_blocks() -> torch.nn.Module:
+    """Six trained i-ResNet blocks (2-32-32-2, c = 0.9, each with its ActNorm; trained on moons)
+    whose Jacobians reach their Lipschitz bound: a fixed test fixture in ``tests/data``, so the
+    checks that need blocks near the bound keep their bite whatever the shipped checkpoints
+    become (an untrained block's Lipschitz constant is about 1e-3, where every estimate is right
+    within the tolerances)."""
+    import iresnet_core as ic
+
+    return ic.load(ROOT / "tests" / "data" / "moons_six_blocks").eval()
+
+
 def trained_flow(dataset: str = "moons", n_blocks: int | None = None) -> torch.nn.Module:
     """The i-ResNet the app ships pre-trained on ``dataset`` (``assets/checkpoints``), in eval
     mode; with ``n_blocks`` only its first blocks (each with the ActNorm after it), a smaller flow

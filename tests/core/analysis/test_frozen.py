@@ -22,7 +22,7 @@ import iresnet_core as ic
 from iresnet_core import analysis as A
 from iresnet_core.analysis import frozen
 from iresnet_core.ops.mlp import mlp_forward
-from tests.support import scramble, trained_flow
+from tests.support import near_bound_blocks, scramble
 
 BOX = (-4.0, 4.0, -4.0, 4.0)
 
@@ -36,8 +36,8 @@ def small():
 
 @pytest.fixture(scope="module")
 def trained():
-    """Six trained blocks (2-32-32-2, c = 0.9) and 16 points of their data."""
-    flow = trained_flow("moons", n_blocks=6)
+    """Six trained blocks (2-32-32-2, c = 0.9) near their bound and 16 points of their data."""
+    flow = near_bound_blocks()
     return flow, frozen.freeze(flow), ic.datasets.sample("moons", 16, seed=3)
 
 
@@ -58,7 +58,7 @@ def _unbiased(draws: np.ndarray, target: float) -> bool:
 
 def test_the_trained_fixture_is_near_its_lipschitz_bound(trained):
     """What makes the checks below bite: some block's Jacobian reaches 0.9 of its product bound
-    and every block's log-det is far from 0 (the shipped checkpoint's; retrained, it must stay
+    and every block's log-det is far from 0 (the fixture in tests/data; replaced, it must stay
     so). An untrained flow's blocks have Jacobians and log-dets of about 1e-3."""
     _, fz, x = trained
     J = A.block_jacobians(fz, x)

@@ -235,7 +235,7 @@ def _transport(pg: Playground) -> None:
 
 # --------------------------------------------------------------- live view
 def _step_size(trainer: ic.Trainer) -> str:
-    """The i-ResNet's step size now, or the one its warm-up ramps towards (not the ramp's 1 %)."""
+    """A model's step size now, or the one its warm-up ramps towards (not the ramp's 1 %)."""
     if trainer.warmup_left:
         done = trainer.warmup - trainer.warmup_left
         return f"lr {trainer.decayed_lr:.2g} after warm-up ({done}/{trainer.warmup})"
@@ -257,8 +257,10 @@ def _status(run, view, pg: Playground) -> str:
         + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
         speed,
         *(
-            [_step_size(run.trainer)] if run.trainer.lr_decay is not None else []
-        ),  # the decay at work
+            [_step_size(run.trainer)]
+            if run.trainer.lr_decay is not None or run.trainer.warmup_left
+            else []
+        ),  # the decay or the warm-up at work
         ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a"))
         if run.model == "iresnet"
         else "Lip n/a (Glow)",

@@ -1,5 +1,6 @@
-"""Shared test helpers: the repository's root and the Streamlit entry point, a weight scrambler,
-and the shipped pre-trained flows (blocks near their Lipschitz bound)."""
+"""Shared test helpers: the repository's root and the Streamlit entry point, opening a page under
+AppTest and checking it is clean, a weight scrambler, the shipped pre-trained flows and a fixed
+set of blocks near their Lipschitz bound."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 import functools
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -14,6 +16,24 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 #: the app's entry point, for AppTest
 APP = str(ROOT / "streamlit_app.py")
+
+
+def open_app(script: str | Path = APP, timeout: float = 120, **query: Any) -> Any:
+    """``script`` (the app by default) under Streamlit's AppTest, with ``query`` as its URL query
+    parameters, after its first run (``timeout``: seconds each run may take)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(script), default_timeout=timeout)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def assert_clean(at: Any) -> None:
+    """The page's last run raised nothing and shows no error box."""
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert not errors, errors
 
 
 def scramble(module: torch.nn.Module, scale: float, seed: int = 0) -> torch.nn.Module:

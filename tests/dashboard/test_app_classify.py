@@ -9,6 +9,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dashboard.views.classify import TABLE_KEY
+from tests.support import assert_clean, open_app
 
 APP = str(Path(__file__).resolve().parent / "apps" / "classify_page.py")
 SMALL = {
@@ -19,15 +20,7 @@ SMALL = {
 
 
 def _app(timeout: float = 120, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    for k, v in {**SMALL, **query}.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
+    return open_app(APP, timeout, **{**SMALL, **query})
 
 
 def _specs(at: AppTest) -> list[dict]:
@@ -40,7 +33,7 @@ def _boundary_z(at: AppTest) -> str:
 
 def test_page_runs_and_draws_boundary_and_warped_grid():
     at = _app()
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 2
     assert specs[0]["layout"]["title"]["text"].startswith("Decision boundary (c=0.9)")
@@ -63,9 +56,9 @@ def test_page_runs_and_draws_boundary_and_warped_grid():
 
 def test_table1_fills_for_a_reduced_setting():
     at = _app(clf_steps="25", clf_dataset="xor", clf_dim="3")
-    _ok(at)
+    assert_clean(at)
     at.button(key="clf_fill").click().run()
-    _ok(at)
+    assert_clean(at)
     rows = at.session_state[TABLE_KEY]["rows"]
     assert [r["setting"] for r in rows] == ["vanilla", "c=0.9", "c=0.8", "c=0.7", "c=0.6", "c=0.5"]
     assert [r["guaranteed_inverse"] for r in rows] == ["No"] + ["Yes"] * 5
@@ -79,7 +72,7 @@ def test_table1_fills_for_a_reduced_setting():
     assert len(_specs(at)) == 3  # boundary, warped grid, Table 1 bars
     # a rerun shows the same table from the cache, without pressing again
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert len(at.dataframe[0].value) == 6
 
 
@@ -87,19 +80,19 @@ def test_moving_c_changes_the_boundary():
     at = _app()
     before = _boundary_z(at)
     at.slider(key="clf_c").set_value(0.5).run()
-    _ok(at)
+    assert_clean(at)
     after = _boundary_z(at)
     assert after != before
     assert _specs(at)[0]["layout"]["title"]["text"].startswith("Decision boundary (c=0.5)")
     at.toggle(key="clf_free").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     assert _specs(at)[0]["layout"]["title"]["text"].startswith("Decision boundary (vanilla)")
     assert _boundary_z(at) != after
 
 
 def test_the_url_sets_up_the_page():
     at = _app(clf_c="0.7", clf_dataset="circles", clf_dim="3")
-    _ok(at)
+    assert_clean(at)
     assert (
         at.slider(key="clf_c").value == 0.7 and at.selectbox(key="clf_dataset").value == "circles"
     )
@@ -110,7 +103,7 @@ def test_the_url_sets_up_the_page():
 
 def test_presentation_mode_hides_downloads_and_the_seed():
     at = _app(presentation="true")
-    _ok(at)
+    assert_clean(at)
     assert not at.get("download_button")
     assert len(_specs(at)) == 2
     assert not [n for n in at.number_input if n.key == "clf_seed"]

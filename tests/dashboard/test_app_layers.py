@@ -12,13 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import lens_model
 from dashboard.views import layers as layers_view
+from tests.support import assert_clean
 
 APPS = Path(__file__).resolve().parent / "apps"
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
 
 
 def _specs(at: AppTest) -> list[str]:
@@ -29,7 +25,7 @@ def _specs(at: AppTest) -> list[str]:
 @pytest.mark.timeout(600)
 def test_layers_page_follows_the_depth_and_measures_the_claim():
     at = AppTest.from_file(str(APPS / "layers_app.py"), default_timeout=300).run()
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 7  # clouds, two densities, animation, paths, roses, movement
     names = [
@@ -45,14 +41,14 @@ def test_layers_page_follows_the_depth_and_measures_the_claim():
     assert len(anim["frames"]) == 33 and anim["layout"]["updatemenus"][0]["buttons"]
     # the depth slider: clouds and the two partial densities follow, the rest stays
     at.slider(key="lay_k").set_value(4).run()
-    _ok(at)
+    assert_clean(at)
     moved = _specs(at)
     assert [a != b for a, b in zip(specs, moved)] == [True, True, True] + [False] * 4
     cloud = json.loads(moved[0])
     assert "after block 4 (4/32)" in " ".join(a["text"] for a in cloud["layout"]["annotations"])
     # the constraint lifted: a third panel of paths, folds marked, said in words
     at.sidebar.toggle(key="lay_free").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     paths = json.loads(_specs(at)[4])
     assert "xaxis3" in paths["layout"]
     assert any(t.get("name", "").startswith("fold") for t in paths["data"])
@@ -68,7 +64,7 @@ def test_layers_page_shows_the_playgrounds_two_models():
     at = AppTest.from_file(str(APPS / "layers_app.py"), default_timeout=300)
     at.session_state[lens_model.PLAYGROUND_KEY] = pg
     at.run()
-    _ok(at)
+    assert_clean(at)
     caption = " ".join(c.value for c in at.caption)
     assert "the Playground's i-ResNet" in caption and "the Playground's Glow" in caption
     assert at.slider(key="lay_k").max == 2  # two blocks each

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 import iresnet_core as ic
 from dashboard import lens_model
 from dashboard.views import logdet as logdet_view
+from tests.support import assert_clean, open_app
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -25,15 +26,7 @@ def _cheap_cost(monkeypatch):
 
 
 def _app(page: str, **query) -> AppTest:
-    at = AppTest.from_file(str(APPS / f"{page}_app.py"), default_timeout=240)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
+    return open_app(APPS / f"{page}_app.py", 240, **query)
 
 
 def _specs(at: AppTest) -> list[str]:
@@ -46,7 +39,7 @@ def _changed(before: list[str], after: list[str]) -> int:
 
 def test_inverse_page_follows_c_and_iterations_and_warns_when_unconstrained():
     at = _app("inverse")
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 3
     conv = json.loads(specs[0])
@@ -60,14 +53,14 @@ def test_inverse_page_follows_c_and_iterations_and_warns_when_unconstrained():
     assert len(at.dataframe) == 1 and "whole flow" in at.dataframe[0].value.columns
     assert not at.warning
     at.sidebar.slider(key="inv_c").set_value(0.8).run()
-    _ok(at)
+    assert_clean(at)
     moved = _specs(at)
     assert _changed(specs, moved) == 3  # current curve, whole flow, heatmap
     at.sidebar.slider(key="inv_n").set_value(12).run()
-    _ok(at)
+    assert_clean(at)
     assert _changed(moved, _specs(at)) == 3
     at.sidebar.toggle(key="inv_free").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     assert any("No guarantee" in w.value for w in at.warning)
     assert "unconstrained" in " ".join(at.dataframe[0].value["c"])
 
@@ -77,7 +70,7 @@ def test_inverse_page_follows_c_and_iterations_and_warns_when_unconstrained():
 )  # diverged draws are reported, not averaged into NaN
 def test_logdet_page_follows_c_and_n_and_warns_when_unconstrained():
     at = _app("logdet")
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 5
     trunc = json.loads(specs[0])
@@ -87,19 +80,19 @@ def test_logdet_page_follows_c_and_n_and_warns_when_unconstrained():
         for t in trunc["data"]
     )
     at.sidebar.slider(key="ld_N").set_value(10).run()
-    _ok(at)
+    assert_clean(at)
     moved = _specs(at)
     assert (
         _changed(specs, moved) >= 4
     )  # N marker, draws, heatmap (the cost chart only moves its marker)
     at.sidebar.slider(key="ld_c").set_value(0.6).run()
-    _ok(at)
+    assert_clean(at)
     assert _changed(moved, _specs(at)) >= 4
     at.sidebar.slider(key="ld_probes").set_value(3).run()
     at.sidebar.radio(key="ld_probe").set_value("rademacher").run()
-    _ok(at)
+    assert_clean(at)
     at.sidebar.toggle(key="ld_free").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     assert any("No guarantee" in w.value for w in at.warning)
 
 
@@ -128,20 +121,20 @@ def test_numbers_switch_to_scientific_notation_when_large():
 
 def test_lipschitz_page_follows_c_and_iterations_and_marks_folds():
     at = _app("lipschitz")
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 4
     power = json.loads(specs[0])
     assert power["layout"]["yaxis2"]["type"] == "log"
     at.sidebar.slider(key="lip_k").set_value(25).run()
-    _ok(at)
+    assert_clean(at)
     moved = _specs(at)
     assert moved[0] != specs[0]
     at.sidebar.slider(key="lip_c").set_value(0.5).run()
-    _ok(at)
+    assert_clean(at)
     assert _changed(moved, _specs(at)) >= 3
     at.sidebar.toggle(key="lip_free").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     # the pre-trained 8gaussians model folds the plane once the constraint is off
     assert any("folds the plane" in w.value for w in at.warning)
     warp = json.loads(_specs(at)[1])
@@ -157,11 +150,11 @@ def test_lens_pages_use_the_playground_model_and_fresh_models():
     at = AppTest.from_file(str(APPS / "lipschitz_app.py"), default_timeout=240)
     at.session_state[lens_model.PLAYGROUND_KEY] = pg
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert "Playground" in " ".join(c.value for c in at.caption)
     assert at.sidebar.radio(key="model").value == "playground"
     at.sidebar.radio(key="model").set_value("fresh").run()
-    _ok(at)
+    assert_clean(at)
     assert "fresh" in " ".join(c.value for c in at.caption)
     lm = lens_model.get_model("pretrained", "no-such-set", {})
     assert lm.source in ("pretrained", "fresh") and lm.dataset in ic.datasets.NAMES

@@ -16,22 +16,13 @@ import iresnet_core as ic
 from dashboard.settings import ENGINES
 from dashboard.state import CUSTOM, Playground, Settings
 from dashboard.views.playground import STATE_KEY, _step_size, handle_upload
-from tests.support import APP, ROOT
+from tests.support import APP, ROOT, assert_clean, open_app
 
 SMALL = {"blocks": "2", "width": "16", "grid": "100"}  # tiny models keep each run short
 
 
 def _app(timeout: float = 180, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    errs = [e.value for e in at.error]
-    assert not errs, errs
+    return open_app(APP, timeout, **query)
 
 
 def _specs(at: AppTest) -> list[dict]:
@@ -54,7 +45,7 @@ def _pg(at: AppTest) -> Playground:
 
 def test_defaults_run_and_show_everything():
     at = _app()
-    _ok(at)
+    assert_clean(at)
     specs = _specs(at)
     assert len(specs) == 6  # density, samples, NLL for each of the two models
     titles = [s["layout"]["title"]["text"] for s in specs]
@@ -110,7 +101,7 @@ def test_defaults_run_and_show_everything():
 @pytest.mark.parametrize("dataset", ic.datasets.NAMES)
 def test_every_dataset(dataset):
     at = _app(dataset=dataset, models="i-ResNet", **SMALL)
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).dataset == dataset
     assert len(_specs(at)) == 3
     assert all(c.proto.spec for c in at.get("plotly_chart"))
@@ -119,10 +110,10 @@ def test_every_dataset(dataset):
 @pytest.mark.parametrize("models,n", [("Both", 6), ("i-ResNet", 3), ("Glow", 3)])
 def test_every_model_choice(models, n):
     at = _app(models=models, **SMALL)
-    _ok(at)
+    assert_clean(at)
     assert len(_specs(at)) == n
     at.button(key="step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at) == [1] * (n // 3)
 
 
@@ -132,25 +123,25 @@ def test_controls_change_the_charts():
     seen = [base[0]]
 
     at.slider(key="c").set_value(0.5).run()
-    _ok(at)
+    assert_clean(at)
     assert any(
         "i-ResNet reset to step 0 (c 0.9 → 0.5)" in i.value for i in at.info
     )  # reset, and said so
     seen.append(at.get("plotly_chart")[0].proto.spec)
 
     at.selectbox(key="estimator").set_value("series").run()
-    _ok(at)
+    assert_clean(at)
     seen.append(at.get("plotly_chart")[0].proto.spec)
     assert "series N=5" in _specs(at)[0]["layout"]["title"]["subtitle"]["text"]
 
     at.slider(key="N").set_value(12).run()
-    _ok(at)
+    assert_clean(at)
     seen.append(at.get("plotly_chart")[0].proto.spec)
     assert "series N=12" in _specs(at)[0]["layout"]["title"]["subtitle"]["text"]
     assert "truncation ≤" in " ".join(c.value for c in at.caption)
 
     at.selectbox(key="dataset").set_value("moons").run()
-    _ok(at)
+    assert_clean(at)
     seen.append(at.get("plotly_chart")[0].proto.spec)
     assert any("Data changed" in i.value for i in at.info)
     assert len(set(seen)) == len(seen), (
@@ -166,7 +157,7 @@ def test_different_estimators_train_differently():
     for n in ("1", "20"):
         at = _app(models="i-ResNet", estimator="series", N=n, c="0.95", **SMALL)
         at.button(key="step").click().run()
-        _ok(at)
+        assert_clean(at)
         zs.append(_density_z(at))
     assert zs[0] != zs[1]
 
@@ -176,7 +167,7 @@ def test_learning_rate_is_live_no_reset():
     at.button(key="step").click().run()
     run = _pg(at).runs["iresnet"]
     at.select_slider(key="lr").set_value(0.01).run()
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).runs["iresnet"] is run and _counter(at) == [1]
     assert run.trainer.lr == pytest.approx(0.01)
     assert not [i.value for i in at.info if "reset" in i.value]
@@ -191,7 +182,7 @@ def test_averaged_weights_toggle_live_and_the_charts_follow():
     assert run.shown is run.trainer.eval_flow and run.shown is not run.flow
     z_avg = _density_z(at)
     at.toggle(key="average").set_value(False).run()
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).runs["iresnet"] is run and _counter(at) == [3]  # no reset
     assert run.trainer.average is None and run.shown is run.flow
     assert _density_z(at) != z_avg  # the last step's weights are drawn now
@@ -205,12 +196,12 @@ def test_step_advances_and_changes_density_reset_returns_to_zero():
     z0 = _density_z(at)
     at.button(key="step").click().run()
     at.button(key="step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at) == [2]
     z2 = _density_z(at)
     assert z2 != z0
     at.button(key="reset").click().run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at) == [0]
     assert _density_z(at) == z0  # same seed, same start
 
@@ -218,7 +209,7 @@ def test_step_advances_and_changes_density_reset_returns_to_zero():
 def test_play_trains_a_burst_and_pause_stops():
     at = _app(models="i-ResNet", speed="slow motion", **SMALL)
     at.button(key="play").click().run()  # the fragment runs with the page: one tick
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).playing and _counter(at)[0] >= 1
     assert at.button(key="play").label == "Pause"
     at.button(key="play").click().run()
@@ -244,7 +235,7 @@ def test_charts_keep_their_plotly_config_while_playing():
     at.button(key="play").click().run()
     first, steps = _image_names(at), _counter(at)
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at)[0] > steps[0]  # it trained on
     assert _image_names(at) == first and all(n.endswith("_live") for n in first)
     at.button(key="play").click().run()  # pause
@@ -255,12 +246,12 @@ def test_charts_keep_their_plotly_config_while_playing():
 def test_upload_good_then_bad_keeps_the_good_data():
     at = _app(models="i-ResNet", **SMALL)
     at.selectbox(key="dataset").set_value(CUSTOM).run()
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).dataset == "8gaussians"  # nothing uploaded yet: old data stay
     pts = np.random.default_rng(0).normal(size=(300, 2))
     good = "x,y\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in pts)
     at.file_uploader(key="upload").set_value(("mine.csv", good.encode(), "text/csv")).run()
-    _ok(at)
+    assert_clean(at)
     pg = _pg(at)
     assert pg.dataset == CUSTOM and len(pg.data) == 300 and pg.entropy is None
     run_before = pg.runs["iresnet"]
@@ -286,7 +277,7 @@ def test_url_reopens_the_same_setup():
     at = _app(
         dataset="rings", models="Glow", c="0.5", N="7", estimator="hutchinson", lr="0.01", **SMALL
     )
-    _ok(at)
+    assert_clean(at)
     s = _pg(at).settings
     assert (s.dataset, s.models, s.c, s.N, s.estimator, s.lr, s.blocks, s.width, s.grid) == (
         "rings",
@@ -305,7 +296,7 @@ def test_presentation_hides_rare_controls_and_keeps_values():
     at = _app(models="i-ResNet", **SMALL)
     n_widgets = len(at.sidebar.get("slider")) + len(at.sidebar.get("selectbox"))
     at.toggle(key="presentation").set_value(True).run()
-    _ok(at)
+    assert_clean(at)
     assert len(at.sidebar.get("slider")) + len(at.sidebar.get("selectbox")) < n_widgets
     assert _pg(at).settings.blocks == 2 and _pg(at).settings.grid == 100
     assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["size"] == 20
@@ -433,7 +424,7 @@ def test_each_model_has_its_own_learning_rate():
     pg = at.session_state[STATE_KEY]
     assert {r.model: r.trainer.lr for r in pg.shown_runs} == ic.DEFAULT_LR
     at.select_slider(key="glow_lr").set_value(1e-3).run()
-    _ok(at)
+    assert_clean(at)
     lrs = {r.model: r.trainer.lr for r in pg.shown_runs}
     assert lrs == {"iresnet": ic.DEFAULT_LR["iresnet"], "glow": 1e-3}
     assert not [i.value for i in at.info if "reset" in i.value]
@@ -470,7 +461,7 @@ def test_the_engine_switches_live_between_the_c_kernel_and_torch_and_says_so(act
     trainer = runs["iresnet"].trainer
     assert trainer.engine == "C kernel" or activation != "elu"
     at.segmented_control(key="engine").set_value("torch").run()
-    _ok(at)
+    assert_clean(at)
     assert _pg(at).runs["iresnet"] is runs["iresnet"] and _counter(at) == [1, 1]  # no reset
     assert trainer.engine == "torch" and runs["glow"].trainer.engine == "torch"
     assert any("Training engine torch asked for" in i.value for i in at.info)
@@ -479,7 +470,7 @@ def test_the_engine_switches_live_between_the_c_kernel_and_torch_and_says_so(act
     before = [p.detach().clone() for p in trainer.flow.parameters()]
     at.segmented_control(key="engine").set_value("C kernel").run()
     at.button(key="step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at) == [2, 2]
     assert any(not torch.equal(a, p) for a, p in zip(before, trainer.flow.parameters()))
     if trainer.engine == "C kernel":
@@ -510,7 +501,7 @@ def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step(mo
     # the first tick measures the paces (one step each), the next ones fit 0.4 s / (2/64 s) = 12
     assert steps == [1 + 4 * 12] * 2
     at.button(key="step").click().run()
-    _ok(at)
+    assert_clean(at)
     assert _counter(at) == [steps[0] + 1] * 2
     assert any("budget: equal steps" in c.value for c in at.caption)
     assert any(
@@ -524,7 +515,7 @@ def test_equal_time_gives_each_model_its_own_steps_and_the_nll_curve_seconds():
     assert pg.budget_in_time
     pg.tick(0.3)
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert any("budget: equal time" in c.value for c in at.caption)
     assert any(m.value.startswith("After about") for m in at.markdown)
     nll = [s for s in _specs(at) if s["layout"]["title"]["text"].endswith("NLL")]
@@ -535,7 +526,7 @@ def test_a_link_out_of_range_or_in_other_words_opens_what_it_meant_and_says_so()
     at = _app(
         models="iresnet", c="5", blocks="abc", **{k: v for k, v in SMALL.items() if k != "blocks"}
     )
-    _ok(at)
+    assert_clean(at)
     pg = _pg(at)
     assert pg.settings.models == "iresnet" and pg.settings.c == 0.99
     infos = " ".join(i.value for i in at.info)

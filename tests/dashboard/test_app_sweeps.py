@@ -11,19 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.views.sweeps import REQUIRED, SHIPPED, load_table
+from tests.support import assert_clean
 
 APP = str(Path(__file__).resolve().parent / "apps" / "sweeps_page.py")
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped sweep results")
 def test_the_shipped_results_fill_every_chart_and_the_claims():
     at = AppTest.from_file(APP, default_timeout=60).run()
-    _ok(at)
+    assert_clean(at)
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [s["layout"]["title"]["text"] for s in specs]
     assert len(specs) == 5 and titles[0].startswith("NLL − entropy over c × N")
@@ -41,7 +37,7 @@ def test_the_upload_source_waits_for_a_file():
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["sw_source"] = "Upload a table"
     at.run()
-    _ok(at)
+    assert_clean(at)
     assert not at.get("plotly_chart") and "Upload a results table" in at.info[0].value
 
 

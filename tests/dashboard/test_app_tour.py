@@ -14,7 +14,7 @@ from streamlit.util import calc_hash
 from dashboard import tour as T
 from dashboard.views import logdet as logdet_view
 from dashboard.views import tour as tour_view
-from tests.support import APP
+from tests.support import APP, assert_clean
 
 #: the pages' titles, to tell which page a run drew
 TITLES = {
@@ -60,11 +60,6 @@ def _tour(**query: str) -> AppTest:
     return at
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
-
-
 def _page(at: AppTest) -> str:
     titles = [t.value for t in at.title]
     pages = [p for p, t in TITLES.items() if t in titles]
@@ -100,7 +95,7 @@ def _press(at: AppTest, key: str) -> AppTest:
 
 def _shows(at: AppTest, number: int) -> None:
     """The run drew scene ``number``: its page, its bar, its controls at its values."""
-    _ok(at)
+    assert_clean(at)
     s = T.scene(number)
     assert _page(at) == s.page
     assert _bar(at) == number
@@ -128,7 +123,7 @@ def test_scenes_are_data_the_pages_understand():
 @pytest.mark.timeout(900)
 def test_every_scene_opens_its_page_with_its_controls():
     at = _tour()
-    _ok(at)
+    assert_clean(at)
     assert _page(at) == "tour" and _card(at) == 1 and _bar(at) is None
     _press(at, tour_view.OPEN)
     _shows(at, 1)
@@ -138,7 +133,7 @@ def test_every_scene_opens_its_page_with_its_controls():
     # the last scene's Next is "Finish": back to the Tour page, the tour over, its card on the last
     assert at.button(key=tour_view.NEXT).label == "Finish"
     _press(at, tour_view.NEXT)
-    _ok(at)
+    assert_clean(at)
     assert _page(at) == "tour" and _card(at) == len(T.SCENES)
     assert tour_view.RUN_KEY not in at.session_state
 
@@ -163,7 +158,7 @@ def test_next_and_back_move_the_counter():
     _shows(at, 1)
     # Back from the first scene: the Tour page, the tour over
     _press(at, tour_view.BACK)
-    _ok(at)
+    assert_clean(at)
     assert _page(at) == "tour" and _card(at) == 1 and _bar(at) is None
 
 
@@ -195,7 +190,7 @@ def test_a_link_past_the_last_scene_opens_the_last_and_says_so():
 
 def test_a_malformed_scene_link_stays_on_the_tour_page_and_says_so():
     at = _tour(scene="three")
-    _ok(at)
+    assert_clean(at)
     assert _page(at) == "tour" and _card(at) == 1
     assert any("scene=three is not a scene number" in w.value for w in at.warning)
 
@@ -204,7 +199,7 @@ def test_ending_the_tour_leaves_the_page_as_it_is():
     at = _tour(scene="5")
     _shows(at, 5)
     _press(at, tour_view.END)
-    _ok(at)
+    assert_clean(at)
     assert _page(at) == "logdet" and _bar(at) is None
     assert T.RUNNING_PARAM not in at.query_params
     assert _widget(at, "ld_N").value == 2  # the scene's setting stays

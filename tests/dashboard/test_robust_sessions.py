@@ -23,16 +23,13 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.state import Playground, Settings
 from dashboard.views.playground import STATE_KEY
-from tests.support import APP, ROOT
+from tests.support import APP, ROOT, open_app
 
 TINY = {"blocks": "2", "width": "16", "pretrained": "false", "speed": "slow motion"}
 
 
 def _app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in {**TINY, **query}.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_app(APP, 120, **{**TINY, **query})
 
 
 def _steps(at: AppTest) -> list[int]:

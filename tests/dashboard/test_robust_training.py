@@ -20,16 +20,13 @@ from streamlit.testing.v1 import AppTest
 import dashboard.state as state
 from dashboard.state import MAX_WARNINGS, Playground, Settings
 from dashboard.views.playground import STATE_KEY
-from tests.support import APP
+from tests.support import APP, open_app
 
 TINY = {"blocks": "2", "width": "16", "pretrained": "false"}
 
 
 def _app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in {**TINY, **query}.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_app(APP, 120, **{**TINY, **query})
 
 
 def _finite(flow) -> bool:

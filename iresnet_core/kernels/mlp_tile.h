@@ -28,7 +28,12 @@
 #include "layout.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define KB 4 /* output units per pass over a layer's inputs: each input row serves KB units */
+/* Output units per pass over a layer's inputs, each input row serving them all: KB where the
+ * tangents travel too (three sums per unit), KBV for values only, enough independent sums to keep
+ * the multiply-adds' pipeline full. */
+#define KB 4
+#define KBV 8
+#define UNITS(nt) ((nt) ? KB : KBV)
 
 #ifdef MLP_FLOAT64
 typedef double real;
@@ -267,13 +272,14 @@ typedef struct {
     vr *h, *t0, *t1, *a, *s, *p0, *p1;
 } LayerOut;
 
-/* Units k .. k + kb - 1 of one layer (kb <= KB; a constant kb = KB in the full passes, where the
- * loops unroll): a = b + W h, p_i = W t_i (NT = 2), then the activation. */
-ALWAYS_INLINE void mlp_units(int act, int nt, int kb, int k, int m, const real *W, const real *b,
-                             const vr *h, const vr *t0, const vr *t1, LayerOut o)
+/* Units k .. k + kb - 1 of one layer, kb <= kmax, kmax a constant (UNITS(nt), or the last map's 2)
+ * so that the loops unroll, the units past kb computed with weights 0: a = b + W h,
+ * p_i = W t_i (NT = 2), then the activation. */
+ALWAYS_INLINE void mlp_units(int act, int nt, int kmax, int kb, int k, int m, const real *W,
+                             const real *b, const vr *h, const vr *t0, const vr *t1, LayerOut o)
 {
-    vr a[KB], q0[KB], q1[KB];
-    for (int q = 0; q < KB; q++) {
+    vr a[KBV], q0[KBV], q1[KBV];
+    for (int q = 0; q < kmax; q++) {
         a[q] = splat(q < kb ? b[k + q] : 0);
         q0[q] = q1[q] = (vr){};
     }
@@ -283,7 +289,7 @@ ALWAYS_INLINE void mlp_units(int act, int nt, int kb, int k, int m, const real *
             u0 = t0[j];
             u1 = t1[j];
         }
-        for (int q = 0; q < KB; q++) {
+        for (int q = 0; q < kmax; q++) {
             real c = q < kb ? W[(k + q) * m + j] : 0;
             a[q] += c * hj;
             if (nt) {
@@ -308,16 +314,16 @@ ALWAYS_INLINE void mlp_units(int act, int nt, int kb, int k, int m, const real *
     }
 }
 
-/* One hidden layer, m inputs to n units, KB units per pass over the inputs (the last pass the
- * n mod KB left, the empty units' weights taken as 0). */
+/* One hidden layer, m inputs to n units, UNITS(nt) units per pass over the inputs (the last pass
+ * the n mod UNITS(nt) left, the empty units' weights taken as 0). */
 ALWAYS_INLINE void mlp_layer(int act, int nt, int m, int n, const real *W, const real *b,
                              const vr *h, const vr *t0, const vr *t1, LayerOut o)
 {
     int k = 0;
-    for (; k + KB <= n; k += KB)
-        mlp_units(act, nt, KB, k, m, W, b, h, t0, t1, o);
+    for (; k + UNITS(nt) <= n; k += UNITS(nt))
+        mlp_units(act, nt, UNITS(nt), UNITS(nt), k, m, W, b, h, t0, t1, o);
     if (k < n)
-        mlp_units(act, nt, n - k, k, m, W, b, h, t0, t1, o);
+        mlp_units(act, nt, UNITS(nt), n - k, k, m, W, b, h, t0, t1, o);
 }
 
 /* g(x) of a tile through the MLP of `ly` (weights at its offsets into prm), and with nt = 2 its
@@ -360,7 +366,7 @@ ALWAYS_INLINE void mlp_tile(int act, int nt, const Layer *ly, const real *prm, c
     /* the last map: its 2 outputs in one pass, no activation */
     LayerOut o = {.h = g, .t0 = j0, .t1 = j1};
     const real *W = prm + ly->lin[5 * (L - 1)], *b = prm + ly->lin[5 * (L - 1) + 1];
-    mlp_units(ACT_NONE, nt, 2, 0, w[L - 1], W, b, h, t0, t1, o);
+    mlp_units(ACT_NONE, nt, 2, 2, 0, w[L - 1], W, b, h, t0, t1, o);
 }
 
 #endif

@@ -23,7 +23,11 @@
  * How: P points travel together in vector registers: a forward pass with values only, then
  * layer by layer backwards over all tiles, each block or coupling recomputed from its stored
  * input, and its gradient accumulated lane-wise in vectors that stay in cache while every tile
- * passes through that layer.
+ * passes through that layer. A map between two hidden layers, whose gradient is a sum over the
+ * points of outer products, leaves its factors per tile in a stash; once a chunk of tiles has
+ * passed, weight_grad adds their products, blocks of sums held in registers, so that the map's
+ * gradient is read and written once per chunk rather than once per tile (where a weight takes one
+ * multiply-add per tile, as in a coupling's conditioner, that traffic would set the pace).
  *
  * Layout (float32): x is n x 2, row-major; params is the trainer's flat parameter vector and
  * meta layout.h's description of the layers, with each constrained map's u, v offsets into uv
@@ -74,15 +78,130 @@ static void block_values_any(vr *x, const Layer *ly, const float *wn)
     WITH_ACT(ly->act, block_values, x, ly, wn);
 }
 
+/* The vectors a tile leaves in the stash for the maps between hidden layers (stash_factors); 0
+ * where the MLP has one hidden layer. */
+static inline int64_t stash_size(const Layer *ly, int nt)
+{
+    int64_t size = 0;
+    for (int l = 2; l < ly->L; l++)
+        size += (int64_t)(1 + nt) * (ly->w[l] + ly->w[l - 1]);
+    return size;
+}
+
+/* One map's factors of its weight gradient sum_f r_f c_f^T into the stash of a chunk of `stride`
+ * tiles, this tile's place at `stash`: per f = 0 .. nt the adjoints r_f (n vectors: ab, pb0, pb1)
+ * then the inputs c_f (m vectors: h, T_0, T_1), each vector the tiles' side by side (`stride`
+ * apart), so that weight_grad reads them in order; returns the next map's place (maps in the
+ * backward's order, the last hidden one first). */
+ALWAYS_INLINE vr *stash_factors(int nt, vr *stash, int64_t stride, int n, int m, const vr *ab,
+                                const vr *pb0, const vr *pb1, const vr *hp, const vr *tp0,
+                                const vr *tp1)
+{
+    const vr *r[3] = {ab, pb0, pb1}, *c[3] = {hp, tp0, tp1};
+    for (int f = 0; f <= nt; f++) {
+        for (int k = 0; k < n; k++)
+            stash[k * stride] = r[f][k];
+        stash += n * stride;
+        for (int i = 0; i < m; i++)
+            stash[i * stride] = c[f][i];
+        stash += m * stride;
+    }
+    return stash;
+}
+
+/* acc += the weight gradients of the maps between hidden layers of the first `count` tiles of a
+ * chunk of `stride`, from the stash: G[k][i] = sum_tiles sum_f r_f[k] c_f[i], lane-wise. Blocks of
+ * KB x KB sums stay in registers while the tiles pass, so that acc is read and written once per
+ * chunk rather than once per tile. */
+ALWAYS_INLINE void weight_grad(int nt, const Layer *ly, const vr *stash, int64_t stride,
+                               int count, vr *acc)
+{
+    const int *w = ly->w;
+    int L = ly->L;
+    vr *G[MAXL + 1];
+    for (int l = 1; l <= L; l++) {
+        G[l] = acc;
+        acc += w[l] * w[l - 1] + w[l];
+    }
+    for (int l = L - 1; l >= 2; l--) {
+        int n = w[l], m = w[l - 1];
+        int64_t seg = (int64_t)(n + m) * stride;
+        for (int k0 = 0; k0 < n; k0 += KB)
+            for (int i0 = 0; i0 < m; i0 += KB) {
+                vr c[KB][KB] = {{}};
+                if (k0 + KB <= n && i0 + KB <= m) {
+                    for (int f = 0; f <= nt; f++) {
+                        const vr *r = stash + f * seg + k0 * stride;
+                        const vr *x = stash + f * seg + (n + i0) * stride;
+                        for (int t = 0; t < count; t++)
+                            for (int q = 0; q < KB; q++)
+                                for (int e = 0; e < KB; e++)
+                                    c[q][e] += r[q * stride + t] * x[e * stride + t];
+                    }
+                } else {
+                    int kb = n - k0 < KB ? n - k0 : KB, ib = m - i0 < KB ? m - i0 : KB;
+                    for (int f = 0; f <= nt; f++) {
+                        const vr *r = stash + f * seg + k0 * stride;
+                        const vr *x = stash + f * seg + (n + i0) * stride;
+                        for (int t = 0; t < count; t++)
+                            for (int q = 0; q < kb; q++)
+                                for (int e = 0; e < ib; e++)
+                                    c[q][e] += r[q * stride + t] * x[e * stride + t];
+                    }
+                }
+                for (int q = 0; q < KB && k0 + q < n; q++)
+                    for (int e = 0; e < KB && i0 + e < m; e++)
+                        G[l][(k0 + q) * m + i0 + e] += c[q][e];
+            }
+        stash += (1 + nt) * seg;
+    }
+}
+
+/* Inputs j .. j + jb - 1 (jb <= UNITS(nt)) of a map W (n x m, row-major): the adjoints of the
+ * input h and (nt = 2) tangents T_i from those of the outputs, hb = W^T ab and tb_i = W^T pb_i, the
+ * sums in registers over the n outputs in order, the inputs past jb computed with weights 0. */
+ALWAYS_INLINE void adjoint_units(int nt, int jb, int j, int n, int m, const float *W, const vr *ab,
+                                 const vr *pb0, const vr *pb1, vr *hb, vr *tb0, vr *tb1)
+{
+    vr a[KBV], q0[KBV], q1[KBV];
+    for (int e = 0; e < UNITS(nt); e++)
+        a[e] = q0[e] = q1[e] = (vr){};
+    for (int k = 0; k < n; k++) {
+        vr x = ab[k], y0 = {}, y1 = {};
+        if (nt) {
+            y0 = pb0[k];
+            y1 = pb1[k];
+        }
+        for (int e = 0; e < UNITS(nt); e++) {
+            float c = e < jb ? W[k * m + j + e] : 0;
+            a[e] += c * x;
+            if (nt) {
+                q0[e] += c * y0;
+                q1[e] += c * y1;
+            }
+        }
+    }
+    for (int e = 0; e < jb; e++) {
+        hb[j + e] = a[e];
+        if (nt) {
+            tb0[j + e] = q0[e];
+            tb1[j + e] = q1[e];
+        }
+    }
+}
+
 /* The backward of mlp_tile's pass on a tile, the MLP of `ly` with its stored forward in keep
  * (mlp_tile's layout: a, h, s = phi'(a), P_0, P_1, T_0, T_1 per hidden layer). In: its input x
  * (w[0] values), the adjoint gg[2] of its output g and, with nt = 2, the adjoint jb[4] of its
  * Jacobian J_g (J00, J01, J10, J11), which reaches the weights through the tangents and, by
  * d phi'(a) / da = phi''(a), the pre-activations. Out: the adjoint of x in gx (w[0] values),
- * the gradient with respect to the weights added lane-wise to acc (per map: W then b). Scratch:
- * 9 MAXW vectors after the stored layers. */
+ * the gradient with respect to the first and last maps' weights and every bias added lane-wise to
+ * acc (per map: W then b); for each map between hidden layers, whose gradient is a sum of outer
+ * products, its factors (stash_factors) in the tile's stash, which weight_grad adds to acc for many
+ * tiles at once. Scratch: 9 MAXW vectors after the stored layers. */
 ALWAYS_INLINE void mlp_backward(int act, int nt, const Layer *ly, const float *wn, const vr *x,
-                                const vr *gg, const vr *jb, vr *gx, vr *acc, vr *keep)
+                                const vr *gg, const vr *jb, vr *gx, vr *acc, vr *keep, vr *stash,
+                                int64_t stride)
 {
     const int *w = ly->w;
     int L = ly->L;
@@ -159,57 +278,15 @@ ALWAYS_INLINE void mlp_backward(int act, int nt, const Layer *ly, const float *w
                 }
             break;
         }
-        /* a_l = W_l h_{l-1} + b_l, P_l = W_l T_{l-1} */
+        /* a_l = W_l h_{l-1} + b_l, P_l = W_l T_{l-1}: the adjoints of h_{l-1} and T_{l-1} here,
+         * W_l's gradient ab h_{l-1}^T + pb_0 T_0^T + pb_1 T_1^T from the stash (weight_grad) */
         const vr *hp = H_(l - 1), *tp0 = T0_(l - 1), *tp1 = T1_(l - 1);
-        vr *G = accW[l];
-        for (int j = 0; j < mm; j++)
-            hbn[j] = tbn0[j] = tbn1[j] = (vr){};
-        int k = 0;
-        for (; k + KB <= n; k += KB) {
-            vr a_[KB], p0_[KB], p1_[KB];
-            for (int q = 0; q < KB; q++) {
-                a_[q] = ab[k + q];
-                if (nt) {
-                    p0_[q] = pb0[k + q];
-                    p1_[q] = pb1[k + q];
-                }
-            }
-            for (int j = 0; j < mm; j++) {
-                vr hj = hp[j], sh = hbn[j];
-                vr u0 = {}, u1 = {}, s0 = {}, s1 = {};
-                if (nt) {
-                    u0 = tp0[j]; u1 = tp1[j]; s0 = tbn0[j]; s1 = tbn1[j];
-                }
-                for (int q = 0; q < KB; q++) {
-                    float cw = Wl[(k + q) * mm + j];
-                    vr gw = a_[q] * hj;
-                    sh += cw * a_[q];
-                    if (nt) {
-                        gw += p0_[q] * u0 + p1_[q] * u1;
-                        s0 += cw * p0_[q];
-                        s1 += cw * p1_[q];
-                    }
-                    G[(k + q) * mm + j] += gw;
-                }
-                hbn[j] = sh;
-                if (nt) {
-                    tbn0[j] = s0; tbn1[j] = s1;
-                }
-            }
-        }
-        for (; k < n; k++) {
-            for (int j = 0; j < mm; j++) {
-                float cw = Wl[k * mm + j];
-                vr gw = ab[k] * hp[j];
-                hbn[j] += cw * ab[k];
-                if (nt) {
-                    gw += pb0[k] * tp0[j] + pb1[k] * tp1[j];
-                    tbn0[j] += cw * pb0[k];
-                    tbn1[j] += cw * pb1[k];
-                }
-                G[k * mm + j] += gw;
-            }
-        }
+        stash = stash_factors(nt, stash, stride, n, mm, ab, pb0, pb1, hp, tp0, tp1);
+        int j = 0;
+        for (; j + UNITS(nt) <= mm; j += UNITS(nt))
+            adjoint_units(nt, UNITS(nt), j, n, mm, Wl, ab, pb0, pb1, hbn, tbn0, tbn1);
+        if (j < mm)
+            adjoint_units(nt, mm - j, j, n, mm, Wl, ab, pb0, pb1, hbn, tbn0, tbn1);
         vr *t;
         t = hb; hb = hbn; hbn = t;
         t = tb0; tb0 = tbn0; tbn0 = t;
@@ -231,7 +308,7 @@ ALWAYS_INLINE void mlp_backward(int act, int nt, const Layer *ly, const float *w
  * then 9 MAXW of scratch. */
 ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid,
                                   double *loss, const Layer *ly, const float *wn, vr *acc,
-                                  vr *work)
+                                  vr *work, vr *stash, int64_t stride)
 {
     /* the forward again, keeping every hidden layer; then ln |det(I + J_g)| and its adjoint
      * wt * d(-ln|det|)/dJ = -wt (I + J)^-T */
@@ -247,15 +324,17 @@ ALWAYS_INLINE void block_backward(int act, vr x0, vr x1, vr *gy0, vr *gy1, vr wt
     vr c = where(wt != 0.0f, wt / det, (vr){}); /* padding lanes: no adjoint, even where det = 0 */
     vr jb[4] = {-c * m11, c * j10, c * j01, -c * m00};
     vr gg[2] = {*gy0, *gy1}, gx[2]; /* y = x + g: the adjoint of g is gy's */
-    mlp_backward(act, 2, ly, wn, xin, gg, jb, gx, acc, work);
+    mlp_backward(act, 2, ly, wn, xin, gg, jb, gx, acc, work, stash, stride);
     *gy0 = gg[0] + gx[0];
     *gy1 = gg[1] + gx[1];
 }
 
 static void block_backward_any(vr x0, vr x1, vr *gy0, vr *gy1, vr wt, int n_valid, double *loss,
-                               const Layer *ly, const float *wn, vr *acc, vr *work)
+                               const Layer *ly, const float *wn, vr *acc, vr *work, vr *stash,
+                               int64_t stride)
 {
-    WITH_ACT(ly->act, block_backward, x0, x1, gy0, gy1, wt, n_valid, loss, ly, wn, acc, work);
+    WITH_ACT(ly->act, block_backward, x0, x1, gy0, gy1, wt, n_valid, loss, ly, wn, acc, work,
+             stash, stride);
 }
 
 /* One affine coupling (Kingma & Dhariwal 2018, Sec. 3.3) forward on a tile: the conditioning
@@ -277,7 +356,8 @@ static inline vr coupling_values(vr *x, const Layer *ly, const float *wn, float 
  * by the adjoint of x), wt as block_backward's; its -log-det, -s, summed over the valid lanes
  * into *loss; the conditioner's gradient into acc. */
 static void coupling_backward(const vr *x, vr *gy, vr wt, int n_valid, double *loss,
-                              const Layer *ly, const float *wn, float bound, vr *acc, vr *work)
+                              const Layer *ly, const float *wn, float bound, vr *acc, vr *work,
+                              vr *stash, int64_t stride)
 {
     int c = ly->arg[0];
     vr y[2] = {x[0], x[1]}, th;
@@ -292,7 +372,7 @@ static void coupling_backward(const vr *x, vr *gy, vr wt, int n_valid, double *l
     vr inner = bound > 0 ? x[1 - c] : y[1 - c] / es; /* x_t, or x_t + t */
     vr gshift = bound > 0 ? gt : gt * es;
     vr gg[2] = {(gt * inner * es - wt) * th, gshift}, gx[1];
-    mlp_backward(ACT_ELU, 0, ly, wn, &x[c], gg, 0, gx, acc, work);
+    mlp_backward(ACT_ELU, 0, ly, wn, &x[c], gg, 0, gx, acc, work, stash, stride);
     gy[1 - c] = gt * es;
     gy[c] += gx[0];
 }
@@ -350,6 +430,16 @@ static void lu_backward(const Layer *ly, const float *W, const float *params, co
     grad[ly->arg[5] + 1] += (float)(G[3] * s1 - (double)wt * (double)n);
 }
 
+/* Tiles whose stashes (`size` vectors each) are gathered before weight_grad takes them: as many as
+ * fit in STASH_VECTORS, at least one, at most all. */
+#define STASH_VECTORS 4096 /* 256 KiB: a chunk's stashes stay in a core's L2 cache */
+static int64_t stash_chunk(int64_t size, int64_t tiles)
+{
+    int64_t chunk = size ? STASH_VECTORS / size : tiles;
+    if (chunk > tiles) chunk = tiles;
+    return chunk < 1 ? 1 : chunk;
+}
+
 static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, const int *meta,
                             const float *params, int64_t n_params, const float *uv, const float *consts,
                             float *grad);
@@ -383,22 +473,25 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
     float *wn = malloc(sizeof(float) * (size_t)n_params);
     float *lu = malloc(sizeof(float) * 6 * (size_t)(n_layers > 0 ? n_layers : 1));
     int n_maps = 0, most_acc = 4, most_work = 0;
+    int64_t tiles = (n + P - 1) / P, most_stash = 1;
     for (int i = 0; i < n_layers; i++)
         if (has_mlp(&layers[i])) {
             int acc = mlp_size(&layers[i]), work = 0;
+            int64_t ss = stash_size(&layers[i], layers[i].kind == LAYER_BLOCK ? 2 : 0);
             for (int l = 1; l < layers[i].L; l++) work += 7 * layers[i].w[l];
             n_maps += layers[i].L;
             if (acc > most_acc) most_acc = acc;
             if (work > most_work) most_work = work;
+            if (ss * stash_chunk(ss, tiles) > most_stash) most_stash = ss * stash_chunk(ss, tiles);
         }
     double *sigma = malloc(sizeof(double) * (size_t)(n_maps + 1)), *scale = malloc(sizeof(double) * (size_t)(n_maps + 1));
-    int64_t tiles = (n + P - 1) / P;
     vr *stored = aligned_alloc(64, sizeof(vr) * (size_t)(tiles * n_layers * 2 + 1));
     vr *adj = aligned_alloc(64, sizeof(vr) * (size_t)(tiles * 2 + 1));
     vr *acc = aligned_alloc(64, sizeof(vr) * (size_t)most_acc);
     vr *work = aligned_alloc(64, sizeof(vr) * (size_t)(most_work + 9 * MAXW));
+    vr *stash = aligned_alloc(64, sizeof(vr) * (size_t)most_stash);
     double loss = NAN;
-    if (!wn || !lu || !sigma || !scale || !stored || !adj || !acc || !work)
+    if (!wn || !lu || !sigma || !scale || !stored || !adj || !acc || !work || !stash)
         goto out;
     memcpy(wn, params, sizeof(float) * (size_t)n_params);
     for (int i = 0; i < n_layers; i++)
@@ -507,9 +600,11 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
                         &loss, grad);
             continue;
         }
-        int n_acc = mlp_size(ly);
+        int n_acc = mlp_size(ly), block = ly->kind == LAYER_BLOCK;
+        int64_t ss = stash_size(ly, block ? 2 : 0), chunk = stash_chunk(ss, tiles);
         memset(acc, 0, sizeof(vr) * (size_t)n_acc);
         for (int64_t t = 0; t < tiles; t++) {
+            vr *slot = stash + t % chunk;
             int64_t i0 = t * P;
             int np = n - i0 < P ? (int)(n - i0) : P;
             float wl[P] = {0};
@@ -519,10 +614,17 @@ static double nll_grad_body(int64_t n, const float *x, float wt, int n_layers, c
             const vr *xs = &stored[(t * n_layers + i) * 2];
             if (ly->kind == LAYER_BLOCK)
                 block_backward_any(xs[0], xs[1], &adj[2 * t], &adj[2 * t + 1], wv, np, &loss, ly,
-                                   wn, acc, work);
+                                   wn, acc, work, slot, chunk);
             else
                 coupling_backward(xs, &adj[2 * t], wv, np, &loss, ly, wn, consts[ly->arg[1]], acc,
-                                  work);
+                                  work, slot, chunk);
+            int64_t done = t % chunk + 1;
+            if (ss && (done == chunk || t == tiles - 1)) { /* the chunk's hidden-to-hidden maps */
+                if (block)
+                    weight_grad(2, ly, stash, chunk, (int)done, acc);
+                else
+                    weight_grad(0, ly, stash, chunk, (int)done, acc);
+            }
         }
         /* lane sums, then through the spectral rule to the raw weights */
         int k0 = 0;
@@ -559,6 +661,7 @@ out:
     free(adj);
     free(acc);
     free(work);
+    free(stash);
     return loss;
 }
 

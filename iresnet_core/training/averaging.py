@@ -30,10 +30,12 @@ Example:
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 
+from iresnet_core.kernels.flat_params import FlatParameters
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
 
 __all__ = ["RunningAverage", "warmup_decay"]
@@ -50,43 +52,64 @@ def warmup_decay(decay: float, n: int) -> float:
 
 
 class RunningAverage:
-    """An exponential moving average of ``module``'s parameters, kept in a copy of the module by
-    ``torch.optim.swa_utils.AveragedModel`` (its update one ``torch._foreach_lerp_``), with the
-    warm-up of :func:`warmup_decay`; the buffers (power-iteration vectors, ActNorm's flag) are
-    the trained module's, refreshed for the averaged weights.
+    """An exponential moving average of ``module``'s trainable parameters, kept in a copy of the
+    module whose parameters are views of one vector (:class:`~iresnet_core.kernels.flat_params.
+    FlatParameters`), so that an update is one ``lerp_`` of that vector towards the trained one,
+    with the warm-up of :func:`warmup_decay`; the buffers (power-iteration vectors, ActNorm's
+    flag) are the trained module's, refreshed for the averaged weights.
 
     Args:
-        module: the module being trained (not modified).
+        module: the module being trained (its values are not modified).
         decay: ``beta`` in ``(0, 1)``; about ``1 / (1 - beta)`` steps of memory.
+        flat: ``module``'s trainable parameters as one vector, the trainer's; made here when not
+            given, which binds them to one vector as a trainer would. The average reads
+            ``flat.data`` at each :meth:`update`.
     """
 
-    def __init__(self, module: nn.Module, decay: float) -> None:
+    def __init__(
+        self, module: nn.Module, decay: float, flat: FlatParameters | None = None
+    ) -> None:
         if not (isinstance(decay, (int, float)) and 0 < decay < 1):
             raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
-
-        def average(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
-            weight = 1.0 - warmup_decay(self.decay, int(n_averaged) + 1)
-            torch._foreach_lerp_(averaged, current, weight)
-
-        self._model = AveragedModel(module, multi_avg_fn=average, use_buffers=False)
-        self._model.requires_grad_(False)
+        live = list(module.parameters())
+        self._source = (
+            flat
+            if flat is not None
+            else FlatParameters([p for p in live if p.requires_grad], grads=False)
+        )
+        where = {id(p): k for k, p in enumerate(live)}
+        if any(id(p) not in where for p in self._source.params):
+            raise ValueError("the flat parameters to average are not all the module's")
+        self._module = copy.deepcopy(module)
+        self._module.requires_grad_(False)
+        copies = list(self._module.parameters())
+        # the averaged copy's parameters in the trained vector's order, as views of one vector
+        self._average = FlatParameters(
+            [copies[where[id(p)]] for p in self._source.params], grads=False
+        )
+        self._n = 0
         self._live = module
         self._pairs = [
-            (a, b) for a, b in zip(self._model.module.modules(), module.modules()) if b._buffers
+            (a, b) for a, b in zip(self._module.modules(), module.modules()) if b._buffers
         ]
-        self._spectral = spectral_layers(self._model.module)
+        self._spectral = spectral_layers(self._module)
         self._stale = False
 
     @property
     def steps(self) -> int:
         """Updates folded in so far."""
-        return int(self._model.n_averaged)
+        return self._n
 
     @torch.no_grad()
     def update(self) -> None:
         """Fold the module's current weights into the average (after each optimiser step)."""
-        self._model.update_parameters(self._live)
+        self._n += 1
+        avg, now = self._average.data, self._source.data
+        if self._n == 1:
+            avg.copy_(now)
+        else:
+            avg.lerp_(now, 1.0 - warmup_decay(self.decay, self._n))
         self._stale = True
 
     @property
@@ -94,7 +117,7 @@ class RunningAverage:
         """The averaged copy, its buffers brought up to date first (cheap when nothing changed)."""
         if self._stale:
             self._sync_buffers()
-        return self._model.module
+        return self._module
 
     @torch.no_grad()
     def _sync_buffers(self) -> None:
@@ -105,5 +128,5 @@ class RunningAverage:
                 if buf is not None:
                     avg_mod._buffers[name] = buf.detach().clone()
         # The trained weights' vectors are close to the average's; one iteration fits them to it.
-        refresh_power_iteration(self._model.module, layers=self._spectral)
+        refresh_power_iteration(self._module, layers=self._spectral)
         self._stale = False

@@ -354,7 +354,7 @@ class Trainer:
         stop it (``None``); a no-op when the decay is unchanged, so the average is kept."""
         if decay is not None and self._average is not None and decay == self._average.decay:
             return
-        self._average = None if decay is None else RunningAverage(self.flow, decay)
+        self._average = None if decay is None else RunningAverage(self.flow, decay, self._flat)
         self._last_eval = None  # the evaluated model changed
 
     @property

@@ -96,6 +96,8 @@ def test_loss_and_gradient_are_torchs(cfg, shake, n, activation):
         ic.FlowConfig(
             model="glow", n_blocks=2, hidden=(40,), scale_map="tanh", scale_bound=0.5, seed=4
         ),
+        # wide: train2d.c gathers the weight gradient over more than one chunk of tiles
+        ic.FlowConfig(model="glow", n_blocks=2, hidden=(96, 96), seed=5),
     ],
 )
 @pytest.mark.parametrize("n", [777, 16, 1])

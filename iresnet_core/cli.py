@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iresnet_core.checkpoint import METRICS, save
+from iresnet_core.checkpoint import CONFIG, METRICS, save
 from iresnet_core.config import ACTIVATIONS, LOGDET_MODES, PROBES, FlowConfig
 from iresnet_core.datasets import toy as datasets
 from iresnet_core.flows.build import build_flow
@@ -30,7 +30,14 @@ from iresnet_core.flows.glow import match_glow
 from iresnet_core.sweep import command as sweep_command
 from iresnet_core.training.trainer import DEFAULT_LR, DEFAULT_LR_DECAY, LR_DECAY, Trainer
 
-__all__ = ["main", "train_run", "DEFAULT_ASSET_DIR", "ASSET_STEPS", "budget_words"]
+__all__ = [
+    "main",
+    "train_run",
+    "DEFAULT_ASSET_DIR",
+    "ASSET_STEPS",
+    "budget_words",
+    "record_budget",
+]
 
 DEFAULT_ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
 #: Steps every pre-trained demo gets, both models alike: a comparison at an equal budget.
@@ -323,6 +330,23 @@ def budget_words(steps: int) -> str:
     return f"{steps:,} step" + ("" if steps == 1 else "s")
 
 
+def record_budget(directory: Path, steps: int) -> None:
+    """Write the training budget into the checkpoint's ``config.json`` (under ``extra``, which a
+    config's equality ignores, so the checkpoint still matches the flow it holds).
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / CONFIG).write_text('{"model": "glow", "extra": {"parameters": 1}}')
+        >>> record_budget(d, 3000)
+        >>> json.loads((d / CONFIG).read_text())["extra"]
+        {'parameters': 1, 'steps': 3000, 'budget': '3,000 steps'}
+    """
+    cfg = json.loads((directory / CONFIG).read_text())
+    cfg.setdefault("extra", {}).update(steps=int(steps), budget=budget_words(int(steps)))
+    (directory / CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+
+
 def _assets(args: argparse.Namespace) -> int:
     """Both models of every toy set for ``args.steps`` steps each, with each model's tuned
     defaults (``DEFAULT_LR``, ``DEFAULT_LR_DECAY``) and the C engine where it takes the flow;
@@ -349,6 +373,7 @@ def _assets(args: argparse.Namespace) -> int:
             )
             r["budget"] = budget_words(r["steps"])
             (out / METRICS).write_text(json.dumps(r, indent=2, default=float) + "\n")
+            record_budget(out, r["steps"])
             print(
                 f"{name:13s} {model:8s} steps={r['steps']:5d} test_nll={r['test_nll']:.3f} "
                 f"entropy={r['entropy']:.3f} gap={r['nll_minus_entropy']:.3f}",

@@ -208,8 +208,8 @@ def test_train_takes_the_c_engine_by_default_to_torch_s_fit(tmp_path, capsys):
 @pytest.mark.slow
 def test_assets_give_both_models_the_same_budget_and_record_it(tmp_path, capsys):
     """`make assets`: every model of a set trains the same number of steps with its own defaults,
-    and its metrics say so in steps and in words (what the Playground shows: "pre-trained, 3,000
-    steps"); the checkpoints load and match the Playground's architecture."""
+    and its metrics and config say so in steps and in words (what the Playground shows:
+    "pre-trained, 3,000 steps"); the checkpoints load and match the Playground's architecture."""
     from iresnet_core.cli import ASSET_STEPS
 
     assert ASSET_STEPS == 3000
@@ -219,6 +219,8 @@ def test_assets_give_both_models_the_same_budget_and_record_it(tmp_path, capsys)
         d = tmp_path / "moons" / model
         m = json.loads((d / "metrics.json").read_text())
         assert (m["steps"], m["budget"]) == (4, "4 steps")
+        extra = json.loads((d / "config.json").read_text())["extra"]
+        assert (extra["steps"], extra["budget"]) == (4, "4 steps")  # in the config as well
         assert (m["lr"], m["lr_decay"]) == (ic.DEFAULT_LR[model], ic.DEFAULT_LR_DECAY[model])
         cfg = ic.FlowConfig()
         assert ic.load(d).cfg == (ic.match_glow(cfg) if model == "glow" else cfg)

@@ -36,5 +36,8 @@ def test_both_models_had_the_same_steps_and_their_tuned_defaults(dataset):
     m = {model: _metrics(dataset, model) for model in MODELS}
     assert m["iresnet"]["steps"] == m["glow"]["steps"] > 0
     for model in MODELS:
+        cfg = json.loads((checkpoint_dir(dataset, model, ROOT_DIR) / "config.json").read_text())
+        assert cfg["extra"]["steps"] == m[model]["steps"]  # the budget, in the config too
+        assert cfg["extra"]["budget"] == m[model]["budget"] == f"{m[model]['steps']:,} steps"
         assert m[model]["lr"] == ic.DEFAULT_LR[model]
         assert m[model].get("lr_decay") == ic.DEFAULT_LR_DECAY[model]

@@ -53,16 +53,20 @@ def warmup_decay(decay: float, n: int) -> float:
 
 class RunningAverage:
     """An exponential moving average of ``module``'s trainable parameters, kept in a copy of the
-    module whose parameters are views of one vector (:class:`~iresnet_core.kernels.flat_params.
-    FlatParameters`), so that an update is one ``lerp_`` of that vector towards the trained one,
-    with the warm-up of :func:`warmup_decay`; the buffers (power-iteration vectors, ActNorm's
-    flag) are the trained module's, refreshed for the averaged weights.
+    module, with the warm-up of :func:`warmup_decay`; the buffers (power-iteration vectors,
+    ActNorm's flag) are the trained module's, refreshed for the averaged weights.
+
+    Given the trainer's ``flat`` vector (:class:`~iresnet_core.kernels.flat_params.
+    FlatParameters`), the copy's parameters become views of one vector too and an update is one
+    ``lerp_`` of it towards the trained one; without it (any module, e.g. another library's, whose
+    parameters may differ in dtype or device) each parameter is averaged on its own and
+    ``module`` is left as it is.
 
     Args:
-        module: the module being trained (its values are not modified).
+        module: the module being trained (neither its values nor its parameters' storage are
+            modified).
         decay: ``beta`` in ``(0, 1)``; about ``1 / (1 - beta)`` steps of memory.
-        flat: ``module``'s trainable parameters as one vector, the trainer's; made here when not
-            given, which binds them to one vector as a trainer would. The average reads
+        flat: ``module``'s trainable parameters as one vector, the trainer's. The average reads
             ``flat.data`` at each :meth:`update`.
     """
 
@@ -73,21 +77,18 @@ class RunningAverage:
             raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
         live = list(module.parameters())
-        self._source = (
-            flat
-            if flat is not None
-            else FlatParameters([p for p in live if p.requires_grad], grads=False)
-        )
+        trained = flat.params if flat is not None else [p for p in live if p.requires_grad]
         where = {id(p): k for k, p in enumerate(live)}
-        if any(id(p) not in where for p in self._source.params):
+        if any(id(p) not in where for p in trained):
             raise ValueError("the flat parameters to average are not all the module's")
         self._module = copy.deepcopy(module)
         self._module.requires_grad_(False)
         copies = list(self._module.parameters())
-        # the averaged copy's parameters in the trained vector's order, as views of one vector
-        self._average = FlatParameters(
-            [copies[where[id(p)]] for p in self._source.params], grads=False
-        )
+        averaged = [copies[where[id(p)]] for p in trained]  # in the trained order
+        self._source = flat
+        # with the trainer's vector, the averaged copy's parameters as views of one vector too
+        self._average = FlatParameters(averaged, grads=False) if flat is not None else None
+        self._tensors = list(zip(averaged, trained))
         self._n = 0
         self._live = module
         self._pairs = [
@@ -105,11 +106,16 @@ class RunningAverage:
     def update(self) -> None:
         """Fold the module's current weights into the average (after each optimiser step)."""
         self._n += 1
-        avg, now = self._average.data, self._source.data
-        if self._n == 1:
-            avg.copy_(now)
+        if self._source is not None and self._average is not None:
+            pairs = [(self._average.data, self._source.data)]
         else:
-            avg.lerp_(now, 1.0 - warmup_decay(self.decay, self._n))
+            pairs = self._tensors
+        weight = 1.0 - warmup_decay(self.decay, self._n)
+        for avg, now in pairs:
+            if self._n == 1:
+                avg.copy_(now)
+            else:
+                avg.lerp_(now, weight)
         self._stale = True
 
     @property

@@ -129,3 +129,23 @@ def test_glow_is_averaged_too():
     )
     m = trainer.step(30)
     assert trainer.eval_flow is not trainer.flow and np.isfinite(m["test_nll"])
+
+
+def test_a_module_of_mixed_dtypes_is_averaged_per_tensor_and_left_as_it_is():
+    """Without the trainer's flat vector (another library's module, here with a float64 and a
+    float32 parameter) each parameter is averaged on its own; the module's own parameters keep
+    their storage (nothing binds them to one vector)."""
+    module = torch.nn.Module()
+    module.a = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    module.b = torch.nn.Parameter(torch.zeros(2, dtype=torch.float32))
+    storage = [p.data_ptr() for p in module.parameters()]
+    avg = RunningAverage(module, decay=0.5)
+    for value in (1.0, 3.0):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.fill_(value)
+        avg.update()
+    # update 1 copies (1.0); update 2 keeps warmup_decay(0.5, 2) = 0.1 of it: 0.1 + 0.9 * 3
+    for p in avg.flow.parameters():
+        torch.testing.assert_close(p, torch.full_like(p, 0.1 * 1.0 + 0.9 * 3.0))
+    assert [p.data_ptr() for p in module.parameters()] == storage

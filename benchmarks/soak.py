@@ -1074,7 +1074,8 @@ def svg_plot(
     for i in range(6):  # x ticks
         x = x1 * i / 5
         out.append(
-            f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">{x:.0f}</text>'
+            f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">'
+            f"{x:.{0 if x1 >= 10 else 1}f}</text>"
         )
     out.append(
         f'<text x="{(ml + width - mr) / 2}" y="{height - 8}" text-anchor="middle">minutes</text>'
@@ -1139,6 +1140,7 @@ def report(
         "",
         _EXCLUDED,
         "",
+        *_notes_md(facts),
         f"![RSS over time]({svg_name})",
         "",
         "## Memory",
@@ -1317,9 +1319,16 @@ def benchmarks_section(samples: list[Sample], facts: dict[str, Any], summary: di
         f"{summary['load_median']:.1f}, max {summary['load_max']:.1f} on 2 cores. "
         + _EXCLUDED
         + _cpu_sentence(samples)
-        + (" Every target met." if ok else " Not every target met: see the notes below."),
+        + (" Every target met." if ok else " Not every target met: see the notes."),
         "",
+        *_notes_md(facts),
     ]
+
+
+def _notes_md(facts: dict[str, Any]) -> list[str]:
+    """The run's notes (``--note``), as a list under a bold heading."""
+    notes = facts.get("notes", [])
+    return ["**Notes.**", "", *[f"- {n}" for n in notes], ""] if notes else []
 
 
 def _cpu_sentence(samples: list[Sample]) -> str:
@@ -1422,6 +1431,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"also write this run's section of docs/benchmarks.md ({SECTION!r})",
     )
+    ap.add_argument(
+        "--note",
+        action="append",
+        default=None,
+        help="a note for the pages (repeatable; with --replot they replace the stored notes)",
+    )
     ap.add_argument("--out", default=str(ROOT / "docs" / "soak.md"))
     ap.add_argument("--svg", default=str(ROOT / "docs" / "soak_rss.svg"))
     ap.add_argument(
@@ -1437,6 +1452,10 @@ def main(argv: list[str] | None = None) -> int:
         d = json.loads(raw.read_text())
         samples, facts = [Sample(**x) for x in d["samples"]], d["facts"]
         warmup_s = d["warmup_s"] if a.warmup is None else 60 * a.warmup
+        if a.note is not None:
+            facts["notes"] = a.note
+            d["facts"] = facts
+            raw.write_text(json.dumps(d, indent=1) + "\n")
         return _write(samples, facts, warmup_s, out, svg, bench)
     if not os.access(CHROMIUM, os.X_OK):
         print(f"needs Debian's {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
@@ -1450,6 +1469,7 @@ def main(argv: list[str] | None = None) -> int:
         tour_every_min=a.tour_every,
         shots=Path(a.shots) if a.shots else None,
     )
+    facts["notes"] = a.note or []
     if a.warmup is not None:
         warmup_s = 60 * a.warmup
     else:

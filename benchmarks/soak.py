@@ -69,6 +69,7 @@ __all__ = [
     "read_probe",
     "tour_pass",
     "log_tracebacks",
+    "log_messages",
     "thread_times",
     "renderer_pids",
     "cpu_jiffies",
@@ -294,6 +295,25 @@ def log_tracebacks(text: str) -> list[str]:
             inside = False
     if inside:
         out.append("(a traceback cut off at the end of the log)")
+    return out
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (.*)$")
+
+
+def log_messages(text: str) -> list[str]:
+    """The messages the server logged (Streamlit's timestamped lines: warnings, errors), the
+    start-up line left out.
+
+    >>> log_messages("2026-12-06 07:37:26.665 Uvicorn server started on 127.0.0.1:1\\n"
+    ...              "  URL: x\\n2026-12-06 07:42:57.835 The widget with key ...\\nStack:\\n")
+    ['The widget with key ...']
+    """
+    out = []
+    for line in text.splitlines():
+        m = _LOG_LINE.match(line)
+        if m and "server started" not in m.group(1):
+            out.append(m.group(1).strip())
     return out
 
 
@@ -722,6 +742,7 @@ class _Soak:
         except Exception as e:  # a pass that did not finish: say where, play on
             record["scenes"] = len(seen)
             record["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            record["url"] = page.url
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(Path(tempfile.gettempdir()) / f"soak-pass{k}-fail.png"))
             with contextlib.suppress(Exception):
@@ -821,7 +842,9 @@ def soak(
     facts["replays"] = run.replays
     facts["page_stats"] = [dataclasses.asdict(s) for s in run.stats]
     facts["tour_passes"] = run.passes
-    facts["log_tracebacks"] = log_tracebacks(server_log.read_text(errors="replace"))
+    text = server_log.read_text(errors="replace")
+    facts["log_tracebacks"] = log_tracebacks(text)
+    facts["log_messages"] = log_messages(text)
     return run.samples, facts
 
 
@@ -988,7 +1011,7 @@ def verdict(summary: dict[str, Any], stalls: dict[str, Any]) -> list[tuple[str, 
         (
             "longest stall of a step counter while playing",
             f"{stalls['gap_max_s']:.2f} s; {stalls['gaps_over']} gaps over {STALL_S:.0f} s in "
-            f"{stalls['watched_min']:.0f} min of playing watched (target: none over "
+            f"{stalls['watched_min']:.0f} page-minutes of playing watched (target: none over "
             f"{STALL_S:.0f} s)",
             stalls["gap_max_s"] <= STALL_S,
         ),
@@ -1169,7 +1192,9 @@ def report(
             f"| load average (1 min) over the samples, median / max | "
             f"{summary['load_median']:.1f} / {summary['load_max']:.1f} |"
         )
-    lines += _pages_md(stalls) + _cpu_md(samples) + _passes_md(facts) + _tracebacks_md(stalls)
+    lines += (
+        _pages_md(stalls) + _cpu_md(samples) + _passes_md(facts) + _tracebacks_md(stalls, facts)
+    )
     lines += [
         "",
         "## Samples",
@@ -1290,11 +1315,17 @@ def _cpu_md(samples: list[Sample]) -> list[str]:
     return out
 
 
-def _tracebacks_md(stalls: dict[str, Any]) -> list[str]:
+def _tracebacks_md(stalls: dict[str, Any], facts: dict[str, Any]) -> list[str]:
+    """The server log's tracebacks and other messages."""
     tbs = stalls["log_tracebacks"]
-    if not tbs:
-        return ["", "The server log holds no traceback."]
-    return ["", "## Tracebacks in the server log", ""] + [f"- `{t}`" for t in tbs]
+    out = ["", "The server log holds no traceback."] if not tbs else []
+    if tbs:
+        out += ["", "## Tracebacks in the server log", ""] + [f"- `{t}`" for t in tbs]
+    msgs = facts.get("log_messages", [])
+    if msgs:
+        out += ["", f"Other messages in the server log ({len(msgs)}):", ""]
+        out += [f"- `{m[:300]}`" for m in msgs[:20]]
+    return out
 
 
 def benchmarks_section(samples: list[Sample], facts: dict[str, Any], summary: dict[str, Any]):
@@ -1343,7 +1374,7 @@ def _cpu_sentence(samples: list[Sample]) -> str:
         return (
             f"load {w['load']:.1f}, the server's threads waiting {w['server']:.2f} s for a core "
             f"per second they ran, the renderers' main threads {w['render']:.2f} s "
-            f"({w['n']} samples)"
+            f"({w['n']} sample{'s' if w['n'] != 1 else ''})"
         )
 
     return (
@@ -1452,10 +1483,12 @@ def main(argv: list[str] | None = None) -> int:
         d = json.loads(raw.read_text())
         samples, facts = [Sample(**x) for x in d["samples"]], d["facts"]
         warmup_s = d["warmup_s"] if a.warmup is None else 60 * a.warmup
+        log = Path(facts.get("server_log", ""))
+        if "log_messages" not in facts and log.is_file():  # a run from before they were kept
+            facts["log_messages"] = log_messages(log.read_text(errors="replace"))
         if a.note is not None:
             facts["notes"] = a.note
-            d["facts"] = facts
-            raw.write_text(json.dumps(d, indent=1) + "\n")
+        raw.write_text(json.dumps(d, indent=1) + "\n")  # facts is d["facts"]: kept with the run
         return _write(samples, facts, warmup_s, out, svg, bench)
     if not os.access(CHROMIUM, os.X_OK):
         print(f"needs Debian's {CHROMIUM} (apt-get install chromium)", file=sys.stderr)

@@ -14,6 +14,7 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
   per step against normflows' Glow (``python -m benchmarks.tuning``, a run of its own).
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
 * :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
-* :mod:`benchmarks.soak` — the server's memory over a long Play (``python -m benchmarks.soak``).
+* :mod:`benchmarks.soak` — a long Play in browsers, in presentation mode with tour passes: the
+  server's memory, the pages' stalls, exceptions (``python -m benchmarks.soak``, a run of its own).
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

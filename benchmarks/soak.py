@@ -1,19 +1,38 @@
-"""Soak test: the Playground trains for a long time in real browsers; the server's memory stays
-flat.
+"""Soak test: the Playground trains for a long time in real browsers, as in front of an audience;
+the server's memory stays flat, the pages do not stall, nothing raises.
 
-``python -m benchmarks.soak --minutes 30`` starts ``streamlit run streamlit_app.py`` on a free
-loopback port, opens ``--pages`` headless Debian Chromium pages (Playwright, never a downloaded
-browser) that each press Play, and samples the server process every ``--interval`` seconds: its
-resident memory (RSS), its thread count and every page's step counter. It stops by itself, then
-writes ``docs/soak.md`` (the table and the verdict: growth after warm-up, target < 100 MB),
-``docs/soak_rss.svg`` (RSS over time) and the raw samples ``docs/soak.json`` (``--replot`` redraws
-from them). Not part of ``make test``.
+``python -m benchmarks.soak --minutes 60 --pages 2 --presentation --tour-every 5`` starts
+``streamlit run streamlit_app.py`` on a free loopback port and opens ``--pages`` headless Debian
+Chromium pages (Playwright, never a downloaded browser) that each press Play; with
+``--presentation`` they open in presentation mode (``?presentation=true``, the sidebar's
+"Presentation mode" toggle), and with ``--tour-every MIN`` the last page leaves the Playground
+every MIN minutes, clicks through every scene of the guided tour (the Tour page's scene link, then
+the tour bar's Next on each scene, each scene's charts waited for, Finish), goes back to the
+Playground by the sidebar and presses Play again. Every ``--interval`` seconds it samples the
+server process (resident memory, threads) and every page: its step counter, and what a probe
+inside the page measured since the last sample (:data:`PROBE_JS`):
 
-The helpers :func:`start_server`, :func:`proc_stats`, :func:`steps_of` and :func:`press_play` are
-shared with the browser tests (``tests/test_browser.py``, ``tests/test_robust_sessions.py``).
+* the longest gap between two changes of the step counter while the page shows it training (the
+  live fragment ticks every 0.1 s: a gap over a second is a stall the audience sees);
+* the page's main thread blocked: ``longtask`` entries of a ``PerformanceObserver``, the longest
+  and the number over a second;
+* Streamlit's exception boxes (``[data-testid=stException]``) that appeared, and the page's
+  uncaught JavaScript errors.
+
+The moments the script itself navigates (page loads, tour passes) are left out of the stalls and
+longtasks (counted apart); the server log's tracebacks are counted at the end. It stops by itself,
+then writes ``docs/soak.md`` (the verdict and the samples), ``docs/soak_rss.svg`` (RSS over time,
+tour passes marked), the raw samples ``docs/soak.json`` (``--replot`` redraws from them) and, with
+``--benchmarks``, its section of ``docs/benchmarks.md``. Not part of ``make test``.
+
+The helpers :func:`start_server`, :func:`stop_server`, :func:`proc_stats`, :func:`steps_of`,
+:func:`press_play`, :func:`wait_ready`, :data:`CHROMIUM` and :data:`CHROMIUM_ARGS` are shared with
+the browser tests (``tests/browser/``, ``tests/dashboard/test_robust_sessions.py``) and
+``benchmarks.live``.
 
 Example:
     python -m benchmarks.soak --minutes 10 --pages 2
+    python -m benchmarks.soak --minutes 60 --pages 2 --presentation --tour-every 5 --benchmarks
 """
 
 from __future__ import annotations
@@ -23,6 +42,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 import re
 import socket
@@ -31,8 +51,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "start_server",
@@ -41,8 +63,23 @@ __all__ = [
     "steps_of",
     "press_play",
     "wait_ready",
+    "is_playing",
+    "PROBE_JS",
+    "PageStats",
+    "read_probe",
+    "tour_pass",
+    "log_tracebacks",
+    "log_messages",
+    "thread_times",
+    "renderer_pids",
+    "cpu_jiffies",
+    "CpuMeter",
     "Sample",
     "soak",
+    "summarize",
+    "verdict",
+    "benchmarks_section",
+    "write_section",
     "main",
     "CHROMIUM",
     "CHROMIUM_ARGS",
@@ -52,7 +89,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COUNTER = re.compile(r"^Step\s+(i-ResNet|Glow) \d")
-TARGET_MB = 100.0
+TARGET_MB = 100.0  #: memory growth after warm-up must stay below this
+STALL_S = 1.0  #: a page blocked, or its step counter still, for longer than this is a stall
+#: heading of this benchmark's section in docs/benchmarks.md; ``benchmarks.report`` keeps a
+#: section whose heading ends in "(by hand)" when ``make bench`` rewrites the page
+SECTION = "## An hour in front of an audience: the soak (by hand)"
 
 
 # ---------------------------------------------------------------- server
@@ -65,8 +106,9 @@ def _free_port() -> int:
 def start_server(
     log_path: Path | None = None, timeout_s: float = 90
 ) -> tuple[subprocess.Popen, str]:
-    """``streamlit run streamlit_app.py`` on a free loopback port; returns (process, url) once
-    healthy."""
+    """``streamlit run streamlit_app.py`` on a free loopback port, its output into ``log_path``
+    (default: ``iresnet-soak-<port>.log`` in the temporary directory); returns (process, url) once
+    healthy. Raises ``RuntimeError`` if it exits or is not healthy within ``timeout_s``."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
@@ -108,6 +150,7 @@ def start_server(
 
 
 def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate the server (kill it if it is still there after 10 s) and reap it."""
     proc.terminate()
     try:
         proc.wait(10)
@@ -128,8 +171,155 @@ def proc_stats(pid: int) -> dict[str, float]:
     return out
 
 
+def _schedstat(path: Path) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of one thread, from its
+    ``schedstat``; (0, 0) if it is gone."""
+    try:
+        run_ns, wait_ns, _ = path.read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
+
+def thread_times(pid: int, main_only: bool = False) -> dict[int, tuple[float, float]]:
+    """Per thread of process ``pid`` (only its main thread with ``main_only``): (seconds on a CPU,
+    seconds runnable but waiting for a CPU), from ``/proc/<pid>/task/<tid>/schedstat`` (Linux).
+    The waiting time is what a busy machine costs a thread: work that takes 0.2 s of CPU takes
+    0.2 s plus the wait in wall time. {} if the process is gone.
+
+    >>> run, wait = thread_times(os.getpid(), main_only=True)[os.getpid()]
+    >>> run > 0 and wait >= 0
+    True
+    """
+    base = Path(f"/proc/{pid}/task")
+    try:
+        tids = [pid] if main_only else [int(t.name) for t in base.iterdir()]
+    except OSError:
+        return {}
+    return {tid: _schedstat(base / str(tid) / "schedstat") for tid in tids}
+
+
+def renderer_pids(root: int) -> list[int]:
+    """Chromium's page renderers among the descendants of process ``root`` (the browser that
+    Playwright started under this process; not its own user-interface renderer)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (d / "stat").read_text()
+                parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out = []
+    for pid in parent:
+        p, seen = pid, 0
+        while p in parent and p != root and seen < 64:
+            p, seen = parent[p], seen + 1
+        if p != root or pid == root:
+            continue
+        with contextlib.suppress(OSError):
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"--type=renderer" in cmd and b"--top-chrome-webui" not in cmd:
+                out.append(pid)
+    return sorted(out)
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all the machine's cores since boot, from ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass
+class CpuMeter:
+    """CPU use and waiting since the last :meth:`read`: the server's threads, the pages'
+    renderer main threads and the machine's cores. ``read()`` returns, per second of wall time,
+    ``server_cpu`` / ``server_wait`` (cores used; threads waiting for a core, on average),
+    ``render_cpu`` / ``render_wait`` (the same for the renderers' main threads) and ``busy`` (the
+    fraction of the machine's cores busy, everyone's work included)."""
+
+    server: int
+    root: int = field(default_factory=os.getpid)
+    _last: dict[str, Any] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, Any]:
+        renderers: dict[int, tuple[float, float]] = {}
+        for pid in renderer_pids(self.root):
+            renderers.update(thread_times(pid, main_only=True))
+        return {
+            "t": time.time(),
+            "server": thread_times(self.server),
+            "render": renderers,
+            "jiffies": cpu_jiffies(),
+        }
+
+    def read(self) -> dict[str, float]:
+        """The figures since the last call ({} on the first)."""
+        now, last = self._now(), self._last
+        self._last = now
+        if not last:
+            return {}
+        dt = max(1e-6, now["t"] - last["t"])
+        out: dict[str, float] = {}
+        for key in ("server", "render"):
+            run = wait = 0.0
+            for tid, (r, w) in now[key].items():
+                r0, w0 = last[key].get(tid, (0.0, 0.0))
+                run, wait = run + max(0.0, r - r0), wait + max(0.0, w - w0)
+            out[f"{key}_cpu"], out[f"{key}_wait"] = round(run / dt, 3), round(wait / dt, 3)
+        busy = now["jiffies"][0] - last["jiffies"][0]
+        total = now["jiffies"][1] - last["jiffies"][1]
+        out["busy"] = round(busy / total, 3) if total > 0 else 0.0
+        return out
+
+
+def log_tracebacks(text: str) -> list[str]:
+    """The exception line of every Python traceback in a server log (its first line after the
+    traceback's indented frames), in order.
+
+    >>> log_tracebacks("ok\\nTraceback (most recent call last):\\n  File 'a.py'\\n    x()\\n"
+    ...                "ValueError: bad\\nmore\\n")
+    ['ValueError: bad']
+    >>> log_tracebacks("no trouble here\\n")
+    []
+    """
+    out: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            if line.startswith(("During handling", "The above exception")):
+                continue  # a chained traceback: its own exception line follows
+            out.append(line.strip())
+            inside = False
+    if inside:
+        out.append("(a traceback cut off at the end of the log)")
+    return out
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (.*)$")
+
+
+def log_messages(text: str) -> list[str]:
+    """The messages the server logged (Streamlit's timestamped lines: warnings, errors), the
+    start-up line left out.
+
+    >>> log_messages("2026-12-06 07:37:26.665 Uvicorn server started on 127.0.0.1:1\\n"
+    ...              "  URL: x\\n2026-12-06 07:42:57.835 The widget with key ...\\nStack:\\n")
+    ['The widget with key ...']
+    """
+    out = []
+    for line in text.splitlines():
+        m = _LOG_LINE.match(line)
+        if m and "server started" not in m.group(1):
+            out.append(m.group(1).strip())
+    return out
+
+
 # ---------------------------------------------------------------- pages
 def wait_ready(page, n_charts: int = 1, timeout_s: float = 120) -> None:
+    """Wait until the Playground shows its step counter and at least ``n_charts`` plotly charts."""
     page.get_by_text(COUNTER).first.wait_for(timeout=timeout_s * 1000)
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}",
@@ -153,91 +343,532 @@ def _transport(page, name: str):
 
 
 def press_play(page, timeout_s: float = 60) -> None:
+    """Press the Playground's Play and wait until its button says Pause."""
     _transport(page, "Play").first.click()
     _transport(page, "Pause").first.wait_for(timeout=timeout_s * 1000)
 
 
 def is_playing(page) -> bool:
+    """Whether the Playground's transport shows Pause (i.e. Play is on)."""
     return _transport(page, "Pause").count() > 0
+
+
+# ---------------------------------------------------------------- the probe inside each page
+#: Installed into every document of a soak page (``page.add_init_script``). ``window.__soak``:
+#: ``resume()`` / ``pause()`` bracket the time the script leaves the page alone (it starts paused:
+#: a page load is the script's doing); ``take()`` returns what was seen since the last ``take()``
+#: and starts over. Every 50 ms it reads the Playground's step counter (the ``h3`` that starts
+#: "Step i-ResNet …"): while watching and the counter says "training", the time between two changes
+#: of its text is a gap; its clock starts at the first sight of a training counter and stops when
+#: the counter stops training (a divergence pause) or leaves the page. Longtasks (the main thread
+#: blocked over 50 ms) that start while paused are counted apart as ``excluded``.
+PROBE_JS = """
+(() => {
+  if (window.__soak) return;
+  const COUNTER = /^Step\\s+(i-ResNet|Glow) \\d/;
+  const s = {
+    watching: false, pausedAt: 0, excluded: [], text: null, last: null, prev: null,
+    gapMax: 0, gapsOver: 0, changes: 0, watchedMs: 0,
+    ltCount: 0, ltMax: 0, ltOver: 0, exCount: 0, exMax: 0,
+    boxes: 0, boxesSeen: 0, boxText: "", longtasks: false,
+  };
+  s.pause = () => {
+    if (s.watching) { s.watching = false; s.pausedAt = performance.now(); s.last = null; }
+  };
+  s.resume = () => {
+    if (s.watching) return;
+    s.excluded.push([s.pausedAt, performance.now()]);
+    s.excluded = s.excluded.slice(-32);
+    s.watching = true; s.last = null; s.prev = null;
+  };
+  const excluded = (t) => (!s.watching && t >= s.pausedAt)
+    || s.excluded.some(([a, b]) => t >= a && t <= b);
+  s.take = () => {
+    const now = performance.now();
+    const open = s.watching && s.last !== null ? now - s.last : 0;
+    const out = {
+      gap_max_ms: Math.max(s.gapMax, open), gaps_over: s.gapsOver, changes: s.changes,
+      watched_ms: s.watchedMs, longtasks: s.ltCount, longtask_max_ms: s.ltMax,
+      longtasks_over: s.ltOver, excluded_longtasks: s.exCount,
+      excluded_longtask_max_ms: s.exMax, boxes_now: s.boxes, boxes_seen: s.boxesSeen,
+      box_text: s.boxText, watching: s.watching, longtask_api: s.longtasks,
+    };
+    Object.assign(s, {gapMax: 0, gapsOver: 0, changes: 0, watchedMs: 0, ltCount: 0, ltMax: 0,
+                      ltOver: 0, exCount: 0, exMax: 0, boxesSeen: 0, boxText: ""});
+    return out;
+  };
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (excluded(e.startTime)) { s.exCount++; s.exMax = Math.max(s.exMax, e.duration); }
+        else {
+          s.ltCount++; s.ltMax = Math.max(s.ltMax, e.duration);
+          if (e.duration > STALL_MS) s.ltOver++;
+        }
+      }
+    }).observe({type: "longtask", buffered: true});
+    s.longtasks = true;
+  } catch (err) { s.longtasks = false; }
+  const counter = () => {
+    for (const h of document.querySelectorAll("h3")) {
+      const t = h.textContent.replace(/\\u00a0/g, " ").trim();
+      if (COUNTER.test(t)) return t;
+    }
+    return null;
+  };
+  let tick = 0;
+  setInterval(() => {
+    const now = performance.now();
+    if (++tick % 5 === 0) {
+      const boxes = document.querySelectorAll("[data-testid='stException']");
+      if (boxes.length > s.boxes) {
+        s.boxesSeen += boxes.length - s.boxes;
+        s.boxText = s.boxText || boxes[boxes.length - 1].innerText.slice(0, 400);
+      }
+      s.boxes = boxes.length;
+    }
+    const t = counter();
+    if (!s.watching || t === null || !t.includes("training")) {
+      s.last = null; s.prev = null; s.text = t; return;
+    }
+    if (s.prev !== null) s.watchedMs += now - s.prev;
+    s.prev = now;
+    if (s.last === null) { s.last = now; s.text = t; return; }
+    if (t !== s.text) {
+      const gap = now - s.last;
+      s.changes++; s.gapMax = Math.max(s.gapMax, gap);
+      if (gap > STALL_MS) s.gapsOver++;
+      s.last = now; s.text = t;
+    }
+  }, 50);
+  window.__soak = s;
+})();
+""".replace("STALL_MS", str(round(1000 * STALL_S)))
+
+
+@dataclass
+class PageStats:
+    """What one soak page saw over the whole run (sums and maxima of its probe's readings).
+
+    Stalls and longtasks count only while the script left the page alone; ``excluded_*`` are the
+    longtasks during the script's own navigation (page loads, tour passes).
+
+    >>> st = PageStats()
+    >>> st.add({"gap_max_ms": 1500, "gaps_over": 1, "changes": 40, "watched_ms": 20000,
+    ...         "longtasks": 3, "longtask_max_ms": 120, "longtasks_over": 0,
+    ...         "excluded_longtasks": 2, "excluded_longtask_max_ms": 900, "boxes_seen": 0})
+    >>> st.gap_max_s, st.gaps_over, st.watched_s, st.longtask_max_s, st.excluded_longtask_max_s
+    (1.5, 1, 20.0, 0.12, 0.9)
+    """
+
+    gap_max_s: float = 0.0  #: longest time the step counter stood still while training
+    gaps_over: int = 0  #: gaps over STALL_S
+    changes: int = 0  #: changes of the step counter seen
+    watched_s: float = 0.0  #: seconds the counter was watched while training
+    longtasks: int = 0
+    longtask_max_s: float = 0.0
+    longtasks_over: int = 0  #: longtasks over STALL_S
+    excluded_longtasks: int = 0
+    excluded_longtask_max_s: float = 0.0
+    exception_boxes: int = 0  #: Streamlit exception boxes that appeared
+    exception_text: str = ""
+    page_errors: int = 0  #: uncaught JavaScript errors (Playwright's "pageerror")
+    page_error_text: str = ""
+    readings: int = 0
+
+    def add(self, r: dict[str, Any]) -> None:
+        """Fold in one reading of :data:`PROBE_JS`'s ``take()``."""
+        self.gap_max_s = max(self.gap_max_s, r["gap_max_ms"] / 1000)
+        self.gaps_over += int(r["gaps_over"])
+        self.changes += int(r["changes"])
+        self.watched_s += r["watched_ms"] / 1000
+        self.longtasks += int(r["longtasks"])
+        self.longtask_max_s = max(self.longtask_max_s, r["longtask_max_ms"] / 1000)
+        self.longtasks_over += int(r["longtasks_over"])
+        self.excluded_longtasks += int(r["excluded_longtasks"])
+        self.excluded_longtask_max_s = max(
+            self.excluded_longtask_max_s, r["excluded_longtask_max_ms"] / 1000
+        )
+        self.exception_boxes += int(r["boxes_seen"])
+        if r.get("box_text") and not self.exception_text:
+            self.exception_text = str(r["box_text"])
+        self.readings += 1
+
+
+def read_probe(page) -> dict[str, Any] | None:
+    """The page's probe reading since the last one (None if it cannot be read now: a page in the
+    middle of a load)."""
+    try:
+        return page.evaluate("() => window.__soak ? window.__soak.take() : null")
+    except Exception:
+        return None
+
+
+def _probe(page, action: str) -> None:
+    """``pause`` or ``resume`` the page's probe (nothing if it is not there yet)."""
+    with contextlib.suppress(Exception):
+        page.evaluate(f"() => window.__soak && window.__soak.{action}()")
+
+
+def _exception_boxes(page) -> int:
+    """Streamlit exception boxes on the page now."""
+    try:
+        return page.locator("[data-testid='stException']").count()
+    except Exception:
+        return 0
+
+
+# ---------------------------------------------------------------- the tour
+#: plotly charts each tour page draws at least (the Playground: one model's three)
+SCENE_CHARTS = {"playground": 3, "inverse": 3, "logdet": 5, "lipschitz": 4, "classify": 2}
+#: plotly charts drawn and visible
+_VISIBLE_PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => p.offsetParent !== null && p.getBoundingClientRect().height > 0).length"""
+#: the script run is over: no element left from the run before, no "Stop" in the status widget
+_IDLE = """() => !document.querySelector('[data-stale=true]')
+    && !document.querySelector('[data-testid=stStatusWidget] button')"""
+
+
+def _sidebar_link(page, title: str) -> None:
+    """Click the sidebar navigation's link to the page titled ``title`` (a presenter's click:
+    the same session)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+
+
+def _wait_scene(page, number: int, timeout_s: float) -> None:
+    """Scene ``number``'s bar and its page's charts are on screen and the page's run is over
+    (a Playground that still plays never is: there the charts suffice)."""
+    from dashboard import tour as T
+
+    s = T.scene(number)
+    bar = page.locator(".st-key-tour_bar")
+    bar.get_by_text(re.compile(rf"\b{re.escape(T.counter(number))} · ")).first.wait_for(
+        timeout=timeout_s * 1000
+    )
+    page.wait_for_function(
+        f"() => ({_VISIBLE_PLOTS})() >= {SCENE_CHARTS[s.page]}",
+        timeout=timeout_s * 1000,
+        polling=250,
+    )
+    with contextlib.suppress(Exception):
+        page.wait_for_function(f"() => ({_IDLE})()", timeout=30_000, polling=250)
+
+
+def tour_pass(
+    page,
+    timeout_s: float = 180,
+    each: Callable[[int], None] | None = None,
+    shots: Path | None = None,
+) -> int:
+    """One pass of the guided tour, as a presenter clicks it: the sidebar's Tour link, the Tour
+    page's link to scene 1, the tour bar's Next on every scene (each scene's bar and charts waited
+    for, ``each(number)`` called there), Finish (back to the Tour page), the sidebar's Playground
+    link and Play. Returns the number of scenes seen; raises (Playwright's ``TimeoutError``) if a
+    scene does not appear within ``timeout_s``. Screenshots of the scenes go to ``shots`` if
+    given."""
+    from dashboard import tour as T
+
+    last = len(T.SCENES)
+    _sidebar_link(page, T.PAGE_TITLES[T.TOUR_PATH])
+    page.get_by_text("All scenes").wait_for(timeout=timeout_s * 1000)
+    first = page.get_by_role("link", name=re.compile(rf"1\. {re.escape(T.scene(1).title)}$"))
+    first.click()
+    seen = 0
+    for number in range(1, last + 1):
+        _wait_scene(page, number, timeout_s)
+        seen += 1
+        if shots is not None:
+            page.screenshot(path=str(shots / f"scene-{number}.png"))
+        if each is not None:
+            each(number)
+        name = "Next" if number < last else "Finish"
+        page.locator(".st-key-tour_bar").get_by_role(
+            "button", name=re.compile(rf"{name}")
+        ).first.click()
+    page.get_by_text("All scenes").wait_for(timeout=timeout_s * 1000)
+    _sidebar_link(page, T.PAGE_TITLES["playground"])
+    wait_ready(page, 3, timeout_s)
+    if not is_playing(page):
+        press_play(page, timeout_s)
+    return seen
+
+
+_PRESENTING = """() => {
+  for (const label of document.querySelectorAll("[data-testid=stSidebar] label")) {
+    const input = label.querySelector("input[type=checkbox]");
+    if (input && label.innerText.includes("Presentation mode")) return input.checked;
+  }
+  return false;
+}"""
+
+
+def _presenting(page) -> bool:
+    """Whether the sidebar's "Presentation mode" toggle is on."""
+    try:
+        return bool(page.evaluate(_PRESENTING))
+    except Exception:
+        return False
 
 
 # ----------------------------------------------------------------- soak
 @dataclass
 class Sample:
+    """One sample: seconds since the start, the server's RSS (MB) and threads, and per page its
+    step counter(s), the longest counter gap and the longest longtask (s) since the sample before
+    (0 where the page was not watched), the machine's 1-minute load average and the CPU figures
+    of :class:`CpuMeter` since the sample before."""
+
     t_s: float
     rss_mb: float
     threads: int
     steps: list[list[int]] = field(default_factory=list)
+    gap_s: list[float] = field(default_factory=list)
+    longtask_s: list[float] = field(default_factory=list)
+    load1: float | None = None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Soak:
+    """The state of one soak run: the server, the pages and what was measured on them."""
+
+    proc: subprocess.Popen
+    url: str
+    query: str
+    interval_s: float
+    log: Callable[[str], None]
+    shots: Path | None = None
+    tabs: list = field(default_factory=list)
+    stats: list[PageStats] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    passes: list[dict[str, Any]] = field(default_factory=list)
+    replays: int = 0
+    t0: float = field(default_factory=time.time)
+    last_sample: float = 0.0
+    touring: int | None = None  #: the page on a tour pass now
+    meter: CpuMeter | None = None
+
+    def open_tab(self, browser) -> None:
+        """A new page with the probe, on the Playground (``?<query>``), playing; its probe
+        watches from the moment Play is on."""
+        i = len(self.tabs)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        stats = PageStats()
+
+        def on_error(err: Exception) -> None:
+            stats.page_errors += 1
+            stats.page_error_text = stats.page_error_text or str(err)[:400]
+
+        page.on("pageerror", on_error)
+        page.add_init_script(PROBE_JS)
+        page.goto(self.url + (f"/?{self.query}" if self.query else ""), wait_until="load")
+        wait_ready(page)
+        press_play(page)
+        _probe(page, "resume")
+        self.tabs.append(page)
+        self.stats.append(stats)
+        if self.shots is not None:
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(self.shots / f"tab{i + 1}-start.png"))
+        self.log(f"page {i + 1} playing (presentation mode: {_presenting(page)})")
+
+    def _read(self, i: int) -> dict[str, Any] | None:
+        reading = read_probe(self.tabs[i])
+        if reading is not None:
+            self.stats[i].add(reading)
+        return reading
+
+    def sample(self) -> None:
+        """Sample the server and every page; a page that stopped playing (a divergence pause, a
+        lost connection) presses Play again and is counted, unless it is on a tour pass."""
+        now = time.time()
+        st = proc_stats(self.proc.pid)
+        steps: list[list[int]] = []
+        gaps: list[float] = []
+        longest: list[float] = []
+        for i, page in enumerate(self.tabs):
+            r = self._read(i)
+            gaps.append(round(r["gap_max_ms"] / 1000, 3) if r else 0.0)
+            longest.append(round(r["longtask_max_ms"] / 1000, 3) if r else 0.0)
+            if i == self.touring:
+                steps.append([])
+                continue
+            steps.append(steps_of(page))
+            if not is_playing(page):
+                self.replays += 1
+                with contextlib.suppress(Exception):
+                    press_play(page, 20)
+        load1 = os.getloadavg()[0]
+        cpu = self.meter.read() if self.meter is not None else {}
+        self.samples.append(
+            Sample(
+                now - self.t0, st["rss_mb"], int(st["threads"]), steps, gaps, longest, load1, cpu
+            )
+        )
+        self.last_sample = now
+        self.log(
+            f"t={now - self.t0:6.0f}s rss={st['rss_mb']:7.1f} MB threads={st['threads']:.0f} "
+            f"load={load1:4.1f} steps={steps} gap={gaps} longtask={longest} cpu={cpu}"
+        )
+
+    def maybe_sample(self) -> None:
+        """Sample if the interval has passed (between the scenes of a tour pass)."""
+        if time.time() - self.last_sample >= self.interval_s:
+            self.sample()
+
+    def tour(self, i: int) -> None:
+        """A tour pass on page ``i`` (:func:`tour_pass`), left out of its probe's stalls; a pass
+        that fails is counted and the page goes back to the Playground and plays."""
+        page = self.tabs[i]
+        self._read(i)  # what it saw on the Playground, before the script navigates
+        _probe(page, "pause")
+        self.touring = i
+        k = len(self.passes) + 1
+        shots = self.shots if self.shots is not None and k == 1 else None
+        start = time.time()
+        record: dict[str, Any] = {"start_s": start - self.t0, "scenes": 0, "ok": False}
+        seen: list[int] = []
+
+        def each(number: int) -> None:
+            seen.append(number)
+            boxes = _exception_boxes(page)
+            if boxes:
+                record.setdefault("exception_scenes", []).append(number)
+            self.maybe_sample()
+
+        try:
+            record["scenes"] = tour_pass(page, each=each, shots=shots)
+            record["ok"] = True
+        except Exception as e:  # a pass that did not finish: say where, play on
+            record["scenes"] = len(seen)
+            record["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            record["url"] = page.url
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(Path(tempfile.gettempdir()) / f"soak-pass{k}-fail.png"))
+            with contextlib.suppress(Exception):
+                page.goto(self.url + (f"/?{self.query}" if self.query else ""), wait_until="load")
+                wait_ready(page)
+                press_play(page)
+        finally:
+            self.touring = None
+        record["end_s"] = time.time() - self.t0
+        record["seconds"] = time.time() - start
+        record["presenting"] = _presenting(page)
+        record["playing"] = is_playing(page)
+        _probe(page, "resume")
+        self.passes.append(record)
+        if self.shots is not None and k <= 2:
+            page.wait_for_timeout(3000)
+            for j, tab in enumerate(self.tabs):
+                tab.screenshot(path=str(self.shots / f"pass{k}-tab{j + 1}.png"))
+        self.log(
+            f"tour pass {k}: {record['scenes']} scenes in {record['seconds']:.0f} s, "
+            f"ok={record['ok']}, presenting={record['presenting']}, playing={record['playing']}"
+            + (f", {record['error']}" if "error" in record else "")
+        )
 
 
 def soak(
-    minutes: float, pages: int = 2, interval_s: float = 10, query: str = "", log=print
-) -> tuple[list[Sample], dict]:
-    """Run the soak; returns the samples and a dict of facts (versions, restarts of Play...)."""
+    minutes: float,
+    pages: int = 2,
+    interval_s: float = 10,
+    query: str = "",
+    log: Callable[[str], None] = print,
+    presentation: bool = False,
+    tour_every_min: float | None = None,
+    shots: Path | None = None,
+    server_log: Path | None = None,
+) -> tuple[list[Sample], dict[str, Any]]:
+    """Run the soak for ``minutes`` (tour passes on the last page every ``tour_every_min``
+    minutes, the first one after that long); returns the samples and a dict of facts (versions,
+    load, replays, per-page stall figures, tour passes, the server log's tracebacks)."""
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server()
-    facts = {
+    if presentation:
+        query = "&".join(q for q in (query, "presentation=true") if q)
+    server_log = server_log or Path(tempfile.gettempdir()) / f"iresnet-soak-{os.getpid()}.log"
+    proc, url = start_server(server_log)
+    facts: dict[str, Any] = {
         "url_query": query or "(defaults)",
         "pages": pages,
         "interval_s": interval_s,
-        "replays": 0,
+        "presentation": presentation,
+        "tour_every_min": tour_every_min,
         "started": _dt.datetime.now().isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "load_at_start": os.getloadavg(),
+        "server_log": str(server_log),
     }
-    samples: list[Sample] = []
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+    run = _Soak(proc, url, query, interval_s, log, shots, meter=CpuMeter(proc.pid))
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
-            tabs = []
-            for i in range(pages):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(url + (f"/?{query}" if query else ""), wait_until="domcontentloaded")
-                wait_ready(page)
-                press_play(page)
-                tabs.append(page)
-                log(f"page {i + 1}/{pages} playing")
-            t0 = time.time()
-            end = t0 + minutes * 60
+            for _ in range(pages):
+                run.open_tab(browser)
+            run.t0 = time.time()
+            run.meter.read()  # the first sample's CPU figures start here
+            end = run.t0 + minutes * 60
+            every = 60 * tour_every_min if tour_every_min else math.inf
+            next_tour = run.t0 + every
             while True:
+                run.sample()
                 now = time.time()
-                st = proc_stats(proc.pid)
-                steps = []
-                for page in tabs:
-                    steps.append(steps_of(page))
-                    if not is_playing(
-                        page
-                    ):  # a divergence pause or a lost connection: play on, count it
-                        facts["replays"] += 1
-                        with contextlib.suppress(Exception):
-                            press_play(page, 20)
-                samples.append(Sample(now - t0, st["rss_mb"], int(st["threads"]), steps))
-                log(
-                    f"t={now - t0:6.0f}s rss={st['rss_mb']:7.1f} MB threads={st['threads']:.0f} "
-                    f"steps={steps}"
-                )
                 if now >= end:
                     break
-                # the pages keep training between samples; wait_for_timeout keeps Playwright's loop
-                # alive
-                tabs[0].wait_for_timeout(max(0.0, min(interval_s, end - time.time())) * 1000)
+                if now >= next_tour:
+                    run.tour(len(run.tabs) - 1)
+                    while next_tour <= time.time():
+                        next_tour += every
+                    continue
+                # the pages keep training between samples; wait_for_timeout keeps Playwright's
+                # loop alive
+                wait = max(0.0, min(interval_s, end - now, next_tour - now))
+                run.tabs[0].wait_for_timeout(wait * 1000)
+            for i, page in enumerate(run.tabs):
+                run._read(i)
+                run.stats[i].exception_boxes = max(
+                    run.stats[i].exception_boxes, _exception_boxes(page)
+                )
+                if shots is not None:
+                    page.screenshot(path=str(shots / f"tab{i + 1}-end.png"))
             browser.close()
     finally:
         stop_server(proc)
     facts["load_at_end"] = os.getloadavg()
-    return samples, facts
+    facts["replays"] = run.replays
+    facts["page_stats"] = [dataclasses.asdict(s) for s in run.stats]
+    facts["tour_passes"] = run.passes
+    text = server_log.read_text(errors="replace")
+    facts["log_tracebacks"] = log_tracebacks(text)
+    facts["log_messages"] = log_messages(text)
+    return run.samples, facts
 
 
+# ----------------------------------------------------------------- figures
 def _median(xs: list[float]) -> float:
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict:
+def default_warmup_s(minutes: float, passes: Sequence[dict[str, Any]] = ()) -> float:
+    """The warm-up left out of the memory growth: a fifth of the run, at most 5 minutes, and at
+    least until the first tour pass is over (its pages fill their caches once).
+
+    >>> default_warmup_s(60), default_warmup_s(60, [{"start_s": 300, "end_s": 390}])
+    (300.0, 390.0)
+    """
+    warm = 60.0 * min(5.0, minutes / 5)
+    if passes:
+        warm = max(warm, float(passes[0]["end_s"]))
+    return warm
+
+
+def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict[str, Any]:
     """Growth = median RSS of the last ``window`` samples minus that of the first ``window`` after
     warm-up (RSS swings by tens of MB from one sample to the next as the allocator reuses memory;
     single samples would measure the swing, not the trend)."""
@@ -254,6 +885,7 @@ def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict:
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
     first_steps = next((s.steps for s in samples if s.steps), [])
     last_steps = samples[-1].steps if samples else []
+    loads = [s.load1 for s in samples if s.load1 is not None]
     return {
         "start_mb": samples[0].rss_mb,
         "warm_mb": base,
@@ -271,11 +903,153 @@ def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict:
         "minutes": samples[-1].t_s / 60 if samples else 0.0,
         "warmup_s": warmup_s,
         "window": w,
+        "load_median": _median(loads) if loads else None,
+        "load_max": max(loads) if loads else None,
     }
 
 
-def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: int = 320) -> str:
-    """RSS over time as a small standalone SVG (no plotting dependency)."""
+def _in_pass(t0: float, t1: float, passes: Sequence[dict[str, Any]]) -> bool:
+    """Whether the interval (t0, t1] overlaps a tour pass."""
+    return any(p["start_s"] < t1 and p.get("end_s", math.inf) > t0 for p in passes)
+
+
+def stall_summary(samples: list[Sample], facts: dict[str, Any]) -> dict[str, Any]:
+    """The pages' figures over the run: stalls, longtasks, exceptions (the probe's sums and
+    maxima), the longest counter gap of the pages outside and during the other page's tour
+    passes, and the tour passes.
+
+    >>> s = [Sample(t, 1, 1, gap_s=[g]) for t, g in ((0, 0.3), (10, 1.4), (20, 0.4))]
+    >>> f = {"page_stats": [dataclasses.asdict(PageStats(gap_max_s=1.4, gaps_over=1))],
+    ...      "tour_passes": [{"start_s": 5, "end_s": 9, "scenes": 8, "ok": True}]}
+    >>> d = stall_summary(s, f)
+    >>> d["gap_max_s"], d["gap_outside_s"], d["gap_during_s"], d["passes_ok"], d["scenes"]
+    (1.4, 0.4, 1.4, 1, 8)
+    """
+    stats = [PageStats(**d) for d in facts.get("page_stats", [])]
+    passes = facts.get("tour_passes", [])
+    outside, during = 0.0, 0.0
+    for prev, s in zip(samples, samples[1:]):
+        g = max(s.gap_s, default=0.0)
+        if _in_pass(prev.t_s, s.t_s, passes):
+            during = max(during, g)
+        else:
+            outside = max(outside, g)
+    return {
+        "pages": stats,
+        "gap_max_s": max((p.gap_max_s for p in stats), default=0.0),
+        "gaps_over": sum(p.gaps_over for p in stats),
+        "watched_min": sum(p.watched_s for p in stats) / 60,
+        "changes": sum(p.changes for p in stats),
+        "gap_outside_s": outside,
+        "gap_during_s": during,
+        "longtask_max_s": max((p.longtask_max_s for p in stats), default=0.0),
+        "longtasks": sum(p.longtasks for p in stats),
+        "longtasks_over": sum(p.longtasks_over for p in stats),
+        "excluded_longtask_max_s": max((p.excluded_longtask_max_s for p in stats), default=0.0),
+        "excluded_longtasks": sum(p.excluded_longtasks for p in stats),
+        "exception_boxes": sum(p.exception_boxes for p in stats),
+        "page_errors": sum(p.page_errors for p in stats),
+        "log_tracebacks": list(facts.get("log_tracebacks", [])),
+        "passes": len(passes),
+        "passes_ok": sum(1 for p in passes if p.get("ok")),
+        "scenes": sum(int(p.get("scenes", 0)) for p in passes),
+        "pass_seconds": [round(p.get("seconds", 0.0)) for p in passes],
+    }
+
+
+def _waits(samples: Sequence[Sample]) -> dict[str, float | int | None]:
+    """Medians over ``samples`` of the load, the cores busy and the seconds the server's threads
+    and the renderers' main threads waited for a core per second they ran."""
+
+    def med(xs: list[float]) -> float | None:
+        return _median(xs) if xs else None
+
+    cpu = [s.cpu for s in samples if s.cpu]
+    return {
+        "n": len(samples),
+        "load": med([s.load1 for s in samples if s.load1 is not None]),
+        "busy": med([c["busy"] for c in cpu]),
+        "server": med([c["server_wait"] / c["server_cpu"] for c in cpu if c["server_cpu"] > 0]),
+        "render": med([c["render_wait"] / c["render_cpu"] for c in cpu if c["render_cpu"] > 0]),
+    }
+
+
+def cpu_summary(samples: list[Sample]) -> dict[str, dict[str, float | int | None]]:
+    """The machine's share in the stalls: :func:`_waits` over the samples whose interval held a
+    stall (a counter gap over :data:`STALL_S`), over the others, and over all.
+
+    >>> c = {"busy": 1.0, "server_cpu": 0.5, "server_wait": 1.0, "render_cpu": 0.2,
+    ...      "render_wait": 0.6}
+    >>> d = cpu_summary([Sample(0, 1, 1, gap_s=[0.4], load1=2.0, cpu={**c, "server_wait": 0.1}),
+    ...                  Sample(9, 1, 1, gap_s=[1.9], load1=9.0, cpu=c)])
+    >>> d["stalled"]["server"], d["stalled"]["load"], d["smooth"]["server"], d["all"]["n"]
+    (2.0, 9.0, 0.2, 2)
+    """
+    stalled = [s for s in samples if max(s.gap_s, default=0.0) > STALL_S]
+    smooth = [s for s in samples if 0.0 < max(s.gap_s, default=0.0) <= STALL_S]
+    return {"stalled": _waits(stalled), "smooth": _waits(smooth), "all": _waits(samples)}
+
+
+def verdict(summary: dict[str, Any], stalls: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The soak's verdict lines: (measure, value, met?) for memory growth after warm-up, the
+    longest stall of a step counter, the longest longtask, exceptions and tour passes (this line
+    only where the run took any).
+
+    >>> summary = {"growth_mb": 12.0}
+    >>> stalls = {"gap_max_s": 0.6, "gaps_over": 0, "longtask_max_s": 0.2, "longtasks_over": 0,
+    ...           "longtasks": 5, "watched_min": 50.0, "exception_boxes": 0, "page_errors": 0,
+    ...           "log_tracebacks": [], "passes": 0, "passes_ok": 0, "scenes": 0}
+    >>> [ok for _, _, ok in verdict(summary, stalls)]
+    [True, True, True, True]
+    """
+    lines = [
+        (
+            "memory growth after warm-up",
+            f"{summary['growth_mb']:+.1f} MB (target < {TARGET_MB:.0f} MB)",
+            summary["growth_mb"] < TARGET_MB,
+        ),
+        (
+            "longest stall of a step counter while playing",
+            f"{stalls['gap_max_s']:.2f} s; {stalls['gaps_over']} gaps over {STALL_S:.0f} s in "
+            f"{stalls['watched_min']:.0f} page-minutes of playing watched (target: none over "
+            f"{STALL_S:.0f} s)",
+            stalls["gap_max_s"] <= STALL_S,
+        ),
+        (
+            "longest longtask (main thread blocked) while playing",
+            f"{1000 * stalls['longtask_max_s']:.0f} ms; {stalls['longtasks_over']} of "
+            f"{stalls['longtasks']} longtasks over {STALL_S:.0f} s (target: none)",
+            stalls["longtasks_over"] == 0 and stalls["longtask_max_s"] <= STALL_S,
+        ),
+        (
+            "exceptions",
+            f"{stalls['exception_boxes']} exception boxes on the pages, {stalls['page_errors']} "
+            f"JavaScript errors, {len(stalls['log_tracebacks'])} tracebacks in the server log "
+            "(target: none)",
+            stalls["exception_boxes"] + stalls["page_errors"] + len(stalls["log_tracebacks"]) == 0,
+        ),
+    ]
+    if stalls["passes"]:
+        lines.append(
+            (
+                "tour passes",
+                f"{stalls['passes_ok']} of {stalls['passes']} complete, {stalls['scenes']} "
+                "scenes seen (target: every pass through every scene)",
+                stalls["passes_ok"] == stalls["passes"],
+            )
+        )
+    return lines
+
+
+def svg_plot(
+    samples: list[Sample],
+    warmup_s: float,
+    width: int = 720,
+    height: int = 320,
+    bands: Sequence[tuple[float, float]] = (),
+) -> str:
+    """RSS over time as a small standalone SVG (no plotting dependency); ``bands`` (start, end in
+    seconds) are shaded: the tour passes."""
     ml, mr, mt, mb = 60, 20, 30, 45
     xs = [s.t_s / 60 for s in samples]
     ys = [s.rss_mb for s in samples]
@@ -285,7 +1059,7 @@ def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: i
     y0, y1 = max(0.0, lo - pad), hi + pad
 
     def px(x: float) -> float:
-        return ml + (width - ml - mr) * x / x1
+        return ml + (width - ml - mr) * min(x, x1) / x1
 
     def py(y: float) -> float:
         return height - mb - (height - mt - mb) * (y - y0) / (y1 - y0)
@@ -304,6 +1078,16 @@ def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: i
             f'height="{height - mt - mb}" fill="#eee"/>'
         )
         out.append(f'<text x="{ml + 4}" y="{mt + 14}" fill="#777">warm-up</text>')
+    for a, b in bands:
+        out.append(
+            f'<rect x="{px(a / 60):.1f}" y="{mt}" width="{max(1.0, px(b / 60) - px(a / 60)):.1f}" '
+            f'height="{height - mt - mb}" fill="#fdd9b5" opacity="0.7"/>'
+        )
+    if bands:
+        out.append(
+            f'<text x="{width - mr - 4}" y="{mt + 14}" text-anchor="end" fill="#b8651b">'
+            "shaded: tour passes</text>"
+        )
     for i in range(6):  # y grid
         y = y0 + (y1 - y0) * i / 5
         out.append(
@@ -313,7 +1097,8 @@ def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: i
     for i in range(6):  # x ticks
         x = x1 * i / 5
         out.append(
-            f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">{x:.0f}</text>'
+            f'<text x="{px(x):.1f}" y="{height - mb + 18}" text-anchor="middle">'
+            f"{x:.{0 if x1 >= 10 else 1}f}</text>"
         )
     out.append(
         f'<text x="{(ml + width - mr) / 2}" y="{height - 8}" text-anchor="middle">minutes</text>'
@@ -327,24 +1112,61 @@ def svg_plot(samples: list[Sample], warmup_s: float, width: int = 720, height: i
     return "\n".join(out) + "\n"
 
 
-def report(samples: list[Sample], facts: dict, summary: dict, svg_name: str) -> str:
-    ok = summary["growth_mb"] < TARGET_MB
+# ----------------------------------------------------------------- pages of the docs
+def _setup(facts: dict[str, Any]) -> str:
+    """One sentence: what ran, on what machine, under what load."""
+    mode = " in presentation mode" if facts.get("presentation") else ""
+    tour = (
+        f", the last one clicking through the guided tour every {facts['tour_every_min']:g} min"
+        if facts.get("tour_every_min")
+        else ""
+    )
+    return (
+        f"`streamlit run` on a loopback port, {facts['pages']} headless Chromium page(s){mode} "
+        f"pressing Play (query: {facts['url_query']}){tour}; the server's RSS and threads and "
+        f"each page's probe sampled every {facts['interval_s']:.0f} s. Started "
+        f"{facts['started']} on {facts['cpus']} CPUs; load average "
+        f"{facts['load_at_start'][0]:.1f} at the start, {facts['load_at_end'][0]:.1f} at the end."
+    )
+
+
+def _verdict_table(lines: list[tuple[str, str, bool]]) -> list[str]:
+    out = ["| verdict | measured | met? |", "|---|---|---|"]
+    out += [f"| {m} | {v} | {'yes' if ok else '**no**'} |" for m, v, ok in lines]
+    return out
+
+
+_EXCLUDED = (
+    "Stalls and longtasks count only while the script leaves a page alone: a page's own load and "
+    "its tour passes (the script's navigation) are left out, their longtasks counted apart; the "
+    "counter's clock starts at its first sight of a training counter after Play and stops while "
+    "the app itself pauses (a divergence). The other page's tour passes are not left out: their "
+    "work on the server is part of what a viewer sees."
+)
+
+
+def report(
+    samples: list[Sample], facts: dict[str, Any], summary: dict[str, Any], svg_name: str
+) -> str:
+    """The page ``docs/soak.md``: setup, verdict, memory, pages, tour passes, samples."""
+    stalls = stall_summary(samples, facts)
     lines = [
-        "# Soak: long sessions keep the server's memory flat",
+        "# Soak: an hour in front of an audience",
         "",
-        "Written by `python -m benchmarks.soak` (not part of `make test`): `streamlit run` on a "
-        "loopback "
-        f"port, {facts['pages']} headless Chromium page(s) pressing Play at the default settings"
-        f" (query: {facts['url_query']}), the server's RSS and threads sampled every "
-        f"{facts['interval_s']:.0f} s. Started {facts['started']} on {facts['cpus']} CPUs; load "
-        f"average "
-        f"{facts['load_at_start'][0]:.1f} at the start, {facts['load_at_end'][0]:.1f} at the end.",
+        f"Written by `python -m benchmarks.soak` (not part of `make test`): {_setup(facts)}",
         "",
         "**The machine was shared and noisy** (other engineers' tests ran on the same two cores), "
-        "so the "
-        "step counts are not a speed measurement; memory is what this page is about.",
+        "so the step counts are not a speed measurement; each sample's load average is in the "
+        "table at the end.",
         "",
+        *_verdict_table(verdict(summary, stalls)),
+        "",
+        _EXCLUDED,
+        "",
+        *_notes_md(facts),
         f"![RSS over time]({svg_name})",
+        "",
+        "## Memory",
         "",
         "| measure | value |",
         "|---|---|",
@@ -355,30 +1177,261 @@ def report(samples: list[Sample], facts: dict, summary: dict, svg_name: str) -> 
         f"{summary['warm_mb']:.0f} MB |",
         f"| RSS at the end (median of the last {summary['window']} samples) | "
         f"{summary['end_mb']:.0f} MB |",
-        f"| **growth after warm-up** | **{summary['growth_mb']:+.1f} MB** (target < "
-        f"{TARGET_MB:.0f} MB: "
-        f"{'met' if ok else 'NOT met'}) |",
+        f"| **growth after warm-up** | **{summary['growth_mb']:+.1f} MB** |",
         f"| range after warm-up | {summary['min_after_mb']:.0f} – {summary['max_after_mb']:.0f} "
-        f"MB |",
+        "MB |",
         f"| trend after warm-up (least squares) | {summary['slope_mb_per_h']:+.1f} MB/h |",
         f"| server threads first / last / max | {summary['threads_first']} / "
-        f"{summary['threads_last']} / "
-        f"{summary['threads_max']} |",
+        f"{summary['threads_last']} / {summary['threads_max']} |",
         f"| step counters at the first / last sample | {summary['steps_first']} → "
         f"{summary['steps_last']} |",
         f"| pages that had to press Play again | {facts['replays']} |",
+    ]
+    if summary.get("load_median") is not None:
+        lines.append(
+            f"| load average (1 min) over the samples, median / max | "
+            f"{summary['load_median']:.1f} / {summary['load_max']:.1f} |"
+        )
+    lines += (
+        _pages_md(stalls) + _cpu_md(samples) + _passes_md(facts) + _tracebacks_md(stalls, facts)
+    )
+    lines += [
         "",
         "## Samples",
         "",
-        "| t (s) | RSS (MB) | threads | steps per page |",
-        "|---:|---:|---:|---|",
+        "Per page: the step counter(s), the longest counter gap and the longest longtask since "
+        "the sample before (0: not watched, e.g. on a tour pass).",
+        "",
+        "| t (s) | RSS (MB) | threads | load | cores busy | server / renderers waited per s "
+        "ran | steps per page | gap (s) | longtask (s) |",
+        "|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for s in samples:
-        lines.append(f"| {s.t_s:.0f} | {s.rss_mb:.1f} | {s.threads} | {s.steps} |")
+        load = f"{s.load1:.1f}" if s.load1 is not None else ""
+        c = s.cpu
+        busy = f"{c['busy']:.0%}" if c else ""
+        waits = (
+            " / ".join(
+                f"{c[k + '_wait'] / c[k + '_cpu']:.2f}" if c[k + "_cpu"] > 0 else "-"
+                for k in ("server", "render")
+            )
+            if c
+            else ""
+        )
+        lines.append(
+            f"| {s.t_s:.0f} | {s.rss_mb:.1f} | {s.threads} | {load} | {busy} | {waits} | "
+            f"{s.steps} | {s.gap_s} | {s.longtask_s} |"
+        )
     return "\n".join(lines) + "\n"
 
 
+def _pages_md(stalls: dict[str, Any]) -> list[str]:
+    """The per-page table of stalls, longtasks and exceptions."""
+    if not stalls["pages"]:
+        return []
+    out = [
+        "",
+        "## Pages",
+        "",
+        "| page | watched playing | counter changes | longest gap | gaps > 1 s | longtasks | "
+        "longest | > 1 s | excluded longtasks (longest) | exception boxes | JS errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for i, p in enumerate(stalls["pages"], start=1):
+        out.append(
+            f"| {i} | {p.watched_s / 60:.1f} min | {p.changes} | {p.gap_max_s:.2f} s | "
+            f"{p.gaps_over} | {p.longtasks} | {1000 * p.longtask_max_s:.0f} ms | "
+            f"{p.longtasks_over} | {p.excluded_longtasks} "
+            f"({1000 * p.excluded_longtask_max_s:.0f} ms) | {p.exception_boxes} | "
+            f"{p.page_errors} |"
+        )
+    out += [
+        "",
+        f"Longest counter gap of any page in the sample intervals outside the tour passes: "
+        f"{stalls['gap_outside_s']:.2f} s; in those that overlap a pass: "
+        f"{stalls['gap_during_s']:.2f} s.",
+    ]
+    texts = [p.exception_text or p.page_error_text for p in stalls["pages"]]
+    out += [f"\nPage {i}'s first error: `{t}`" for i, t in enumerate(texts, start=1) if t]
+    return out
+
+
+def _passes_md(facts: dict[str, Any]) -> list[str]:
+    """The table of tour passes."""
+    passes = facts.get("tour_passes", [])
+    if not passes:
+        return []
+    out = [
+        "",
+        "## Tour passes",
+        "",
+        "| pass | started (min) | seconds | scenes | finished | presentation mode after | "
+        "playing after |",
+        "|---:|---:|---:|---:|---|---|---|",
+    ]
+    for k, p in enumerate(passes, start=1):
+        done = "yes" if p.get("ok") else f"no: {p.get('error', '')}"
+        out.append(
+            f"| {k} | {p['start_s'] / 60:.1f} | {p.get('seconds', 0):.0f} | {p['scenes']} | "
+            f"{done} | {'yes' if p.get('presenting') else 'no'} | "
+            f"{'yes' if p.get('playing') else 'no'} |"
+        )
+    return out
+
+
+def _cpu_md(samples: list[Sample]) -> list[str]:
+    """The table of :func:`cpu_summary`: was the machine busy when the pages stalled?"""
+    if not any(s.cpu for s in samples):
+        return []
+    c = cpu_summary(samples)
+
+    def f(x: float | int | None, fmt: str) -> str:
+        return "" if x is None else format(x, fmt)
+
+    rows = [
+        ("with a stall over 1 s", c["stalled"]),
+        ("without (counter watched, no stall)", c["smooth"]),
+        ("all", c["all"]),
+    ]
+    out = [
+        "",
+        "## Waiting for a core",
+        "",
+        "Each sample's interval, from the kernel's scheduler statistics (`/proc/<pid>/task/<tid>/"
+        "schedstat`): how long the server's threads and the pages' renderer main threads were "
+        "ready to run but waited for a core, per second they ran (0.5: work of 1 s took 1.5 s), "
+        "and the fraction of the machine's two cores busy with anyone's work. Medians over the "
+        "samples.",
+        "",
+        "| samples | count | load (1 min) | cores busy | server waited / ran | "
+        "renderers waited / ran |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, w in rows:
+        out.append(
+            f"| {name} | {w['n']} | {f(w['load'], '.1f')} | {f(w['busy'], '.0%')} | "
+            f"{f(w['server'], '.2f')} | {f(w['render'], '.2f')} |"
+        )
+    return out
+
+
+def _tracebacks_md(stalls: dict[str, Any], facts: dict[str, Any]) -> list[str]:
+    """The server log's tracebacks and other messages."""
+    tbs = stalls["log_tracebacks"]
+    out = ["", "The server log holds no traceback."] if not tbs else []
+    if tbs:
+        out += ["", "## Tracebacks in the server log", ""] + [f"- `{t}`" for t in tbs]
+    msgs = facts.get("log_messages", [])
+    if msgs:
+        out += ["", f"Other messages in the server log ({len(msgs)}):", ""]
+        out += [f"- `{m[:300]}`" for m in msgs[:20]]
+    return out
+
+
+def benchmarks_section(samples: list[Sample], facts: dict[str, Any], summary: dict[str, Any]):
+    """This soak's section of ``docs/benchmarks.md`` (lines, heading :data:`SECTION` first)."""
+    stalls = stall_summary(samples, facts)
+    lines = verdict(summary, stalls)
+    ok = all(met for _, _, met in lines)
+    return [
+        SECTION,
+        "",
+        "Issue 31, item 6: the Playground for an hour in front of an audience, "
+        f"{summary['minutes']:.0f} min: {_setup(facts)} Written by `python -m benchmarks.soak "
+        "--benchmarks` (not part of `make bench`); the samples, the pages' figures and the tour "
+        "passes are in [soak.md](soak.md), RSS over time in [soak_rss.svg](soak_rss.svg).",
+        "",
+        *_verdict_table(lines),
+        "",
+        f"RSS {summary['start_mb']:.0f} MB at the start, {summary['warm_mb']:.0f} MB after the "
+        f"warm-up ({summary['warmup_s'] / 60:.1f} min, through the first tour pass), "
+        f"{summary['end_mb']:.0f} MB at the end; trend after warm-up "
+        f"{summary['slope_mb_per_h']:+.0f} MB/h. Load average (1 min) over the samples: median "
+        f"{summary['load_median']:.1f}, max {summary['load_max']:.1f} on 2 cores. "
+        + _EXCLUDED
+        + _cpu_sentence(samples)
+        + (" Every target met." if ok else " Not every target met: see the notes."),
+        "",
+        *_notes_md(facts),
+    ]
+
+
+def _notes_md(facts: dict[str, Any]) -> list[str]:
+    """The run's notes (``--note``), as a list under a bold heading."""
+    notes = facts.get("notes", [])
+    return ["**Notes.**", "", *[f"- {n}" for n in notes], ""] if notes else []
+
+
+def _cpu_sentence(samples: list[Sample]) -> str:
+    """One sentence from :func:`cpu_summary` (empty without CPU figures)."""
+    if not any(s.cpu for s in samples):
+        return ""
+    c = cpu_summary(samples)
+
+    def part(w: dict[str, float | int | None]) -> str:
+        if not w["n"] or w["load"] is None or w["server"] is None or w["render"] is None:
+            return "no such samples"
+        return (
+            f"load {w['load']:.1f}, the server's threads waiting {w['server']:.2f} s for a core "
+            f"per second they ran, the renderers' main threads {w['render']:.2f} s "
+            f"({w['n']} sample{'s' if w['n'] != 1 else ''})"
+        )
+
+    return (
+        f" Medians over the sample intervals with a stall over {STALL_S:.0f} s: "
+        f"{part(c['stalled'])}; over those without: {part(c['smooth'])}."
+    )
+
+
+def write_section(path: Path, lines: list[str], heading: str = SECTION) -> None:
+    """Put ``lines`` (a section starting with its ``## `` heading) into the Markdown page at
+    ``path``: in place of the section whose heading line is ``heading`` (up to the next ``## ``
+    heading), else before ``## Notes`` (where ``benchmarks.report`` keeps hand-written
+    sections), else at the end. Every other line stays as it was.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "b.md"
+    >>> _ = p.write_text("# B\\n\\n## A\\n\\na\\n\\n## Notes\\n\\n- n\\n")
+    >>> write_section(p, ["## S", "", "one", ""], "## S")
+    >>> write_section(p, ["## S", "", "two", ""], "## S")
+    >>> print(p.read_text())
+    # B
+    <BLANKLINE>
+    ## A
+    <BLANKLINE>
+    a
+    <BLANKLINE>
+    ## S
+    <BLANKLINE>
+    two
+    <BLANKLINE>
+    ## Notes
+    <BLANKLINE>
+    - n
+    <BLANKLINE>
+    """
+    old = path.read_text().splitlines() if path.is_file() else []
+    if heading in old:
+        i = old.index(heading)
+        j = next((k for k in range(i + 1, len(old)) if old[k].startswith("## ")), len(old))
+    elif "## Notes" in old:
+        i = j = old.index("## Notes")
+    else:
+        i = j = len(old)
+        if old and old[-1]:
+            lines = ["", *lines]
+    body = list(lines)
+    if j < len(old) and body and body[-1]:
+        body.append("")
+    new = old[:i] + body + old[j:]
+    while new and not new[-1]:
+        new.pop()
+    path.write_text("\n".join(new) + "\n")
+
+
+# ----------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module's docstring); 0 when every verdict line is met."""
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.soak", description=__doc__.split("\n")[0]
     )
@@ -390,31 +1443,70 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="minutes of warm-up excluded from the growth (default: a fifth of the run, at most "
-        "5)",
+        "5, and at least through the first tour pass)",
     )
     ap.add_argument(
         "--query", default="", help="URL query for the pages, e.g. 'models=i-ResNet&blocks=4'"
+    )
+    ap.add_argument("--presentation", action="store_true", help="every page in presentation mode")
+    ap.add_argument(
+        "--tour-every",
+        type=float,
+        default=None,
+        metavar="MIN",
+        help="the last page clicks through the guided tour every MIN minutes",
+    )
+    ap.add_argument("--shots", default=None, help="a folder for screenshots of the pages")
+    ap.add_argument(
+        "--benchmarks",
+        action="store_true",
+        help=f"also write this run's section of docs/benchmarks.md ({SECTION!r})",
+    )
+    ap.add_argument(
+        "--note",
+        action="append",
+        default=None,
+        help="a note for the pages (repeatable; with --replot they replace the stored notes)",
     )
     ap.add_argument("--out", default=str(ROOT / "docs" / "soak.md"))
     ap.add_argument("--svg", default=str(ROOT / "docs" / "soak_rss.svg"))
     ap.add_argument(
         "--replot",
         action="store_true",
-        help="do not run: rewrite the page and the figure from the samples JSON of the last run",
+        help="do not run: rewrite the pages and the figure from the samples JSON of the last run",
     )
     a = ap.parse_args(argv)
     out, svg = Path(a.out), Path(a.svg)
     raw = out.with_suffix(".json")
+    bench = out.parent / "benchmarks.md" if a.benchmarks else None
     if a.replot:
         d = json.loads(raw.read_text())
         samples, facts = [Sample(**x) for x in d["samples"]], d["facts"]
         warmup_s = d["warmup_s"] if a.warmup is None else 60 * a.warmup
-        return _write(samples, facts, warmup_s, out, svg)
+        log = Path(facts.get("server_log", ""))
+        if "log_messages" not in facts and log.is_file():  # a run from before they were kept
+            facts["log_messages"] = log_messages(log.read_text(errors="replace"))
+        if a.note is not None:
+            facts["notes"] = a.note
+        raw.write_text(json.dumps(d, indent=1) + "\n")  # facts is d["facts"]: kept with the run
+        return _write(samples, facts, warmup_s, out, svg, bench)
     if not os.access(CHROMIUM, os.X_OK):
         print(f"needs Debian's {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
         return 2
-    warmup_s = 60 * (a.warmup if a.warmup is not None else min(5.0, a.minutes / 5))
-    samples, facts = soak(a.minutes, a.pages, a.interval, a.query)
+    samples, facts = soak(
+        a.minutes,
+        a.pages,
+        a.interval,
+        a.query,
+        presentation=a.presentation,
+        tour_every_min=a.tour_every,
+        shots=Path(a.shots) if a.shots else None,
+    )
+    facts["notes"] = a.note or []
+    if a.warmup is not None:
+        warmup_s = 60 * a.warmup
+    else:
+        warmup_s = default_warmup_s(a.minutes, facts.get("tour_passes", []))
     out.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(
         json.dumps(
@@ -427,20 +1519,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    return _write(samples, facts, warmup_s, out, svg)
+    return _write(samples, facts, warmup_s, out, svg, bench)
 
 
-def _write(samples: list[Sample], facts: dict, warmup_s: float, out: Path, svg: Path) -> int:
+def _write(
+    samples: list[Sample],
+    facts: dict[str, Any],
+    warmup_s: float,
+    out: Path,
+    svg: Path,
+    bench: Path | None = None,
+) -> int:
+    """Write the page, the figure and (``bench``) the section of docs/benchmarks.md; 0 when every
+    verdict line is met."""
     summary = summarize(samples, warmup_s)
-    svg.write_text(svg_plot(samples, warmup_s))
+    bands = [(p["start_s"], p["end_s"]) for p in facts.get("tour_passes", [])]
+    svg.write_text(svg_plot(samples, warmup_s, bands=bands))
     rel = os.path.relpath(svg, out.parent)
     print(f"samples: {out.with_suffix('.json')}")
     out.write_text(report(samples, facts, summary, rel))
-    print(
-        f"growth after warm-up: {summary['growth_mb']:+.1f} MB (target < {TARGET_MB:.0f}); wrote "
-        f"{out} and {svg}"
-    )
-    return 0 if summary["growth_mb"] < TARGET_MB else 1
+    if bench is not None:
+        write_section(bench, benchmarks_section(samples, facts, summary))
+    lines = verdict(summary, stall_summary(samples, facts))
+    for m, v, ok in lines:
+        print(f"{'ok ' if ok else 'NO '} {m}: {v}")
+    print(f"wrote {out} and {svg}" + (f" and {bench}'s section" if bench else ""))
+    return 0 if all(ok for _, _, ok in lines) else 1
 
 
 if __name__ == "__main__":

@@ -63,10 +63,10 @@ def _free_port() -> int:
 
 
 def start_server(
-    log_path: Path | None = None, timeout_s: float = 90
+    log_path: Path | None = None, timeout_s: float = 90, script: Path | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """``streamlit run streamlit_app.py`` on a free loopback port; returns (process, url) once
-    healthy."""
+    """``streamlit run streamlit_app.py`` (or ``script``) on a free loopback port; returns
+    (process, url) once healthy."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
@@ -76,7 +76,7 @@ def start_server(
             "-m",
             "streamlit",
             "run",
-            str(ROOT / "streamlit_app.py"),
+            str(script or ROOT / "streamlit_app.py"),
             "--server.port",
             str(port),
             "--server.address",

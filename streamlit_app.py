@@ -22,7 +22,13 @@ st.set_page_config(
 import importlib  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-import iresnet_core as ic  # noqa: E402
+from dashboard import warm_up  # noqa: E402
+
+# A server that warms up (`make run`) imports the Playground's modules in a thread of its own:
+# this run waits for those imports rather than draw beside a half-imported module
+# (dashboard/warm_up.py).
+warm_up.wait_for_imports()
+
 from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
 from dashboard.views import playground  # noqa: E402
@@ -65,9 +71,9 @@ PAGES = [
 page = st.navigation(PAGES, position="sidebar")
 presentation_switch()
 page.run()
-# After the process's first page: what lives on leaves the garbage collector's full passes
-# (dashboard/runtime.py).
+# After the process's first page: pandas, then in the background scikit-learn (the first pick of
+# moons, circles or swissroll) and torch's optimiser machinery (the first Play), off the first
+# chart's way (dashboard/warm_up.py).
+warm_up.after_first_page()
+# What lives on leaves the garbage collector's full passes (dashboard/runtime.py).
 freeze_long_lived_heap()
-# scikit-learn (moons, circles, swissroll) imports in the background, off the first pick's path;
-# started after the first page has been drawn, not on its way.
-ic.datasets.preload_generators()

@@ -63,10 +63,14 @@ def _free_port() -> int:
 
 
 def start_server(
-    log_path: Path | None = None, timeout_s: float = 90, script: Path | None = None
+    log_path: Path | None = None,
+    timeout_s: float = 90,
+    script: Path | None = None,
+    warm_up: bool = False,
 ) -> tuple[subprocess.Popen, str]:
     """``streamlit run streamlit_app.py`` (or ``script``) on a free loopback port; returns
-    (process, url) once healthy."""
+    (process, url) once healthy. ``warm_up``: the app as ``make run`` starts it,
+    ``python -m dashboard.serve`` (the same, with the server's warm-up)."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
@@ -74,9 +78,11 @@ def start_server(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            str(script or ROOT / "streamlit_app.py"),
+            *(
+                ["dashboard.serve"]
+                if warm_up
+                else ["streamlit", "run", str(script or ROOT / "streamlit_app.py")]
+            ),
             "--server.port",
             str(port),
             "--server.address",

@@ -37,6 +37,7 @@ __all__ = ["View", "compute_view", "shared_view", "SHARED_VIEWS"]
 SHARED_VIEWS = 16
 _shared: OrderedDict[tuple, View] = OrderedDict()
 _shared_lock = threading.Lock()
+_computing: dict[tuple, threading.Lock] = {}
 
 
 @dataclass
@@ -140,12 +141,20 @@ def shared_view(
         hit = _shared.get(content)
         if hit is not None:
             _shared.move_to_end(content)
+        # one computation per view: a second session (or the server's warm-up) waits for it
+        computing = _computing.setdefault(content, threading.Lock())
     if hit is None:
-        hit = compute_view(flow, step, bounds, grid, n_samples, (), scaling)
-        for a in (hit.xs, hit.ys, hit.density, hit.samples):
-            a.setflags(write=False)
-        with _shared_lock:
-            _shared[content] = hit
-            while len(_shared) > SHARED_VIEWS:
-                _shared.popitem(last=False)
+        with computing:
+            with _shared_lock:
+                hit = _shared.get(content)
+            if hit is None:
+                hit = compute_view(flow, step, bounds, grid, n_samples, (), scaling)
+                for a in (hit.xs, hit.ys, hit.density, hit.samples):
+                    a.setflags(write=False)
+                with _shared_lock:
+                    _shared[content] = hit
+                    while len(_shared) > SHARED_VIEWS:
+                        _shared.popitem(last=False)
+    with _shared_lock:
+        _computing.pop(content, None)
     return replace(hit, key=key, made_at=time.perf_counter())

@@ -105,15 +105,16 @@ def start_warm_up() -> threading.Thread:
     return thread
 
 
-def after_first_page() -> bool:
-    """Once per process (True then; False after), after the first page has been drawn: import
-    pandas here (see the module's note), then, in a background thread, scikit-learn's generators
-    (the first pick of moons, circles or swissroll) and torch's optimiser machinery (the first
-    Play or Step: torch's first optimiser imports ``torch._dynamo``)."""
+def after_first_page() -> threading.Thread | None:
+    """Once per process, after the first page has been drawn: import pandas here (see the
+    module's note), then, in a background thread (returned; ``None`` on later calls),
+    scikit-learn's generators (the first pick of moons, circles or swissroll) and torch's
+    optimiser machinery (the first Play or Step: torch's first optimiser imports
+    ``torch._dynamo``)."""
     global _after_done
     with _after_lock:
         if _after_done:
-            return False
+            return None
         _after_done = True
     import pandas  # noqa: F401  (pulls in pyarrow too)
 
@@ -125,5 +126,6 @@ def after_first_page() -> bool:
         ic.datasets.preload_generators().join()
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
-    threading.Thread(target=rest, name="after-first-page", daemon=True).start()
-    return True
+    thread = threading.Thread(target=rest, name="after-first-page", daemon=True)
+    thread.start()
+    return thread

@@ -5,19 +5,21 @@ in headless Chromium, cold and warm, interleaved.
 ``docs/benchmarks.md`` (only that section; the page's rewrite by ``make bench`` keeps it) and the
 raw figures to ``docs/first_chart.json``. Not part of ``make test``.
 
-**What is timed.** From ``page.goto`` (a new browser page, in a context of its own: no cache, a
-new Streamlit session) to the first chart drawn (a ``.js-plotly-plot`` whose ``.main-svg`` is in
-the DOM), and to all of the page's charts (the count they settle at once the script run has
-finished). The page itself notes the times (a ``MutationObserver``), so the polling of the
-benchmark does not round them.
+**What is timed.** From ``page.goto`` (a new browser page: a new Streamlit session) to the first
+chart drawn (a ``.js-plotly-plot`` whose ``.main-svg`` is in the DOM), and to all of the page's
+charts (the count they settle at once the script run has finished). The page itself notes the
+times (a ``MutationObserver``), so the polling of the benchmark does not round them.
 
-**Cold** is a freshly started server process (``streamlit run``,
-:func:`benchmarks.soak.start_server`) and its first page load: everything the app does on its first
-script run counts (its imports, models, checkpoints, grids), the server's own start-up up to its
-health check answering does not (it is measured and reported beside it, for both pages).
-**Warm** is a new browser page on the same server afterwards. Every measurement pairs one app page
-with the reference (its own server, started just before or after), alternating which goes first;
-the ratio is the median of the per-pair ratios, so both sides of a ratio saw the same load.
+**Cold** is a freshly started server process (:func:`benchmarks.soak.start_server`) and its first
+page load, the first page of a new browser context (an empty cache): everything the app does on
+its first script run counts (its imports, models, checkpoints, grids), the server's own start-up
+up to its health check answering does not (it is measured and reported beside it, for both
+pages). **Warm** is a new browser page in that context on the same server afterwards (the
+browser's cache holds Streamlit's scripts). The app is started as ``make run`` starts it
+(``python -m dashboard.serve``, with the server's warm-up) and, for the rows so named, as plain
+``streamlit run streamlit_app.py``. Every measurement pairs one app page with the reference (its
+own server, started just before or after), alternating which goes first; the ratio is the median
+of the per-pair ratios, so both sides of a ratio saw the same load.
 
 Example:
     >>> settled([(0.0, 0), (1.2, 1), (1.5, 3), (1.6, 2), (2.0, 3)])
@@ -56,6 +58,7 @@ TITLE = "## Time to first chart"
 #: "(by hand)": the rewrite of the page by ``make bench`` keeps the section (benchmarks/report.py)
 HEADING = TITLE + " (by hand)"
 TARGET = 1.3
+VIEWPORT = {"width": 1400, "height": 1000}
 
 #: The trivial page every app page is measured against: six plotly heatmaps of 100 x 100 random
 #: arrays in a grid of two rows of three.
@@ -109,11 +112,15 @@ def settled(events: Sequence[tuple[float, int]]) -> tuple[float, float, int]:
     return first, last, n
 
 
-def load(browser, url: str, quiet_s: float = 1.5, timeout_s: float = 120) -> dict[str, float]:
+def load(opener, url: str, quiet_s: float = 1.5, timeout_s: float = 120) -> dict[str, float]:
     """One page load in a new browser page: seconds from ``page.goto`` to the first chart and to
-    all charts, and their number. The page counts as done once its script run has finished and
-    no chart came or went for ``quiet_s``."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    all charts, and their number. ``opener`` is a Playwright ``Browser`` (the page gets a context
+    of its own: an empty cache) or a ``BrowserContext`` (the page shares its cache). The page
+    counts as done once its script run has finished and no chart came or went for ``quiet_s``."""
+    if hasattr(opener, "new_context"):  # a Browser
+        page = opener.new_page(viewport=VIEWPORT)
+    else:
+        page = opener.new_page()
     try:
         page.add_init_script(_OBSERVER)
         t0 = time.time()
@@ -145,9 +152,11 @@ def measure(
     rounds: int = 4,
     warm: int = 2,
     log: Callable[[str], None] = print,
+    first_round: int = 0,
 ) -> dict:
     """Rounds of pairs: each app page against the reference, each side on a fresh server of its
-    own (cold), then ``warm`` new pages on each server, alternating sides; the order of the
+    own and a new browser context (cold: the context's first page, its cache empty), then
+    ``warm`` new pages in that context on the same server, alternating sides; the order of the
     sides swaps every round. Returns the raw loads."""
     from playwright.sync_api import sync_playwright
 
@@ -158,12 +167,12 @@ def measure(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            for r in range(rounds):
+            for r in range(first_round, first_round + rounds):
                 for name, (path, warm_up) in pages.items():
                     sides = _rotated(
                         [("app", warm_up, None, path), ("reference", False, reference, "/")], r
                     )
-                    servers = {}
+                    servers, contexts = {}, {}
                     try:
                         run: dict = {"round": r, "page": name, "order": [s[0] for s in sides]}
                         for side, warm_up_, script, path_ in sides:
@@ -175,15 +184,16 @@ def measure(
                                 warm_up=warm_up_,
                             )
                             servers[side] = (proc, url + path_)
+                            contexts[side] = browser.new_context(viewport=VIEWPORT)
                             run[side] = {
                                 "start_s": time.perf_counter() - t,
-                                "cold": load(browser, url + path_),
+                                "cold": load(contexts[side], url + path_),
                                 "warm": [],
                                 "load_avg": os.getloadavg()[0],
                             }
                         for _ in range(warm):
                             for side, *_ in sides:
-                                run[side]["warm"].append(load(browser, servers[side][1]))
+                                run[side]["warm"].append(load(contexts[side], servers[side][1]))
                         runs.append(run)
                         log(
                             f"round {r} {name}: cold app {run['app']['cold']['first_s']:.2f} s, "
@@ -194,6 +204,9 @@ def measure(
                             + f" s (load {os.getloadavg()[0]:.1f})"
                         )
                     finally:
+                        for ctx in contexts.values():
+                            with contextlib.suppress(Exception):
+                                ctx.close()
                         for proc, _ in servers.values():
                             with contextlib.suppress(Exception):
                                 stop_server(proc)
@@ -296,18 +309,20 @@ def section_md(res: dict) -> list[str]:
         "chart drawn (a `.js-plotly-plot` with its `.main-svg` in the DOM) and to all its "
         "charts, against a trivial Streamlit page of six plotly heatmaps (100 x 100 random "
         "arrays, two rows of three). **Cold**: a freshly started server, health-checked, and its "
-        "first page load: the app's first script run counts with everything it does (imports, "
-        "models, checkpoints, grids); the server's start-up until its health check answers does "
-        "not, for either page (it is in the second table, and the cold first chart counted from "
-        "the process's start beside it). The app's server is started as `make run` starts it, "
-        "`python -m dashboard.serve`: `streamlit run streamlit_app.py` with a warm-up thread "
-        "that, from the server's start, does the default Playground's first-run work (imports, "
-        "the pre-trained checkpoints, the step-0 density grids and samples, the figures) while "
-        "the server already answers; the row *(streamlit run)* starts the same app without it. "
-        "**Warm**: a new browser page (new session, no cache) on the same server. Each app page "
-        "is paired with the reference, each on its own fresh server, the side that goes first "
-        "swapping every round; figures are medians over the pairs, ratios the median of the "
-        f"per-pair ratios (app / reference, target ≤ {TARGET}x) with their range.",
+        "first page load, the first page of a new browser context (an empty cache): the app's "
+        "first script run counts with everything it does (imports, models, checkpoints, grids); "
+        "the server's start-up until its health check answers does not, for either page (it is "
+        "in the second table, with the cold first chart counted from the process's start). "
+        "**Warm**: a new browser page in the same context on the same server (a new session; the "
+        "browser's cache holds Streamlit's scripts). The app's server is started as `make run` "
+        "starts it, `python -m dashboard.serve`: `streamlit run streamlit_app.py` with a thread "
+        "that, from the moment the server answers, does the default Playground's first-run work "
+        "(imports, the pre-trained checkpoints, the step-0 density grids and samples, the "
+        "figures; `dashboard/warm_up.py`); the rows *(streamlit run)* start the same app "
+        "without it. Each app page is paired with the reference, each on its own fresh server, "
+        "the side that goes first swapping every round; figures are medians over the pairs, "
+        "ratios the median of the per-pair ratios (app / reference, target ≤ "
+        f"{TARGET}x) with their range.",
         "",
     ]
     for m in res.get("measurements", []):
@@ -323,6 +338,7 @@ def _facts(f: dict) -> str:
         f"{f['date']}, {f['rounds']} rounds x {f['warm']} warm loads, load average "
         f"{f['load_at_start']:.1f} at the start and {f['load_at_end']:.1f} at the end on "
         f"{f['cores']} cores, commit {f['commit']}"
+        + ("" if f.get("warm_up", True) else "; every app page served by plain `streamlit run`")
     )
 
 
@@ -371,6 +387,18 @@ def main(argv: list[str] | None = None) -> int:
         help="what this measurement is, e.g. 'before': the docs show one table per label, a "
         "later run of a label replaces it",
     )
+    ap.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="every app page through plain `streamlit run` (a checkout without dashboard.serve)",
+    )
+    ap.add_argument("--commit", default=None, help="the app's commit (default: git's HEAD)")
+    ap.add_argument(
+        "--append",
+        action="store_true",
+        help="add this run's rounds to the measurement of the same label (runs that alternate "
+        "two checkouts round by round)",
+    )
     ap.add_argument("--json", default=str(ROOT / "docs" / "first_chart.json"))
     ap.add_argument("--md", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--report-only", action="store_true", help="rewrite the section from the JSON")
@@ -381,7 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(CHROMIUM, os.X_OK):
             print(f"needs Debian's {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
             return 2
-        pages = {n: APP_PAGES[n] for n in a.pages.split(",") if n}
+        pages = {
+            n: (APP_PAGES[n][0], APP_PAGES[n][1] and not a.no_warm_up)
+            for n in a.pages.split(",")
+            if n
+        }
         facts = {
             "label": a.label,
             "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -389,11 +421,20 @@ def main(argv: list[str] | None = None) -> int:
             "warm": a.warm,
             "cores": os.cpu_count(),
             "load_at_start": os.getloadavg()[0],
-            "commit": _commit(),
+            "commit": a.commit or _commit(),
+            "warm_up": not a.no_warm_up,
             "chromium": CHROMIUM,
         }
-        runs = measure(pages, a.rounds, a.warm)["runs"]
+        same = [m for m in res["measurements"] if m["facts"]["label"] == a.label]
+        earlier = same[0] if a.append and same else None
+        done = earlier["facts"]["rounds"] if earlier else 0  # the order keeps alternating
+        runs = measure(pages, a.rounds, a.warm, first_round=done)["runs"]
         facts["load_at_end"] = os.getloadavg()[0]
+        if earlier:
+            facts["load_at_start"] = earlier["facts"]["load_at_start"]
+            facts["date"] = earlier["facts"]["date"]
+            facts["rounds"] += done
+            runs = earlier["runs"] + runs
         now = {"facts": facts, "summary": summarize(runs), "runs": runs}
         kept = [m for m in res["measurements"] if m["facts"]["label"] != a.label]
         res["measurements"] = kept + [now]

@@ -11,15 +11,15 @@ charts (the count they settle at once the script run has finished). The page its
 times (a ``MutationObserver``), so the polling of the benchmark does not round them.
 
 **Cold** is a freshly started server process (:func:`benchmarks.soak.start_server`) and its first
-page load, the first page of a new browser context (an empty cache): everything the app does on
-its first script run counts (its imports, models, checkpoints, grids), the server's own start-up
-up to its health check answering does not (it is measured and reported beside it, for both
-pages). **Warm** is a new browser page in that context on the same server afterwards (the
-browser's cache holds Streamlit's scripts). The app is started as ``make run`` starts it
-(``python -m dashboard.serve``, with the server's warm-up) and, for the rows so named, as plain
-``streamlit run streamlit_app.py``. Every measurement pairs one app page with the reference (its
-own server, started just before or after), alternating which goes first; the ratio is the median
-of the per-pair ratios, so both sides of a ratio saw the same load.
+page load, the first page of a new browser context (an empty cache): everything the app does on its
+first script run counts (its imports, models, checkpoints, grids), the server's own start-up up to
+its health check answering does not (it is measured and reported beside it, for both pages).
+**Warm** is a new browser page in that context on the same server once the server has gone idle
+after the cold load (:func:`wait_idle`; the browser's cache holds Streamlit's scripts). The app is
+started as ``make run`` starts it (``python -m dashboard.serve``, with the server's warm-up) and,
+for the rows so named, as plain ``streamlit run streamlit_app.py``. Every measurement pairs one app
+page with the reference (its own server, started just before or after), alternating which goes
+first; the ratio is the median of the per-pair ratios, so both sides of a ratio saw the same load.
 
 Example:
     >>> settled([(0.0, 0), (1.2, 1), (1.5, 3), (1.6, 2), (2.0, 3)])
@@ -143,6 +143,28 @@ def load(opener, url: str, quiet_s: float = 1.5, timeout_s: float = 120) -> dict
         page.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used, from ``/proc/<pid>/stat`` (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, busy_s: float = 0.05, window_s: float = 1.0, cap_s: float = 60) -> float:
+    """Until the process used less than ``busy_s`` of CPU over ``window_s`` (at most ``cap_s``);
+    returns the seconds waited. A warm server is one whose start-up work is done: the app goes
+    on importing in the background after its first page (dashboard/warm_up.py)."""
+    t0 = time.perf_counter()
+    last = _cpu_s(pid)
+    while time.perf_counter() - t0 < cap_s:
+        time.sleep(window_s)
+        now = _cpu_s(pid)
+        if now - last < busy_s:
+            break
+        last = now
+    return time.perf_counter() - t0
+
+
 def _rotated(xs: list, r: int) -> list:
     return xs[r % len(xs) :] + xs[: r % len(xs)]
 
@@ -191,6 +213,8 @@ def measure(
                                 "warm": [],
                                 "load_avg": os.getloadavg()[0],
                             }
+                        for side, *_ in sides:  # warm: the server's start-up work done
+                            run[side]["idle_wait_s"] = wait_idle(servers[side][0].pid)
                         for _ in range(warm):
                             for side, *_ in sides:
                                 run[side]["warm"].append(load(contexts[side], servers[side][1]))
@@ -242,6 +266,9 @@ def summarize(runs: list[dict]) -> dict[str, dict]:
                 row[f"{mode}_{what}_ratio_range"] = [min(rs), max(rs)]
         for side in ("app", "reference"):
             row[f"start_s_{side}"] = _median([r[side]["start_s"] for r in mine])
+            row[f"idle_wait_s_{side}"] = _median(
+                [r[side].get("idle_wait_s", float("nan")) for r in mine]
+            )
         # cold counted from the server process's start: its start-up plus the first chart
         total = {
             side: [r[side]["start_s"] + r[side]["cold"]["first_s"] for r in mine]
@@ -280,14 +307,16 @@ def table_md(summary: dict[str, dict]) -> list[str]:
     L += [
         "",
         "| page | server start-up until healthy: app / reference (s) | cold, first chart from the "
-        "process's start: app / reference (s) | ratio |",
-        "|---|---:|---:|---:|",
+        "process's start: app / reference (s) | ratio | idle after the cold load, waited: app / "
+        "reference (s) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, s in summary.items():
         L.append(
             f"| {name} | {s['start_s_app']:.2f} / {s['start_s_reference']:.2f} | "
             f"{s['from_start_s_app']:.2f} / {s['from_start_s_reference']:.2f} | "
-            f"{s['from_start_ratio']:.2f}x |"
+            f"{s['from_start_ratio']:.2f}x | {s['idle_wait_s_app']:.1f} / "
+            f"{s['idle_wait_s_reference']:.1f} |"
         )
     L += [
         "",
@@ -313,8 +342,10 @@ def section_md(res: dict) -> list[str]:
         "first script run counts with everything it does (imports, models, checkpoints, grids); "
         "the server's start-up until its health check answers does not, for either page (it is "
         "in the second table, with the cold first chart counted from the process's start). "
-        "**Warm**: a new browser page in the same context on the same server (a new session; the "
-        "browser's cache holds Streamlit's scripts). The app's server is started as `make run` "
+        "**Warm**: a new browser page in the same context on the same server, once the server "
+        "has gone idle after the cold load (its CPU time grew by less than 0.05 s in a second; "
+        "the wait is in the second table): a new session, the browser's cache holding "
+        "Streamlit's scripts. The app's server is started as `make run` "
         "starts it, `python -m dashboard.serve`: `streamlit run streamlit_app.py` with a thread "
         "that, from the moment the server answers, does the default Playground's first-run work "
         "(imports, the pre-trained checkpoints, the step-0 density grids and samples, the "

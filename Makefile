@@ -18,9 +18,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## Open the dashboard (http://localhost:$(PORT)).
+## Open the dashboard (http://localhost:$(PORT)): `streamlit run streamlit_app.py` with the server's
+## warm-up (dashboard/serve.py; plain `streamlit run` serves the same app, its first page slower).
 run: install
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
+	$(PY) -m dashboard.serve --server.port $(PORT) --server.headless true
 
 ## Every test: lint and the import contracts, then core, AppTest pages and the browser tests.
 test: install browser lint

@@ -2,6 +2,10 @@
 
 ``st.navigation`` over the pages, with the shared sidebar switch (presentation mode) above the
 page's own controls. The Playground is the default page.
+
+Only the page being drawn is imported: every other page's module (and what it alone needs, pandas
+for one) is imported the first time that page is opened, off the way to the Playground's first
+chart (docs/benchmarks.md, "Time to first chart").
 """
 
 from __future__ import annotations
@@ -15,18 +19,33 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-import iresnet_core as ic  # noqa: E402
+import importlib  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from dashboard import warm_up  # noqa: E402
+
+# A server that warms up (`make run`) imports the Playground's modules in a thread of its own:
+# this run waits for those imports rather than draw beside a half-imported module
+# (dashboard/warm_up.py).
+warm_up.wait_for_imports()
+
 from dashboard.controls import presentation_switch  # noqa: E402
 from dashboard.runtime import freeze_long_lived_heap, keep_freed_memory, use_app_threads  # noqa: E402
-from dashboard.views import classify, inverse, lipschitz, logdet, playground, sweeps  # noqa: E402
-from dashboard.views import layers as layers_page  # noqa: E402
-from dashboard.views import tour as tour_page  # noqa: E402
+from dashboard.views import playground  # noqa: E402
+
+
+def _view(name: str) -> Callable[[], None]:
+    """The ``render`` of ``dashboard.views.<name>``, imported when the page first runs."""
+
+    def render() -> None:
+        importlib.import_module(f"dashboard.views.{name}").render()
+
+    return render
+
 
 # Density grids and samples allocate large tensors every redraw: keep the freed memory for reuse
 # rather than faulting fresh pages in each time (dashboard/runtime.py).
 keep_freed_memory()
-# scikit-learn (moons, circles, swissroll) imports in the background, off the first pick's path.
-ic.datasets.preload_generators()
 # Every run is a thread of Streamlit's own: torch runs on one thread there (dashboard/runtime.py).
 use_app_threads()
 
@@ -34,24 +53,27 @@ PAGES = [
     st.Page(playground.render, title="Playground", icon=":material/tune:", default=True),
     # the default page is served at "/"; this twin answers a link to it by its path
     st.Page(playground.render, title="Playground", url_path="playground", visibility="hidden"),
-    st.Page(inverse.render, title="Inverse", icon=":material/replay:", url_path="inverse"),
+    st.Page(_view("inverse"), title="Inverse", icon=":material/replay:", url_path="inverse"),
     st.Page(
-        logdet.render, title="Log-determinant", icon=":material/functions:", url_path="logdet"
+        _view("logdet"), title="Log-determinant", icon=":material/functions:", url_path="logdet"
     ),
     st.Page(
-        lipschitz.render, title="Lipschitz", icon=":material/straighten:", url_path="lipschitz"
+        _view("lipschitz"), title="Lipschitz", icon=":material/straighten:", url_path="lipschitz"
     ),
     st.Page(
-        classify.render, title="Classifiers", icon=":material/call_split:", url_path="classify"
+        _view("classify"), title="Classifiers", icon=":material/call_split:", url_path="classify"
     ),
-    st.Page(layers_page.render, title="Layers", icon=":material/layers:", url_path="layers"),
-    st.Page(sweeps.render, title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
-    st.Page(tour_page.render, title="Tour", icon=":material/slideshow:", url_path="tour"),
+    st.Page(_view("layers"), title="Layers", icon=":material/layers:", url_path="layers"),
+    st.Page(_view("sweeps"), title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
+    st.Page(_view("tour"), title="Tour", icon=":material/slideshow:", url_path="tour"),
 ]
 
 page = st.navigation(PAGES, position="sidebar")
 presentation_switch()
 page.run()
-# After the process's first page: what lives on leaves the garbage collector's full passes
-# (dashboard/runtime.py).
+# After the process's first page: pandas, then in the background scikit-learn (the first pick of
+# moons, circles or swissroll) and torch's optimiser machinery (the first Play), off the first
+# chart's way (dashboard/warm_up.py).
+warm_up.after_first_page()
+# What lives on leaves the garbage collector's full passes (dashboard/runtime.py).
 freeze_long_lived_heap()

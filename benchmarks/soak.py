@@ -104,11 +104,16 @@ def _free_port() -> int:
 
 
 def start_server(
-    log_path: Path | None = None, timeout_s: float = 90
+    log_path: Path | None = None,
+    timeout_s: float = 90,
+    script: Path | None = None,
+    warm_up: bool = False,
 ) -> tuple[subprocess.Popen, str]:
-    """``streamlit run streamlit_app.py`` on a free loopback port, its output into ``log_path``
-    (default: ``iresnet-soak-<port>.log`` in the temporary directory); returns (process, url) once
-    healthy. Raises ``RuntimeError`` if it exits or is not healthy within ``timeout_s``."""
+    """``streamlit run streamlit_app.py`` (or ``script``) on a free loopback port, its output into
+    ``log_path`` (default: ``iresnet-soak-<port>.log`` in the temporary directory); returns
+    (process, url) once healthy. ``warm_up``: the app as ``make run`` starts it,
+    ``python -m dashboard.serve`` (the same, with the server's warm-up). Raises ``RuntimeError``
+    if it exits or is not healthy within ``timeout_s``."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
@@ -116,9 +121,11 @@ def start_server(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "streamlit_app.py"),
+            *(
+                ["dashboard.serve"]
+                if warm_up
+                else ["streamlit", "run", str(script or ROOT / "streamlit_app.py")]
+            ),
             "--server.port",
             str(port),
             "--server.address",

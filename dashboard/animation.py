@@ -42,8 +42,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import imageio.v2 as imageio_v2
-import imageio.v3 as iio
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -308,6 +306,8 @@ def render_gif(
 ) -> bytes:
     """An animated GIF of the recording (looping), written by imageio's Pillow plugin from
     palette frames (:func:`rasterise_indexed`)."""
+    import imageio.v3 as iio  # here, not at the top: off the Playground's first run
+
     frames = np.stack(list(_frames(rec, progress or _quiet, "GIF", panel, rgb=False)))
     return iio.imwrite(
         "<bytes>",
@@ -324,6 +324,8 @@ def render_mp4(
     rec: Recording, *, fps: float = 10, panel: int = PANEL_PX, progress: Progress | None = None
 ) -> bytes:
     """An H.264 MP4 (yuv420p: plays in browsers and slide software), through imageio-ffmpeg."""
+    import imageio.v2 as imageio_v2  # here, not at the top: off the Playground's first run
+
     fd, path = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:

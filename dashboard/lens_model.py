@@ -3,9 +3,11 @@ session.
 
 In order of preference: the Playground's i-ResNet when the person has one in this session
 (``st.session_state["playground"]``, a :class:`dashboard.state.Playground`), else the pre-trained
-checkpoint of the chosen dataset (``assets/checkpoints/<dataset>/iresnet/``, via ``ic.load``), else
-a fresh ``ic.build_flow(ic.FlowConfig())``. Every flow lives in this session's
-``st.session_state``; nothing model-like goes into a cache shared between sessions. What the pages
+checkpoint of the chosen dataset (``assets/checkpoints/<dataset>/iresnet/``, a copy of its own
+from :func:`dashboard.checkpoints.load_pretrained`), else a fresh
+``ic.build_flow(ic.FlowConfig())``. Every flow lives in this session's ``st.session_state``;
+nothing model-like goes into a cache shared between sessions (the checkpoint's files are read once
+per process, every session gets its own copy of the flow). What the pages
 cache (``st.cache_data``) are plain arrays keyed by :func:`iresnet_core.analysis.frozen.param_key`,
 the hash of the parameters, so two sessions only ever share results of identical numbers.
 
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import iresnet_core as ic
+from dashboard.checkpoints import load_pretrained
 from iresnet_core.analysis.frozen import FrozenFlow, freeze, param_key
 
 __all__ = [
@@ -145,7 +148,7 @@ def get_model(source: str, dataset: str, state: MutableMapping[str, Any]) -> Len
     k = (source, dataset)
     if k not in store:
         if source == "pretrained":
-            flow = ic.load(CHECKPOINTS / dataset / "iresnet")
+            flow = load_pretrained(CHECKPOINTS / dataset / "iresnet")
             label = f"the pre-trained i-ResNet for {dataset}"
         else:
             flow = ic.build_flow(ic.FlowConfig())

@@ -36,6 +36,7 @@ from dashboard.checkpoints import (
     checkpoint_matches,
     checkpoint_metrics,
     checkpoint_zip,
+    load_pretrained,
     read_checkpoint_files,
     shifted_history,
 )
@@ -53,7 +54,7 @@ from dashboard.settings import (
     truncation_bound,
     what_changed,
 )
-from dashboard.view import View, compute_view
+from dashboard.view import View, shared_view
 from iresnet_core.checkpoint import parse_config
 from iresnet_core.datasets.scaling import IDENTITY, TOY_SPREAD
 
@@ -197,7 +198,7 @@ class Playground:
             and checkpoint_matches(directory, cfg)
         ):
             try:
-                flow = ic.load(directory)
+                flow = load_pretrained(directory)  # read once per process, copied
                 origin = "pre-trained"
                 m = checkpoint_metrics(directory)
                 pre_steps = int(m.get("steps", m.get("step", 0)) or 0)
@@ -536,7 +537,7 @@ class Playground:
             and time.perf_counter() - run.view.made_at < max_age_s
         ):
             return run.view
-        run.view = compute_view(
+        run.view = shared_view(  # a step-0 view once per process, the others computed
             run.shown, run.step, self.bounds, int(s.grid), int(s.n_samples), key, run.scaling
         )
         return run.view

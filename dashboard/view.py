@@ -4,6 +4,11 @@ the inverse's report, computed together at one training step (:func:`compute_vie
 :class:`dashboard.state.Playground` decides when a view is due (once per step, or every so often
 while playing); this module only computes one. No Streamlit import.
 
+A view of a flow that has not trained yet (step 0: a pre-trained checkpoint as loaded, a model as
+built) is the same in every session that shows those weights, so :func:`shared_view` computes it
+once per process: a new session's first charts then cost no grid (docs/benchmarks.md, "Time to
+first chart").
+
 Example:
     >>> import iresnet_core as ic
     >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16, 16)))
@@ -14,16 +19,25 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 import iresnet_core as ic
+from iresnet_core.analysis.frozen import param_key
 from iresnet_core.datasets.scaling import IDENTITY, Scaling
 
-__all__ = ["View", "compute_view"]
+__all__ = ["View", "compute_view", "shared_view", "SHARED_VIEWS"]
+
+#: step-0 views kept by :func:`shared_view` (the most recently used)
+SHARED_VIEWS = 16
+_shared: OrderedDict[tuple, View] = OrderedDict()
+_shared_lock = threading.Lock()
+_computing: dict[tuple, threading.Lock] = {}
 
 
 @dataclass
@@ -95,3 +109,52 @@ def compute_view(
         key=key,
         made_at=time.perf_counter(),
     )
+
+
+def shared_view(
+    flow: Any,
+    step: int,
+    bounds: tuple[float, float, float, float],
+    grid: int,
+    n_samples: int,
+    key: tuple = (),
+    scaling: Scaling = IDENTITY,
+) -> View:
+    """:func:`compute_view`, computed once per process for a flow at step 0 in the data's own
+    units: keyed by the flow's numbers (:func:`iresnet_core.analysis.frozen.param_key`, config,
+    parameters and buffers), the box, the grid and the number of samples, so that two sessions
+    share a view only where :func:`compute_view` would give both the same. Its arrays are
+    read-only (shared between sessions); ``key`` and ``made_at`` are the caller's. Any other view
+    is computed afresh.
+
+    Example:
+        >>> flow = ic.build_flow(ic.FlowConfig(n_blocks=2, hidden=(16, 16)))
+        >>> a = shared_view(flow, 0, (-4.0, 4.0, -4.0, 4.0), grid=20, n_samples=10, key=("a",))
+        >>> b = shared_view(flow, 0, (-4.0, 4.0, -4.0, 4.0), grid=20, n_samples=10, key=("b",))
+        >>> a.density is b.density, b.key, a.density.flags.writeable
+        (True, ('b',), False)
+    """
+    if step != 0 or not scaling.is_identity:
+        return compute_view(flow, step, bounds, grid, n_samples, key, scaling)
+    content = (param_key(flow), tuple(map(float, bounds)), int(grid), int(n_samples))
+    with _shared_lock:
+        hit = _shared.get(content)
+        if hit is not None:
+            _shared.move_to_end(content)
+        # one computation per view: a second session (or the server's warm-up) waits for it
+        computing = _computing.setdefault(content, threading.Lock())
+    if hit is None:
+        with computing:
+            with _shared_lock:
+                hit = _shared.get(content)
+            if hit is None:
+                hit = compute_view(flow, step, bounds, grid, n_samples, (), scaling)
+                for a in (hit.xs, hit.ys, hit.density, hit.samples):
+                    a.setflags(write=False)
+                with _shared_lock:
+                    _shared[content] = hit
+                    while len(_shared) > SHARED_VIEWS:
+                        _shared.popitem(last=False)
+    with _shared_lock:
+        _computing.pop(content, None)
+    return replace(hit, key=key, made_at=time.perf_counter())

@@ -252,7 +252,7 @@ class Trainer:
         self._native: NativeNLL | None = None
         self.engine_reason: str | None = None
         self.set_native(native)
-        self.optimizer = torch.optim.Adam([self._flat.data], lr=lr, fused=True)
+        self._optimizer: torch.optim.Adam | None = None  # made by the first update (optimizer)
         self._lr = float(lr)  # what was asked for; the optimiser's is lower during the warm-up
         self.warmup = warmup
         self.lr_decay = None if lr_decay is None else float(lr_decay)
@@ -300,6 +300,16 @@ class Trainer:
         :attr:`engine_reason`, or the log-det estimator, says why)."""
         exact = self.flow.cfg.logdet == "exact"  # (an ActNorm's first batch is torch's: its init)
         return "C kernel" if self._native is not None and exact else "torch"
+
+    @property
+    def optimizer(self) -> torch.optim.Adam:
+        """Adam over the flat parameters, made when first asked for (the first update, or a
+        change of the step size): torch's first optimiser in a process imports
+        ``torch._dynamo``, which is not needed to build a trainer and draw its flow (the
+        dashboard's first page; docs/benchmarks.md, "Time to first chart")."""
+        if self._optimizer is None:
+            self._optimizer = torch.optim.Adam([self._flat.data], lr=self._lr, fused=True)
+        return self._optimizer
 
     @property
     def lr(self) -> float:

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         res.update({name: previous[name] for name in kept})
         if kept:
             res["kept"] = kept
+        if previous.get("notes"):  # the hand-written notes stay until edited in the JSON
+            res["notes"] = previous["notes"]
     t0 = time.perf_counter()
     a.docs.mkdir(parents=True, exist_ok=True)
     for name in SECTIONS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iresnet_core import FlowConfig, match_glow
+from iresnet_core import DEFAULT_LR, FlowConfig, match_glow
 from iresnet_core.sweep.grid import Cell, load_grid, parse_grid
 
 
@@ -46,7 +46,8 @@ def test_key_is_the_settings_not_the_order_nor_the_device():
     b = parse_grid("steps=10 dataset=rings N=2 c=0.5")[0]
     assert a.key == b.key and a.on("cuda").key == a.key
     assert parse_grid("c=0.5 N=3 dataset=rings steps=10")[0].key != a.key
-    assert parse_grid("c=0.5 N=2 dataset=rings steps=10 lr=0.01")[0].key != a.key
+    assert DEFAULT_LR["iresnet"] != 0.02  # a value given that is not the default
+    assert parse_grid("c=0.5 N=2 dataset=rings steps=10 lr=0.02")[0].key != a.key
 
 
 def test_sub_grids_are_pooled_without_duplicates():

@@ -15,5 +15,7 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
 * :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
 * :mod:`benchmarks.soak` — the server's memory over a long Play (``python -m benchmarks.soak``).
+* :mod:`benchmarks.first_chart` — time to the first chart of the app's pages against a trivial
+  six-heatmap Streamlit page, cold and warm (``python -m benchmarks.first_chart``).
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

@@ -16,5 +16,7 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
 * :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
 * :mod:`benchmarks.soak` — a long Play in browsers, in presentation mode with tour passes: the
   server's memory, the pages' stalls, exceptions (``python -m benchmarks.soak``, a run of its own).
+* :mod:`benchmarks.first_chart` — time to the first chart of the app's pages against a trivial
+  six-heatmap Streamlit page, cold and warm (``python -m benchmarks.first_chart``).
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """

@@ -15,7 +15,9 @@ the pre-trained models) that every full collection of Python's cyclic garbage co
 again, pausing a slider move. Once the first page has run, :func:`freeze_long_lived_heap` collects
 what is garbage and moves the survivors out of the collector's sight (``gc.freeze``). Frozen
 objects are still freed when their reference count drops to zero; only cycles among them stay,
-once, bounded by the first run.
+once, bounded by the first run. Modules imported after that (in the background, after the first
+page: dashboard/warm_up.py) are frozen by :func:`freeze_later_imports` once imported: a full
+collection walking them paused every run again (docs/benchmarks.md, "Time to first chart").
 
 **Memory.** glibc's malloc serves a block of more than 128 KB with ``mmap`` at first and returns
 it to the system when it is freed, so the next tensor of that size starts again from fresh pages
@@ -45,6 +47,7 @@ __all__ = [
     "PLAY_THREADS",
     "use_app_threads",
     "freeze_long_lived_heap",
+    "freeze_later_imports",
     "keep_freed_memory",
 ]
 
@@ -75,6 +78,15 @@ def freeze_long_lived_heap() -> bool:
         gc.freeze()
         _frozen = True
         return True
+
+
+def freeze_later_imports() -> None:
+    """Freeze what was imported since :func:`freeze_long_lived_heap`: the young generations are
+    collected first (import-time garbage), the survivors leave the full passes too. A full
+    collection here would stop every thread for as long as the one it saves."""
+    with _lock:
+        gc.collect(1)
+        gc.freeze()
 
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)

@@ -110,7 +110,8 @@ def after_first_page() -> threading.Thread | None:
     module's note), then, in a background thread (returned; ``None`` on later calls),
     scikit-learn's generators (the first pick of moons, circles or swissroll) and torch's
     optimiser machinery (the first Play or Step: torch's first optimiser imports
-    ``torch._dynamo``)."""
+    ``torch._dynamo``), whose objects are then frozen out of the garbage collector's full passes
+    (:func:`dashboard.runtime.freeze_later_imports`)."""
     global _after_done
     with _after_lock:
         if _after_done:
@@ -122,9 +123,11 @@ def after_first_page() -> threading.Thread | None:
         import torch
 
         import iresnet_core as ic
+        from dashboard.runtime import freeze_later_imports
 
         ic.datasets.preload_generators().join()
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        freeze_later_imports()  # the full collections would walk all of it (dashboard/runtime.py)
 
     thread = threading.Thread(target=rest, name="after-first-page", daemon=True)
     thread.start()

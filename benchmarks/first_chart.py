@@ -356,12 +356,41 @@ def section_md(res: dict) -> list[str]:
         f"{TARGET}x) with their range.",
         "",
     ]
+    L += summary_md(res.get("measurements", []))
     for m in res.get("measurements", []):
         label = m["facts"]["label"]
         L += [f"**{label[0].upper()}{label[1:]}** ({_facts(m['facts'])}):", ""]
         L += table_md(summarize(m["runs"])) + [""]
     L += [f"- {n}" for n in res.get("notes", [])]
     return L + ([""] if res.get("notes") else [])
+
+
+def summary_md(measurements: list[dict]) -> list[str]:
+    """First chart, app / reference, cold and warm, per page and measurement: the tables below in
+    one."""
+    if not measurements:
+        return []
+    sums = [(m["facts"]["label"], summarize(m["runs"])) for m in measurements]
+    pages = list(dict.fromkeys(name for _, s in sums for name in s))
+    head = "| page | " + " | ".join(f"{lab}: cold | {lab}: warm" for lab, _ in sums) + " |"
+    L = [
+        "First chart, app / reference (median of the per-pair ratios; the tables below give the "
+        "seconds, the ranges and all charts):",
+        "",
+        head,
+        "|---|" + "---:|---:|" * len(sums),
+    ]
+    for name in pages:
+        cells = []
+        for _, s in sums:
+            row = s.get(name)
+            cells += (
+                [f"{row[f'{mode}_first_s_ratio']:.2f}x" for mode in ("cold", "warm")]
+                if row
+                else ["–", "–"]
+            )
+        L.append(f"| {name} | " + " | ".join(cells) + " |")
+    return L + [""]
 
 
 def _facts(f: dict) -> str:

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, write_section
 
 __all__ = [
     "REFERENCE_SCRIPT",
@@ -49,7 +49,6 @@ __all__ = [
     "measure",
     "summarize",
     "section_md",
-    "write_section",
     "main",
 ]
 
@@ -402,21 +401,6 @@ def _facts(f: dict) -> str:
     )
 
 
-def write_section(lines: list[str], path: Path) -> None:
-    """Replace this benchmark's section of ``path`` (or put it before "## Notes"), leaving every
-    other section as it is."""
-    text = path.read_text().splitlines() if path.is_file() else ["# Benchmarks", ""]
-    start = next((i for i, x in enumerate(text) if x.startswith(TITLE)), None)
-    if start is None:
-        start = next((i for i, x in enumerate(text) if x.startswith("## Notes")), len(text))
-        end = start
-    else:
-        end = next(
-            (i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text)
-        )
-    path.write_text("\n".join(text[:start] + lines + text[end:]) + "\n")
-
-
 def _commit() -> str:
     import subprocess
 
@@ -501,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_text(json.dumps(res, indent=1) + "\n")
         print("\n".join(table_md(now["summary"])))
-    write_section(section_md(res), md)
+    write_section(md, section_md(res), HEADING)
     return 0
 
 

@@ -50,17 +50,23 @@ print("imported:" + ",".join(m for m in {NOT_ON_THE_WAY!r} if m in seen["modules
 """
 
 
-@pytest.mark.timeout(400)
-def test_the_playgrounds_first_run_imports_only_what_it_draws_with():
+def _fresh_python(code: str, timeout_s: float = 300) -> str:
+    """What ``code`` prints, run in a fresh interpreter (its own ``sys.modules``) from the
+    repository's root; its stderr's tail when it fails."""
     out = subprocess.run(
-        [sys.executable, "-c", _FIRST_RUN],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=str(ROOT),
-        timeout=380,
+        timeout=timeout_s,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    charts, imported = out.stdout.strip().splitlines()[-2:]
+    return out.stdout.strip()
+
+
+@pytest.mark.timeout(400)
+def test_the_playgrounds_first_run_imports_only_what_it_draws_with():
+    charts, imported = _fresh_python(_FIRST_RUN, 380).splitlines()[-2:]
     assert int(charts) == 6  # the page drew: density, samples and NLL of both models
     assert imported == "imported:", f"on the way to the first chart: {imported}"
 
@@ -80,11 +86,7 @@ def test_after_the_first_page_pandas_is_whole_before_scikit_learn_imports_in_the
         "print(whole, 'sklearn.datasets' in sys.modules, 'torch._dynamo' in sys.modules,"
         " warm_up.after_first_page(), len(seen))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=300
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["True", "True", "True", "None", "0"]
+    assert _fresh_python(code).split() == ["True", "True", "True", "None", "0"]
 
 
 def test_a_trainer_makes_its_optimiser_on_its_first_update():
@@ -97,11 +99,7 @@ def test_a_trainer_makes_its_optimiser_on_its_first_update():
         "t.step(1)\n"
         "print(before, t._optimizer is not None, 'torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=300
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert _fresh_python(code).split() == ["False", "True", "True"]
 
 
 def test_a_pretrained_checkpoint_is_read_once_and_every_caller_trains_its_own_copy(tmp_path):

@@ -590,7 +590,7 @@ def tour_pass(
             each(number)
         name = "Next" if number < last else "Finish"
         page.locator(".st-key-tour_bar").get_by_role(
-            "button", name=re.compile(rf"{name}")
+            "link", name=re.compile(rf"{name}")
         ).first.click()
     page.get_by_text("All scenes").wait_for(timeout=timeout_s * 1000)
     _sidebar_link(page, T.PAGE_TITLES["playground"])

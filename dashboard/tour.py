@@ -244,9 +244,10 @@ def link(number: int, presentation: bool = False) -> str:
     return f"/{TOUR_PATH}?{SCENE_PARAM}={number}" + ("&presentation=true" if presentation else "")
 
 
-def parse_scene(value: str | None) -> tuple[int | None, str | None]:
-    """A scene number from the URL and what to say about it: ``(number, note)``. A number out of
-    range is clamped to the nearest scene (with a note); anything else is no scene (with a note).
+def parse_scene(value: str | None, param: str = SCENE_PARAM) -> tuple[int | None, str | None]:
+    """A scene number from the URL's ``param`` and what to say about it: ``(number, note)``. A
+    number out of range is clamped to the nearest scene (with a note); anything else is no scene
+    (with a note).
 
     >>> parse_scene("3"), parse_scene(None)
     ((3, None), (None, None))
@@ -261,14 +262,14 @@ def parse_scene(value: str | None) -> tuple[int | None, str | None]:
         number = int(str(value).strip())
     except ValueError:
         return None, (
-            f"{SCENE_PARAM}={value} is not a scene number (1 to {len(SCENES)}): "
+            f"{param}={value} is not a scene number (1 to {len(SCENES)}): "
             "showing the tour's start"
         )
     if number < 1:
-        return 1, f"{SCENE_PARAM}={value} is before the first scene: showing scene 1"
+        return 1, f"{param}={value} is before the first scene: showing scene 1"
     if number > len(SCENES):
         last = len(SCENES)
-        return last, f"{SCENE_PARAM}={value} is past the last scene: showing scene {last}"
+        return last, f"{param}={value} is past the last scene: showing scene {last}"
     return number, None
 
 

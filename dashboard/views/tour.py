@@ -4,13 +4,19 @@
 * The Tour page (``/tour``): a card per scene with a counter ("3 / 8"), Back / Next (and the
   keyboard's arrow keys) to leaf through them, "Open this scene", and a link per scene
   (``/tour?scene=3``) that opens that scene directly, for a slide.
-* Opening a scene: ``st.switch_page`` goes to its page with ``?tour=<n>`` and the scene's query
-  parameters, and the first run there writes the scene's values into ``st.session_state`` under
-  the widget keys (and clears the keys that other scenes set on that page, back to the page's
+* Opening a scene: its page with ``?tour=<n>`` and the scene's query parameters. The first run
+  there that arrives by the tour writes the scene's values into ``st.session_state`` under the
+  widget keys (and clears the keys that other scenes set on that page, back to the page's
   defaults) before the page draws its widgets. The session values are what the widgets take: a
   bound widget seeds itself from the URL only on its first run (a page visited before keeps its
-  controls across a switch). A parameter that a widget binds at the moment of the switch cannot
-  be set (Streamlit refuses); that widget writes its value into the URL itself.
+  controls across a page change).
+* Who changes the page: from the Tour page (no timers run there) the server does, with
+  ``st.switch_page``. From a scene's page the tour bar's Back / Next (and Finish) are page links:
+  the browser changes the page. A page that plays (the Playground's fragment reruns itself every
+  tenth of a second) has timer ticks in flight until the browser hears of the next run; when the
+  server switched pages, a tick sent in that window reached it after the new page's run began, ran
+  as a fragment run of the old page, found no such fragment and left the new page blank. The
+  browser stops the timers before it asks for another page, so no tick of the old page follows.
 * :func:`tour_bar`, which every page calls once at the top of its ``render()``, shows the running
   scene's text with Back / Next, the counter and an end button on that scene's page; in
   presentation mode (``?presentation=true``) it is large. The arrow keys press its Back / Next.
@@ -34,6 +40,7 @@ __all__ = [
     "CARD_KEY",
     "NOTE_KEY",
     "PENDING_KEY",
+    "CARD_PARAM",
     "KEYS_JS",
     "BACK",
     "NEXT",
@@ -44,14 +51,18 @@ __all__ = [
 RUN_KEY = "_tour_scene"  #: session: the number of the scene the tour is on (absent: no tour)
 CARD_KEY = "_tour_card"  #: session: the scene the Tour page's card shows
 NOTE_KEY = "_tour_note"  #: session: a note about the link that opened the scene, shown once
-PENDING_KEY = "_tour_apply"  #: session: the scene whose values the next run of its page writes
+#: session: the scenes whose values the next arrival on their page writes (the one opened from the
+#: Tour page, or the two a tour bar links to)
+PENDING_KEY = "_tour_apply"
+CARD_PARAM = "card"  #: ``/tour?card=<n>``: the tour bar's way back to the Tour page, card n shown
 BACK, NEXT, END, OPEN = "tour_back", "tour_next", "tour_end", "tour_open"  #: button keys
 
-#: ArrowLeft / ArrowRight press the Back / Next button on the page (the Tour page's or the tour
-#: bar's; ``st.button(key=...)`` gives its container the class ``st-key-<key>``, which can also
-#: hold a hidden copy of the button: the visible one is pressed). Keys typed into a control (a
-#: focused slider, radio, select or text field) stay the control's. ``st.html`` runs it in the
-#: app's own document; the flag keeps one listener however often the element is redrawn.
+#: ArrowLeft / ArrowRight press the Back / Next button on the page (the Tour page's buttons or the
+#: tour bar's links; ``key=...`` gives a widget's or container's element the class
+#: ``st-key-<key>``, which can also hold a hidden copy: the visible one is pressed). Keys typed
+#: into a control (a focused slider, radio, select or text field) stay the control's.
+#: ``st.html`` runs it in the app's own document; the flag keeps one listener however often the
+#: element is redrawn.
 KEYS_JS = f"""<script>
 (() => {{
   if (window.__iresnetTourKeys) return;
@@ -64,10 +75,11 @@ KEYS_JS = f"""<script>
     if (!key || e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
     const focus = document.activeElement;
     if (focus && focus.closest && focus.closest(own)) return;
-    const button = [...document.querySelectorAll(".st-key-" + key + " button")].find(
+    const button = [...document.querySelectorAll(
+      ".st-key-" + key + " button, .st-key-" + key + " a")].find(
       (b) => b.checkVisibility ? b.checkVisibility({{visibilityProperty: true}})
                                : b.offsetParent !== null);
-    if (!button || button.disabled) return;
+    if (!button || button.disabled || button.getAttribute("aria-disabled") === "true") return;
     e.preventDefault();
     button.click();
   }});
@@ -75,13 +87,24 @@ KEYS_JS = f"""<script>
 </script>"""
 
 _HIDE_KEYS = "<style>.st-key-tour_keys{display:none}</style>"
+#: the tour bar's Back / Next are page links drawn as buttons (Next as the primary one)
+_BAR_LINKS_CSS = """<style>
+.st-key-tour_back a, .st-key-tour_next a {
+  justify-content: center; border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem;
+  padding: 0.25rem 0.75rem; min-height: 2.5rem; text-decoration: none;
+}
+.st-key-tour_next a { background-color: rgb(255, 75, 75); border-color: rgb(255, 75, 75); }
+.st-key-tour_next a, .st-key-tour_next a * { color: white !important; }
+.st-key-tour_back a:hover { border-color: rgb(255, 75, 75); }
+.st-key-tour_next a:hover { background-color: rgb(255, 51, 51); }
+</style>"""
 #: presentation mode: a large bar for the back of the room
 _BIG_BAR_CSS = """<style>
 .st-key-tour_bar [data-testid="stMarkdownContainer"] p { font-size: 1.3rem; line-height: 1.4; }
 .st-key-tour_bar h2 { font-size: 1.9rem; padding: 0 0 0.4rem 0; }
 .st-key-tour_bar [data-testid="stCaptionContainer"] p { font-size: 1.05rem; }
-.st-key-tour_bar button { min-height: 3rem; }
-.st-key-tour_bar button p { font-size: 1.2rem; }
+.st-key-tour_bar button, .st-key-tour_bar a { min-height: 3rem; }
+.st-key-tour_bar button p, .st-key-tour_bar a p { font-size: 1.2rem; }
 </style>"""
 
 
@@ -126,10 +149,11 @@ def _bound(keys: Iterable[str]) -> set[str]:
 
 
 def _open(number: int, note: str | None = None) -> NoReturn:
-    """Go to scene ``number``: its page, with its query parameters where they can be set; the
-    values themselves are written by :func:`tour_bar` at the top of that page's run."""
+    """Go to scene ``number`` from the Tour page: its page, with its query parameters where they
+    can be set; the values themselves are written by :func:`tour_bar` at the top of that page's
+    run."""
     s = T.scene(number)
-    st.session_state[PENDING_KEY] = number
+    st.session_state[PENDING_KEY] = (number,)
     st.session_state[RUN_KEY] = number
     st.session_state[CARD_KEY] = number
     if note:
@@ -156,11 +180,28 @@ def _apply(number: int) -> None:
         st.session_state[key] = value
 
 
-def _to_tour_page(card: int) -> NoReturn:
-    """Leave the scenes for the Tour page, its card at ``card``."""
-    st.session_state.pop(RUN_KEY, None)
-    st.session_state[CARD_KEY] = card
-    st.switch_page(_page(T.TOUR_PATH), query_params={})
+def _link(container, key: str, target: int, label: str, icon: str, help: str) -> None:
+    """A link in the tour bar to scene ``target``, or to the Tour page (its card at the scene the
+    tour leaves) when ``target`` is outside the tour. The browser follows it (see the module's
+    notes); the arrival writes the scene's values."""
+    last = len(T.SCENES)
+    extra = {"presentation": "true"} if is_presentation() else {}
+    if 1 <= target <= last:
+        page = _page(T.scene(target).page)
+        query = {**T.scene(target).query(), T.RUNNING_PARAM: str(target), **extra}
+    else:
+        page = _page(T.TOUR_PATH)
+        query = {CARD_PARAM: str(max(1, min(last, target))), **extra}
+    with container.container(key=key):
+        st.page_link(
+            page,
+            label=label,
+            icon=icon,
+            icon_position="right" if key == NEXT else "left",
+            help=help,
+            width="stretch",
+            query_params=query,
+        )
 
 
 def _running_here() -> int | None:
@@ -192,15 +233,16 @@ def tour_bar() -> None:
     number = _running_here()
     if number is None:
         return
-    if st.session_state.get(PENDING_KEY) == number:
-        del st.session_state[PENDING_KEY]
-        _apply(number)
-    s = T.scene(number)
     last = len(T.SCENES)
+    if number in st.session_state.get(PENDING_KEY, ()):
+        _apply(number)
+    # the next arrival by this bar's links writes its scene's values; other runs of this page
+    # (a control moved, a reload) leave the controls alone
+    st.session_state[PENDING_KEY] = tuple(n for n in (number - 1, number + 1) if 1 <= n <= last)
+    s = T.scene(number)
     presentation = is_presentation()
     with st.container(border=True, key="tour_bar"):
-        if presentation:
-            st.html(_BIG_BAR_CSS)
+        st.html(_BAR_LINKS_CSS + (_BIG_BAR_CSS if presentation else ""))
         widths = [5, 1.5, 1.5, 0.55] if presentation else [8, 1.3, 1.3, 0.5]
         head, back, nxt, end = st.columns(widths, vertical_alignment="center")
         with head:
@@ -208,21 +250,21 @@ def tour_bar() -> None:
                 st.header(f"{T.counter(number)} · {s.title}", anchor=False)
             else:
                 st.markdown(f"**Tour {T.counter(number)}** · **{s.title}**")
-        go_back = back.button(
+        _link(
+            back,
+            BACK,
+            number - 1,
             "Back",
-            key=BACK,
-            icon=":material/arrow_back:",
-            width="stretch",
-            help="The previous scene (←)" if number > 1 else "Back to the Tour page (←)",
+            ":material/arrow_back:",
+            "The previous scene (←)" if number > 1 else "Back to the Tour page (←)",
         )
-        go_next = nxt.button(
+        _link(
+            nxt,
+            NEXT,
+            number + 1,
             "Next" if number < last else "Finish",
-            key=NEXT,
-            type="primary",
-            icon=":material/arrow_forward:" if number < last else ":material/flag:",
-            icon_position="right",
-            width="stretch",
-            help="The next scene (→)" if number < last else "The end: back to the Tour page (→)",
+            ":material/arrow_forward:" if number < last else ":material/flag:",
+            "The next scene (→)" if number < last else "The end: back to the Tour page (→)",
         )
         end.button(
             "",
@@ -236,10 +278,6 @@ def tour_bar() -> None:
             st.info(note, icon=":material/info:")
         _text(s)
         _keys()
-    if go_back:
-        _open(number - 1) if number > 1 else _to_tour_page(1)
-    if go_next:
-        _open(number + 1) if number < last else _to_tour_page(last)
 
 
 # ------------------------------------------------------------------ the Tour page
@@ -249,7 +287,14 @@ def _card_to(number: int) -> None:
 
 def render() -> None:
     """Draw the Tour page (call from the ``st.Page``); ``?scene=<n>`` opens scene n directly."""
+    card_number, card_note = T.parse_scene(st.query_params.get(CARD_PARAM), CARD_PARAM)
+    if st.query_params.get(CARD_PARAM) is not None:
+        # the tour bar's way back (Finish, or Back from the first scene): the tour is over
+        st.query_params.pop(CARD_PARAM, None)
+        st.session_state.pop(RUN_KEY, None)
+        _card_to(card_number or 1)
     number, note = T.parse_scene(st.query_params.get(T.SCENE_PARAM))
+    note = note or card_note
     if number is not None:
         ctx = get_script_run_ctx()
         if ctx is not None and ctx.is_history_navigation:

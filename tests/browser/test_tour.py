@@ -129,7 +129,7 @@ def test_the_tour_end_to_end(server, browser):
         if number % 2:  # odd scenes by the → key, even ones by the Next button
             page.keyboard.press("ArrowRight")
         else:
-            page.locator(".st-key-tour_bar").get_by_role("button", name="Next").click()
+            page.locator(".st-key-tour_bar").get_by_role("link", name="Next").click()
         _on_scene(page, number)
     page.screenshot(path=str(SHOTS / f"tour-scene-{len(T.SCENES)}.png"))
     # ← goes back a scene

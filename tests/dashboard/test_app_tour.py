@@ -1,11 +1,13 @@
 """AppTest of the guided tour (the whole app, as ``streamlit run`` mounts it): every scene opens
 its page with its controls set, the counter follows Next / Back on the Tour page and in the tour
 bar, a scene link (``/tour?scene=3``) opens that scene, and a scene resets what the scene before
-it set on the same page."""
+it set on the same page. The tour bar's Back / Next are page links, followed here as the browser
+follows them (their page and query string)."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -93,6 +95,23 @@ def _press(at: AppTest, key: str) -> AppTest:
     return at.button(key=key).click().run()
 
 
+def _bar_link(at: AppTest, label: str):
+    hits = [p for p in at.get("page_link") if p.proto.label == label]
+    assert len(hits) == 1, f"no single link {label!r} in the tour bar"
+    return hits[0]
+
+
+def _follow(at: AppTest, label: str) -> AppTest:
+    """Click the tour bar's link ``label`` as the browser does: its page, its query alone."""
+    link = _bar_link(at, label)
+    at.query_params.clear()
+    at.query_params.update(parse_qsl(link.proto.query_string))
+    at._page_hash = link.proto.page_script_hash
+    at.run()
+    at._page_hash = ""
+    return at
+
+
 def _shows(at: AppTest, number: int) -> None:
     """The run drew scene ``number``: its page, its bar, its controls at its values."""
     assert_clean(at)
@@ -128,11 +147,10 @@ def test_every_scene_opens_its_page_with_its_controls():
     _press(at, tour_view.OPEN)
     _shows(at, 1)
     for number in range(2, len(T.SCENES) + 1):
-        _press(at, tour_view.NEXT)
+        _follow(at, "Next")
         _shows(at, number)
     # the last scene's Next is "Finish": back to the Tour page, the tour over, its card on the last
-    assert at.button(key=tour_view.NEXT).label == "Finish"
-    _press(at, tour_view.NEXT)
+    _follow(at, "Finish")
     assert_clean(at)
     assert _page(at) == "tour" and _card(at) == len(T.SCENES)
     assert tour_view.RUN_KEY not in at.session_state
@@ -150,14 +168,14 @@ def test_next_and_back_move_the_counter():
     # in the bar, Next and Back go from scene to scene through the pages
     _press(at, tour_view.OPEN)
     _shows(at, 2)
-    _press(at, tour_view.NEXT)
+    _follow(at, "Next")
     _shows(at, 3)
-    _press(at, tour_view.BACK)
+    _follow(at, "Back")
     _shows(at, 2)
-    _press(at, tour_view.BACK)
+    _follow(at, "Back")
     _shows(at, 1)
     # Back from the first scene: the Tour page, the tour over
-    _press(at, tour_view.BACK)
+    _follow(at, "Back")
     assert_clean(at)
     assert _page(at) == "tour" and _card(at) == 1 and _bar(at) is None
 
@@ -166,12 +184,27 @@ def test_a_scene_resets_what_the_scene_before_set_on_its_page():
     at = _tour(scene="2")  # the Playground, unconstrained, i-ResNet alone
     _shows(at, 2)
     assert _widget(at, "unconstrained").value is True
-    _press(at, tour_view.BACK)  # the Playground again: both models, the constraint back on
+    _follow(at, "Back")  # the Playground again: both models, the constraint back on
     _shows(at, 1)
     assert _widget(at, "unconstrained").value is False
     assert _widget(at, "models").value == "Both"
     # controls no scene sets stay as the person set them
     assert _widget(at, "blocks").value == SMALL["blocks"]
+
+
+def test_a_control_moved_in_a_scene_stays_moved():
+    at = _tour(scene="2")  # the Playground, unconstrained
+    _shows(at, 2)
+    _widget(at, "unconstrained").set_value(False).run()
+    assert_clean(at)
+    assert _bar(at) == 2 and _widget(at, "unconstrained").value is False
+    # a reload of the scene's address is no arrival either
+    at.run()
+    assert _widget(at, "unconstrained").value is False
+    # arriving again by the tour writes the scene's values
+    _follow(at, "Next")
+    _follow(at, "Back")
+    _shows(at, 2)
 
 
 def test_a_scene_link_opens_that_scene():

@@ -262,8 +262,7 @@ def parse_scene(value: str | None, param: str = SCENE_PARAM) -> tuple[int | None
         number = int(str(value).strip())
     except ValueError:
         return None, (
-            f"{param}={value} is not a scene number (1 to {len(SCENES)}): "
-            "showing the tour's start"
+            f"{param}={value} is not a scene number (1 to {len(SCENES)}): showing the tour's start"
         )
     if number < 1:
         return 1, f"{param}={value} is before the first scene: showing scene 1"

@@ -31,8 +31,7 @@ def playground_charts_of(
     every chart flicker on every tick.
     """
     charts = []
-    for run in pg.shown_runs:
-        v = pg.view(run, max_age_s)
+    for run, v in zip(pg.shown_runs, pg.views(max_age_s)):
         c = "free" if run.cfg.coeff is None else f"c={run.cfg.coeff:g}"
         step = f"step={run.step}" if step_in_names else "live"
         tag = f"{c}_{step}" if run.model == "iresnet" else step

@@ -542,6 +542,18 @@ class Playground:
         )
         return run.view
 
+    def views(self, max_age_s: float | None = None) -> list[View]:
+        """:meth:`view` of every shown model. With ``max_age_s`` (Play) at most one view that is
+        there already is recomputed per call, the oldest of those older than ``max_age_s``: the
+        models' redraws take turns, so one tick computes, and the browser redraws, one model's
+        density and samples rather than both at once."""
+        runs = self.shown_runs
+        if max_age_s is None:
+            return [self.view(r) for r in runs]
+        now = time.perf_counter()
+        turn = max(runs, key=lambda r: now - r.view.made_at if r.view is not None else math.inf)
+        return [self.view(r, max_age_s if r is turn else math.inf) for r in runs]
+
     def config_json(self) -> dict[str, Any]:
         """Everything needed to reproduce the screen: settings, data, each model's config and
         metrics."""

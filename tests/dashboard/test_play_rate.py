@@ -92,3 +92,34 @@ def test_playground_ticks_feed_each_models_rate(monkeypatch, budget, steps):
         # (both models: the tick's budget) and a 1/2 s redraw apart
         assert run.rate.per_s() == pytest.approx(6 / (3 * (4 / 64 + 0.5)), rel=1e-12)
         assert run.rate.trainer_per_s() == pytest.approx(64.0, rel=1e-12)  # 1/64 s a step
+
+
+def test_while_playing_the_models_redraws_take_turns(monkeypatch):
+    """During Play one call recomputes at most one model's view (the older of those past their
+    age), so a tick draws one model's density anew and never both; still, every view is at most
+    one call later than its age allows. The page's clock is the test's."""
+    from dashboard import state, view
+
+    now = [1000.0]
+    clock = SimpleNamespace(perf_counter=lambda: now[0])
+    monkeypatch.setattr(state, "time", clock)
+    monkeypatch.setattr(view, "time", clock)
+    pg = Playground(Settings(models="both", blocks=2, width=16, pretrained=False))
+    pg.step(1)  # past step 0, whose views are shared and were made by another clock
+    first = pg.views(1.0)  # none there yet: both computed
+    assert [v.step for v in first] == [1, 1]
+    pg.step(1)
+    now[0] += 0.5
+    assert pg.views(1.0) == first  # younger than their age: reused
+    now[0] += 1.0
+    turn1 = pg.views(1.0)
+    assert sorted(v.step for v in turn1) == [1, 2]  # one model redrawn, the other waits
+    now[0] += 0.1
+    turn2 = pg.views(1.0)
+    assert [v.step for v in turn2] == [2, 2]  # the other's turn
+    assert sum(a is not b for a, b in zip(turn1, turn2)) == 1
+    now[0] += 0.1
+    assert pg.views(1.0) == turn2
+    # paused (no age): every view at the current step
+    pg.step(1)
+    assert [v.step for v in pg.views()] == [3, 3]

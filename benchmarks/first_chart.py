@@ -10,10 +10,11 @@ chart drawn (a ``.js-plotly-plot`` whose ``.main-svg`` is in the DOM), and to al
 charts (the count they settle at once the script run has finished). The page itself notes the
 times (a ``MutationObserver``), so the polling of the benchmark does not round them.
 
-**Cold** is a freshly started server process (:func:`benchmarks.soak.start_server`) and its first
-page load, the first page of a new browser context (an empty cache): everything the app does on its
-first script run counts (its imports, models, checkpoints, grids), the server's own start-up up to
-its health check answering does not (it is measured and reported beside it, for both pages).
+**Cold** is a freshly started server process (:func:`benchmarks.app_server.start_server`) and
+its first page load, the first page of a new browser context (an empty cache): everything the app
+does on its first script run counts (its imports, models, checkpoints, grids), the server's own
+start-up up to its health check answering does not (it is measured and reported beside it, for
+both pages).
 **Warm** is a new browser page in that context on the same server once the server has gone idle
 after the cold load (:func:`wait_idle`; the browser's cache holds Streamlit's scripts). The app is
 started as ``make run`` starts it (``python -m dashboard.serve``, with the server's warm-up) and,
@@ -39,7 +40,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, write_section
+from benchmarks.app_server import start_server, stop_server
+from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS
+from benchmarks.report import write_section
 
 __all__ = [
     "REFERENCE_SCRIPT",

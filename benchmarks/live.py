@@ -59,15 +59,8 @@ def trainer_rates(steps: int = 20, blocks: int = 5) -> dict[str, float]:
 
 
 def run(quick: bool = False, log=print) -> dict[str, Any]:
-    from .soak import (
-        CHROMIUM,
-        CHROMIUM_ARGS,
-        press_play,
-        start_server,
-        steps_of,
-        stop_server,
-        wait_ready,
-    )
+    from .app_server import start_server, stop_server
+    from .pages import CHROMIUM, CHROMIUM_ARGS, press_play, steps_of, wait_ready
 
     seconds = 10.0 if quick else 30.0
     if not Path(CHROMIUM).exists():

@@ -824,3 +824,49 @@ def _by_hand(path: Path) -> list[str]:
         if keep:
             out.append(line)
     return out + [""] if out and out[-1] else out
+
+
+def write_section(path: Path, lines: list[str], heading: str) -> None:
+    """Put ``lines`` (a section starting with its ``## `` heading) into the Markdown page at
+    ``path``: in place of the section whose heading line is ``heading`` (up to the next ``## ``
+    heading), else before ``## Notes`` (where ``benchmarks.report`` keeps hand-written
+    sections), else at the end. Every other line stays as it was.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "b.md"
+    >>> _ = p.write_text("# B\\n\\n## A\\n\\na\\n\\n## Notes\\n\\n- n\\n")
+    >>> write_section(p, ["## S", "", "one", ""], "## S")
+    >>> write_section(p, ["## S", "", "two", ""], "## S")
+    >>> print(p.read_text())
+    # B
+    <BLANKLINE>
+    ## A
+    <BLANKLINE>
+    a
+    <BLANKLINE>
+    ## S
+    <BLANKLINE>
+    two
+    <BLANKLINE>
+    ## Notes
+    <BLANKLINE>
+    - n
+    <BLANKLINE>
+    """
+    old = path.read_text().splitlines() if path.is_file() else []
+    if heading in old:
+        i = old.index(heading)
+        j = next((k for k in range(i + 1, len(old)) if old[k].startswith("## ")), len(old))
+    elif "## Notes" in old:
+        i = j = old.index("## Notes")
+    else:
+        i = j = len(old)
+        if old and old[-1]:
+            lines = ["", *lines]
+    body = list(lines)
+    if j < len(old) and body and body[-1]:
+        body.append("")
+    new = old[:i] + body + old[j:]
+    while new and not new[-1]:
+        new.pop()
+    path.write_text("\n".join(new) + "\n")

@@ -10,7 +10,7 @@ every MIN minutes, clicks through every scene of the guided tour (the Tour page'
 the tour bar's Next on each scene, each scene's charts waited for, Finish), goes back to the
 Playground by the sidebar and presses Play again. Every ``--interval`` seconds it samples the
 server process (resident memory, threads) and every page: its step counter, and what a probe
-inside the page measured since the last sample (:data:`PROBE_JS`):
+inside the page measured since the last sample (:data:`benchmarks.pages.PROBE_JS`):
 
 * the longest gap between two changes of the step counter while the page shows it training (the
   live fragment ticks every 0.1 s: a gap over a second is a stall the audience sees);
@@ -25,10 +25,9 @@ then writes ``docs/soak.md`` (the verdict and the samples), ``docs/soak_rss.svg`
 tour passes marked), the raw samples ``docs/soak.json`` (``--replot`` redraws from them) and, with
 ``--benchmarks``, its section of ``docs/benchmarks.md``. Not part of ``make test``.
 
-The helpers :func:`start_server`, :func:`stop_server`, :func:`proc_stats`, :func:`steps_of`,
-:func:`press_play`, :func:`wait_ready`, :data:`CHROMIUM` and :data:`CHROMIUM_ARGS` are shared with
-the browser tests (``tests/browser/``, ``tests/dashboard/test_robust_sessions.py``) and
-``benchmarks.live``.
+The server and page helpers it shares with the browser tests and the other benchmarks are in
+:mod:`benchmarks.app_server` and :mod:`benchmarks.pages`; the Markdown section is written by
+:func:`benchmarks.report.write_section`.
 
 Example:
     python -m benchmarks.soak --minutes 10 --pages 2
@@ -44,577 +43,55 @@ import datetime as _dt
 import json
 import math
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.app_server import (
+    ROOT,
+    CpuMeter,
+    log_messages,
+    log_tracebacks,
+    proc_stats,
+    start_server,
+    stop_server,
+)
+from benchmarks.pages import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PROBE_JS,
+    STALL_S,
+    PageStats,
+    exception_boxes,
+    is_playing,
+    is_presenting,
+    press_play,
+    probe_action,
+    read_probe,
+    steps_of,
+    tour_pass,
+    wait_ready,
+)
+from benchmarks.report import write_section
+
 __all__ = [
-    "start_server",
-    "stop_server",
-    "proc_stats",
-    "steps_of",
-    "press_play",
-    "wait_ready",
-    "is_playing",
-    "PROBE_JS",
-    "PageStats",
-    "read_probe",
-    "tour_pass",
-    "log_tracebacks",
-    "log_messages",
-    "thread_times",
-    "renderer_pids",
-    "cpu_jiffies",
-    "CpuMeter",
     "Sample",
     "soak",
     "summarize",
     "verdict",
     "benchmarks_section",
-    "write_section",
     "main",
-    "CHROMIUM",
-    "CHROMIUM_ARGS",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-COUNTER = re.compile(r"^Step\s+(i-ResNet|Glow) \d")
 TARGET_MB = 100.0  #: memory growth after warm-up must stay below this
-STALL_S = 1.0  #: a page blocked, or its step counter still, for longer than this is a stall
 #: heading of this benchmark's section in docs/benchmarks.md; ``benchmarks.report`` keeps a
 #: section whose heading ends in "(by hand)" when ``make bench`` rewrites the page
 SECTION = "## An hour in front of an audience: the soak (by hand)"
-
-
-# ---------------------------------------------------------------- server
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(
-    log_path: Path | None = None,
-    timeout_s: float = 90,
-    script: Path | None = None,
-    warm_up: bool = False,
-) -> tuple[subprocess.Popen, str]:
-    """``streamlit run streamlit_app.py`` (or ``script``) on a free loopback port, its output into
-    ``log_path`` (default: ``iresnet-soak-<port>.log`` in the temporary directory); returns
-    (process, url) once healthy. ``warm_up``: the app as ``make run`` starts it,
-    ``python -m dashboard.serve`` (the same, with the server's warm-up). Raises ``RuntimeError``
-    if it exits or is not healthy within ``timeout_s``."""
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(log_path or Path(tempfile.gettempdir()) / f"iresnet-soak-{port}.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            *(
-                ["dashboard.serve"]
-                if warm_up
-                else ["streamlit", "run", str(script or ROOT / "streamlit_app.py")]
-            ),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read().strip() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout_s:.0f} s; see {log.name}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """Terminate the server (kill it if it is still there after 10 s) and reap it."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def proc_stats(pid: int) -> dict[str, float]:
-    """RSS (MB) and thread count of a process, from ``/proc/<pid>/status`` (Linux)."""
-    out = {"rss_mb": float("nan"), "threads": float("nan")}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                out["rss_mb"] = int(line.split()[1]) / 1024
-            elif line.startswith("Threads:"):
-                out["threads"] = int(line.split()[1])
-    return out
-
-
-def _schedstat(path: Path) -> tuple[float, float]:
-    """(seconds on a CPU, seconds runnable but waiting for one) of one thread, from its
-    ``schedstat``; (0, 0) if it is gone."""
-    try:
-        run_ns, wait_ns, _ = path.read_text().split()
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return int(run_ns) / 1e9, int(wait_ns) / 1e9
-
-
-def thread_times(pid: int, main_only: bool = False) -> dict[int, tuple[float, float]]:
-    """Per thread of process ``pid`` (only its main thread with ``main_only``): (seconds on a CPU,
-    seconds runnable but waiting for a CPU), from ``/proc/<pid>/task/<tid>/schedstat`` (Linux).
-    The waiting time is what a busy machine costs a thread: work that takes 0.2 s of CPU takes
-    0.2 s plus the wait in wall time. {} if the process is gone.
-
-    >>> run, wait = thread_times(os.getpid(), main_only=True)[os.getpid()]
-    >>> run > 0 and wait >= 0
-    True
-    """
-    base = Path(f"/proc/{pid}/task")
-    try:
-        tids = [pid] if main_only else [int(t.name) for t in base.iterdir()]
-    except OSError:
-        return {}
-    return {tid: _schedstat(base / str(tid) / "schedstat") for tid in tids}
-
-
-def renderer_pids(root: int) -> list[int]:
-    """Chromium's page renderers among the descendants of process ``root`` (the browser that
-    Playwright started under this process; not its own user-interface renderer)."""
-    parent: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (d / "stat").read_text()
-                parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    out = []
-    for pid in parent:
-        p, seen = pid, 0
-        while p in parent and p != root and seen < 64:
-            p, seen = parent[p], seen + 1
-        if p != root or pid == root:
-            continue
-        with contextlib.suppress(OSError):
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"--type=renderer" in cmd and b"--top-chrome-webui" not in cmd:
-                out.append(pid)
-    return sorted(out)
-
-
-def cpu_jiffies() -> tuple[int, int]:
-    """(busy, total) clock ticks of all the machine's cores since boot, from ``/proc/stat``."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-@dataclass
-class CpuMeter:
-    """CPU use and waiting since the last :meth:`read`: the server's threads, the pages'
-    renderer main threads and the machine's cores. ``read()`` returns, per second of wall time,
-    ``server_cpu`` / ``server_wait`` (cores used; threads waiting for a core, on average),
-    ``render_cpu`` / ``render_wait`` (the same for the renderers' main threads) and ``busy`` (the
-    fraction of the machine's cores busy, everyone's work included)."""
-
-    server: int
-    root: int = field(default_factory=os.getpid)
-    _last: dict[str, Any] = field(default_factory=dict)
-
-    def _now(self) -> dict[str, Any]:
-        renderers: dict[int, tuple[float, float]] = {}
-        for pid in renderer_pids(self.root):
-            renderers.update(thread_times(pid, main_only=True))
-        return {
-            "t": time.time(),
-            "server": thread_times(self.server),
-            "render": renderers,
-            "jiffies": cpu_jiffies(),
-        }
-
-    def read(self) -> dict[str, float]:
-        """The figures since the last call ({} on the first)."""
-        now, last = self._now(), self._last
-        self._last = now
-        if not last:
-            return {}
-        dt = max(1e-6, now["t"] - last["t"])
-        out: dict[str, float] = {}
-        for key in ("server", "render"):
-            run = wait = 0.0
-            for tid, (r, w) in now[key].items():
-                r0, w0 = last[key].get(tid, (0.0, 0.0))
-                run, wait = run + max(0.0, r - r0), wait + max(0.0, w - w0)
-            out[f"{key}_cpu"], out[f"{key}_wait"] = round(run / dt, 3), round(wait / dt, 3)
-        busy = now["jiffies"][0] - last["jiffies"][0]
-        total = now["jiffies"][1] - last["jiffies"][1]
-        out["busy"] = round(busy / total, 3) if total > 0 else 0.0
-        return out
-
-
-def log_tracebacks(text: str) -> list[str]:
-    """The exception line of every Python traceback in a server log (its first line after the
-    traceback's indented frames), in order.
-
-    >>> log_tracebacks("ok\\nTraceback (most recent call last):\\n  File 'a.py'\\n    x()\\n"
-    ...                "ValueError: bad\\nmore\\n")
-    ['ValueError: bad']
-    >>> log_tracebacks("no trouble here\\n")
-    []
-    """
-    out: list[str] = []
-    inside = False
-    for line in text.splitlines():
-        if line.startswith("Traceback (most recent call last)"):
-            inside = True
-        elif inside and line and not line[0].isspace():
-            if line.startswith(("During handling", "The above exception")):
-                continue  # a chained traceback: its own exception line follows
-            out.append(line.strip())
-            inside = False
-    if inside:
-        out.append("(a traceback cut off at the end of the log)")
-    return out
-
-
-_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (.*)$")
-
-
-def log_messages(text: str) -> list[str]:
-    """The messages the server logged (Streamlit's timestamped lines: warnings, errors), the
-    start-up line left out.
-
-    >>> log_messages("2026-12-06 07:37:26.665 Uvicorn server started on 127.0.0.1:1\\n"
-    ...              "  URL: x\\n2026-12-06 07:42:57.835 The widget with key ...\\nStack:\\n")
-    ['The widget with key ...']
-    """
-    out = []
-    for line in text.splitlines():
-        m = _LOG_LINE.match(line)
-        if m and "server started" not in m.group(1):
-            out.append(m.group(1).strip())
-    return out
-
-
-# ---------------------------------------------------------------- pages
-def wait_ready(page, n_charts: int = 1, timeout_s: float = 120) -> None:
-    """Wait until the Playground shows its step counter and at least ``n_charts`` plotly charts."""
-    page.get_by_text(COUNTER).first.wait_for(timeout=timeout_s * 1000)
-    page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot').length >= {n_charts}",
-        timeout=timeout_s * 1000,
-    )
-
-
-def steps_of(page) -> list[int]:
-    """The step counter(s) the page shows; [] when it cannot be read right now."""
-    try:
-        text = page.get_by_text(COUNTER).first.inner_text(timeout=5000)
-    except Exception:
-        return []
-    return [int(n.replace(",", "")) for n in re.findall(r"(?:i-ResNet|Glow) ([\d,]+)", text)]
-
-
-def _transport(page, name: str):
-    return page.get_by_test_id("stMainBlockContainer").get_by_role(
-        "button", name=re.compile(f"^(\\S+ )?{name}$")
-    )
-
-
-def press_play(page, timeout_s: float = 60) -> None:
-    """Press the Playground's Play and wait until its button says Pause."""
-    _transport(page, "Play").first.click()
-    _transport(page, "Pause").first.wait_for(timeout=timeout_s * 1000)
-
-
-def is_playing(page) -> bool:
-    """Whether the Playground's transport shows Pause (i.e. Play is on)."""
-    return _transport(page, "Pause").count() > 0
-
-
-# ---------------------------------------------------------------- the probe inside each page
-#: Installed into every document of a soak page (``page.add_init_script``). ``window.__soak``:
-#: ``resume()`` / ``pause()`` bracket the time the script leaves the page alone (it starts paused:
-#: a page load is the script's doing); ``take()`` returns what was seen since the last ``take()``
-#: and starts over. Every 50 ms it reads the Playground's step counter (the ``h3`` that starts
-#: "Step i-ResNet …"): while watching and the counter says "training", the time between two changes
-#: of its text is a gap; its clock starts at the first sight of a training counter and stops when
-#: the counter stops training (a divergence pause) or leaves the page. Longtasks (the main thread
-#: blocked over 50 ms) that start while paused are counted apart as ``excluded``.
-PROBE_JS = """
-(() => {
-  if (window.__soak) return;
-  const COUNTER = /^Step\\s+(i-ResNet|Glow) \\d/;
-  const s = {
-    watching: false, pausedAt: 0, excluded: [], text: null, last: null, prev: null,
-    gapMax: 0, gapsOver: 0, changes: 0, watchedMs: 0,
-    ltCount: 0, ltMax: 0, ltOver: 0, exCount: 0, exMax: 0,
-    boxes: 0, boxesSeen: 0, boxText: "", longtasks: false,
-  };
-  s.pause = () => {
-    if (s.watching) { s.watching = false; s.pausedAt = performance.now(); s.last = null; }
-  };
-  s.resume = () => {
-    if (s.watching) return;
-    s.excluded.push([s.pausedAt, performance.now()]);
-    s.excluded = s.excluded.slice(-32);
-    s.watching = true; s.last = null; s.prev = null;
-  };
-  const excluded = (t) => (!s.watching && t >= s.pausedAt)
-    || s.excluded.some(([a, b]) => t >= a && t <= b);
-  s.take = () => {
-    const now = performance.now();
-    const open = s.watching && s.last !== null ? now - s.last : 0;
-    const out = {
-      gap_max_ms: Math.max(s.gapMax, open), gaps_over: s.gapsOver, changes: s.changes,
-      watched_ms: s.watchedMs, longtasks: s.ltCount, longtask_max_ms: s.ltMax,
-      longtasks_over: s.ltOver, excluded_longtasks: s.exCount,
-      excluded_longtask_max_ms: s.exMax, boxes_now: s.boxes, boxes_seen: s.boxesSeen,
-      box_text: s.boxText, watching: s.watching, longtask_api: s.longtasks,
-    };
-    Object.assign(s, {gapMax: 0, gapsOver: 0, changes: 0, watchedMs: 0, ltCount: 0, ltMax: 0,
-                      ltOver: 0, exCount: 0, exMax: 0, boxesSeen: 0, boxText: ""});
-    return out;
-  };
-  try {
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) {
-        if (excluded(e.startTime)) { s.exCount++; s.exMax = Math.max(s.exMax, e.duration); }
-        else {
-          s.ltCount++; s.ltMax = Math.max(s.ltMax, e.duration);
-          if (e.duration > STALL_MS) s.ltOver++;
-        }
-      }
-    }).observe({type: "longtask", buffered: true});
-    s.longtasks = true;
-  } catch (err) { s.longtasks = false; }
-  const counter = () => {
-    for (const h of document.querySelectorAll("h3")) {
-      const t = h.textContent.replace(/\\u00a0/g, " ").trim();
-      if (COUNTER.test(t)) return t;
-    }
-    return null;
-  };
-  let tick = 0;
-  setInterval(() => {
-    const now = performance.now();
-    if (++tick % 5 === 0) {
-      const boxes = document.querySelectorAll("[data-testid='stException']");
-      if (boxes.length > s.boxes) {
-        s.boxesSeen += boxes.length - s.boxes;
-        s.boxText = s.boxText || boxes[boxes.length - 1].innerText.slice(0, 400);
-      }
-      s.boxes = boxes.length;
-    }
-    const t = counter();
-    if (!s.watching || t === null || !t.includes("training")) {
-      s.last = null; s.prev = null; s.text = t; return;
-    }
-    if (s.prev !== null) s.watchedMs += now - s.prev;
-    s.prev = now;
-    if (s.last === null) { s.last = now; s.text = t; return; }
-    if (t !== s.text) {
-      const gap = now - s.last;
-      s.changes++; s.gapMax = Math.max(s.gapMax, gap);
-      if (gap > STALL_MS) s.gapsOver++;
-      s.last = now; s.text = t;
-    }
-  }, 50);
-  window.__soak = s;
-})();
-""".replace("STALL_MS", str(round(1000 * STALL_S)))
-
-
-@dataclass
-class PageStats:
-    """What one soak page saw over the whole run (sums and maxima of its probe's readings).
-
-    Stalls and longtasks count only while the script left the page alone; ``excluded_*`` are the
-    longtasks during the script's own navigation (page loads, tour passes).
-
-    >>> st = PageStats()
-    >>> st.add({"gap_max_ms": 1500, "gaps_over": 1, "changes": 40, "watched_ms": 20000,
-    ...         "longtasks": 3, "longtask_max_ms": 120, "longtasks_over": 0,
-    ...         "excluded_longtasks": 2, "excluded_longtask_max_ms": 900, "boxes_seen": 0})
-    >>> st.gap_max_s, st.gaps_over, st.watched_s, st.longtask_max_s, st.excluded_longtask_max_s
-    (1.5, 1, 20.0, 0.12, 0.9)
-    """
-
-    gap_max_s: float = 0.0  #: longest time the step counter stood still while training
-    gaps_over: int = 0  #: gaps over STALL_S
-    changes: int = 0  #: changes of the step counter seen
-    watched_s: float = 0.0  #: seconds the counter was watched while training
-    longtasks: int = 0
-    longtask_max_s: float = 0.0
-    longtasks_over: int = 0  #: longtasks over STALL_S
-    excluded_longtasks: int = 0
-    excluded_longtask_max_s: float = 0.0
-    exception_boxes: int = 0  #: Streamlit exception boxes that appeared
-    exception_text: str = ""
-    page_errors: int = 0  #: uncaught JavaScript errors (Playwright's "pageerror")
-    page_error_text: str = ""
-    readings: int = 0
-
-    def add(self, r: dict[str, Any]) -> None:
-        """Fold in one reading of :data:`PROBE_JS`'s ``take()``."""
-        self.gap_max_s = max(self.gap_max_s, r["gap_max_ms"] / 1000)
-        self.gaps_over += int(r["gaps_over"])
-        self.changes += int(r["changes"])
-        self.watched_s += r["watched_ms"] / 1000
-        self.longtasks += int(r["longtasks"])
-        self.longtask_max_s = max(self.longtask_max_s, r["longtask_max_ms"] / 1000)
-        self.longtasks_over += int(r["longtasks_over"])
-        self.excluded_longtasks += int(r["excluded_longtasks"])
-        self.excluded_longtask_max_s = max(
-            self.excluded_longtask_max_s, r["excluded_longtask_max_ms"] / 1000
-        )
-        self.exception_boxes += int(r["boxes_seen"])
-        if r.get("box_text") and not self.exception_text:
-            self.exception_text = str(r["box_text"])
-        self.readings += 1
-
-
-def read_probe(page) -> dict[str, Any] | None:
-    """The page's probe reading since the last one (None if it cannot be read now: a page in the
-    middle of a load)."""
-    try:
-        return page.evaluate("() => window.__soak ? window.__soak.take() : null")
-    except Exception:
-        return None
-
-
-def _probe(page, action: str) -> None:
-    """``pause`` or ``resume`` the page's probe (nothing if it is not there yet)."""
-    with contextlib.suppress(Exception):
-        page.evaluate(f"() => window.__soak && window.__soak.{action}()")
-
-
-def _exception_boxes(page) -> int:
-    """Streamlit exception boxes on the page now."""
-    try:
-        return page.locator("[data-testid='stException']").count()
-    except Exception:
-        return 0
-
-
-# ---------------------------------------------------------------- the tour
-#: plotly charts each tour page draws at least (the Playground: one model's three)
-SCENE_CHARTS = {"playground": 3, "inverse": 3, "logdet": 5, "lipschitz": 4, "classify": 2}
-#: plotly charts drawn and visible
-_VISIBLE_PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
-    .filter(p => p.offsetParent !== null && p.getBoundingClientRect().height > 0).length"""
-#: the script run is over: no element left from the run before, no "Stop" in the status widget
-_IDLE = """() => !document.querySelector('[data-stale=true]')
-    && !document.querySelector('[data-testid=stStatusWidget] button')"""
-
-
-def _sidebar_link(page, title: str) -> None:
-    """Click the sidebar navigation's link to the page titled ``title`` (a presenter's click:
-    the same session)."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
-
-
-def _wait_scene(page, number: int, timeout_s: float) -> None:
-    """Scene ``number``'s bar and its page's charts are on screen and the page's run is over
-    (a Playground that still plays never is: there the charts suffice)."""
-    from dashboard import tour as T
-
-    s = T.scene(number)
-    bar = page.locator(".st-key-tour_bar")
-    bar.get_by_text(re.compile(rf"\b{re.escape(T.counter(number))} · ")).first.wait_for(
-        timeout=timeout_s * 1000
-    )
-    page.wait_for_function(
-        f"() => ({_VISIBLE_PLOTS})() >= {SCENE_CHARTS[s.page]}",
-        timeout=timeout_s * 1000,
-        polling=250,
-    )
-    with contextlib.suppress(Exception):
-        page.wait_for_function(f"() => ({_IDLE})()", timeout=30_000, polling=250)
-
-
-def tour_pass(
-    page,
-    timeout_s: float = 180,
-    each: Callable[[int], None] | None = None,
-    shots: Path | None = None,
-) -> int:
-    """One pass of the guided tour, as a presenter clicks it: the sidebar's Tour link, the Tour
-    page's link to scene 1, the tour bar's Next on every scene (each scene's bar and charts waited
-    for, ``each(number)`` called there), Finish (back to the Tour page), the sidebar's Playground
-    link and Play. Returns the number of scenes seen; raises (Playwright's ``TimeoutError``) if a
-    scene does not appear within ``timeout_s``. Screenshots of the scenes go to ``shots`` if
-    given."""
-    from dashboard import tour as T
-
-    last = len(T.SCENES)
-    _sidebar_link(page, T.PAGE_TITLES[T.TOUR_PATH])
-    page.get_by_text("All scenes").wait_for(timeout=timeout_s * 1000)
-    first = page.get_by_role("link", name=re.compile(rf"1\. {re.escape(T.scene(1).title)}$"))
-    first.click()
-    seen = 0
-    for number in range(1, last + 1):
-        _wait_scene(page, number, timeout_s)
-        seen += 1
-        if shots is not None:
-            page.screenshot(path=str(shots / f"scene-{number}.png"))
-        if each is not None:
-            each(number)
-        name = "Next" if number < last else "Finish"
-        page.locator(".st-key-tour_bar").get_by_role(
-            "link", name=re.compile(rf"{name}")
-        ).first.click()
-    page.get_by_text("All scenes").wait_for(timeout=timeout_s * 1000)
-    _sidebar_link(page, T.PAGE_TITLES["playground"])
-    wait_ready(page, 3, timeout_s)
-    if not is_playing(page):
-        press_play(page, timeout_s)
-    return seen
-
-
-_PRESENTING = """() => {
-  for (const label of document.querySelectorAll("[data-testid=stSidebar] label")) {
-    const input = label.querySelector("input[type=checkbox]");
-    if (input && label.innerText.includes("Presentation mode")) return input.checked;
-  }
-  return false;
-}"""
-
-
-def _presenting(page) -> bool:
-    """Whether the sidebar's "Presentation mode" toggle is on."""
-    try:
-        return bool(page.evaluate(_PRESENTING))
-    except Exception:
-        return False
 
 
 # ----------------------------------------------------------------- soak
@@ -671,13 +148,13 @@ class _Soak:
         page.goto(self.url + (f"/?{self.query}" if self.query else ""), wait_until="load")
         wait_ready(page)
         press_play(page)
-        _probe(page, "resume")
+        probe_action(page, "resume")
         self.tabs.append(page)
         self.stats.append(stats)
         if self.shots is not None:
             page.wait_for_timeout(3000)
             page.screenshot(path=str(self.shots / f"tab{i + 1}-start.png"))
-        self.log(f"page {i + 1} playing (presentation mode: {_presenting(page)})")
+        self.log(f"page {i + 1} playing (presentation mode: {is_presenting(page)})")
 
     def _read(self, i: int) -> dict[str, Any] | None:
         reading = read_probe(self.tabs[i])
@@ -728,7 +205,7 @@ class _Soak:
         that fails is counted and the page goes back to the Playground and plays."""
         page = self.tabs[i]
         self._read(i)  # what it saw on the Playground, before the script navigates
-        _probe(page, "pause")
+        probe_action(page, "pause")
         self.touring = i
         k = len(self.passes) + 1
         shots = self.shots if self.shots is not None and k == 1 else None
@@ -738,7 +215,7 @@ class _Soak:
 
         def each(number: int) -> None:
             seen.append(number)
-            boxes = _exception_boxes(page)
+            boxes = exception_boxes(page)
             if boxes:
                 record.setdefault("exception_scenes", []).append(number)
             self.maybe_sample()
@@ -760,9 +237,9 @@ class _Soak:
             self.touring = None
         record["end_s"] = time.time() - self.t0
         record["seconds"] = time.time() - start
-        record["presenting"] = _presenting(page)
+        record["presenting"] = is_presenting(page)
         record["playing"] = is_playing(page)
-        _probe(page, "resume")
+        probe_action(page, "resume")
         self.passes.append(record)
         if self.shots is not None and k <= 2:
             page.wait_for_timeout(3000)
@@ -838,7 +315,7 @@ def soak(
             for i, page in enumerate(run.tabs):
                 run._read(i)
                 run.stats[i].exception_boxes = max(
-                    run.stats[i].exception_boxes, _exception_boxes(page)
+                    run.stats[i].exception_boxes, exception_boxes(page)
                 )
                 if shots is not None:
                     page.screenshot(path=str(shots / f"tab{i + 1}-end.png"))
@@ -1388,52 +865,6 @@ def _cpu_sentence(samples: list[Sample]) -> str:
         f" Medians over the sample intervals with a stall over {STALL_S:.0f} s: "
         f"{part(c['stalled'])}; over those without: {part(c['smooth'])}."
     )
-
-
-def write_section(path: Path, lines: list[str], heading: str = SECTION) -> None:
-    """Put ``lines`` (a section starting with its ``## `` heading) into the Markdown page at
-    ``path``: in place of the section whose heading line is ``heading`` (up to the next ``## ``
-    heading), else before ``## Notes`` (where ``benchmarks.report`` keeps hand-written
-    sections), else at the end. Every other line stays as it was.
-
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "b.md"
-    >>> _ = p.write_text("# B\\n\\n## A\\n\\na\\n\\n## Notes\\n\\n- n\\n")
-    >>> write_section(p, ["## S", "", "one", ""], "## S")
-    >>> write_section(p, ["## S", "", "two", ""], "## S")
-    >>> print(p.read_text())
-    # B
-    <BLANKLINE>
-    ## A
-    <BLANKLINE>
-    a
-    <BLANKLINE>
-    ## S
-    <BLANKLINE>
-    two
-    <BLANKLINE>
-    ## Notes
-    <BLANKLINE>
-    - n
-    <BLANKLINE>
-    """
-    old = path.read_text().splitlines() if path.is_file() else []
-    if heading in old:
-        i = old.index(heading)
-        j = next((k for k in range(i + 1, len(old)) if old[k].startswith("## ")), len(old))
-    elif "## Notes" in old:
-        i = j = old.index("## Notes")
-    else:
-        i = j = len(old)
-        if old and old[-1]:
-            lines = ["", *lines]
-    body = list(lines)
-    if j < len(old) and body and body[-1]:
-        body.append("")
-    new = old[:i] + body + old[j:]
-    while new and not new[-1]:
-        new.pop()
-    path.write_text("\n".join(new) + "\n")
 
 
 # ----------------------------------------------------------------- command line

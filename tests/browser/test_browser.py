@@ -17,14 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    start_server,
-    steps_of,
-    stop_server,
-    wait_ready,
-)
+from benchmarks.app_server import start_server, stop_server
+from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS, steps_of, wait_ready
 from iresnet_core.kernels import native
 
 # The README's screenshots are refreshed with `make screenshots` (SCREENSHOT_DIR=docs/screenshots);

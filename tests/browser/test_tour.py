@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
+from benchmarks.app_server import start_server, stop_server
+from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS
 from dashboard import tour as T
 
 SHOTS = Path(

@@ -224,16 +224,8 @@ def test_pressing_play_twice(monkeypatch):
 def test_closing_the_tab_while_training_leaves_nothing_behind():
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.soak import (
-        CHROMIUM,
-        CHROMIUM_ARGS,
-        press_play,
-        proc_stats,
-        start_server,
-        steps_of,
-        stop_server,
-        wait_ready,
-    )
+    from benchmarks.app_server import proc_stats, start_server, stop_server
+    from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS, press_play, steps_of, wait_ready
 
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "iresnet-closed-tabs-server.log"
     proc, url = start_server(log)

@@ -195,7 +195,9 @@ def _reset() -> None:
 
 
 def _transport(pg: Playground) -> None:
-    b1, b2, b3, info = st.columns([1, 1, 1, 5], vertical_alignment="center")
+    # presentation mode's larger type needs wider buttons ("Pause" was cut to "P…" at 1400 px)
+    widths = [1.5, 1.3, 1.4, 4.5] if is_presentation() else [1, 1, 1, 5]
+    b1, b2, b3, info = st.columns(widths, vertical_alignment="center")
     b1.button(
         "Pause" if pg.playing else "Play",
         key="play",

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import tour as T
@@ -55,7 +56,8 @@ NOTE_KEY = "_tour_note"  #: session: a note about the link that opened the scene
 #: Tour page, or the two a tour bar links to)
 PENDING_KEY = "_tour_apply"
 CARD_PARAM = "card"  #: ``/tour?card=<n>``: the tour bar's way back to the Tour page, card n shown
-BACK, NEXT, END, OPEN = "tour_back", "tour_next", "tour_end", "tour_open"  #: button keys
+#: keys of the Back / Next / end / open buttons (in the tour bar, Back / Next are links)
+BACK, NEXT, END, OPEN = "tour_back", "tour_next", "tour_end", "tour_open"
 
 #: ArrowLeft / ArrowRight press the Back / Next button on the page (the Tour page's buttons or the
 #: tour bar's links; ``key=...`` gives a widget's or container's element the class
@@ -180,7 +182,9 @@ def _apply(number: int) -> None:
         st.session_state[key] = value
 
 
-def _link(container, key: str, target: int, label: str, icon: str, help: str) -> None:
+def _link(
+    container: DeltaGenerator, key: str, target: int, label: str, icon: str, help: str
+) -> None:
     """A link in the tour bar to scene ``target``, or to the Tour page (its card at the scene the
     tour leaves) when ``target`` is outside the tour. The browser follows it (see the module's
     notes); the arrival writes the scene's values."""

@@ -65,3 +65,46 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again():
 def test_it_is_idempotent_and_says_whether_it_applied():
     assert keep_freed_memory() is True
     assert keep_freed_memory() is True
+
+
+_ARENAS = """
+import ctypes, os, sys, tempfile, threading
+from dashboard.runtime import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+together = threading.Barrier(8)
+def run():  # threads that allocate at the same time, as Streamlit's runs and the training do
+    blocks = [bytearray(64 * 1024) for _ in range(16)]
+    together.wait()
+    del blocks
+threads = [threading.Thread(target=run) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = os.path.join(tempfile.mkdtemp(), "malloc.xml")
+f = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, f)
+libc.fclose(f)
+print(open(path).read().count("<heap nr="))
+"""
+
+
+def _arenas(mode: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _ARENAS, mode], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def test_threads_share_a_bounded_number_of_arenas():
+    from dashboard.runtime import ARENAS
+
+    # glibc gives each of eight threads that allocate together an arena of its own (up to eight
+    # per core); capped, they share ARENAS, the main one included, and so does their kept memory
+    assert _arenas("keep") <= ARENAS < _arenas("default")

@@ -639,9 +639,13 @@ def report(
         "",
         f"Written by `python -m benchmarks.soak` (not part of `make test`): {_setup(facts)}",
         "",
-        "**The machine was shared and noisy** (other engineers' tests ran on the same two cores), "
-        "so the step counts are not a speed measurement; each sample's load average is in the "
-        "table at the end.",
+        (
+            f"Load average over the samples: median {summary['load_median']:.1f}, max "
+            f"{summary['load_max']:.1f} on {facts['cpus']} cores (each sample's is in the table "
+            "at the end): the step counts are not a speed measurement."
+            if summary.get("load_median") is not None
+            else "The step counts are not a speed measurement."
+        ),
         "",
         *_verdict_table(verdict(summary, stalls)),
         "",

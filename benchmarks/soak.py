@@ -981,7 +981,7 @@ def _write(
     print(f"samples: {out.with_suffix('.json')}")
     out.write_text(report(samples, facts, summary, rel))
     if bench is not None:
-        write_section(bench, benchmarks_section(samples, facts, summary))
+        write_section(bench, benchmarks_section(samples, facts, summary), SECTION)
     lines = verdict(summary, stall_summary(samples, facts))
     for m, v, ok in lines:
         print(f"{'ok ' if ok else 'NO '} {m}: {v}")

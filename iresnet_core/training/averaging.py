@@ -38,7 +38,7 @@ from torch import nn
 from iresnet_core.kernels.flat_params import FlatParameters
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
 
-__all__ = ["RunningAverage", "warmup_decay"]
+__all__ = ["RunningAverage", "check_decay", "warmup_decay"]
 
 
 def warmup_decay(decay: float, n: int) -> float:
@@ -49,6 +49,17 @@ def warmup_decay(decay: float, n: int) -> float:
         (0.0, 0.1, 0.98)
     """
     return min(decay, (n - 1) / (n + 8))
+
+
+def check_decay(decay: object) -> float:
+    """``decay`` as a float if it is one in ``(0, 1)``; else ``ValueError``.
+
+    >>> check_decay(0.99)
+    0.99
+    """
+    if not (isinstance(decay, (int, float)) and not isinstance(decay, bool) and 0 < decay < 1):
+        raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
+    return float(decay)
 
 
 class RunningAverage:
@@ -73,9 +84,7 @@ class RunningAverage:
     def __init__(
         self, module: nn.Module, decay: float, flat: FlatParameters | None = None
     ) -> None:
-        if not (isinstance(decay, (int, float)) and 0 < decay < 1):
-            raise ValueError(f"the averaging decay must be in (0, 1), got {decay!r}")
-        self.decay = float(decay)
+        self.decay = check_decay(decay)
         live = list(module.parameters())
         trained = flat.params if flat is not None else [p for p in live if p.requires_grad]
         where = {id(p): k for k, p in enumerate(live)}

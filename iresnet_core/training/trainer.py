@@ -37,7 +37,7 @@ from iresnet_core.flows.flow import Flow
 from iresnet_core.kernels.flat_params import FlatParameters
 from iresnet_core.kernels.nll import NativeNLL, training_engine
 from iresnet_core.ops.spectral import refresh_power_iteration, spectral_layers
-from iresnet_core.training.averaging import RunningAverage
+from iresnet_core.training.averaging import RunningAverage, check_decay
 from iresnet_core.training.history import History
 from iresnet_core.training.threads import torch_threads
 
@@ -272,7 +272,8 @@ class Trainer:
         self._last_eval: tuple[int, float, float, float] | None = None  # step, train, test, lip
         self._vectors_stale = False  # the trained flow's power-iteration vectors lag its weights
         self._last_eval_time = -math.inf
-        self._average: RunningAverage | None = None
+        self._average_decay: float | None = None
+        self._average: RunningAverage | None = None  # made at the first step (set_average)
         self.set_average(average)
 
     def set_native(self, on: bool) -> None:
@@ -357,14 +358,20 @@ class Trainer:
     @property
     def average(self) -> float | None:
         """The decay of the running average of the weights, or ``None`` when it is off."""
-        return None if self._average is None else self._average.decay
+        return self._average_decay
 
     def set_average(self, decay: float | None) -> None:
         """Start a running average of the weights from the current ones (``decay`` in (0, 1)), or
-        stop it (``None``); a no-op when the decay is unchanged, so the average is kept."""
-        if decay is not None and self._average is not None and decay == self._average.decay:
+        stop it (``None``); a no-op when the decay is unchanged, so the average is kept.
+
+        The average's copy of the flow is made at the next step: until then it would equal the
+        weights themselves, and a trainer that never trains (a page opened and left) never
+        copies."""
+        decay = None if decay is None else check_decay(decay)
+        if decay is not None and decay == self._average_decay:
             return
-        self._average = None if decay is None else RunningAverage(self.flow, decay, self._flat)
+        self._average_decay = decay
+        self._average = None
         self._last_eval = None  # the evaluated model changed
 
     @property
@@ -404,6 +411,8 @@ class Trainer:
         return loss, grad_norm, reason
 
     def _step_and_average(self) -> tuple[float, float, str | None]:
+        if self._average is None and self._average_decay is not None:
+            self._average = RunningAverage(self.flow, self._average_decay, self._flat)
         loss, grad_norm, reason = self._optimizer_step()
         if reason is None and self._average is not None:
             self._average.update()

@@ -109,8 +109,11 @@ def test_averaging_can_be_switched_off_and_restarted():
     assert trainer.average is None and trainer.eval_flow is trainer.flow
     trainer.step(10)
     trainer.set_average(0.95)
-    assert trainer.average == 0.95 and trainer.eval_flow is not trainer.flow
+    # no copy before the next step: it would equal the weights (a page left alone never copies)
+    assert trainer.average == 0.95 and trainer.eval_flow is trainer.flow
+    trainer.step(1)
     kept = trainer.eval_flow
+    assert kept is not trainer.flow
     trainer.set_average(0.95)  # unchanged: the same average goes on
     assert trainer.eval_flow is kept
     m = trainer.step(5)

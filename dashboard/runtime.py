@@ -30,11 +30,7 @@ collection walking them paused every run again (docs/benchmarks.md, "Time to fir
 it to the system when it is freed, so the next tensor of that size starts again from fresh pages
 that the kernel zeroes one fault at a time; a density grid allocates hundreds of such blocks.
 :func:`keep_freed_memory` applies the two settings of the environment's
-``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` from inside the process. Kept memory
-is kept per malloc arena, and glibc gives threads that allocate at the same time arenas of their
-own, up to eight per core; Streamlit starts a thread for every run, so over an hour of pages and
-tour passes more and more arenas each kept their share (the soak's memory filled up with its
-first tour passes). So it also caps the arenas at :data:`ARENAS` (``MALLOC_ARENA_MAX``).
+``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` from inside the process.
 
 Example:
     >>> use_app_threads(1)
@@ -68,7 +64,6 @@ __all__ = [
     "freeze_long_lived_heap",
     "freeze_later_imports",
     "keep_freed_memory",
-    "ARENAS",
     "TRAINING_NICE",
     "run_as_training",
 ]
@@ -119,20 +114,14 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 2**20
 #: free memory at the top of the heap kept for reuse before any is returned to the system
 TRIM_THRESHOLD = 128 * 2**20
-_M_ARENA_MAX = -8
-#: malloc arenas at most (glibc's default: eight per core)
-ARENAS = 2
 
 
 def keep_freed_memory(
-    mmap_threshold: int = MMAP_THRESHOLD,
-    trim_threshold: int = TRIM_THRESHOLD,
-    arenas: int = ARENAS,
+    mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD
 ) -> bool:
-    """Serve blocks up to ``mmap_threshold`` bytes from the heap, keep up to ``trim_threshold``
-    bytes of freed memory for reuse, in at most ``arenas`` malloc arenas (threads share them).
-    Process-wide and idempotent, before the threads start; ``True`` where applied (Linux with
-    glibc), ``False`` elsewhere (nothing changes there)."""
+    """Serve blocks up to ``mmap_threshold`` bytes from the heap and keep up to ``trim_threshold``
+    bytes of freed memory for reuse. Process-wide and idempotent; ``True`` where applied (Linux
+    with glibc), ``False`` elsewhere (nothing changes there)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -140,13 +129,8 @@ def keep_freed_memory(
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return all(
-        mallopt(option, int(value))
-        for option, value in (
-            (_M_MMAP_THRESHOLD, mmap_threshold),
-            (_M_TRIM_THRESHOLD, trim_threshold),
-            (_M_ARENA_MAX, arenas),
-        )
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
+        mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
     )
 
 

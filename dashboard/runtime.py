@@ -10,13 +10,6 @@ the charts shares the same cores. So the app's threads run torch on :data:`APP_T
 (:func:`use_app_threads`), the Playground's training bursts on one, and the redraws of Play's
 timed ticks on :data:`PLAY_THREADS`.
 
-**Priority.** In a talk the browser drawing the charts runs on the same machine as the server,
-and Play's training would take every core it is given: the page then waits for a core while the
-models train. Play's training runs in threads the operating system schedules after everything
-else (:func:`run_as_training`, ``nice`` :data:`TRAINING_NICE` on Linux), with the C engine's
-helper threads: the page's own work, on the server and in the browser, goes first, and training
-takes the cores it leaves. Elsewhere the call runs ``fn`` as it is.
-
 **Heap.** The process holds a few hundred thousand long-lived objects (torch, plotly, Streamlit,
 the pre-trained models) that every full collection of Python's cyclic garbage collector walks
 again, pausing a slider move. Once the first page has run, :func:`freeze_long_lived_heap` collects
@@ -38,24 +31,16 @@ Example:
     1
     >>> keep_freed_memory() in (True, False)  # False where the C library is not glibc
     True
-    >>> run_as_training(lambda: 6 * 7)
-    42
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
-import os
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import torch
-
-from iresnet_core.kernels.nll import WORKER_PREFIX
 
 __all__ = [
     "APP_THREADS",
@@ -64,11 +49,7 @@ __all__ = [
     "freeze_long_lived_heap",
     "freeze_later_imports",
     "keep_freed_memory",
-    "TRAINING_NICE",
-    "run_as_training",
 ]
-
-T = TypeVar("T")
 
 #: torch intra-op threads in the app's own threads (script and fragment runs)
 APP_THREADS = 1
@@ -132,46 +113,3 @@ def keep_freed_memory(
     return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
         mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
     )
-
-
-#: how far below the page's own work Play's training is scheduled (Linux ``nice`` steps)
-TRAINING_NICE = 10
-_training_pool: ThreadPoolExecutor | None = None
-_niced: set[int] = set()
-
-
-def _lower(native_id: int) -> None:
-    if native_id in _niced:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, native_id, TRAINING_NICE)  # one thread on Linux
-    except (OSError, AttributeError):
-        pass
-    _niced.add(native_id)  # tried once: a refusal is not asked again
-
-
-def _lower_training_threads() -> None:
-    """The calling thread and the C engine's helpers (they may predate it) to TRAINING_NICE."""
-    _lower(threading.get_native_id())
-    for t in threading.enumerate():
-        if t.name.startswith(WORKER_PREFIX) and t.native_id is not None:
-            _lower(t.native_id)
-
-
-def run_as_training(fn: Callable[[], T]) -> T:
-    """``fn()`` in a thread the operating system schedules after the rest (Linux; elsewhere in
-    the calling thread), its result or its exception returned or raised here. Sessions that train
-    at once each get a thread (up to eight; more wait their turn)."""
-    global _training_pool
-    if not sys.platform.startswith("linux"):
-        return fn()
-
-    def job() -> T:
-        _lower_training_threads()
-        return fn()
-
-    with _lock:
-        if _training_pool is None:
-            _training_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="play-training")
-        pool = _training_pool
-    return pool.submit(job).result()

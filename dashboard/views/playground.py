@@ -24,7 +24,7 @@ from dashboard.control_list import PLAYGROUND, SECTIONS
 from dashboard.controls import URL, apply_link, is_presentation, render_control
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, Standing, comparison_text, gap_text
-from dashboard.runtime import APP_THREADS, PLAY_THREADS, run_as_training, use_app_threads
+from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
 from dashboard.views.draw import draw_panel
@@ -354,12 +354,8 @@ def _live() -> None:
     was_playing = pg.playing
     t0 = time.perf_counter()
     if pg.playing:
-
-        def train() -> None:
-            with torch_threads(TRAIN_THREADS):
-                pg.tick()
-
-        run_as_training(train)  # scheduled after the page's own work (dashboard/runtime.py)
+        with torch_threads(TRAIN_THREADS):
+            pg.tick()
     train_s = time.perf_counter() - t0
     warnings_box = st.container()  # a stable place: the charts below keep theirs (see render)
     for w in pg.warnings:

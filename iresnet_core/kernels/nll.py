@@ -62,16 +62,13 @@ _LAYERS = (InvertibleResidualBlock, ActNorm, InvertibleLinearLU, AffineCoupling)
 
 #: Points per worker below which one thread does the whole batch (a thread's hand-off costs more).
 MIN_SHARE = 128
-#: the name prefix of the threads that share a batch with the caller (an app that schedules its
-#: training apart from its other work finds them by it)
-WORKER_PREFIX = "native-nll"
 _POOL: ThreadPoolExecutor | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix=WORKER_PREFIX)
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="native-nll")
     return _POOL
 
 

@@ -314,8 +314,7 @@ PLAYGROUND: tuple[Control, ...] = (
         "select_slider",
         "Training",
         tuple(SPEEDS),
-        help="Training time per redraw, shared by the models shown; slow motion: one step each "
-        "per redraw.",
+        help="Training time per model per redraw; slow motion: one step per redraw.",
     ),
     Control(
         "pretrained",

@@ -48,7 +48,7 @@ ENGINES = ("C kernel", "torch")
 #: same training time each.
 BUDGETS = ("equal steps", "equal time")
 MODEL_CHOICES = ("both", "iresnet", "glow")
-#: seconds of training per tick, shared by the models shown; "slow motion" trains one step each.
+#: seconds of training per model and tick; "slow motion" trains one step a tick.
 SPEEDS: dict[str, float] = {"slow motion": 0.0, "normal": 0.25, "fast": 0.5}
 MAX_BAD_STEPS = 20  #: default: non-finite steps in a row before a model pauses itself
 _DEFAULT_CFG = ic.FlowConfig()

@@ -403,17 +403,17 @@ class Playground:
         return out
 
     def tick(self, budget_s: float | None = None) -> dict[str, dict[str, Any]]:
-        """One Play tick: the shown models share the speed's time budget (one step each in slow
-        motion), so a tick takes about as long whether one model is shown or two. With both
-        models shown and the budget "equal steps" (the default), both advance the same number of
-        steps, as many as fit into the budget at their measured paces (the slower one sets the
-        pace); with "equal time", each trains for its half of the budget."""
+        """One Play tick: each shown model trains for the speed's time budget (one step in slow
+        motion). With both models shown and the budget "equal steps" (the default), both advance
+        the same number of steps, as many as the two together fit into their joint budget at
+        their measured paces (the slower one sets the pace); with "equal time", each trains for
+        the budget on its own."""
         budget = SPEEDS.get(self.settings.speed, 0.25) if budget_s is None else budget_s
         with self.lock:
             if budget <= 0:
                 out = self._step(1)
             elif self.budget_in_time or len(self.shown_runs) < 2:
-                out = self._burst(float(budget) / max(1, len(self.shown_runs)))
+                out = self._burst(float(budget))
             else:
                 out = self._step(self._equal_steps(float(budget)))
         now = time.perf_counter()
@@ -427,16 +427,16 @@ class Playground:
         return self.settings.budget == "equal time" and len(self.shown_runs) > 1
 
     def _equal_steps(self, budget: float) -> int:
-        """The steps each model takes this tick under "equal steps": the tick's ``budget`` over
-        the sum of the models' seconds per step in their last bursts (1 step before every model
-        has one)."""
+        """The steps each model takes this tick under "equal steps": the models' joint budget
+        (``budget`` each) over the sum of their seconds per step in their last bursts (1 step
+        before every model has one)."""
         per_step = 0.0
         for run in self.shown_runs:
             rate = run.metrics.get("steps_per_s")
             if not rate or not rate > 0:
                 return 1
             per_step += 1.0 / rate
-        return max(1, int(budget / per_step))
+        return max(1, int(budget * len(self.shown_runs) / per_step))
 
     def _burst(self, budget: float) -> dict[str, dict[str, Any]]:
         out = {}

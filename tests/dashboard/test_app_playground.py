@@ -498,9 +498,8 @@ def test_equal_steps_keeps_both_models_at_the_same_step_through_play_and_step(mo
     for _ in range(5):
         pg.tick(0.2)
     steps = [r.step for r in pg.shown_runs]
-    # the first tick measures the paces (one step each), the next ones fit the tick's 0.2 s into
-    # 2/64 s a step of both: 6
-    assert steps == [1 + 4 * 6] * 2
+    # the first tick measures the paces (one step each), the next ones fit 0.4 s / (2/64 s) = 12
+    assert steps == [1 + 4 * 12] * 2
     at.button(key="step").click().run()
     assert_clean(at)
     assert _counter(at) == [steps[0] + 1] * 2

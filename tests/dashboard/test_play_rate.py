@@ -53,8 +53,8 @@ def test_no_rate_from_too_short_a_span():
 @pytest.mark.parametrize(
     "budget,steps",
     [
-        ("equal time", [2, 4, 6, 8]),  # each model trains for half the budget: two steps a tick
-        ("equal steps", [1, 3, 5, 7]),  # one step each first, then as many as fit at 2 x 1/64 s
+        ("equal time", [4, 8, 12, 16]),  # each model trains for the budget: four steps a tick
+        ("equal steps", [1, 5, 9, 13]),  # one step each first, then as many as fit at 1/64 s
     ],
 )
 def test_playground_ticks_feed_each_models_rate(monkeypatch, budget, steps):
@@ -88,9 +88,9 @@ def test_playground_ticks_feed_each_models_rate(monkeypatch, budget, steps):
         assert [p[1] for p in run.rate.points] == steps
         assert [p[0] for p in run.rate.points] == pytest.approx(ends, abs=1e-9)
         assert [p[2] for p in run.rate.points] == pytest.approx([n / 64 for n in steps])
-        # 6 steps per model between the first and the last tick, each tick 4/64 s of training
-        # (both models: the tick's budget) and a 1/2 s redraw apart
-        assert run.rate.per_s() == pytest.approx(6 / (3 * (4 / 64 + 0.5)), rel=1e-12)
+        # 12 steps per model between the first and the last tick, each tick 8/64 s of training
+        # (both models) and a 1/2 s redraw apart
+        assert run.rate.per_s() == pytest.approx(12 / (3 * (8 / 64 + 0.5)), rel=1e-12)
         assert run.rate.trainer_per_s() == pytest.approx(64.0, rel=1e-12)  # 1/64 s a step
 
 

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write", "svg_fit_plot", "targets"]
+__all__ = ["write", "write_section", "svg_fit_plot", "targets"]
 
 COLORS = {
     "iresnet": "#1f77b4",

@@ -60,6 +60,7 @@ import torch
 
 from iresnet_core.training.threads import torch_threads
 
+from .report import write_section
 from .tuning_report import EDGE_FACTOR, LABELS, MARGIN, MODELS, SECTION, score, section_md
 
 __all__ = [
@@ -80,8 +81,7 @@ __all__ = [
     "GLOW_PARTS",
     "glow_parts",
     "run",
-    "splice",
-    "write_section",
+    "save",
     "main",
 ]
 
@@ -444,7 +444,7 @@ def run(
     quick: bool = False, log=print, workers: int = 2, models: tuple[str, ...] = MODELS
 ) -> dict[str, Any]:
     """Tune each of ``models`` in ``workers`` processes (the slowest model first); returns the
-    results for :func:`write_section`."""
+    results for :func:`save`."""
     import multiprocessing as mp
 
     from .common import machine_info
@@ -540,40 +540,18 @@ def glow_parts(
     }
 
 
-def write_section(res: dict[str, Any], docs: Path) -> Path:
-    """Put :func:`section_md` into ``docs/benchmarks.md`` in place of an earlier one (or after the
-    fit-per-second section, or at the end), and ``res`` into ``docs/tuning.json``."""
+def save(res: dict[str, Any], docs: Path) -> Path:
+    """``res`` into ``docs/tuning.json``, and its section
+    (:func:`benchmarks.tuning_report.section_md`) into ``docs/benchmarks.md`` in place of an
+    earlier one, else before "## Notes", else at the end (:func:`benchmarks.report.write_section`);
+    the rest of the page stays as it was. Returns the page's path."""
     import json
 
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "tuning.json").write_text(json.dumps(res, indent=1, default=float))
     page = docs / "benchmarks.md"
-    text = page.read_text() if page.is_file() else "# Benchmarks\n"
-    page.write_text(splice(text, section_md(res)))
+    write_section(page, section_md(res), SECTION)
     return page
-
-
-def splice(text: str, lines: list[str]) -> str:
-    """``text`` (a Markdown page) with its section :data:`SECTION` replaced by ``lines``; without
-    one, ``lines`` go before the section after "## Fit per second", or at the end.
-
-    Example:
-        >>> page = "# P\\n## Fit per second\\nold\\n## B\\n"
-        >>> splice(page, [SECTION, "new", ""]).splitlines()[2:]
-        ['old', '## Tuning and fit per step', 'new', '', '## B']
-        >>> splice(splice(page, [SECTION, "new", ""]), [SECTION, "newer"]).count(SECTION)
-        1
-    """
-    old = text.splitlines()
-    heads = [i for i, line in enumerate(old) if line.startswith("## ")]
-    if SECTION in old:
-        start = old.index(SECTION)
-        end = next((i for i in heads if i > start), len(old))
-    else:
-        fit = next((i for i in heads if old[i].startswith("## Fit per second")), None)
-        start = len(old) if fit is None else next((i for i in heads if i > fit), len(old))
-        end = start
-    return "\n".join(old[:start] + lines + old[end:]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -639,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             res["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
             if "glow_parts" in old:  # a run of its own: kept
                 res["glow_parts"] = old["glow_parts"]
-    print(write_section(res, docs))
+    print(save(res, docs))
     return 0
 
 

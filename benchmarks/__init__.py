@@ -12,6 +12,8 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
   ``ic.Trainer(flow, data)``, the peers at their best lr.
 * :mod:`benchmarks.tuning` — one tuning procedure for every model, the defaults read off it, fit
   per step against normflows' Glow (``python -m benchmarks.tuning``, a run of its own).
+* :mod:`benchmarks.tuning_report` — the tuning's results as the section "Tuning and fit per
+  step" of the page.
 * :mod:`benchmarks.latency` — the dashboard's computations at their defaults.
 * :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
 * :mod:`benchmarks.soak` — a long Play in browsers, in presentation mode with tour passes: the

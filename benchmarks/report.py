@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write", "svg_fit_plot", "targets"]
+__all__ = ["write", "write_section", "svg_fit_plot", "targets"]
 
 COLORS = {
     "iresnet": "#1f77b4",
@@ -764,7 +764,7 @@ def write(res: dict[str, Any], docs: Path) -> Path:
         L += _fit_md(res["fit"])
         (docs / "fit_vs_time.svg").write_text(svg_fit_plot(res["fit"]))
     if (docs / "tuning.json").is_file():  # its own run (python -m benchmarks.tuning), kept here
-        from .tuning import section_md
+        from .tuning_report import section_md
 
         L += section_md(json.loads((docs / "tuning.json").read_text()))
     if "latency" in res:

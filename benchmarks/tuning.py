@@ -29,10 +29,11 @@ for every model; batch 500; seed 0 for the initialisation and the batches; one t
 run.
 
 ``python -m benchmarks.tuning`` writes ``docs/tuning.json`` and the section "Tuning and fit per
-step" of ``docs/benchmarks.md`` (``python -m benchmarks --report-only`` keeps it; ``--report-only``
-here rewrites only the section). ``--quick`` checks the pipeline in about a minute and writes
-under ``out/bench-quick/``. The defaults in ``iresnet_core/training/trainer.py``
-(``DEFAULT_LR``, ``DEFAULT_LR_DECAY``) are read off its table. ``--glow-parts`` runs
+step" of ``docs/benchmarks.md`` (:mod:`benchmarks.tuning_report` makes it from the results;
+``python -m benchmarks --report-only`` keeps it; ``--report-only`` here rewrites only the
+section). ``--quick`` checks the pipeline in about a minute and writes under
+``out/bench-quick/``. The defaults in ``iresnet_core/training/trainer.py`` (``DEFAULT_LR``,
+``DEFAULT_LR_DECAY``) are read off its table. ``--glow-parts`` runs
 :func:`glow_parts` instead: our Glow's couplings as they were and as they are, one change at a
 time, against normflows' Glow (what closed the gap between them), kept beside the tuning.
 
@@ -59,6 +60,9 @@ import torch
 
 from iresnet_core.training.threads import torch_threads
 
+from .report import write_section
+from .tuning_report import EDGE_FACTOR, LABELS, MARGIN, MODELS, SECTION, score, section_md
+
 __all__ = [
     "DATASETS",
     "MODELS",
@@ -77,32 +81,17 @@ __all__ = [
     "GLOW_PARTS",
     "glow_parts",
     "run",
-    "chosen",
-    "fit_per_step",
-    "glow_target",
-    "section_md",
-    "splice",
-    "write_section",
+    "save",
     "main",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("8gaussians", "checkerboard", "rings", "2spirals")
-MODELS = ("iresnet", "glow", "nf_glow")
-LABELS = {
-    "iresnet": "i-ResNet (ours)",
-    "glow": "Glow (ours, parameter-matched)",
-    "nf_glow": "normflows' Glow from its parts (parameter-matched)",
-}
 #: The learning-rate grid, the same for every model: half-decade steps, and the i-ResNet's earlier
 #: default 6e-2 between the two largest.
 LRS = (3e-3, 1e-2, 3e-2, 6e-2)
 #: Steps at which the settings are compared; the settings kept after each of the first two.
 RUNGS = (300, 1500, 5000)
-#: At the first rung every setting within this many nats (mean over the sets) of the best goes on.
-MARGIN = 1.0
-#: A best lr at the grid's edge races the lr this factor beyond it (:func:`complete`).
-EDGE_FACTOR = 3.0
 #: Seeds of the two best settings at the middle rung (the first rung's runs use seed 0 alone).
 SEEDS = 2
 #: Steps of the linear warm-up tried on each model's winner.
@@ -112,7 +101,6 @@ BATCH = 500
 TEST_SEED = 12345
 #: Fresh test points per evaluation: at the first rung, and at the later ones (the table's).
 N_TEST = (5000, 20000)
-SECTION = "## Tuning and fit per step"
 
 
 @dataclass(frozen=True)
@@ -266,18 +254,6 @@ def _cells_text(per_set: dict[str, dict[str, float] | None]) -> str:
     )
 
 
-def _mean(xs: list[float]) -> float:
-    return float(np.mean(xs)) if xs and all(map(math.isfinite, xs)) else math.inf
-
-
-def _score(per_set: dict[str, Any] | None) -> float:
-    """The ranking score: the mean excess over the sets at the better of the two evaluations
-    (``inf`` where a run stopped or the rung was not reached)."""
-    if not per_set or any(v is None for v in per_set.values()):
-        return math.inf
-    return min(_mean([v[k] for v in per_set.values()]) for k in ("raw", "average"))
-
-
 def _beyond(lr: float, factor: float) -> float:
     """``lr * factor`` to one significant figure: ``_beyond(3e-3, 1 / 3) == 1e-3``."""
     return float(f"{lr * factor:.0e}")
@@ -317,7 +293,7 @@ class _Race:
         row["excess"][str(rung)] = per_set
         self.log(
             f"  {self.model:8s} {s.label():28s} @{rung:5d}: {_cells_text(per_set)}  "
-            f"(score {_score(per_set):.3f}; {time.process_time() - self.t0:.0f} s CPU)"
+            f"(score {score(per_set):.3f}; {time.process_time() - self.t0:.0f} s CPU)"
             + (f" (seed {self.seed})" if self.seed else "")
             + note
         )
@@ -384,7 +360,7 @@ def complete(
     first, mid, last = rungs[0], rungs[1 if len(rungs) > 1 else 0], rungs[-1]
     res.setdefault("margin", MARGIN)
     res.setdefault("lrs", sorted({r["setting"]["lr"] for r in rows.values()}))
-    scores0 = {k: _score(r["excess"].get(str(first))) for k, r in rows.items()}
+    scores0 = {k: score(r["excess"].get(str(first))) for k, r in rows.items()}
     best0 = min(scores0.values())
     for key, sc in sorted(scores0.items(), key=lambda kv: kv[1]):
         if sc <= best0 + res["margin"] and str(mid) not in rows[key]["excess"]:
@@ -394,7 +370,7 @@ def complete(
             race.drop(_setting(rows[key]))
 
     def best_at_mid() -> str:
-        return min(rows, key=lambda k: _score(rows[k]["excess"].get(str(mid))))
+        return min(rows, key=lambda k: score(rows[k]["excess"].get(str(mid))))
 
     best = best_at_mid()
     lrs = res["lrs"]
@@ -407,7 +383,7 @@ def complete(
             race.to(s, rung, " (the grid's edge)")
         best = best_at_mid()
     if seeds > 1:  # the two best at the middle rung once more at other seeds: the mean decides
-        top = sorted(rows, key=lambda k: _score(rows[k]["excess"].get(str(mid))))[:2]
+        top = sorted(rows, key=lambda k: score(rows[k]["excess"].get(str(mid))))[:2]
         for seed in range(1, seeds):
             other = {**res, "settings": {}}
             for key in top:
@@ -418,8 +394,8 @@ def complete(
                     ][str(mid)]
 
         def mean_score(key: str) -> float:
-            scores = [_score(rows[key]["excess"].get(str(mid)))]
-            scores += [_score(v) for v in rows[key].get("seeds", {}).values()]
+            scores = [score(rows[key]["excess"].get(str(mid)))]
+            scores += [score(v) for v in rows[key].get("seeds", {}).values()]
             return float(np.mean(scores))
 
         best = min(top, key=mean_score)
@@ -468,7 +444,7 @@ def run(
     quick: bool = False, log=print, workers: int = 2, models: tuple[str, ...] = MODELS
 ) -> dict[str, Any]:
     """Tune each of ``models`` in ``workers`` processes (the slowest model first); returns the
-    results for :func:`write_section`."""
+    results for :func:`save`."""
     import multiprocessing as mp
 
     from .common import machine_info
@@ -564,305 +540,18 @@ def glow_parts(
     }
 
 
-def _parts_md(parts: dict[str, Any]) -> list[str]:
-    cps, ds = [str(c) for c in parts["checkpoints"]], parts["datasets"]
-    cols = [(c, n) for c in cps for n in ds]
-    L = [
-        "### Glow's parts",
-        "",
-        "Our Glow against normflows' Glow, one change at a time, at a constant lr "
-        f"{parts['lr']:g} (trained weights / running average, nats above the entropy; the same "
-        "data, seed and evaluation as above).",
-        "",
-        "| Glow | " + " | ".join(f"{n} @ {c}" for c, n in cols) + f" | mean @ {cps[-1]} |",
-        "|---|" + "---:|" * (len(cols) + 1),
-    ]
-    for row in parts["rows"]:
-        ex = row["excess"]
-        L.append(
-            f"| {row['label']} | "
-            + " | ".join(_pair(ex.get(c), n) for c, n in cols)
-            + f" | {_pair(ex.get(cps[-1]))} |"
-        )
-    L.append("")
-    for h in parts["high"]:
-        what = (
-            f"stopped after {h['steps']} steps ({h['stopped']})"
-            if h["stopped"]
-            else f"{h['steps']} steps, {_f(h['excess']['raw'])} / {_f(h['excess']['average'])}"
-        )
-        L.append(f"- {h['label']} at lr {parts['high_lr']:g} on {ds[0]}: {what}")
-    return L + [""]
-
-
-# ---------------------------------------------------------------- report
-def _f(x: float | None, fmt: str = ".3f") -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf"
-    return format(x, fmt)
-
-
-def _mean_of(per_set: dict[str, Any] | None, kind: str) -> float | None:
-    """The mean over the sets of one evaluation (``"raw"`` or ``"average"``); ``inf`` when a run
-    stopped, ``None`` when the rung was not reached."""
-    if not per_set:
-        return None
-    if any(v is None for v in per_set.values()):
-        return math.inf
-    return _mean([v[kind] for v in per_set.values()])
-
-
-def _pair(per_set: dict[str, Any] | None, name: str | None = None) -> str:
-    """``"raw / average"`` of one set (or of the mean over the sets)."""
-    if per_set is None or (name is not None and name not in per_set):
-        return ""
-    if name is None:
-        return f"{_f(_mean_of(per_set, 'raw'))} / {_f(_mean_of(per_set, 'average'))}"
-    v = per_set[name]
-    return "stopped" if v is None else f"{_f(v['raw'])} / {_f(v['average'])}"
-
-
-def chosen(m: dict[str, Any]) -> dict[str, Any]:
-    """A model's defaults read off its table: the winning setting, whether its running average
-    (rather than its last iterate) is the better evaluation, and whether the warm-up helped (all
-    by the mean excess over the sets at the middle rung)."""
-    row = m["settings"][m["winner"]]
-    mid = str(m["rungs"][1] if len(m["rungs"]) > 1 else m["rungs"][0])
-    plain = row["excess"].get(mid)
-    kind = "average" if _mean_of(plain, "average") <= _mean_of(plain, "raw") else "raw"
-    warm = (m.get("warmup") or {}).get("excess", {}).get(mid)
-    w_mean = _mean_of(warm, kind)
-    return {
-        "setting": row["setting"],
-        "average": kind == "average",
-        "warmup": m["warmup"]["setting"]["warmup"]
-        if w_mean is not None and w_mean < _mean_of(plain, kind)
-        else 0,
-        "mean": {"plain": _mean_of(plain, kind), "warmup": w_mean},
-    }
-
-
-def fit_per_step(res: dict[str, Any]) -> list[tuple[str, str, dict[str, dict[str, float | None]]]]:
-    """Rows ``(model, label, {rung: {set: excess}})``: each model at its winning setting, at the
-    evaluation it is best with, at the rungs after the first."""
-    rows = []
-    for model in MODELS:
-        m = res["models"].get(model)
-        if not m:
-            continue
-        ch = chosen(m)
-        kind = "average" if ch["average"] else "raw"
-        row = m["settings"][m["winner"]]
-        cells = {
-            str(r): {
-                n: (None if v is None else v[kind])
-                for n, v in row["excess"].get(str(r), {}).items()
-            }
-            for r in m["rungs"][1:]
-        }
-        label = row["label"] + (", running average" if ch["average"] else ", trained weights")
-        rows.append((model, label, cells))
-    return rows
-
-
-def _intro(res: dict[str, Any], m: dict[str, Any]) -> str:
-    rungs = m["rungs"]
-    lrs = m.get("lrs") or sorted({s["setting"]["lr"] for s in m["settings"].values()})
-    tau = next((s["setting"]["decay"] for s in m["settings"].values() if s["setting"]["decay"]), 0)
-    cpu = ", ".join(f"{LABELS.get(k, k)} {v['cpu_s'] / 60:.0f}" for k, v in res["models"].items())
-    who = "`python -m benchmarks.tuning" + (
-        " --quick` (reduced settings, for checking only)" if res.get("quick") else "`"
-    )
-    warm = next(
-        (v["warmup"]["setting"]["warmup"] for v in res["models"].values() if v.get("warmup")), 0
-    )
-    return (
-        f"Written by {who} on {res['date']} ({res['wall_s'] / 60:.0f} min wall on the shared "
-        f"machine; CPU minutes: {cpu}); raw figures: `docs/tuning.json`. One procedure for every "
-        f"model (`benchmarks/tuning.py`): each learning rate of the grid "
-        f"{', '.join(f'{x:g}' for x in lrs)}, with a constant step size and with the decay "
-        f"`lr / sqrt(1 + t / tau)` (tau {tau:g}), trains on {', '.join(m['datasets'])} (the "
-        f"Playground's {res['n_data']:,} points, the same 16,000 training points for every model, "
-        f"batch {res['batch']}, seed 0, one torch thread per run); each run is evaluated at its "
-        f"trained weights and at the running average of its weights (`ic.AVERAGE_DECAY`) by the "
-        f"exact test NLL minus the entropy on fresh points ({res['n_test'][1]:,} at the table's "
-        f"rungs). The settings race: every one to {rungs[0]} steps; every one within "
-        f"{m.get('margin', MARGIN):g} nats of the best there (the mean over the sets at the "
-        f"better evaluation) on to {rungs[1]}, so that a slow starter keeps its chance; where the "
-        f"best there has the grid's smallest (largest) lr, the lr {EDGE_FACTOR:g} times smaller "
-        f"(larger) joins it there (our models; normflows' Glow is held to the grid); the two best "
-        f"there once more at another seed (our models), and the better by the mean on to "
-        f"{rungs[-1]}; then our models' winners once more with a linear warm-up of {warm} steps. "
-        "Each cell: trained weights / running average; the chosen setting in bold."
-    )
-
-
-def section_md(res: dict[str, Any]) -> list[str]:
-    """The section's Markdown lines: the procedure, the tuning table, the chosen defaults, and
-    the fit-per-step table with normflows' Glow as a row."""
-    models = res["models"]
-    m0 = next(iter(models.values()))
-    rungs, ds = [str(r) for r in m0["rungs"]], m0["datasets"]
-    cols = [(r, n) for r in rungs[1:] for n in ds]
-    L = [SECTION, "", _intro(res, m0), ""]
-    L += [
-        "| model | setting | "
-        + " | ".join(f"{n} @ {r}" for r, n in cols)
-        + f" | mean @ {rungs[1]} | mean @ {rungs[0]} |",
-        "|---|---|" + "---:|" * (len(cols) + 2),
-    ]
-    for model, m in models.items():
-        rows = list(m["settings"].items())
-        if m.get("warmup"):
-            rows.append(("warmup", m["warmup"]))
-        for key, row in rows:
-            ex = row["excess"]
-            label = f"**{row['label']}**" if key == m["winner"] else row["label"]
-            L.append(
-                f"| {LABELS.get(model, model)} | {label} | "
-                + " | ".join(_pair(ex.get(r), n) for r, n in cols)
-                + f" | {_pair(ex.get(rungs[1]))} | {_pair(ex.get(rungs[0]))} |"
-            )
-    L.append("")
-    stopped = [
-        f"{LABELS.get(model, model)}, {row['label']}: {row['stopped']}"
-        for model, m in models.items()
-        for row in m["settings"].values()
-        if row.get("stopped")
-    ]
-    if stopped:
-        L += ["Stopped runs: " + "; ".join(stopped) + ".", ""]
-    seeded = [
-        (model, m, key, row)
-        for model, m in models.items()
-        for key, row in m["settings"].items()
-        if row.get("seeds")
-    ]
-    if seeded:
-        mid = rungs[1]
-        L += [
-            f"The two best of our models at {mid} steps at another seed (the mean over the seeds "
-            "decides; score: the mean over the sets at the better evaluation):",
-            "",
-            "| model | setting | " + " | ".join(f"{n} @ {mid}" for n in ds) + " | score | "
-            "score, seed 0 |",
-            "|---|---|" + "---:|" * (len(ds) + 2),
-        ]
-        for model, m, key, row in seeded:
-            for seed, per in row["seeds"].items():
-                label = f"**{row['label']}**" if key == m["winner"] else row["label"]
-                L.append(
-                    f"| {LABELS.get(model, model)} | {label}, seed {seed} | "
-                    + " | ".join(_pair(per, n) for n in ds)
-                    + f" | {_f(_score(per))} | {_f(_score(row['excess'].get(mid)))} |"
-                )
-        L.append("")
-    L += ["Read off the table (`ic.DEFAULT_LR`, `ic.DEFAULT_LR_DECAY`):", ""]
-    for model, m in models.items():
-        ch = chosen(m)
-        st = ch["setting"]
-        decay = "constant" if st["decay"] is None else f"decay tau {st['decay']:g}"
-        evaluation = (
-            "the running average of the weights" if ch["average"] else "the trained weights"
-        )
-        if m.get("warmup") is None:
-            warm = ""
-        elif ch["warmup"]:
-            mean = ch["mean"]
-            warm = (
-                f"; warm-up {ch['warmup']} steps ({_f(mean['warmup'])} against "
-                f"{_f(mean['plain'])} without)"
-            )
-        else:
-            warm = (
-                f"; no warm-up ({_f(ch['mean']['plain'])} against {_f(ch['mean']['warmup'])} with)"
-            )
-        L.append(
-            f"- {LABELS.get(model, model)}: lr {st['lr']:g}, {decay}, best at {evaluation}{warm} "
-            f"(means at {rungs[1]} steps)"
-        )
-    L += [
-        "",
-        "### Fit per step",
-        "",
-        "Test NLL minus entropy (nats) at equal steps: each model at its setting chosen above "
-        "(one grid for all), at the evaluation it is best with. The fit-per-second table above "
-        "measures the same against training time.",
-        "",
-        "| model | setting | " + " | ".join(f"{n} @ {r}" for r, n in cols) + " |",
-        "|---|---|" + "---:|" * len(cols),
-    ]
-    for model, label, cells in fit_per_step(res):
-        L.append(
-            f"| {LABELS.get(model, model)} | {label} | "
-            + " | ".join(_f(cells.get(r, {}).get(n)) for r, n in cols)
-            + " |"
-        )
-    L += ["", *glow_target(res)]
-    if res.get("glow_parts"):
-        L += _parts_md(res["glow_parts"])
-    return L
-
-
-def glow_target(res: dict[str, Any]) -> list[str]:
-    """Issue 30's target, one line: our Glow at equal steps within 0.02 nats of normflows' Glow,
-    or better, each at its chosen setting."""
-    rows = {m: c for m, _, c in fit_per_step(res)}
-    if "glow" not in rows or "nf_glow" not in rows:
-        return []
-    pairs, misses = 0, []
-    for r, per in rows["glow"].items():
-        for n, a in per.items():
-            b = rows["nf_glow"].get(r, {}).get(n)
-            if a is None or b is None:
-                continue
-            pairs += 1
-            if not a <= b + 0.02:
-                misses.append(f"{n} @ {r} ({a:.3f} against {b:.3f})")
-    return [
-        "Target (issue 30), our Glow at equal steps within 0.02 nats of normflows' Glow or "
-        f"better: {'met' if not misses else 'not met'}, {pairs - len(misses)} of {pairs} "
-        "(set, steps) pairs" + (f"; not at {', '.join(misses)}" if misses else "") + ".",
-        "",
-    ]
-
-
-def write_section(res: dict[str, Any], docs: Path) -> Path:
-    """Put :func:`section_md` into ``docs/benchmarks.md`` in place of an earlier one (or after the
-    fit-per-second section, or at the end), and ``res`` into ``docs/tuning.json``."""
+def save(res: dict[str, Any], docs: Path) -> Path:
+    """``res`` into ``docs/tuning.json``, and its section
+    (:func:`benchmarks.tuning_report.section_md`) into ``docs/benchmarks.md`` in place of an
+    earlier one, else before "## Notes", else at the end (:func:`benchmarks.report.write_section`);
+    the rest of the page stays as it was. Returns the page's path."""
     import json
 
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "tuning.json").write_text(json.dumps(res, indent=1, default=float))
     page = docs / "benchmarks.md"
-    text = page.read_text() if page.is_file() else "# Benchmarks\n"
-    page.write_text(splice(text, section_md(res)))
+    write_section(page, section_md(res), SECTION)
     return page
-
-
-def splice(text: str, lines: list[str]) -> str:
-    """``text`` (a Markdown page) with its section :data:`SECTION` replaced by ``lines``; without
-    one, ``lines`` go before the section after "## Fit per second", or at the end.
-
-    Example:
-        >>> page = "# P\\n## Fit per second\\nold\\n## B\\n"
-        >>> splice(page, [SECTION, "new", ""]).splitlines()[2:]
-        ['old', '## Tuning and fit per step', 'new', '', '## B']
-        >>> splice(splice(page, [SECTION, "new", ""]), [SECTION, "newer"]).count(SECTION)
-        1
-    """
-    old = text.splitlines()
-    heads = [i for i, line in enumerate(old) if line.startswith("## ")]
-    if SECTION in old:
-        start = old.index(SECTION)
-        end = next((i for i in heads if i > start), len(old))
-    else:
-        fit = next((i for i in heads if old[i].startswith("## Fit per second")), None)
-        start = len(old) if fit is None else next((i for i in heads if i > fit), len(old))
-        end = start
-    return "\n".join(old[:start] + lines + old[end:]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -928,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             res["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
             if "glow_parts" in old:  # a run of its own: kept
                 res["glow_parts"] = old["glow_parts"]
-    print(write_section(res, docs))
+    print(save(res, docs))
     return 0
 
 

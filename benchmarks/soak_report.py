@@ -33,6 +33,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from benchmarks.pages import STALL_S, PageStats
@@ -78,12 +79,6 @@ class Sample:
 
 
 # ----------------------------------------------------------------- figures
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
-
-
 def default_warmup_s(minutes: float, passes: Sequence[dict[str, Any]] = ()) -> float:
     """The warm-up left out of the memory growth: a fifth of the run, at most 5 minutes, and at
     least until the first tour pass is over (its pages fill their caches once).
@@ -103,8 +98,8 @@ def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict[s
     single samples would measure the swing, not the trend)."""
     after = [s for s in samples if s.t_s >= warmup_s] or samples[-1:]
     w = max(1, min(window, len(after) // 2 or 1))
-    base = _median([s.rss_mb for s in after[:w]])
-    end_mb = _median([s.rss_mb for s in after[-w:]])
+    base = median([s.rss_mb for s in after[:w]])
+    end_mb = median([s.rss_mb for s in after[-w:]])
     xs = [s.t_s / 3600 for s in after]
     ys = [s.rss_mb for s in after]
     slope = 0.0
@@ -132,7 +127,7 @@ def summarize(samples: list[Sample], warmup_s: float, window: int = 6) -> dict[s
         "minutes": samples[-1].t_s / 60 if samples else 0.0,
         "warmup_s": warmup_s,
         "window": w,
-        "load_median": _median(loads) if loads else None,
+        "load_median": median(loads) if loads else None,
         "load_max": max(loads) if loads else None,
     }
 
@@ -192,7 +187,7 @@ def _waits(samples: Sequence[Sample]) -> dict[str, float | int | None]:
     and the renderers' main threads waited for a core per second they ran."""
 
     def med(xs: list[float]) -> float | None:
-        return _median(xs) if xs else None
+        return median(xs) if xs else None
 
     cpu = [s.cpu for s in samples if s.cpu]
     return {

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.app_server import start_server, stop_server
+from benchmarks.common import median
 from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS
 from benchmarks.report import write_section
 
@@ -241,11 +241,6 @@ def measure(
     return {"runs": runs}
 
 
-def _median(xs: list[float]) -> float:
-    xs = [x for x in xs if x == x]
-    return float(statistics.median(xs)) if xs else float("nan")
-
-
 def summarize(runs: list[dict]) -> dict[str, dict]:
     """Per app page: medians of the app's and the reference's times (cold first chart, cold all
     charts, warm first, warm all, server start) and the medians of the per-pair ratios."""
@@ -260,15 +255,15 @@ def summarize(runs: list[dict]) -> dict[str, dict]:
                     if mode == "cold":
                         per = [r[side]["cold"][what] for r in mine]
                     else:  # one figure per pair: the median of its warm loads
-                        per = [_median([x[what] for x in r[side]["warm"]]) for r in mine]
+                        per = [median([x[what] for x in r[side]["warm"]]) for r in mine]
                     figs[side] = per
-                    row[f"{mode}_{what}_{side}"] = _median(per)
+                    row[f"{mode}_{what}_{side}"] = median(per)
                 rs = [a / b for a, b in zip(figs["app"], figs["reference"])]
-                row[f"{mode}_{what}_ratio"] = _median(rs)
+                row[f"{mode}_{what}_ratio"] = median(rs)
                 row[f"{mode}_{what}_ratio_range"] = [min(rs), max(rs)]
         for side in ("app", "reference"):
-            row[f"start_s_{side}"] = _median([r[side]["start_s"] for r in mine])
-            row[f"idle_wait_s_{side}"] = _median(
+            row[f"start_s_{side}"] = median([r[side]["start_s"] for r in mine])
+            row[f"idle_wait_s_{side}"] = median(
                 [r[side].get("idle_wait_s", float("nan")) for r in mine]
             )
         # cold counted from the server process's start: its start-up plus the first chart
@@ -277,10 +272,8 @@ def summarize(runs: list[dict]) -> dict[str, dict]:
             for side in ("app", "reference")
         }
         for side in ("app", "reference"):
-            row[f"from_start_s_{side}"] = _median(total[side])
-        row["from_start_ratio"] = _median(
-            [a / b for a, b in zip(total["app"], total["reference"])]
-        )
+            row[f"from_start_s_{side}"] = median(total[side])
+        row["from_start_ratio"] = median([a / b for a, b in zip(total["app"], total["reference"])])
         out[name] = row
     return out
 

@@ -26,3 +26,8 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
   six-heatmap Streamlit page, cold and warm (``python -m benchmarks.first_chart``).
 * :mod:`benchmarks.report` — the Markdown page and the plot.
 """
+
+from pathlib import Path
+
+#: the repository's root (the folder above ``benchmarks/``): ``docs/``, the app and its tests
+ROOT = Path(__file__).resolve().parent.parent

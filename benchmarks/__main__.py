@@ -8,10 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import report
+from . import ROOT, report
 from .common import load_avg, machine_info, reference_speed, setup_torch
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("throughput", "fit", "latency", "live")
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import ROOT
+
 __all__ = [
     "ROOT",
     "start_server",
@@ -36,8 +38,6 @@ __all__ = [
     "log_tracebacks",
     "log_messages",
 ]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:

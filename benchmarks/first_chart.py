@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from benchmarks import ROOT
 from benchmarks.app_server import start_server, stop_server
 from benchmarks.common import median
 from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS
@@ -55,7 +56,6 @@ __all__ = [
     "main",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
 TITLE = "## Time to first chart"
 #: "(by hand)": the rewrite of the page by ``make bench`` keeps the section (benchmarks/report.py)
 HEADING = TITLE + " (by hand)"

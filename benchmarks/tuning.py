@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks import ROOT
 from iresnet_core.training.threads import torch_threads
 
 from .report import write_section
@@ -85,7 +86,6 @@ __all__ = [
     "main",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("8gaussians", "checkerboard", "rings", "2spirals")
 #: The learning-rate grid, the same for every model: half-decade steps, and the i-ResNet's earlier
 #: default 6e-2 between the two largest.

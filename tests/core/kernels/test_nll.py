@@ -147,7 +147,7 @@ def test_the_spectral_rule_is_at_work_in_the_compared_flows():
     """The comparison above covers maps with sigma > c (the rule's gradient term) and below it."""
     flow = _flow(ic.FlowConfig(n_blocks=3, hidden=(5, 7, 3), coeff=0.5), 0.3)
     ratios = [
-        float(lin.sigma_estimate(n_iter=0, persist=False)) / lin.coeff
+        float(lin.sigma_estimate(n_iter=0, persist=False).detach()) / lin.coeff
         for block in flow.layers
         if hasattr(block, "g")
         for lin in block.g.linears
@@ -168,7 +168,7 @@ def test_the_kernels_power_iteration_is_torchs_and_takes_up_torchs_forwards(n_po
     start = [lin.u.clone() for lin in spectral_layers(a)]
     for through_kernel in (True, True, False, True):
         ours = loss(x) if through_kernel else a.nll(x)
-        assert float(ours) == pytest.approx(float(b.nll(x)), rel=1e-5)
+        assert float(ours.detach()) == pytest.approx(float(b.nll(x).detach()), rel=1e-5)
         for la, lb in zip(spectral_layers(a), spectral_layers(b)):
             assert torch.allclose(la.u, lb.u, atol=2e-5) and torch.allclose(la.v, lb.v, atol=2e-5)
     moved = [float((lin.u - u0).norm()) for lin, u0 in zip(spectral_layers(a), start)]

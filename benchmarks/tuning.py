@@ -58,9 +58,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks import ROOT
 from iresnet_core.training.threads import torch_threads
 
+from . import ROOT
 from .report import write_section
 from .tuning_report import EDGE_FACTOR, LABELS, MARGIN, MODELS, SECTION, score, section_md
 

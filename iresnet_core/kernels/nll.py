@@ -252,8 +252,11 @@ class NativeNLL:
         others = [_pool().submit(run, i) for i in range(1, k)]
         sums = [run(0)] + [f.result() for f in others]
         grad = grads[0]
-        for g in grads[1:]:
-            grad += g
+        # a diverging run's shares can sum past float32's range: the step's non-finite gradient
+        # is the trainer's to catch (it skips the step and says so), not a warning in the log
+        with np.errstate(over="ignore", invalid="ignore"):
+            for g in grads[1:]:
+                grad += g
         return sum(sums) / n, grad
 
 

@@ -14,8 +14,8 @@ the hash of the parameters, so two sessions only ever share results of identical
 Example (without Streamlit: a plain dict stands in for ``st.session_state``)::
 
     >>> lm = get_model("fresh", "8gaussians", {})
-    >>> lm.source, lm.fz.n_blocks
-    ('fresh', 8)
+    >>> lm.source, lm.fz.n_blocks == ic.FlowConfig().n_blocks
+    ('fresh', True)
 """
 
 from __future__ import annotations

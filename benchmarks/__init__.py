@@ -24,7 +24,11 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
   on its pages, shared by the browser benchmarks and the browser tests.
 * :mod:`benchmarks.first_chart` — time to the first chart of the app's pages against a trivial
   six-heatmap Streamlit page, cold and warm (``python -m benchmarks.first_chart``).
-* :mod:`benchmarks.report` — the Markdown page and the plot.
+* :mod:`benchmarks.report` — the Markdown page (``write``), put together from
+  :mod:`benchmarks.targets` (the targets table), :mod:`benchmarks.sections_md` (the measured
+  sections) and :mod:`benchmarks.fit_plot` (the fit figure).
+* :mod:`benchmarks.splice` — one section into the page, the others kept (the benchmarks that run
+  on their own write theirs with it).
 """
 
 from pathlib import Path

@@ -43,7 +43,7 @@ from benchmarks import ROOT
 from benchmarks.app_server import start_server, stop_server
 from benchmarks.common import median
 from benchmarks.pages import CHROMIUM, CHROMIUM_ARGS
-from benchmarks.report import write_section
+from benchmarks.splice import write_section
 
 __all__ = [
     "REFERENCE_SCRIPT",
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 TITLE = "## Time to first chart"
-#: "(by hand)": the rewrite of the page by ``make bench`` keeps the section (benchmarks/report.py)
+#: "(by hand)": the rewrite of the page by ``make bench`` keeps the section (benchmarks/splice.py)
 HEADING = TITLE + " (by hand)"
 TARGET = 1.3
 VIEWPORT = {"width": 1400, "height": 1000}

@@ -37,7 +37,7 @@ from statistics import median
 from typing import Any
 
 from benchmarks.pages import STALL_S, PageStats
-from benchmarks.report import write_section
+from benchmarks.splice import write_section
 
 __all__ = [
     "TARGET_MB",

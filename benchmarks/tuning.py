@@ -61,7 +61,7 @@ import torch
 from iresnet_core.training.threads import torch_threads
 
 from . import ROOT
-from .report import write_section
+from .splice import write_section
 from .tuning_report import EDGE_FACTOR, LABELS, MARGIN, MODELS, SECTION, score, section_md
 
 __all__ = [
@@ -543,7 +543,7 @@ def glow_parts(
 def save(res: dict[str, Any], docs: Path) -> Path:
     """``res`` into ``docs/tuning.json``, and its section
     (:func:`benchmarks.tuning_report.section_md`) into ``docs/benchmarks.md`` in place of an
-    earlier one, else before "## Notes", else at the end (:func:`benchmarks.report.write_section`);
+    earlier one, else before "## Notes", else at the end (:func:`benchmarks.splice.write_section`);
     the rest of the page stays as it was. Returns the page's path."""
     import json
 

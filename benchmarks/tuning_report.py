@@ -7,7 +7,7 @@ per set and rung (trained weights / running average), the seeds' table, the defa
 (:func:`chosen`), fit per step at each model's chosen setting (:func:`fit_per_step`), issue 30's
 target (:func:`glow_target`) and, where the tuning holds one, the table of Glow's parts. The
 functions here only read a result: they run nothing, write nothing and need neither torch nor
-normflows. The page is written by :func:`benchmarks.report.write_section` (``python -m
+normflows. The page is written by :func:`benchmarks.splice.write_section` (``python -m
 benchmarks.tuning``, which keeps only this section up to date) and by
 :func:`benchmarks.report.write` (``python -m benchmarks``, the whole page).
 

@@ -1,6 +1,7 @@
-"""The soak's report (``benchmarks/soak_report.py``) without a soak: its examples run, and the
-pages in docs/ are what it writes from the stored samples (``docs/soak.json``), byte for byte, as
-``python -m benchmarks.soak --replot --benchmarks`` rewrites them.
+"""The soak's report (``benchmarks/soak_report.py``) without a soak: the pages in docs/ are what it
+writes from the stored samples (``docs/soak.json``), byte for byte, as
+``python -m benchmarks.soak --replot --benchmarks`` rewrites them (its examples run with every
+other module's: tests/test_app_docstring_examples.py).
 
 A change to the report's wording or figure therefore comes with its pages rewritten by
 ``--replot``, and a page edited by hand (a note: ``--replot --note``) shows up here.
@@ -8,20 +9,13 @@ A change to the report's wording or figure therefore comes with its pages rewrit
 
 from __future__ import annotations
 
-import doctest
 import json
 import shutil
 
-import benchmarks.soak_report as soak_report
 from benchmarks.soak_report import SECTION, Sample, write
 from tests.support import ROOT
 
 DOCS = ROOT / "docs"
-
-
-def test_examples_run():
-    result = doctest.testmod(soak_report, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_pages_are_what_the_report_writes_from_the_stored_samples(tmp_path, capsys):

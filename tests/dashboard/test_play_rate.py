@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 from types import SimpleNamespace
 
 import pytest
 
-from dashboard import play_rate
 from dashboard.play_rate import PlayRate
 from dashboard.state import Playground, Settings
-
-
-def test_docstring_example():
-    assert doctest.testmod(play_rate).failed == 0
 
 
 def test_rate_is_the_counter_over_the_window():

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-from dashboard import settings
 from dashboard.control_list import read_link
 from dashboard.settings import Settings, describe, truncation_bound, what_changed
-
-
-def test_docstring_example():
-    assert doctest.testmod(settings).failed == 0
 
 
 @pytest.mark.parametrize("n, bound", [(5, 0.945), (10, 0.368), (20, 0.079)])

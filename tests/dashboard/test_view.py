@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import torch
 
 import iresnet_core as ic
-from dashboard import view
 from dashboard.view import compute_view
 from tests.support import trained_flow
 
 BOX = (-4.0, 4.0, -4.0, 4.0)
-
-
-def test_docstring_example():
-    assert doctest.testmod(view).failed == 0
 
 
 def test_a_trained_flow_gives_mass_one_and_converged_samples():

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 import torch
 
 import iresnet_core as ic
-from iresnet_core.training import threads
 from iresnet_core.training.threads import torch_threads
-
-
-def test_docstring_example():
-    assert doctest.testmod(threads).failed == 0
 
 
 def test_restored_after_an_error_and_bad_counts_refused():

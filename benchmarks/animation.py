@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from dashboard import animation as A
+from dashboard.animation.html import html_traces
 from dashboard.export import chromium_path
 from dashboard.state import Playground, Settings
 
@@ -40,7 +41,7 @@ def _kaleido_frames(rec: A.Recording, n: int) -> float:
     layout.pop("updatemenus", None)
     height, width = A.rasterise_indexed(rec, 0).shape
     figs = [
-        go.Figure(data=A._html_traces(rec, rec.frames[i % len(rec.frames)], 100), layout=layout)
+        go.Figure(data=html_traces(rec, rec.frames[i % len(rec.frames)], 100), layout=layout)
         for i in range(n)
     ]
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,9 +24,11 @@ from dashboard.control_list import PLAYGROUND, SECTIONS
 from dashboard.controls import URL, apply_link, is_presentation, render_control
 from dashboard.figures.common import MODEL_LABELS, image_button_config
 from dashboard.figures.playground import LAYERS, Standing, comparison_text, gap_text
+from dashboard.model_run import ModelRun
 from dashboard.runtime import APP_THREADS, PLAY_THREADS, use_app_threads
 from dashboard.settings import CUSTOM, Settings, dataset_label, truncation_bound
 from dashboard.state import Playground, digest
+from dashboard.view import View
 from dashboard.views.draw import draw_panel
 from dashboard.views.figure2 import figure2_panel
 from dashboard.views.recording import recording_panel
@@ -50,10 +52,12 @@ REDRAW_S = 1.0  # while playing, the density grid and samples are recomputed at 
 #: Play. (Timed ticks do not need it: their "finished" does not clear the page.)
 FLUSH_S = 0.05
 # Live redraws replace every chart several times a second: no greying-out of not-yet-redrawn
-# elements.
-_NO_STALE_CSS = (
+# elements. Play and Pause take the same width, so that the row does not shift when one becomes
+# the other.
+_PAGE_CSS = (
     "<style>.stElementContainer[data-stale='true']"
-    "{opacity:1 !important;transition:none !important}</style>"
+    "{opacity:1 !important;transition:none !important}"
+    ".st-key-play button{min-width:6.5em}</style>"
 )
 
 _D = Settings()
@@ -195,43 +199,43 @@ def _reset() -> None:
 
 
 def _transport(pg: Playground) -> None:
-    # presentation mode's larger type needs wider buttons ("Pause" was cut to "P…" at 1400 px)
-    widths = [1.5, 1.3, 1.4, 4.5] if is_presentation() else [1, 1, 1, 5]
-    b1, b2, b3, info = st.columns(widths, vertical_alignment="center")
-    b1.button(
+    # one row whose buttons are as wide as their labels: in columns of fixed shares presentation
+    # mode's larger type cut them ("Pause" to "P…" at 1400 px, "Step" to "St…" at 1280) and the
+    # layer pills ran out of the row
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.button(
         "Pause" if pg.playing else "Play",
         key="play",
         on_click=_toggle_play,
         type="primary",
         icon=":material/pause:" if pg.playing else ":material/play_arrow:",
-        width="stretch",
+        width="content",
     )
-    b2.button(
+    row.button(
         "Step",
         key="step",
         on_click=_step,
         icon=":material/skip_next:",
-        width="stretch",
+        width="content",
         help="One optimiser step per model.",
     )
-    b3.button(
+    row.button(
         "Reset",
         key="reset",
         on_click=_reset,
         icon=":material/restart_alt:",
-        width="stretch",
+        width="content",
         help="Back to step 0.",
     )
-    with info:
-        layers = st.pills(
-            "Layers",
-            LAYERS,
-            selection_mode="multi",
-            default=["density", "contours"],
-            key="layers",
-            bind=URL,
-            label_visibility="collapsed",
-        )
+    layers = row.pills(
+        "Layers",
+        LAYERS,
+        selection_mode="multi",
+        default=["density", "contours"],
+        key="layers",
+        bind=URL,
+        label_visibility="collapsed",
+    )
     st.session_state["_layers"] = tuple(layers or ())
 
 
@@ -244,46 +248,55 @@ def _step_size(trainer: ic.Trainer) -> str:
     return f"lr now {trainer.step_size:.2g}"
 
 
-def _status(run, view, pg: Playground) -> str:
-    m = run.metrics
-    sps = m.get("steps_per_s")
+def _status(run: ModelRun, view: View, pg: Playground) -> str:
+    """The model's status line: its steps, then what changes as it trains, then its setup."""
+    return " · ".join([_steps(run), *_live_status(run, view, pg), *_setup_status(run, pg)])
+
+
+def _steps(run: ModelRun) -> str:
+    """The model's steps in this session, and the pre-trained ones before them."""
+    pre = f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""
+    return f"**step {run.step:,}**{pre}"
+
+
+def _live_status(run: ModelRun, view: View, pg: Playground) -> list[str]:
+    """What changes as the model trains: its pace, its Lipschitz bound and inverse (the
+    i-ResNet's), its skipped steps."""
+    sps = run.metrics.get("steps_per_s")
     live = run.rate.per_s() if pg.playing else None
-    lip = view.lip
     if live is not None:  # the counter's own pace, redraws included; the trainer's alone beside it
         own = run.rate.trainer_per_s()
         speed = f"{live:,.0f} steps/s" + (f" (trainer {own:,.0f})" if own else "")
     else:
         speed = f"{sps:,.0f} steps/s" if sps else "— steps/s"
-    parts = [
-        f"**step {run.step:,}**"
-        + (f" (+{run.pretrained_steps:,} pre-trained)" if run.pretrained_steps else ""),
-        speed,
-        *(
-            [_step_size(run.trainer)]
-            if run.trainer.lr_decay is not None or run.trainer.warmup_left
-            else []
-        ),  # the decay or the warm-up at work
-        ("Lip ≤ " + (f"{lip:.3f}" if np.isfinite(lip) else "n/a"))
-        if run.model == "iresnet"
-        else "Lip n/a (Glow)",
-        f"{run.parameters:,} parameters",
-    ]
-    parts.append(_engine_word(run))
-    if len(pg.shown_runs) > 1:
-        parts.append(f"budget: {pg.settings.budget}")
-    if run.skipped:
-        parts.append(f":orange[{run.skipped:,} non-finite steps skipped]")
-    tb = truncation_bound(run.cfg)
-    if tb is not None:
-        parts.append(f"series truncation ≤ {tb:.3f} nats/block")
+    parts = [speed]
     if run.model == "iresnet":
-        inv = (
+        parts.append("Lip ≤ " + (f"{view.lip:.3f}" if np.isfinite(view.lip) else "n/a"))
+        parts.append(
             "inverse ✗ diverged"
             if view.inverse_diverged
             else f"inverse {'✓' if view.inverse_converged else '≈'} {view.inverse_iterations} it"
         )
-        parts.append(inv)
-    return " · ".join(parts)
+    else:
+        parts.append("Lip n/a (Glow)")
+    if run.skipped:
+        parts.append(f":orange[{run.skipped:,} non-finite steps skipped]")
+    return parts
+
+
+def _setup_status(run: ModelRun, pg: Playground) -> list[str]:
+    """How the model is set up: its step size where a decay or warm-up moves it, its size, its
+    engine, the budget of the comparison, the series' truncation bound."""
+    parts = []
+    if run.trainer.lr_decay is not None or run.trainer.warmup_left:
+        parts.append(_step_size(run.trainer))  # the decay or the warm-up at work
+    parts += [f"{run.parameters:,} parameters", _engine_word(run)]
+    if len(pg.shown_runs) > 1:
+        parts.append(f"budget: {pg.settings.budget}")
+    tb = truncation_bound(run.cfg)
+    if tb is not None:
+        parts.append(f"series truncation ≤ {tb:.3f} nats/block")
+    return parts
 
 
 def _origin(run) -> str:
@@ -300,7 +313,7 @@ def _origin(run) -> str:
 def _standing(run) -> Standing:
     """The model's place in the comparison sentence: all its steps (pre-trained ones too), its
     training time in this session, its test NLL."""
-    nll = run.metrics.get("test_nll")
+    nll = _test_nll(run)
     return Standing(
         MODEL_LABELS[run.model],
         run.pretrained_steps + run.step,
@@ -383,18 +396,19 @@ def _live() -> None:
     )
     draw_s = time.perf_counter() - t1
     # Headers and charts in two rows of columns: a status line that wraps in one column (at 1400 px
-    # the i-ResNet's does) then pushes no chart below its neighbour's.
-    for run, col in zip(runs, st.columns(len(runs))):
-        view = run.view  # computed (once) by playground_charts_of above
-        with col:
-            st.markdown(f"### {MODEL_LABELS[run.model]} · *{_origin(run)}*")
-            st.caption(_status(run, view, pg))
-            test = run.metrics.get("test_nll")
-            if test is None and run.history.get("test_nll"):
-                test = run.history["test_nll"][-1]
-            st.markdown(gap_text(test, pg.entropy))
+    # the i-ResNet's does) then pushes no chart below its neighbour's. In presentation mode the
+    # charts come first, under one sentence (the comparison, or the one model's distance from its
+    # floor), and the headers follow them: on a projector's 1280 x 720 the status lines had pushed
+    # every chart below the fold.
+    if not presentation:
+        _headers(runs, pg, presentation=False)
     if len(runs) > 1:
         st.markdown(comparison_text([_standing(r) for r in runs], pg.entropy, pg.settings.budget))
+    elif presentation:
+        st.markdown(gap_text(_test_nll(runs[0]), pg.entropy))
+    if presentation:  # what changes as they train, over each model's charts
+        for run, col in zip(runs, st.columns(len(runs))):
+            col.caption(" · ".join(_live_status(run, run.view, pg)))
     for i, (run, col) in enumerate(zip(runs, st.columns(len(runs)))):
         with col:
             mine = list(zip(("density", "samples", "nll"), charts[3 * i : 3 * i + 3]))
@@ -414,6 +428,8 @@ def _live() -> None:
                     )
                     if not presentation:
                         _downloads(chart, f"{run.model}_{kind}")
+    if presentation:
+        _headers(runs, pg, presentation=True)
     st.session_state["_charts"] = charts
     st.session_state["_timing"] = {
         "train_s": train_s,
@@ -435,6 +451,29 @@ def _live() -> None:
         time.sleep(
             FLUSH_S
         )  # let the server send this run's charts before the first tick (see FLUSH_S)
+
+
+def _test_nll(run: ModelRun) -> float | None:
+    """The model's latest test NLL (this tick's, else the last in its history)."""
+    test = run.metrics.get("test_nll")
+    if test is None and run.history.get("test_nll"):
+        test = run.history["test_nll"][-1]
+    return test
+
+
+def _headers(runs: list[ModelRun], pg: Playground, *, presentation: bool) -> None:
+    """Each model's name and origin, its status line and its distance from the data's entropy, a
+    column per model. In presentation mode, under the charts: the status line's setup only (its
+    live part is over the charts), the distance only where no comparison sentence states it."""
+    for run, col in zip(runs, st.columns(len(runs))):
+        with col:
+            st.markdown(f"### {MODEL_LABELS[run.model]} · *{_origin(run)}*")
+            if presentation:
+                st.caption(" · ".join([_steps(run), *_setup_status(run, pg)]))
+            else:
+                st.caption(_status(run, run.view, pg))  # the view playground_charts_of computed
+            if not presentation or len(runs) > 1:
+                st.markdown(gap_text(_test_nll(run), pg.entropy))
 
 
 def _in_timed_tick() -> bool:
@@ -486,7 +525,7 @@ def render() -> None:
     for n in latest.values():
         notes_box.info(n.text, icon=_NOTE_ICONS.get(n.topic, ":material/info:"))
     _transport(pg)
-    st.html(_NO_STALE_CSS)
+    st.html(_PAGE_CSS)
     run_every = TICK_S if pg.playing else None
     st.fragment(_live, run_every=run_every)()
     if not presentation:

@@ -156,6 +156,52 @@ def test_presentation_mode_screenshot(server, browser):
     page.screenshot(path=str(SHOTS / "playground-presentation.png"))
 
 
+#: Where a page's density charts draw their plot areas, whether any button's or pill's label is
+#: cut short, and where the models' headers sit.
+_LAYOUT = """() => {
+  const density = [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => (p.querySelector('.gtitle') || {}).textContent?.includes('density'))
+    .map(p => p.querySelector('rect.nsewdrag').getBoundingClientRect())
+    .map(b => ({top: b.top, bottom: b.bottom}));
+  const main = '[data-testid=stMainBlockContainer]';
+  // a label in an ellipsis, or a button whose right end is hidden (a pill past its column)
+  const shown = (b) => b.getBoundingClientRect();
+  const cut = [...document.querySelectorAll(`${main} button`)]
+    .filter(b => shown(b).width > 0 && shown(b).bottom < innerHeight)  // not hidden copies
+    .filter(b => [...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)
+      || document.elementFromPoint(shown(b).right - 3, (shown(b).top + shown(b).bottom) / 2)
+         ?.closest('button') !== b)
+    .map(b => b.textContent);
+  const headers = [...document.querySelectorAll(`${main} h3`)]
+    .filter(h => /pre-trained|from scratch/.test(h.textContent))
+    .map(h => h.getBoundingClientRect().top);
+  return {density, cut, headers, height: innerHeight};
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1280, 720), (1366, 768), (1920, 1080)])
+def test_presentation_mode_shows_the_densities_on_a_projector(server, browser, width, height):
+    """On a projector's screen, sidebar open, the two density charts are on screen without
+    scrolling: the comparison sentence above them, the models' headers and status lines below
+    (above them the status lines had pushed the charts below the fold: at 1366 x 768 their plot
+    areas began at 610 px); and no transport button's label is cut short (at 1280 "Step" was
+    "St…")."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(server + "/?presentation=true", wait_until="domcontentloaded")
+    _wait_ready(page, 6)
+    page.get_by_text("nats from perfect").first.wait_for(timeout=30_000)
+    layout = page.evaluate(_LAYOUT)
+    page.close()
+    assert not layout["cut"], layout
+    assert len(layout["density"]) == 2 and len(layout["headers"]) == 2, layout
+    for chart in layout["density"]:
+        # the whole plot area where the screen has room for it, at least its upper part where not
+        visible = 1.0 if height >= 768 else 0.5
+        top, bottom = chart["top"], chart["bottom"]
+        assert top < height and top + visible * (bottom - top) <= height, layout
+        assert min(layout["headers"]) > bottom, layout  # the headers come after the charts
+
+
 def test_presentation_mode_makes_the_numbers_bigger(server, browser):
     """The presentation stylesheet enlarges a page's metrics (its rule for markdown paragraphs had
     shrunk them to body size: st.metric draws its value as one)."""

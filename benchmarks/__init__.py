@@ -18,8 +18,10 @@ reduced settings in a few minutes, for checking. Not part of ``make test``.
 * :mod:`benchmarks.live` — steps per second of Play in the Playground, in a browser.
 * :mod:`benchmarks.soak` — a long Play in browsers, in presentation mode with tour passes: the
   server's memory, the pages' stalls, exceptions (``python -m benchmarks.soak``, a run of its own).
-* :mod:`benchmarks.soak_report` — the soak's verdict, figure and pages from its samples (what
-  ``python -m benchmarks.soak --replot`` rewrites).
+* :mod:`benchmarks.soak_report` — the soak's pages from its samples (what
+  ``python -m benchmarks.soak --replot`` rewrites), put together from
+  :mod:`benchmarks.soak_stats` (the samples, their statistics, the verdict) and
+  :mod:`benchmarks.soak_figure` (RSS over time).
 * :mod:`benchmarks.app_server`, :mod:`benchmarks.pages` — the app's server and headless Chromium
   on its pages, shared by the browser benchmarks and the browser tests.
 * :mod:`benchmarks.first_chart` — time to the first chart of the app's pages against a trivial

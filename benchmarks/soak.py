@@ -25,10 +25,11 @@ then writes ``docs/soak.md`` (the verdict and the samples), ``docs/soak_rss.svg`
 tour passes marked), the raw samples ``docs/soak.json`` (``--replot`` redraws from them) and, with
 ``--benchmarks``, its section of ``docs/benchmarks.md``. Not part of ``make test``.
 
-This module runs the soak and holds its command line; what the samples become (the verdict,
-the figure, the pages) is :mod:`benchmarks.soak_report`. The server and page helpers it shares
-with the browser tests and the other benchmarks are in :mod:`benchmarks.app_server` and
-:mod:`benchmarks.pages`.
+This module runs the soak and holds its command line; what the samples become is
+:mod:`benchmarks.soak_stats` (the samples, their statistics and the verdict),
+:mod:`benchmarks.soak_figure` (the figure) and :mod:`benchmarks.soak_report` (the pages). The
+server and page helpers it shares with the browser tests and the other benchmarks are in
+:mod:`benchmarks.app_server` and :mod:`benchmarks.pages`.
 
 Example:
     python -m benchmarks.soak --minutes 10 --pages 2
@@ -77,7 +78,8 @@ from benchmarks.pages import (
     tour_pass,
     wait_ready,
 )
-from benchmarks.soak_report import SECTION, Sample, default_warmup_s, write
+from benchmarks.soak_report import SECTION, write
+from benchmarks.soak_stats import Sample, default_warmup_s
 
 __all__ = ["soak", "main"]
 

@@ -30,6 +30,8 @@ def test_the_modules_are_collected():
         "dashboard.lens_model",
         "benchmarks.splice",
         "benchmarks.soak_report",
+        "benchmarks.soak_stats",
+        "benchmarks.soak_figure",
     } <= set(MODULES)
 
 

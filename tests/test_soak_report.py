@@ -1,7 +1,8 @@
-"""The soak's report (``benchmarks/soak_report.py``) without a soak: the pages in docs/ are what it
-writes from the stored samples (``docs/soak.json``), byte for byte, as
-``python -m benchmarks.soak --replot --benchmarks`` rewrites them (its examples run with every
-other module's: tests/test_app_docstring_examples.py).
+"""The soak's report (``benchmarks/soak_report.py``, with ``soak_stats.py`` and
+``soak_figure.py``) without a soak: the pages in docs/ are what it writes from the stored samples
+(``docs/soak.json``), byte for byte, as ``python -m benchmarks.soak --replot --benchmarks``
+rewrites them (their examples run with every other module's:
+tests/test_app_docstring_examples.py).
 
 A change to the report's wording or figure therefore comes with its pages rewritten by
 ``--replot``, and a page edited by hand (a note: ``--replot --note``) shows up here.
@@ -12,7 +13,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from benchmarks.soak_report import SECTION, Sample, write
+from benchmarks.soak_report import SECTION, write
+from benchmarks.soak_stats import Sample
 from tests.support import ROOT
 
 DOCS = ROOT / "docs"

@@ -36,7 +36,13 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from dashboard.figures.common import DENSITY_COLORSCALE, MODEL_COLORS, MODEL_LABELS, house_layout
+from dashboard.figures.common import (
+    DENSITY_COLORSCALE,
+    MODEL_COLORS,
+    MODEL_LABELS,
+    house_layout,
+    title_note,
+)
 
 from .recording import Frame, Progress, Recording, quiet
 
@@ -105,16 +111,10 @@ def _titles(frame: Frame, n: int) -> list[dict[str, Any]]:
     gap = 0.06
     w = (1.0 - gap * (n - 1)) / n
     return [
-        dict(
-            text=f"<b>{MODEL_LABELS.get(p.model, p.model)}</b> · step {p.step:,}",
-            x=i * (w + gap) + w / 2,
-            y=1.0,
-            xref="paper",
-            yref="paper",
-            xanchor="center",
-            yanchor="bottom",
-            showarrow=False,
-            font=dict(size=15),
+        title_note(
+            f"<b>{MODEL_LABELS.get(p.model, p.model)}</b> · step {p.step:,}",
+            i * (w + gap) + w / 2,
+            size=15,
         )
         for i, p in enumerate(frame.panels)
     ]

@@ -38,6 +38,7 @@ __all__ = [
     "house_layout",
     "wrap_title",
     "side_by_side",
+    "title_note",
     "hline",
     "vline",
     "table_to_csv",
@@ -210,22 +211,32 @@ def side_by_side(
         layout[f"xaxis{k}"] = dict(anchor=f"y{k}", domain=[x, x + w])
         layout[f"yaxis{k}"] = dict(anchor=f"x{k}", domain=[0.0, 1.0])
         if i < len(titles):
-            notes.append(
-                dict(
-                    text=titles[i],
-                    x=x + w / 2,
-                    y=1.0,
-                    xref="paper",
-                    yref="paper",
-                    xanchor="center",
-                    yanchor="bottom",
-                    showarrow=False,
-                    font=dict(size=title_size),
-                )
-            )
+            notes.append(title_note(titles[i], x + w / 2, size=title_size))
         x += w + spacing
     layout["annotations"] = notes
     return layout
+
+
+def title_note(text: str, x: float, *, y: float = 1.0, size: int = 16) -> dict[str, Any]:
+    """A panel's title as a plotly annotation: centred on ``x`` and standing on ``y`` (both in
+    paper coordinates, the figure's 0-1), no arrow.
+
+    Example:
+        >>> note = title_note("<b>i-ResNet</b>", 0.25, size=12)
+        >>> note["x"], note["yanchor"], note["font"]
+        (0.25, 'bottom', {'size': 12})
+    """
+    return dict(
+        text=text,
+        x=x,
+        y=y,
+        xref="paper",
+        yref="paper",
+        xanchor="center",
+        yanchor="bottom",
+        showarrow=False,
+        font=dict(size=size),
+    )
 
 
 def _label(text: str | None, font: Mapping[str, Any] | None, **place: Any) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import MODEL_LABELS, Chart, house_layout
+from .common import MODEL_LABELS, Chart, house_layout, title_note
 from .playground import density_figure
 
 __all__ = [
@@ -175,19 +175,7 @@ def figure2(
                 ).data
                 trace.update(xaxis=f"x{key}", yaxis=f"y{key}", showscale=False)
                 traces.append(trace)
-            notes.append(
-                dict(
-                    text=text,
-                    x=x_left + cell_w / 2,
-                    y=y_top,
-                    xref="paper",
-                    yref="paper",
-                    xanchor="center",
-                    yanchor="bottom",
-                    showarrow=False,
-                    font=dict(size=12),
-                )
-            )
+            notes.append(title_note(text, x_left + cell_w / 2, y=y_top, size=12))
         notes.append(
             dict(
                 text=f"<b>{row.dataset}</b>",

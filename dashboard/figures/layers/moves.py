@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from ..common import house_layout, side_by_side
+from ..common import house_layout, side_by_side, title_note
 
 __all__ = ["Rose", "Series", "angle_figure", "angle_table", "movement_figure", "movement_table"]
 
@@ -106,20 +106,11 @@ def angle_figure(
             )
         )
         pct = "n/a" if not np.isfinite(rose.share) else f"{100 * rose.share:.1f} %"
-        notes.append(
-            dict(
-                text=f"<b style='color:{rose.color}'>{rose.label}</b> {rose.moves}<br>"
-                f"one coordinate only: <b>{pct}</b>",
-                x=x0 + w / 2,
-                y=1.0,
-                xref="paper",
-                yref="paper",
-                xanchor="center",
-                yanchor="bottom",
-                showarrow=False,
-                font=dict(size=base + 1),
-            )
+        text = (
+            f"<b style='color:{rose.color}'>{rose.label}</b> {rose.moves}<br>"
+            f"one coordinate only: <b>{pct}</b>"
         )
+        notes.append(title_note(text, x0 + w / 2, size=base + 1))
     layout["annotations"] = notes
     layout["showlegend"] = False
     layout["margin"] = {

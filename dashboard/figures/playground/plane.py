@@ -130,58 +130,32 @@ def density_figure(
         tickformat=".2~g",
         tickangle=0,
     )
+    grid = dict(x=xs, y=ys, z=z, colorscale=DENSITY_COLORSCALE, zmin=0.0, zmax=zmax)
+    step = zmax / (n_contours + 1)  # the contour levels: n_contours from above 0 to the maximum
+    hover = "x₁=%{x:.4~g}<br>x₂=%{y:.4~g}<br>p=%{z:.4~g}<extra></extra>"
     if "density" in layers and "contours" in layers:
         traces.append(
             go.Contour(
-                x=xs,
-                y=ys,
-                z=z,
-                colorscale=DENSITY_COLORSCALE,
-                zmin=0.0,
-                zmax=zmax,
-                contours=dict(
-                    coloring="heatmap",
-                    start=zmax / (n_contours + 1),
-                    end=zmax,
-                    size=zmax / (n_contours + 1),
-                ),
+                **grid,
+                contours=dict(coloring="heatmap", start=step, end=zmax, size=step),
                 line=dict(color="rgba(255,255,255,0.55)", width=0.8, smoothing=0.8),
                 colorbar=colorbar,
                 name="density",
-                hovertemplate="x₁=%{x:.4~g}<br>x₂=%{y:.4~g}<br>p=%{z:.4~g}<extra></extra>",
+                hovertemplate=hover,
             )
         )
     elif "density" in layers:
         traces.append(
             go.Heatmap(
-                x=xs,
-                y=ys,
-                z=z,
-                colorscale=DENSITY_COLORSCALE,
-                zmin=0.0,
-                zmax=zmax,
-                zsmooth="best",
-                colorbar=colorbar,
-                name="density",
-                hovertemplate="x₁=%{x:.4~g}<br>x₂=%{y:.4~g}<br>p=%{z:.4~g}<extra></extra>",
+                **grid, zsmooth="best", colorbar=colorbar, name="density", hovertemplate=hover
             )
         )
     elif "contours" in layers:
         traces.append(
             go.Contour(
-                x=xs,
-                y=ys,
-                z=z,
+                **grid,
                 showscale=False,
-                colorscale=DENSITY_COLORSCALE,
-                zmin=0.0,
-                zmax=zmax,
-                contours=dict(
-                    coloring="lines",
-                    start=zmax / (n_contours + 1),
-                    end=zmax,
-                    size=zmax / (n_contours + 1),
-                ),
+                contours=dict(coloring="lines", start=step, end=zmax, size=step),
                 line=dict(width=1.2),
                 name="contours",
                 hoverinfo="skip",

@@ -464,7 +464,8 @@ def _test_nll(run: ModelRun) -> float | None:
 def _headers(runs: list[ModelRun], pg: Playground, *, presentation: bool) -> None:
     """Each model's name and origin, its status line and its distance from the data's entropy, a
     column per model. In presentation mode, under the charts: the status line's setup only (its
-    live part is over the charts), the distance only where no comparison sentence states it."""
+    live part is over the charts), and the distance only with two models (with one, it is the
+    sentence over the charts)."""
     for run, col in zip(runs, st.columns(len(runs))):
         with col:
             st.markdown(f"### {MODEL_LABELS[run.model]} · *{_origin(run)}*")

@@ -59,6 +59,12 @@ def _finite_points(points: np.ndarray | None) -> np.ndarray | None:
     return points[np.isfinite(points).all(axis=1)]
 
 
+def _points(points: np.ndarray, name: str, marker: dict[str, Any]) -> go.Scattergl:
+    """A cloud of points as markers: the finite ones, thinned to at most ``_MAX_SCATTER``."""
+    p = _thin(_finite_points(points))
+    return go.Scattergl(x=p[:, 0], y=p[:, 1], mode="markers", name=name, marker=marker)
+
+
 def _plane_layout(
     bounds: Sequence[float] | None,
     *,
@@ -162,27 +168,19 @@ def density_figure(
             )
         )
     if "data" in layers and data is not None:
-        d = _thin(_finite_points(data))
         traces.append(
-            go.Scattergl(
-                x=d[:, 0],
-                y=d[:, 1],
-                mode="markers",
-                name="data",
-                marker=dict(
-                    size=3, color="white", opacity=0.6, line=dict(width=0.5, color="black")
-                ),
+            _points(
+                data,
+                "data",
+                dict(size=3, color="white", opacity=0.6, line=dict(width=0.5, color="black")),
             )
         )
     if "samples" in layers and samples is not None:
-        s = _thin(_finite_points(samples))
         traces.append(
-            go.Scattergl(
-                x=s[:, 0],
-                y=s[:, 1],
-                mode="markers",
-                name="samples",
-                marker=dict(size=3, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7),
+            _points(
+                samples,
+                "samples",
+                dict(size=3, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7),
             )
         )
     if bounds is None and xs.size and ys.size:
@@ -223,25 +221,13 @@ def samples_figure(
     traces: list[Any] = []
     size = 5 if presentation else 4
     if data is not None:
-        d = _thin(_finite_points(data))
-        traces.append(
-            go.Scattergl(
-                x=d[:, 0],
-                y=d[:, 1],
-                mode="markers",
-                name="data",
-                marker=dict(size=size, color=DATA_COLOR, opacity=0.45),
-            )
-        )
+        traces.append(_points(data, "data", dict(size=size, color=DATA_COLOR, opacity=0.45)))
     if samples is not None:
-        s = _thin(_finite_points(samples))
         traces.append(
-            go.Scattergl(
-                x=s[:, 0],
-                y=s[:, 1],
-                mode="markers",
-                name=f"{MODEL_LABELS.get(model, model)} samples",
-                marker=dict(size=size, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7),
+            _points(
+                samples,
+                f"{MODEL_LABELS.get(model, model)} samples",
+                dict(size=size, color=MODEL_COLORS.get(model, "#d62728"), opacity=0.7),
             )
         )
     # legend under the plot, like the density's colour key: long titles stay readable
